@@ -1,0 +1,32 @@
+"""sessionflow: session-aware market-data engine for backtest and live trading."""
+
+from sessionflow.events import (
+    BarEvent,
+    DerivedBarEvent,
+    Event,
+    QuoteEvent,
+    SessionEndEvent,
+    SessionStartEvent,
+    TickEvent,
+)
+from sessionflow.models import Bar, Quote, Tick
+from sessionflow.system_manager import Mode, State, SystemManager, build_system
+from sessionflow.system_manager.settings import Settings
+
+__all__ = [
+    "Bar",
+    "BarEvent",
+    "DerivedBarEvent",
+    "Event",
+    "Mode",
+    "Quote",
+    "QuoteEvent",
+    "SessionEndEvent",
+    "SessionStartEvent",
+    "Settings",
+    "State",
+    "SystemManager",
+    "Tick",
+    "TickEvent",
+    "build_system",
+]

@@ -1,0 +1,1 @@
+"""The ``sessionflow`` command line."""

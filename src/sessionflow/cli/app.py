@@ -1,0 +1,146 @@
+"""``sessionflow`` commands: demo, import, backtest."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from sessionflow.cli.render import print_import, session_tables
+from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, build_demo_store
+from sessionflow.events import Event, SessionEndEvent
+from sessionflow.importer import ImportError_, import_bars
+from sessionflow.session_data import SessionReport
+from sessionflow.store import DuckDBStore
+from sessionflow.system_manager import Settings, build_system
+from sessionflow.time_provider import ExchangeCalendar
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+import_app = typer.Typer(no_args_is_help=True, help="Import data into the store.")
+app.add_typer(import_app, name="import")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file")]
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="DuckDB store file")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _run_backtest(settings: Settings, as_json: bool) -> list[SessionReport]:
+    console = Console(stderr=as_json, width=max(Console().width, 110))
+    system = build_system(settings)
+    sessions = system.data_manager.sessions
+    with Progress(
+        TextColumn("[bold]backtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=as_json,
+    ) as progress:
+        task = progress.add_task("", total=len(sessions))
+
+        def on_event(ev: Event) -> None:
+            if isinstance(ev, SessionEndEvent):
+                progress.update(task, advance=1, description=str(ev.session))
+
+        system.on_event(on_event)
+        system.run()
+    reports = system.data_manager.reports
+    if as_json:
+        out = {
+            "settings": json.loads(settings.model_dump_json()),
+            "sessions": [r.to_dict() for r in reports],
+            "counters": dict(system.counters),
+        }
+        typer.echo(json.dumps(out, indent=2, sort_keys=True))
+    else:
+        for table in session_tables(reports, settings.derived_intervals):
+            console.print(table)
+    return reports
+
+
+@app.command()
+def demo(
+    store: StoreOpt = None,
+    speed: Annotated[float, typer.Option(help="0 = as fast as possible")] = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the demo store once (deterministic), then backtest it and print the report."""
+    path = store or Settings().store_path
+    calendar = ExchangeCalendar()
+    build_demo_store(path, calendar).close()
+    settings = Settings.load(
+        store_path=path, symbols=list(DEMO_SYMBOLS), start=DEMO_START, end=DEMO_END, speed=speed
+    )
+    _run_backtest(settings, as_json)
+
+
+@app.command()
+def backtest(
+    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
+    start: Annotated[str | None, typer.Option(help="first session, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="last session, YYYY-MM-DD")] = None,
+    speed: Annotated[float | None, typer.Option(help="0 fast, 1 real time, 60 = 60x")] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay stored data session by session and report per session and symbol."""
+    settings = Settings.load(
+        config,
+        store_path=store,
+        symbols=symbols.split(",") if symbols else None,
+        start=date.fromisoformat(start) if start else None,
+        end=date.fromisoformat(end) if end else None,
+        speed=speed,
+    )
+    try:
+        _run_backtest(settings, as_json)
+    except (ValueError, FileNotFoundError) as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@import_app.command("bars")
+def import_bars_cmd(
+    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files")],
+    symbol: Annotated[str | None, typer.Option(help="symbol, if the file has no symbol column")] = None,
+    store: StoreOpt = None,
+    calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
+    extended: Annotated[bool, typer.Option(help="keep 04:00-20:00 rows, flagged")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import 1m bars; each file is validated then written in one transaction."""
+    path = store or Settings().store_path
+    cal = ExchangeCalendar(calendar)
+    db = DuckDBStore(path)
+    console = Console()
+    failed = False
+    results = []
+    try:
+        for f in files:
+            try:
+                report = import_bars(db, f, cal, symbol, keep_extended=extended)
+            except ImportError_ as exc:
+                failed = True
+                results.append({"file": str(f), "error": str(exc)})
+                if not as_json:
+                    console.print(f"[red]aborted:[/] {exc} (store unchanged)")
+                continue
+            results.append(report.to_dict())
+            if not as_json:
+                print_import(console, report)
+    finally:
+        db.close()
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,52 @@
+"""Rich tables for session and import reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from sessionflow.importer import ImportReport
+from sessionflow.session_data import SessionReport
+
+
+def session_tables(reports: Sequence[SessionReport], intervals: Sequence[int]) -> list[Table]:
+    """One compact table per session: what arrived, what was expected, what was missing."""
+    tables = []
+    for rep in reports:
+        title = f"{rep.session}" + (" (early close)" if rep.early_close else "")
+        table = Table(title=title, title_justify="left")
+        table.add_column("symbol", no_wrap=True)
+        for name in ("bars", "exp", "qual%", "gaps", "fill", *(f"{k}m" for k in intervals)):
+            table.add_column(name, justify="right", no_wrap=True)
+        for name in ("volume", "high", "low"):
+            table.add_column(name, justify="right", no_wrap=True)
+        for row in rep.rows:
+            table.add_row(
+                row.symbol,
+                str(row.bars),
+                str(row.expected),
+                f"{row.quality:.2f}",
+                str(row.gaps_found),
+                str(row.gaps_filled),
+                *(str(row.derived.get(k, 0)) for k in intervals),
+                f"{row.volume:,}",
+                "-" if row.high is None else f"{row.high:.2f}",
+                "-" if row.low is None else f"{row.low:.2f}",
+            )
+        tables.append(table)
+    return tables
+
+
+def print_import(console: Console, report: ImportReport, limit: int = 20) -> None:
+    console.print(
+        f"[bold]{report.file}[/]: {report.rows} rows, {report.imported} imported"
+        f" ({report.extended} extended-hours), {sum(report.rejected.values())} rejected"
+    )
+    for reason, n in sorted(report.rejected.items()):
+        console.print(f"  {reason}: {n}")
+    for line, reason, detail in report.rejections[:limit]:
+        console.print(f"  line {line}: {reason} {detail}")
+    if len(report.rejections) > limit:
+        console.print(f"  ... {len(report.rejections) - limit} more (use --json for all)")

@@ -1,0 +1,102 @@
+"""DataManager: one per system. Builds the backtest data path and answers data queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from sessionflow.data_upkeep import SessionLoader, UpkeepWorker
+from sessionflow.models import Bar
+from sessionflow.session_data import SessionData, SessionReport, SymbolSnapshot
+from sessionflow.store import Store
+from sessionflow.stream_coordinator import (
+    CoordinatorHooks,
+    EventPublisher,
+    Pacer,
+    StreamCoordinator,
+    WallClock,
+)
+from sessionflow.system_manager.settings import Settings
+from sessionflow.time_provider import BacktestClock, ExchangeCalendar, SessionInfo
+
+
+class DataManager:
+    """Owns the clock, session_data, the upkeep worker and the stream coordinator."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        calendar: ExchangeCalendar,
+        publisher: EventPublisher,
+        hooks: CoordinatorHooks,
+        wall: WallClock,
+        upkeep_jitter: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.calendar = calendar
+        self.sessions = self._resolve_sessions(settings)
+        self._check_symbols(settings.symbols)
+        self.clock = BacktestClock(self.sessions[0].open)
+        self.session_data = SessionData(
+            settings.symbols,
+            derived_intervals=settings.derived_intervals,
+            historical_intervals=settings.historical_intervals,
+            trailing_days=settings.trailing_days,
+        )
+        self.loader = SessionLoader(
+            store, calendar, settings.symbols, settings.include_extended_hours
+        )
+        self.upkeep = UpkeepWorker(
+            self.session_data,
+            self.loader,
+            store,
+            calendar,
+            max_fill_attempts=settings.max_fill_attempts,
+            jitter=upkeep_jitter,
+        )
+        self.coordinator = StreamCoordinator(
+            self.sessions,
+            self.session_data,
+            self.upkeep,
+            self.loader,
+            self.clock,
+            Pacer(settings.speed, wall),
+            publisher,
+            hooks,
+            check_interval_s=settings.check_interval_seconds,
+            end_of_data_timeout_s=settings.end_of_data_timeout_seconds,
+        )
+
+    def _resolve_sessions(self, settings: Settings) -> list[SessionInfo]:
+        if settings.start is None or settings.end is None:
+            raise ValueError("a backtest needs both start and end dates")
+        sessions = self.calendar.sessions(settings.start, settings.end)
+        if not sessions:
+            raise ValueError(
+                f"no {self.calendar.name} sessions between {settings.start} and {settings.end}"
+            )
+        return sessions
+
+    def _check_symbols(self, symbols: Sequence[str]) -> None:
+        if not symbols:
+            raise ValueError("no symbols given")
+        known = set(self.store.symbols())
+        unknown = [s for s in symbols if s not in known]
+        if unknown:
+            raise ValueError(f"symbols not in the store: {', '.join(unknown)}")
+
+    def snapshot(self, symbol: str) -> SymbolSnapshot:
+        return self.session_data.snapshot(symbol)
+
+    def bars(self, symbol: str, interval: int = 1) -> tuple[Bar, ...]:
+        snap = self.session_data.snapshot(symbol)
+        return snap.bars_1m if interval == 1 else snap.bars_derived.get(interval, ())
+
+    def history(self, symbol: str, interval: int, day: date) -> tuple[Bar, ...]:
+        return self.session_data.snapshot(symbol).historical_bars.get(interval, {}).get(day, ())
+
+    @property
+    def reports(self) -> list[SessionReport]:
+        return list(self.coordinator.reports)

@@ -1,0 +1,87 @@
+"""Market-data records shared by every component.
+
+Timestamp convention (the only one used anywhere in sessionflow): ``ts`` is a
+timezone-aware UTC ``datetime`` and, for a bar, it is the bar's *open*. A 1-minute
+bar stamped 14:30:00Z covers [14:30:00, 14:31:00) and becomes known when that
+interval ends, so replay delivers it at ``ts + 1 minute`` (``available_at``).
+Quotes here are one-minute quote bars (bid/ask OHLC) and follow the same rule;
+ticks are instants and are available at ``ts``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(ts: datetime) -> int:
+    """Microseconds since the epoch for a tz-aware datetime (exact, no float)."""
+    if ts.tzinfo is None:
+        raise ValueError(f"naive datetime {ts!r}: sessionflow needs tz-aware timestamps")
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_us(us: int) -> datetime:
+    """Inverse of :func:`to_us`, always UTC."""
+    return _EPOCH + timedelta(microseconds=int(us))
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """An OHLCV bar; ``ts`` is its open, ``minutes`` its length."""
+
+    symbol: str
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    minutes: int = 1
+    filled: bool = False
+    regular: bool = True
+
+    @property
+    def available_at(self) -> datetime:
+        return self.ts + self.minutes * MINUTE
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A one-minute quote bar: bid and ask OHLC with the last sizes seen."""
+
+    symbol: str
+    ts: datetime
+    bid_open: float
+    bid_high: float
+    bid_low: float
+    bid_close: float
+    bid_size: int
+    ask_open: float
+    ask_high: float
+    ask_low: float
+    ask_close: float
+    ask_size: int
+    regular: bool = True
+
+    @property
+    def available_at(self) -> datetime:
+        return self.ts + MINUTE
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A trade print; available at its own timestamp."""
+
+    symbol: str
+    ts: datetime
+    price: float
+    size: int
+    seq: int = 0
+
+    @property
+    def available_at(self) -> datetime:
+        return self.ts

@@ -1,0 +1,158 @@
+"""The store interface and the columnar batches that cross it.
+
+Batches are columnar (numpy arrays) so that loading, validating and, later,
+vectorised replay never build one Python object per row unless a consumer asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from sessionflow.models import Bar, Quote, from_us
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+BOOL = npt.NDArray[np.bool_]
+OBJ = npt.NDArray[np.object_]
+
+
+def _empty_i64() -> I64:
+    return np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class BarBatch:
+    """1-minute bars as columns; ``ts_us`` is the bar open in epoch microseconds (UTC)."""
+
+    symbol: OBJ
+    ts_us: I64
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+    volume: I64
+    regular: BOOL = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
+
+    def __post_init__(self) -> None:
+        if len(self.regular) != len(self.ts_us):
+            object.__setattr__(self, "regular", np.ones(len(self.ts_us), dtype=np.bool_))
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    @classmethod
+    def empty(cls) -> BarBatch:
+        f = np.empty(0, dtype=np.float64)
+        return cls(np.empty(0, dtype=object), _empty_i64(), f, f, f, f, _empty_i64())
+
+    @classmethod
+    def from_bars(cls, bars: Sequence[Bar]) -> BarBatch:
+        from sessionflow.models import to_us
+
+        return cls(
+            symbol=np.array([b.symbol for b in bars], dtype=object),
+            ts_us=np.array([to_us(b.ts) for b in bars], dtype=np.int64),
+            open=np.array([b.open for b in bars], dtype=np.float64),
+            high=np.array([b.high for b in bars], dtype=np.float64),
+            low=np.array([b.low for b in bars], dtype=np.float64),
+            close=np.array([b.close for b in bars], dtype=np.float64),
+            volume=np.array([b.volume for b in bars], dtype=np.int64),
+            regular=np.array([b.regular for b in bars], dtype=np.bool_),
+        )
+
+    def take(self, index: npt.NDArray[np.intp] | BOOL) -> BarBatch:
+        return BarBatch(
+            self.symbol[index],
+            self.ts_us[index],
+            self.open[index],
+            self.high[index],
+            self.low[index],
+            self.close[index],
+            self.volume[index],
+            self.regular[index],
+        )
+
+    def iter_bars(self, filled: bool = False) -> Iterator[Bar]:
+        for i in range(len(self.ts_us)):
+            yield Bar(
+                symbol=str(self.symbol[i]),
+                ts=from_us(int(self.ts_us[i])),
+                open=float(self.open[i]),
+                high=float(self.high[i]),
+                low=float(self.low[i]),
+                close=float(self.close[i]),
+                volume=int(self.volume[i]),
+                filled=filled,
+                regular=bool(self.regular[i]),
+            )
+
+
+@dataclass(frozen=True)
+class QuoteBatch:
+    """One-minute quote bars as columns (bid/ask OHLC and last sizes)."""
+
+    symbol: OBJ
+    ts_us: I64
+    bid: F64  # shape (n, 4): open, high, low, close
+    bid_size: I64
+    ask: F64
+    ask_size: I64
+    regular: BOOL
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    @classmethod
+    def empty(cls) -> QuoteBatch:
+        f = np.empty((0, 4), dtype=np.float64)
+        b = np.empty(0, dtype=np.bool_)
+        return cls(np.empty(0, dtype=object), _empty_i64(), f, _empty_i64(), f, _empty_i64(), b)
+
+    def iter_quotes(self) -> Iterator[Quote]:
+        for i in range(len(self.ts_us)):
+            b, a = self.bid[i], self.ask[i]
+            yield Quote(
+                symbol=str(self.symbol[i]),
+                ts=from_us(int(self.ts_us[i])),
+                bid_open=float(b[0]),
+                bid_high=float(b[1]),
+                bid_low=float(b[2]),
+                bid_close=float(b[3]),
+                bid_size=int(self.bid_size[i]),
+                ask_open=float(a[0]),
+                ask_high=float(a[1]),
+                ask_low=float(a[2]),
+                ask_close=float(a[3]),
+                ask_size=int(self.ask_size[i]),
+                regular=bool(self.regular[i]),
+            )
+
+
+class Store(Protocol):
+    """What the engine needs from storage. DuckDB is the default; others plug in here."""
+
+    def upsert_bars(self, batch: BarBatch) -> int: ...
+
+    def upsert_quotes(self, batch: QuoteBatch) -> int: ...
+
+    def load_bars(
+        self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
+    ) -> BarBatch: ...
+
+    def load_quotes(
+        self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
+    ) -> QuoteBatch: ...
+
+    def find_bars(self, wanted: Sequence[tuple[str, int]]) -> BarBatch: ...
+
+    def symbols(self) -> list[str]: ...
+
+    def count_bars(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,221 @@
+"""The embedded default store: one DuckDB file.
+
+DuckDB has no PRIMARY KEY here by design (it makes bulk upserts slow); uniqueness
+of (symbol, ts) is kept by writing only through ``MERGE`` inside one transaction,
+so a failed write leaves the file exactly as it was.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from sessionflow.models import to_us
+from sessionflow.store.base import BarBatch, QuoteBatch
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bars_1m (
+    symbol VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL,
+    open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL, close DOUBLE NOT NULL,
+    volume BIGINT NOT NULL, regular BOOLEAN NOT NULL DEFAULT TRUE
+);
+CREATE TABLE IF NOT EXISTS quotes (
+    symbol VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL,
+    bid_open DOUBLE, bid_high DOUBLE, bid_low DOUBLE, bid_close DOUBLE, bid_size BIGINT,
+    ask_open DOUBLE, ask_high DOUBLE, ask_low DOUBLE, ask_close DOUBLE, ask_size BIGINT,
+    regular BOOLEAN NOT NULL DEFAULT TRUE
+);
+CREATE TABLE IF NOT EXISTS ticks (
+    symbol VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL, seq BIGINT NOT NULL,
+    price DOUBLE NOT NULL, size BIGINT NOT NULL
+);
+"""
+
+_BAR_COLS = ("open", "high", "low", "close", "volume", "regular")
+_QUOTE_COLS = (
+    "bid_open", "bid_high", "bid_low", "bid_close", "bid_size",
+    "ask_open", "ask_high", "ask_low", "ask_close", "ask_size", "regular",
+)  # fmt: skip
+
+
+def _ts_array(ts_us: np.ndarray[Any, Any]) -> pa.Array:
+    return pa.array(ts_us.astype(np.int64), type=pa.timestamp("us", tz="UTC"))
+
+
+def _merge_sql(table: str, cols: Sequence[str]) -> str:
+    sets = ", ".join(f"{c} = s.{c}" for c in cols)
+    names = ", ".join(("symbol", "ts", *cols))
+    values = ", ".join(f"s.{c}" for c in ("symbol", "ts", *cols))
+    return (
+        f"MERGE INTO {table} AS t USING staging AS s "
+        "ON t.symbol = s.symbol AND t.ts = s.ts "
+        f"WHEN MATCHED THEN UPDATE SET {sets} "
+        f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+    )
+
+
+class DuckDBStore:
+    """A DuckDB file (or ``:memory:``). Each thread gets its own cursor on one database."""
+
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(self.path, read_only=read_only)
+        self._con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self._con.execute(_SCHEMA)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+            self._local.cursor = cur
+        return cur
+
+    def _merge(self, table: str, cols: Sequence[str], staging: pa.Table) -> int:
+        if staging.num_rows == 0:
+            return 0
+        with self._write_lock:
+            cur = self._cursor()
+            cur.register("staging", staging)
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    cur.execute(_merge_sql(table, cols))
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+            finally:
+                cur.unregister("staging")
+        return int(staging.num_rows)
+
+    def upsert_bars(self, batch: BarBatch) -> int:
+        """Insert or replace bars by (symbol, ts); one transaction, never a duplicate row."""
+        table = pa.table(
+            {
+                "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
+                "ts": _ts_array(batch.ts_us),
+                "open": batch.open,
+                "high": batch.high,
+                "low": batch.low,
+                "close": batch.close,
+                "volume": batch.volume,
+                "regular": batch.regular,
+            }
+        )
+        return self._merge("bars_1m", _BAR_COLS, table)
+
+    def upsert_quotes(self, batch: QuoteBatch) -> int:
+        cols: dict[str, Any] = {
+            "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
+            "ts": _ts_array(batch.ts_us),
+        }
+        for side, prices, sizes in (("bid", batch.bid, batch.bid_size), ("ask", batch.ask, batch.ask_size)):
+            for j, part in enumerate(("open", "high", "low", "close")):
+                cols[f"{side}_{part}"] = prices[:, j] if len(prices) else np.empty(0)
+            cols[f"{side}_size"] = sizes
+        cols["regular"] = batch.regular
+        return self._merge("quotes", _QUOTE_COLS, pa.table(cols))
+
+    def load_bars(
+        self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
+    ) -> BarBatch:
+        """Bars with ``start <= ts < end`` ordered by (ts, symbol)."""
+        where = " AND regular" if regular_only else ""
+        rows = self._cursor().execute(
+            "SELECT symbol, epoch_us(ts) AS ts_us, open, high, low, close, volume, regular "
+            f"FROM bars_1m WHERE symbol IN (SELECT unnest(?)) AND ts >= ? AND ts < ?{where} "
+            "ORDER BY ts, symbol",
+            [list(symbols), start, end],
+        ).fetchnumpy()
+        return _bar_batch(rows)
+
+    def load_quotes(
+        self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
+    ) -> QuoteBatch:
+        where = " AND regular" if regular_only else ""
+        rows = self._cursor().execute(
+            "SELECT symbol, epoch_us(ts) AS ts_us, "
+            + ", ".join(_QUOTE_COLS)
+            + f" FROM quotes WHERE symbol IN (SELECT unnest(?)) AND ts >= ? AND ts < ?{where} "
+            "ORDER BY ts, symbol",
+            [list(symbols), start, end],
+        ).fetchnumpy()
+        n = len(rows["ts_us"])
+        if n == 0:
+            return QuoteBatch.empty()
+        bid = np.column_stack([np.asarray(rows[f"bid_{p}"], dtype=np.float64) for p in ("open", "high", "low", "close")])
+        ask = np.column_stack([np.asarray(rows[f"ask_{p}"], dtype=np.float64) for p in ("open", "high", "low", "close")])
+        return QuoteBatch(
+            symbol=np.asarray(rows["symbol"], dtype=object),
+            ts_us=np.asarray(rows["ts_us"], dtype=np.int64),
+            bid=bid,
+            bid_size=np.asarray(rows["bid_size"], dtype=np.int64),
+            ask=ask,
+            ask_size=np.asarray(rows["ask_size"], dtype=np.int64),
+            regular=np.asarray(rows["regular"], dtype=np.bool_),
+        )
+
+    def find_bars(self, wanted: Sequence[tuple[str, int]]) -> BarBatch:
+        """The stored bars among ``wanted`` (symbol, open in epoch us); used for gap filling."""
+        if not wanted:
+            return BarBatch.empty()
+        keys = pa.table(
+            {
+                "symbol": pa.array([w[0] for w in wanted], type=pa.string()),
+                "ts": _ts_array(np.array([w[1] for w in wanted], dtype=np.int64)),
+            }
+        )
+        cur = self._cursor()
+        cur.register("wanted", keys)
+        try:
+            rows = cur.execute(
+                "SELECT b.symbol, epoch_us(b.ts) AS ts_us, b.open, b.high, b.low, b.close, "
+                "b.volume, b.regular FROM bars_1m b JOIN wanted w "
+                "ON b.symbol = w.symbol AND b.ts = w.ts ORDER BY b.ts, b.symbol"
+            ).fetchnumpy()
+        finally:
+            cur.unregister("wanted")
+        return _bar_batch(rows)
+
+    def symbols(self) -> list[str]:
+        rows = self._cursor().execute("SELECT DISTINCT symbol FROM bars_1m ORDER BY 1").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def count_bars(self) -> int:
+        row = self._cursor().execute("SELECT count(*) FROM bars_1m").fetchone()
+        return int(row[0]) if row else 0
+
+    def count_quotes(self) -> int:
+        row = self._cursor().execute("SELECT count(*) FROM quotes").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _bar_batch(rows: dict[str, Any]) -> BarBatch:
+    if len(rows["ts_us"]) == 0:
+        return BarBatch.empty()
+    return BarBatch(
+        symbol=np.asarray(rows["symbol"], dtype=object),
+        ts_us=np.asarray(rows["ts_us"], dtype=np.int64),
+        open=np.asarray(rows["open"], dtype=np.float64),
+        high=np.asarray(rows["high"], dtype=np.float64),
+        low=np.asarray(rows["low"], dtype=np.float64),
+        close=np.asarray(rows["close"], dtype=np.float64),
+        volume=np.asarray(rows["volume"], dtype=np.int64),
+        regular=np.asarray(rows["regular"], dtype=np.bool_),
+    )

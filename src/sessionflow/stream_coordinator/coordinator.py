@@ -1,0 +1,240 @@
+"""Thread 1: merge the session's streams, write to session_data, advance time, announce.
+
+Per session: wait for upkeep to prepare it, emit SessionStart, then step through
+backtest time. Each step is either the next group of items (written to
+session_data, then published) or an upkeep check on the check-interval grid
+(gap fills, derived bars, quality), whichever comes first; items at the same
+instant as a check go first, so a 5-minute bar sees its fifth minute. The
+session ends at the calendar close, after a final check; if the data runs out
+earlier the coordinator waits ``end_of_data_timeout`` wall seconds, sets the
+timer-expired flag and runs the remaining checks unpaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sessionflow.data_upkeep import CheckResult, SessionLoader, UpkeepWorker
+from sessionflow.events import (
+    BarEvent,
+    DerivedBarEvent,
+    Event,
+    QuoteEvent,
+    SessionEndEvent,
+    SessionStartEvent,
+    TickEvent,
+)
+from sessionflow.models import Bar, Quote, Tick, from_us, to_us
+from sessionflow.session_data import SessionData
+from sessionflow.stream_coordinator.merge import StreamMerger
+from sessionflow.stream_coordinator.pacing import Pacer
+from sessionflow.stream_coordinator.publisher import EventPublisher
+from sessionflow.time_provider import BacktestClock, SessionInfo
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """Raised inside the coordinator thread to unwind when stop() was called."""
+
+
+@dataclass
+class CoordinatorHooks:
+    """How the coordinator reaches the SystemManager without importing it."""
+
+    run_gate: threading.Event  # set while running, cleared while paused
+    stop: threading.Event
+    on_timer_expired: Callable[[bool], None] = lambda expired: None
+    on_finished: Callable[[BaseException | None], None] = lambda error: None
+    jitter: Callable[[], None] | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class StreamCoordinator:
+    def __init__(
+        self,
+        sessions: Sequence[SessionInfo],
+        session_data: SessionData,
+        upkeep: UpkeepWorker,
+        loader: SessionLoader,
+        clock: BacktestClock,
+        pacer: Pacer,
+        publisher: EventPublisher,
+        hooks: CoordinatorHooks,
+        check_interval_s: float = 60.0,
+        end_of_data_timeout_s: float = 0.0,
+    ) -> None:
+        if check_interval_s <= 0:
+            raise ValueError("check_interval must be positive")
+        self.sessions = list(sessions)
+        self.session_data = session_data
+        self.upkeep = upkeep
+        self.loader = loader
+        self.clock = clock
+        self.pacer = pacer
+        self.publisher = publisher
+        self.hooks = hooks
+        self.check_us = int(check_interval_s * 1e6)
+        self.end_of_data_timeout_s = end_of_data_timeout_s
+        self.merger = StreamMerger()
+        self.reports: list[Any] = []
+        self._thread = threading.Thread(target=self._run, name="sessionflow-coordinator", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        error: BaseException | None = None
+        try:
+            self._play_all()
+        except Stopped:
+            pass
+        except BaseException as exc:
+            log.exception("stream coordinator failed")
+            error = exc
+        finally:
+            self.publisher.close()
+            self.hooks.on_finished(error)
+
+    def _await(self, fut: Future[T]) -> T:
+        """Wait for an upkeep job, staying responsive to stop()."""
+        while True:
+            if self.hooks.stop.is_set():
+                raise Stopped
+            try:
+                return fut.result(timeout=0.05)
+            except TimeoutError:
+                continue
+
+    def _gate(self) -> None:
+        """Block while paused; on resume re-anchor pacing so paused time is not caught up."""
+        if self.hooks.run_gate.is_set():
+            return
+        while not self.hooks.run_gate.wait(0.05):
+            if self.hooks.stop.is_set():
+                raise Stopped
+        self.pacer.anchor(to_us(self.clock.now()))
+
+    def _play_all(self) -> None:
+        if not self.sessions:
+            return
+        self.upkeep.prefetch(self.sessions[0])
+        for i, session in enumerate(self.sessions):
+            upcoming = self.sessions[i + 1] if i + 1 < len(self.sessions) else None
+            self._await(self.upkeep.begin_session(session, load_history=i == 0))
+            payload = self._await(self.upkeep.take_prefetched(session))
+            self.merger.load(payload)
+            if upcoming is not None:
+                self.upkeep.prefetch(upcoming)
+            self._play(session)
+            self._await(self.upkeep.roll(session, upcoming))
+
+    def _play(self, session: SessionInfo) -> None:
+        start_dt, end_dt = self.loader.window(session)
+        open_us, close_us = to_us(session.open), to_us(session.close)
+        start_us, end_us = to_us(start_dt), max(to_us(end_dt), close_us)
+        self._gate()
+        self.clock.advance(from_us(start_us))
+        self.pacer.anchor(start_us)
+        self.hooks.on_timer_expired(False)
+        self._publish([SessionStartEvent(session.date, session.open, session.close, from_us(start_us))])
+        checks = self._check_grid(open_us, close_us)
+        ci = 0
+        unpaced = False
+        while True:
+            self._gate()
+            if self.hooks.stop.is_set():
+                raise Stopped
+            t_item = self.merger.next_time()
+            t_check = checks[ci] if ci < len(checks) else None
+            if t_item is None and t_check is None:
+                break
+            if t_item is None and not unpaced and t_check is not None and t_check < close_us:
+                unpaced = self._data_ran_out()
+            if t_item is not None and (t_check is None or t_item <= t_check):
+                if t_item > end_us:
+                    self._drop_late()
+                    continue
+                self._step_to(t_item, unpaced)
+                self._deliver(*self.merger.pop_group())
+            else:
+                assert t_check is not None
+                self._step_to(t_check, unpaced)
+                result = self._await(self.upkeep.check(from_us(t_check), final=t_check == close_us))
+                self._publish(self._check_events(result, from_us(t_check)))
+                ci += 1
+        self.clock.advance(from_us(end_us))
+        self.session_data.end_session()
+        report = self.session_data.report()
+        self.reports.append(report)
+        expired = unpaced
+        self._publish([SessionEndEvent(session.date, from_us(end_us), report, expired)])
+
+    def _check_grid(self, open_us: int, close_us: int) -> list[int]:
+        grid = list(range(open_us + self.check_us, close_us, self.check_us))
+        grid.append(close_us)
+        return grid
+
+    def _data_ran_out(self) -> bool:
+        """No items left before the close: wait for late data, then end the session quickly."""
+        if self.end_of_data_timeout_s > 0:
+            self.pacer.wall.wait(self.end_of_data_timeout_s, self.hooks.stop)
+            if self.merger.next_time() is not None:
+                return False
+        self.hooks.on_timer_expired(True)
+        return True
+
+    def _drop_late(self) -> None:
+        _, items = self.merger.pop_group()
+        self.hooks.counters["after_session_end"] = (
+            self.hooks.counters.get("after_session_end", 0) + len(items)
+        )
+
+    def _step_to(self, t_us: int, unpaced: bool) -> None:
+        if self.hooks.jitter:
+            self.hooks.jitter()
+        if not unpaced and self.pacer.wait_until(t_us, self.hooks.stop):
+            raise Stopped
+        self.clock.advance(from_us(t_us))
+
+    def _deliver(self, t_us: int, items: list[Any]) -> None:
+        now = from_us(t_us)
+        bars = [x for x in items if isinstance(x, Bar)]
+        quotes = [x for x in items if isinstance(x, Quote)]
+        ticks = [x for x in items if isinstance(x, Tick)]
+        events: list[Event] = []
+        if bars:
+            events.extend(BarEvent(b, now) for b in self.session_data.add_bars(bars))
+        if quotes:
+            self.session_data.add_quotes(quotes)
+            events.extend(QuoteEvent(q, now) for q in quotes)
+        if ticks:
+            self.session_data.add_ticks(ticks)
+            events.extend(TickEvent(t, now) for t in ticks)
+        self._publish(events)
+
+    @staticmethod
+    def _check_events(result: CheckResult, now: Any) -> list[Event]:
+        def key(b: Bar) -> tuple[Any, int, str]:
+            return (b.ts, b.minutes, b.symbol)
+
+        events: list[Event] = [BarEvent(b, now) for b in sorted(result.filled, key=key)]
+        events.extend(DerivedBarEvent(b, now, True) for b in sorted(result.revised, key=key))
+        events.extend(DerivedBarEvent(b, now) for b in sorted(result.derived, key=key))
+        return events
+
+    def _publish(self, events: list[Event]) -> None:
+        self.publisher.publish(events)

@@ -1,0 +1,6 @@
+"""The SystemManager: builds one system from settings and owns its mode and state."""
+
+from sessionflow.system_manager.manager import Mode, State, SystemManager, build_system
+from sessionflow.system_manager.settings import Settings
+
+__all__ = ["Mode", "Settings", "State", "SystemManager", "build_system"]

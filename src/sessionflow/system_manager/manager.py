@@ -1,0 +1,184 @@
+"""SystemManager: one per running system, built in one place, passed to whoever needs it.
+
+State machine (anything else raises ``InvalidTransition``)::
+
+    STOPPED --start--> RUNNING --pause--> PAUSED --resume--> RUNNING
+    RUNNING/PAUSED --stop or end of data--> STOPPED (final)
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from sessionflow.data_manager import DataManager
+from sessionflow.events import Event
+from sessionflow.execution_manager import PaperExecutionManager
+from sessionflow.store import DuckDBStore, Store
+from sessionflow.stream_coordinator import (
+    CoordinatorHooks,
+    EventPublisher,
+    MonotonicWallClock,
+    WallClock,
+)
+from sessionflow.system_manager.settings import Settings
+from sessionflow.time_provider import ExchangeCalendar
+
+
+class Mode(enum.Enum):
+    BACKTEST = "backtest"
+    LIVE = "live"
+
+
+class State(enum.Enum):
+    STOPPED = "stopped"
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+class InvalidTransition(RuntimeError):
+    pass
+
+
+class SystemManager:
+    """Owns mode, state and the ``stream_coordinator_timer_expired`` flag; starts and stops workers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        wall: WallClock | None = None,
+        jitter: Callable[[], None] | None = None,
+    ) -> None:
+        if settings.mode != "backtest":
+            raise ValueError("this build runs mode=backtest; live mode is tracked separately")
+        self.settings = settings
+        self.mode = Mode(settings.mode)
+        self._state = State.STOPPED
+        self._started = False
+        self._lock = threading.Lock()
+        self._run_gate = threading.Event()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self.error: BaseException | None = None
+        self.stream_coordinator_timer_expired = False
+        self.store = store
+        self.calendar = ExchangeCalendar(settings.calendar)
+        self.publisher = EventPublisher(self._stop)
+        hooks = CoordinatorHooks(
+            run_gate=self._run_gate,
+            stop=self._stop,
+            on_timer_expired=self._set_timer_expired,
+            on_finished=self._finished,
+            jitter=jitter,
+        )
+        self.data_manager = DataManager(
+            settings,
+            store,
+            self.calendar,
+            self.publisher,
+            hooks,
+            wall or MonotonicWallClock(),
+            upkeep_jitter=jitter,
+        )
+        self.execution_manager = PaperExecutionManager(
+            self.data_manager.session_data, self.data_manager.clock
+        )
+        self.counters = hooks.counters
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def done(self) -> threading.Event:
+        """Set when the coordinator has finished (end of data, stop, or error)."""
+        return self._done
+
+    def _set_timer_expired(self, expired: bool) -> None:
+        self.stream_coordinator_timer_expired = expired
+
+    def _transition(self, allowed: tuple[State, ...], to: State) -> None:
+        with self._lock:
+            if self._state not in allowed:
+                raise InvalidTransition(f"cannot go from {self._state.value} to {to.value}")
+            self._state = to
+
+    def on_event(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback`` for every event, on the coordinator thread, in order."""
+        self.publisher.add_callback(callback)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Async iterator over every event; subscribe before or after start()."""
+        import asyncio
+
+        sub = self.publisher.subscribe(asyncio.get_running_loop())
+        if not self._started:
+            self.start()
+        async for ev in self.publisher.iterate(sub):
+            yield ev
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                raise InvalidTransition("a system starts once; build a new one to run again")
+            self._started = True
+        self._transition((State.STOPPED,), State.RUNNING)
+        self._run_gate.set()
+        self.data_manager.upkeep.start()
+        self.data_manager.coordinator.start()
+
+    def pause(self) -> None:
+        """Freeze backtest time; the coordinator stops before its next step."""
+        self._transition((State.RUNNING,), State.PAUSED)
+        self._run_gate.clear()
+
+    def resume(self) -> None:
+        self._transition((State.PAUSED,), State.RUNNING)
+        self._run_gate.set()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop from any state; joins both workers within ``timeout`` seconds."""
+        with self._lock:
+            self._state = State.STOPPED
+        self._stop.set()
+        self._run_gate.set()
+        dm = self.data_manager
+        if dm.coordinator.alive:
+            dm.coordinator.join(timeout)
+        dm.upkeep.stop(timeout)
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def run(self) -> None:
+        """Start, block until the backtest ends, stop the workers; re-raise a worker error."""
+        self.start()
+        self._done.wait()
+        self.stop()
+        if self.error is not None:
+            raise self.error
+
+    def _finished(self, error: BaseException | None) -> None:
+        self.error = error
+        with self._lock:
+            self._state = State.STOPPED
+        self._done.set()
+
+
+def build_system(
+    settings: Settings,
+    store: Store | None = None,
+    wall: WallClock | None = None,
+    jitter: Callable[[], None] | None = None,
+) -> SystemManager:
+    """The one place a system is assembled: open the store, build every component."""
+    if store is None:
+        path = Path(settings.store_path)
+        if not path.exists():
+            raise FileNotFoundError(f"store {path} does not exist; run `sessionflow demo` or import")
+        store = DuckDBStore(path)
+    return SystemManager(settings, store, wall=wall, jitter=jitter)

@@ -1,0 +1,76 @@
+"""Configuration: defaults, then a TOML file, then ``SESSIONFLOW_*`` env vars, then explicit overrides."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SESSIONFLOW_", extra="forbid")
+
+    mode: Literal["backtest", "live"] = "backtest"
+    store_path: Path = Path("data/sessionflow.duckdb")
+    calendar: str = "XNYS"
+    symbols: list[str] = Field(default_factory=list)
+    start: date | None = None
+    end: date | None = None
+    speed: float = Field(default=0.0, ge=0)
+    trailing_days: int = Field(default=5, ge=0)
+    historical_intervals: list[int] = Field(default_factory=lambda: [1, 5])
+    derived_intervals: list[int] = Field(default_factory=lambda: [5, 15])
+    check_interval_seconds: float = Field(default=60.0, gt=0)
+    max_fill_attempts: int = Field(default=5, ge=0)
+    end_of_data_timeout_seconds: float = Field(default=0.0, ge=0)
+    include_extended_hours: bool = False
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        out = [s.strip().upper() for s in v if s.strip()]
+        if len(set(out)) != len(out):
+            raise ValueError(f"duplicate symbols in {v}")
+        return out
+
+    @field_validator("derived_intervals", "historical_intervals")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(k <= 0 for k in v):
+            raise ValueError(f"intervals must be positive minutes, got {v}")
+        return sorted(set(v))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @classmethod
+    def load(cls, toml_file: Path | None = None, **overrides: Any) -> Settings:
+        """Build settings; ``overrides`` with value None are ignored (unset CLI options)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if toml_file is None:
+            return cls(**given)
+        if not toml_file.is_file():
+            raise FileNotFoundError(f"config file {toml_file} does not exist")
+
+        class _FromFile(cls):  # type: ignore[valid-type,misc]
+            model_config = SettingsConfigDict(
+                env_prefix="SESSIONFLOW_", extra="forbid", toml_file=toml_file
+            )
+
+        return cls.model_validate(_FromFile(**given).model_dump())
