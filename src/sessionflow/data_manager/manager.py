@@ -38,7 +38,6 @@ class DataManager:
         self.calendar = calendar
         self.sessions = self._resolve_sessions(settings)
         self._check_symbols(settings.symbols)
-        self.clock = BacktestClock(self.sessions[0].open)
         self.session_data = SessionData(
             settings.symbols,
             derived_intervals=settings.derived_intervals,
@@ -48,6 +47,8 @@ class DataManager:
         self.loader = SessionLoader(
             store, calendar, settings.symbols, settings.include_extended_hours
         )
+        # replay starts at the window start (04:00 with extended hours), not the open
+        self.clock = BacktestClock(self.loader.window(self.sessions[0])[0])
         self.upkeep = UpkeepWorker(
             self.session_data,
             self.loader,

@@ -26,6 +26,7 @@ class SessionPayload:
 
     session: SessionInfo
     streams: dict[StreamKey, list[Item]] = field(default_factory=dict)
+    store_version: int | None = None
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.streams.values())
@@ -54,7 +55,7 @@ class SessionLoader:
     def load(self, session: SessionInfo) -> SessionPayload:
         start, end = self.window(session)
         regular_only = not self.include_extended_hours
-        payload = SessionPayload(session)
+        payload = SessionPayload(session, store_version=self.store.data_version())
         bars = self.store.load_bars(self.symbols, start, end, regular_only=regular_only)
         for bar in bars.iter_bars():
             payload.streams.setdefault((BARS, bar.symbol), []).append(bar)

@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sessionflow.data_upkeep.derived import aggregate_window, completed_windows, derive_bars, window_of
+from sessionflow.data_upkeep.derived import (
+    aggregate_window,
+    completed_windows,
+    derive_bars,
+    window_of,
+)
 from sessionflow.data_upkeep.gaps import GapTracker, minute_ranges
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
 from sessionflow.models import Bar, to_us
@@ -32,6 +37,10 @@ class GapFillSource(Protocol):
     """Anything that can answer 'which of these (symbol, minute) bars do you have?'."""
 
     def find_bars(self, wanted: Sequence[tuple[str, int]]) -> BarBatch: ...
+
+    def data_version(self) -> int | None:
+        """A counter that changes whenever new data may be found; None if unknown."""
+        ...
 
 
 @dataclass
@@ -73,6 +82,7 @@ class UpkeepWorker:
         self._jobs: queue.Queue[tuple[Callable[[], Any], Future[Any]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sessionflow-upkeep", daemon=True)
         self._state: dict[str, _SymbolUpkeep] = {}
+        self._known_version: int | None = None
         self._prefetched: dict[Any, Future[SessionPayload]] = {}
 
     def start(self) -> None:
@@ -118,8 +128,11 @@ class UpkeepWorker:
         fut = self._prefetched.pop(session.date, None)
         return fut if fut is not None else self.prefetch(session)
 
-    def begin_session(self, session: SessionInfo, load_history: bool) -> Future[None]:
-        return self.submit(lambda: self._begin(session, load_history))
+    def begin_session(
+        self, session: SessionInfo, load_history: bool, store_version: int | None = None
+    ) -> Future[None]:
+        """Reset session state; ``store_version`` is the store's version when the data was read."""
+        return self.submit(lambda: self._begin(session, load_history, store_version))
 
     def check(self, now: datetime, final: bool = False) -> Future[CheckResult]:
         return self.submit(lambda: self._check(to_us(now), final))
@@ -127,7 +140,8 @@ class UpkeepWorker:
     def roll(self, ended: SessionInfo, upcoming: SessionInfo | None) -> Future[None]:
         return self.submit(lambda: self._roll(ended, upcoming))
 
-    def _begin(self, session: SessionInfo, load_history: bool) -> None:
+    def _begin(self, session: SessionInfo, load_history: bool, version: int | None) -> None:
+        self._known_version = version
         sd = self.session_data
         sd.start_session(session)
         self._state = {
@@ -147,13 +161,16 @@ class UpkeepWorker:
                 sd.set_historical(symbol, k, day.date, series)
 
     def _roll(self, ended: SessionInfo, upcoming: SessionInfo | None) -> None:
+        """Move the ended session into history; after the last session history stays as is."""
+        if upcoming is None:
+            return
         sd = self.session_data
         with sd.lock:
             bars = {s: list(sd.symbol(s).bars_1m) for s in sd.symbols}
-        self._store_history(ended, bars)
-        if upcoming is not None:
-            keep = self.calendar.previous_sessions(upcoming.date, sd.trailing_days)
-            sd.trim_historical(d.date for d in keep)
+        keep = self.calendar.previous_sessions(upcoming.date, sd.trailing_days)
+        if ended.date in {d.date for d in keep}:
+            self._store_history(ended, bars)
+        sd.trim_historical(d.date for d in keep)
 
     def _check(self, now_us: int, final: bool) -> CheckResult:
         sd = self.session_data
@@ -165,12 +182,13 @@ class UpkeepWorker:
                 st.gaps.scan(now_us, data.has_minute)
                 limit = self.max_fill_attempts + (1 if final else 0)
                 wanted.extend((symbol, ts) for ts in st.gaps.due(limit))
-        found = self._fetch(wanted, result)
+        found, asked = self._fetch(wanted, result)
         with sd.lock:
             session = sd.current_session
             assert session is not None
-            for st_symbol, ts in wanted:
-                self._state[st_symbol].gaps.attempted((ts,))
+            if asked:
+                for st_symbol, ts in wanted:
+                    self._state[st_symbol].gaps.attempted((ts,))
             for bar in found:
                 if sd.add_bars([bar]):
                     self._state[bar.symbol].gaps.filled(to_us(bar.ts))
@@ -186,21 +204,27 @@ class UpkeepWorker:
                 data.gaps = minute_ranges(st.gaps.open_gaps)
         return result
 
-    def _fetch(self, wanted: list[tuple[str, int]], result: CheckResult) -> list[Bar]:
+    def _fetch(self, wanted: list[tuple[str, int]], result: CheckResult) -> tuple[list[Bar], bool]:
+        """Ask the fill source for ``wanted``; returns the bars found and whether it was asked."""
         if not wanted:
-            return []
+            return [], False
+        version = self.fill_source.data_version()
+        if version is not None and version == self._known_version:
+            return [], False  # nothing written since we last looked: skip, keep the attempt
         try:
             batch = self.fill_source.find_bars(wanted)
+            self._known_version = version
         except Exception as exc:
             self.fill_errors += 1
             self.last_fill_error = f"{type(exc).__name__}: {exc}"
             result.fill_error = self.last_fill_error
             log.warning("gap fill failed (will retry next check): %s", self.last_fill_error)
-            return []
-        return [
+            return [], True
+        found = [
             Bar(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, filled=True)
             for b in batch.iter_bars()
         ]
+        return found, True
 
     def _derive(
         self, session: SessionInfo, symbol: str, st: _SymbolUpkeep, now_us: int, result: CheckResult

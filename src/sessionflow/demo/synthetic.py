@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from sessionflow.store import BarBatch, DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar
@@ -39,8 +40,8 @@ def synthetic_bars(
         n = len(minutes)
         base = _BASE_PRICE.get(symbol, 50.0 + 10.0 * (sum(map(ord, symbol)) % 40))
         steps = rng.normal(0.0, 0.0006, n)
-        close = np.round(base * np.exp(np.cumsum(steps)), 2)
-        open_ = np.round(np.concatenate(([base], close[:-1])), 2)
+        close: npt.NDArray[np.float64] = np.round(base * np.exp(np.cumsum(steps)), 2)
+        open_ = np.round(np.concatenate((np.array([base]), close[:-1])), 2)
         wiggle = np.abs(rng.normal(0.0, 0.0004, (2, n))) * close
         high = np.round(np.maximum(open_, close) + wiggle[0], 2)
         low = np.round(np.minimum(open_, close) - wiggle[1], 2)

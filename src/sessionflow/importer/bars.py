@@ -27,7 +27,7 @@ _TIME_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 _PRICE_NAMES = ("open", "high", "low", "close", "volume")
 
 
-class ImportError_(ValueError):  # noqa: N801 - avoid shadowing the builtin ImportError
+class ImportError_(ValueError):
     """The file cannot be imported at all; nothing was written."""
 
 
@@ -51,9 +51,7 @@ class ImportReport:
             "imported": self.imported,
             "extended": self.extended,
             "rejected": dict(sorted(self.rejected.items())),
-            "rejections": [
-                {"line": ln, "reason": r, "detail": d} for ln, r, d in self.rejections
-            ],
+            "rejections": [{"line": ln, "reason": r, "detail": d} for ln, r, d in self.rejections],
         }
 
 

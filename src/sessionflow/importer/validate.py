@@ -57,8 +57,9 @@ class SessionFilter:
 
     def classify(self, ts: datetime) -> str:
         local_day = ts.astimezone(self.calendar.tz).date()
-        bounds = self._cache.get(local_day, False)
-        if bounds is False:
+        if local_day in self._cache:
+            bounds = self._cache[local_day]
+        else:
             info = self.calendar.session_of(ts)
             if info is None:
                 bounds = None

@@ -100,7 +100,9 @@ class SymbolSessionData:
         if bar.filled:
             self.filled += 1
         self.session_volume += bar.volume
-        self.session_high = bar.high if self.session_high is None else max(self.session_high, bar.high)
+        self.session_high = (
+            bar.high if self.session_high is None else max(self.session_high, bar.high)
+        )
         self.session_low = bar.low if self.session_low is None else min(self.session_low, bar.low)
         self.updated.add("bars")
         return None

@@ -17,7 +17,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from sessionflow.models import to_us
 from sessionflow.store.base import BarBatch, QuoteBatch
 
 _SCHEMA = """
@@ -74,6 +73,7 @@ class DuckDBStore:
             self._con.execute(_SCHEMA)
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._version = 0
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -94,12 +94,21 @@ class DuckDBStore:
                 try:
                     cur.execute(_merge_sql(table, cols))
                     cur.execute("COMMIT")
+                    self._version += 1
                 except BaseException:
                     cur.execute("ROLLBACK")
                     raise
             finally:
                 cur.unregister("staging")
         return int(staging.num_rows)
+
+    def data_version(self) -> int:
+        """Bumped by every committed write through this store object.
+
+        DuckDB lets one process write a file at a time, so an unchanged version
+        means nothing new can be found: backtest gap checks then skip the query.
+        """
+        return self._version
 
     def upsert_bars(self, batch: BarBatch) -> int:
         """Insert or replace bars by (symbol, ts); one transaction, never a duplicate row."""
@@ -122,7 +131,10 @@ class DuckDBStore:
             "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
             "ts": _ts_array(batch.ts_us),
         }
-        for side, prices, sizes in (("bid", batch.bid, batch.bid_size), ("ask", batch.ask, batch.ask_size)):
+        for side, prices, sizes in (
+            ("bid", batch.bid, batch.bid_size),
+            ("ask", batch.ask, batch.ask_size),
+        ):
             for j, part in enumerate(("open", "high", "low", "close")):
                 cols[f"{side}_{part}"] = prices[:, j] if len(prices) else np.empty(0)
             cols[f"{side}_size"] = sizes
@@ -134,30 +146,48 @@ class DuckDBStore:
     ) -> BarBatch:
         """Bars with ``start <= ts < end`` ordered by (ts, symbol)."""
         where = " AND regular" if regular_only else ""
-        rows = self._cursor().execute(
-            "SELECT symbol, epoch_us(ts) AS ts_us, open, high, low, close, volume, regular "
-            f"FROM bars_1m WHERE symbol IN (SELECT unnest(?)) AND ts >= ? AND ts < ?{where} "
-            "ORDER BY ts, symbol",
-            [list(symbols), start, end],
-        ).fetchnumpy()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT symbol, epoch_us(ts) AS ts_us, open, high, low, close, volume, regular "
+                f"FROM bars_1m WHERE symbol IN (SELECT unnest(?)) AND ts >= ? AND ts < ?{where} "
+                "ORDER BY ts, symbol",
+                [list(symbols), start, end],
+            )
+            .fetchnumpy()
+        )
         return _bar_batch(rows)
 
     def load_quotes(
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
     ) -> QuoteBatch:
         where = " AND regular" if regular_only else ""
-        rows = self._cursor().execute(
-            "SELECT symbol, epoch_us(ts) AS ts_us, "
-            + ", ".join(_QUOTE_COLS)
-            + f" FROM quotes WHERE symbol IN (SELECT unnest(?)) AND ts >= ? AND ts < ?{where} "
-            "ORDER BY ts, symbol",
-            [list(symbols), start, end],
-        ).fetchnumpy()
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT symbol, epoch_us(ts) AS ts_us, "
+                + ", ".join(_QUOTE_COLS)
+                + f" FROM quotes WHERE symbol IN (SELECT unnest(?)) AND ts >= ? AND ts < ?{where} "
+                "ORDER BY ts, symbol",
+                [list(symbols), start, end],
+            )
+            .fetchnumpy()
+        )
         n = len(rows["ts_us"])
         if n == 0:
             return QuoteBatch.empty()
-        bid = np.column_stack([np.asarray(rows[f"bid_{p}"], dtype=np.float64) for p in ("open", "high", "low", "close")])
-        ask = np.column_stack([np.asarray(rows[f"ask_{p}"], dtype=np.float64) for p in ("open", "high", "low", "close")])
+        bid = np.column_stack(
+            [
+                np.asarray(rows[f"bid_{p}"], dtype=np.float64)
+                for p in ("open", "high", "low", "close")
+            ]
+        )
+        ask = np.column_stack(
+            [
+                np.asarray(rows[f"ask_{p}"], dtype=np.float64)
+                for p in ("open", "high", "low", "close")
+            ]
+        )
         return QuoteBatch(
             symbol=np.asarray(rows["symbol"], dtype=object),
             ts_us=np.asarray(rows["ts_us"], dtype=np.int64),

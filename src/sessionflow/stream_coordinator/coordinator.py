@@ -84,7 +84,9 @@ class StreamCoordinator:
         self.end_of_data_timeout_s = end_of_data_timeout_s
         self.merger = StreamMerger()
         self.reports: list[Any] = []
-        self._thread = threading.Thread(target=self._run, name="sessionflow-coordinator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="sessionflow-coordinator", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -134,8 +136,8 @@ class StreamCoordinator:
         self.upkeep.prefetch(self.sessions[0])
         for i, session in enumerate(self.sessions):
             upcoming = self.sessions[i + 1] if i + 1 < len(self.sessions) else None
-            self._await(self.upkeep.begin_session(session, load_history=i == 0))
             payload = self._await(self.upkeep.take_prefetched(session))
+            self._await(self.upkeep.begin_session(session, i == 0, payload.store_version))
             self.merger.load(payload)
             if upcoming is not None:
                 self.upkeep.prefetch(upcoming)
@@ -150,7 +152,9 @@ class StreamCoordinator:
         self.clock.advance(from_us(start_us))
         self.pacer.anchor(start_us)
         self.hooks.on_timer_expired(False)
-        self._publish([SessionStartEvent(session.date, session.open, session.close, from_us(start_us))])
+        self._publish(
+            [SessionStartEvent(session.date, session.open, session.close, from_us(start_us))]
+        )
         checks = self._check_grid(open_us, close_us)
         ci = 0
         unpaced = False
@@ -199,9 +203,9 @@ class StreamCoordinator:
 
     def _drop_late(self) -> None:
         _, items = self.merger.pop_group()
-        self.hooks.counters["after_session_end"] = (
-            self.hooks.counters.get("after_session_end", 0) + len(items)
-        )
+        self.hooks.counters["after_session_end"] = self.hooks.counters.get(
+            "after_session_end", 0
+        ) + len(items)
 
     def _step_to(self, t_us: int, unpaced: bool) -> None:
         if self.hooks.jitter:

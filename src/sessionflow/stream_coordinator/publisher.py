@@ -7,6 +7,7 @@ coordinator blocks (backpressure) instead of dropping events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -71,10 +72,8 @@ class EventPublisher:
         with self._lock:
             self.closed = True
             for sub in self._subs:
-                try:
+                with contextlib.suppress(RuntimeError):  # the consumer's loop is gone
                     sub.loop.call_soon_threadsafe(sub.queue.put_nowait, None)
-                except RuntimeError:
-                    pass
 
     async def iterate(self, sub: _Subscription) -> AsyncIterator[Event]:
         while True:

@@ -43,7 +43,7 @@ class InvalidTransition(RuntimeError):
 
 
 class SystemManager:
-    """Owns mode, state and the ``stream_coordinator_timer_expired`` flag; starts and stops workers."""
+    """Owns mode, state and the ``stream_coordinator_timer_expired`` flag; runs the workers."""
 
     def __init__(
         self,
@@ -179,6 +179,8 @@ def build_system(
     if store is None:
         path = Path(settings.store_path)
         if not path.exists():
-            raise FileNotFoundError(f"store {path} does not exist; run `sessionflow demo` or import")
+            raise FileNotFoundError(
+                f"store {path} does not exist; run `sessionflow demo` or import"
+            )
         store = DuckDBStore(path)
     return SystemManager(settings, store, wall=wall, jitter=jitter)

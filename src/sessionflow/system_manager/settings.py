@@ -1,4 +1,4 @@
-"""Configuration: defaults, then a TOML file, then ``SESSIONFLOW_*`` env vars, then explicit overrides."""
+"""Configuration: defaults < TOML file < ``SESSIONFLOW_*`` env vars < explicit overrides."""
 
 from __future__ import annotations
 

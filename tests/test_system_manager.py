@@ -1,0 +1,148 @@
+"""Mode/state machine, pause/resume, speed, stop, consumer errors and the async iterator."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from sessionflow import BarEvent, Event, SessionEndEvent, State, build_system
+from sessionflow.stream_coordinator.publisher import ConsumerError
+from sessionflow.system_manager.manager import InvalidTransition
+from tests.helpers import FakeWall, demo_settings, run_collect
+
+ONE_DAY = {"start": date(2024, 11, 29), "end": date(2024, 11, 29)}
+
+
+def test_invalid_transitions_are_refused(demo_store_path: Path) -> None:
+    system = build_system(demo_settings(demo_store_path, **ONE_DAY))
+    assert system.state is State.STOPPED
+    with pytest.raises(InvalidTransition):
+        system.pause()
+    with pytest.raises(InvalidTransition):
+        system.resume()
+    system.run()
+    assert system.state is State.STOPPED
+    with pytest.raises(InvalidTransition, match="starts once"):
+        system.start()
+
+
+@pytest.mark.parametrize("speed", [1.0, 60.0, 390.0])
+def test_speed_paces_backtest_minutes_against_wall_time(
+    demo_store_path: Path, speed: float
+) -> None:
+    wall = FakeWall()
+    run_collect(demo_settings(demo_store_path, speed=speed, **ONE_DAY), wall=wall)
+    session_seconds = 210 * 60
+    assert wall.t == pytest.approx(session_seconds / speed, rel=1e-9)
+    assert max(wall.waits) == pytest.approx(60 / speed, rel=1e-9)
+
+
+def test_speed_zero_never_waits(demo_store_path: Path) -> None:
+    wall = FakeWall()
+    run_collect(demo_settings(demo_store_path, speed=0, **ONE_DAY), wall=wall)
+    assert wall.waits == []
+
+
+def test_pause_freezes_backtest_time_and_resume_continues(demo_store_path: Path) -> None:
+    system = build_system(demo_settings(demo_store_path, **ONE_DAY))
+    paused_at = threading.Event()
+    moved_while_paused = threading.Event()
+    count = {"n": 0, "at_pause": -1}
+
+    def on_event(ev: Event) -> None:
+        count["n"] += 1
+        if count["at_pause"] >= 0 and system.state is State.PAUSED:
+            moved_while_paused.set()
+        if (
+            isinstance(ev, BarEvent)
+            and ev.bar.symbol == "SPY"
+            and ev.bar.ts.minute == 45
+            and count["at_pause"] < 0
+        ):
+            system.pause()
+            count["at_pause"] = count["n"]
+            paused_at.set()
+
+    system.on_event(on_event)
+    system.start()
+    assert paused_at.wait(10)
+    frozen = system.data_manager.clock.now()
+    assert not moved_while_paused.wait(0.3)
+    assert system.data_manager.clock.now() == frozen
+    assert system.state is State.PAUSED
+    system.resume()
+    assert system.wait(30)
+    system.stop()
+    assert system.error is None
+    assert system.data_manager.clock.now() > frozen
+    assert system.data_manager.reports[0].rows[0].expected == 210
+
+
+def test_stop_returns_quickly_from_running_and_paused(demo_store_path: Path) -> None:
+    for pause_first in (False, True):
+        system = build_system(demo_settings(demo_store_path, speed=1.0))  # real time: hours
+        started = threading.Event()
+        system.on_event(lambda ev, started=started: started.set())  # type: ignore[misc]
+        system.start()
+        assert started.wait(10)
+        if pause_first:
+            system.pause()
+        t0 = time.monotonic()
+        system.stop(timeout=2.0)
+        assert time.monotonic() - t0 < 2.0
+        assert system.state is State.STOPPED
+        assert not system.data_manager.coordinator.alive
+        assert not system.data_manager.upkeep.alive
+
+
+def test_consumer_callback_error_stops_the_system_with_the_error(demo_store_path: Path) -> None:
+    system = build_system(demo_settings(demo_store_path, **ONE_DAY))
+
+    def bad(ev: Event) -> None:
+        if isinstance(ev, BarEvent):
+            raise RuntimeError("strategy bug")
+
+    system.on_event(bad)
+    with pytest.raises(ConsumerError, match="strategy bug"):
+        system.run()
+    assert system.state is State.STOPPED
+    assert not system.data_manager.upkeep.alive
+
+
+def test_timer_expires_when_data_ends_before_the_close(tmp_path: Path, calendar) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from sessionflow.demo import synthetic_bars
+    from sessionflow.store import DuckDBStore
+
+    day = date(2024, 11, 29)
+    full = synthetic_bars(calendar, ["EARLY"], day, day)
+    store = DuckDBStore(tmp_path / "e.duckdb")
+    store.upsert_bars(full.take(np.arange(100)))
+    wall = FakeWall()
+    system, events = run_collect(
+        demo_settings(tmp_path / "e.duckdb", symbols=["EARLY"], speed=1.0, **ONE_DAY),
+        store=store,
+        wall=wall,
+    )
+    end = next(e for e in events if isinstance(e, SessionEndEvent))
+    assert end.timer_expired and system.stream_coordinator_timer_expired
+    assert wall.t == pytest.approx(100 * 60)  # paced until the data ran out, not to the close
+    assert end.report.rows[0].expected == 210 and end.report.rows[0].bars == 100
+
+
+async def test_async_iterator_yields_every_event_in_order(demo_store_path: Path) -> None:
+    _, expected = await asyncio.to_thread(run_collect, demo_settings(demo_store_path, **ONE_DAY))
+    system = build_system(demo_settings(demo_store_path, **ONE_DAY))
+    got = []
+    async for ev in system.events():
+        got.append(ev)
+        if len(got) % 500 == 0:
+            await asyncio.sleep(0)  # a consumer that yields control now and then
+    system.stop()
+    assert [repr(e) for e in got] == [repr(e) for e in expected]
