@@ -11,10 +11,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from sessionflow.cli import report_cmd
 from sessionflow.cli.render import print_import, session_tables
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, build_demo_store
 from sessionflow.events import Event, SessionEndEvent
-from sessionflow.importer import ImportError_, import_bars
+from sessionflow.importer import ImportError_, import_bars, import_lean
 from sessionflow.session_data import SessionReport
 from sessionflow.store import DuckDBStore
 from sessionflow.system_manager import Settings, build_system
@@ -108,7 +109,9 @@ def backtest(
 @import_app.command("bars")
 def import_bars_cmd(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files")],
-    symbol: Annotated[str | None, typer.Option(help="symbol, if the file has no symbol column")] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="symbol, if the file has no symbol column")
+    ] = None,
     store: StoreOpt = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
     extended: Annotated[bool, typer.Option(help="keep 04:00-20:00 rows, flagged")] = False,
@@ -140,6 +143,64 @@ def import_bars_cmd(
         typer.echo(json.dumps(results, indent=2))
     if failed:
         raise typer.Exit(1)
+
+
+@import_app.command("lean")
+def import_lean_cmd(
+    directory: Annotated[Path, typer.Argument(help="lean-minute root or one symbol folder")],
+    store: StoreOpt = None,
+    calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
+    as_json: JsonOpt = False,
+) -> None:
+    """Import LEAN minute trade/quote zips; a corrupt zip aborts before anything is written."""
+    db = DuckDBStore(store or Settings().store_path)
+    try:
+        reports = import_lean(db, directory, ExchangeCalendar(calendar))
+    except ImportError_ as exc:
+        if as_json:
+            typer.echo(json.dumps({"error": str(exc)}, indent=2))
+        else:
+            Console(stderr=True).print(f"[red]aborted:[/] {exc} (store unchanged)")
+        raise typer.Exit(1) from exc
+    finally:
+        db.close()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+        return
+    console = Console(width=max(Console().width, 110))
+    for report in reports:
+        print_import(console, report)
+
+
+@app.command()
+def report(
+    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
+    start: Annotated[str | None, typer.Option(help="first session, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="last session, YYYY-MM-DD")] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="write rows as CSV")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="write rows as JSON")] = None,
+) -> None:
+    """Backtest, then per session and symbol: quality %, gaps in exchange time, fills."""
+    try:
+        settings = Settings.load(
+            config,
+            store_path=store,
+            symbols=symbols.split(",") if symbols else None,
+            start=date.fromisoformat(start) if start else None,
+            end=date.fromisoformat(end) if end else None,
+        )
+        reports, filled, tz = report_cmd.run_report(settings)
+    except (ValueError, FileNotFoundError) as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    rows = report_cmd.report_rows(reports, filled, tz)
+    report_cmd.print_report(Console(width=max(Console().width, 150)), rows)
+    if csv_file:
+        report_cmd.write_csv(csv_file, rows)
+    if json_file:
+        report_cmd.write_json(json_file, rows)
 
 
 def main() -> None:

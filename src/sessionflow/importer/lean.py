@@ -1,0 +1,246 @@
+"""Import QuantConnect LEAN minute zips: ``<symbol>/<yyyymmdd>_trade.zip`` and ``_quote.zip``.
+
+LEAN stamps each row with milliseconds since *local* midnight of the date in the
+file name (the bar's open) and stores prices as integers x 10,000. Rows outside
+the regular session but inside 04:00-20:00 are kept with ``regular=False`` so
+replay can include extended hours; every other row goes through the same checks,
+reasons and line numbers as :mod:`sessionflow.importer.bars`. All files are read
+and validated before anything is written, so a corrupt zip leaves the store
+unchanged; each file is then one MERGE (one transaction), so re-imports are no-ops.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from sessionflow.importer.bars import ImportError_, ImportReport
+from sessionflow.importer.validate import price_problem
+from sessionflow.models import from_us, to_us
+from sessionflow.store import BarBatch, QuoteBatch, Store
+from sessionflow.store.base import BOOL, F64, I64, OBJ
+from sessionflow.time_provider import ExchangeCalendar
+
+_NAME = re.compile(r"^(\d{8})_(trade|quote)\.zip$")
+_WIDTH = {"trade": 6, "quote": 11}
+_PRICE_SCALE = 10_000.0
+_DAY_MS = 86_400_000
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error,
+               NotImplementedError, RuntimeError)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LeanFile:
+    """One zip: its symbol (folder name, upper-cased), local trading date and kind."""
+
+    path: Path
+    symbol: str
+    day: date
+    kind: str  # "trade" or "quote"
+
+
+def lean_files(directory: Path) -> list[LeanFile]:
+    """The zips of one symbol folder, or of every symbol folder under a LEAN root."""
+    if not directory.is_dir():
+        raise ImportError_(f"{directory}: no such directory")
+    found = _zips(directory)
+    if not found:
+        subdirs = sorted(p for p in directory.iterdir() if p.is_dir())
+        found = [f for sub in subdirs for f in _zips(sub)]
+    if not found:
+        raise ImportError_(f"{directory}: no LEAN <yyyymmdd>_trade.zip / _quote.zip files")
+    return found
+
+
+def _zips(folder: Path) -> list[LeanFile]:
+    out = []
+    for path in sorted(folder.iterdir()):
+        m = _NAME.match(path.name)
+        if m is None or not path.is_file():
+            continue
+        try:
+            day = datetime.strptime(m[1], "%Y%m%d").date()
+        except ValueError:
+            raise ImportError_(f"{path}: {m[1]} in the file name is not a date") from None
+        out.append(LeanFile(path, folder.name.upper(), day, m[2]))
+    return out
+
+
+def _csv_text(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            csvs = [i for i in zf.infolist() if i.filename.lower().endswith(".csv")]
+            if len(csvs) != 1:
+                raise ImportError_(f"{path}: expected one CSV inside the zip, found {len(csvs)}")
+            data = zf.read(csvs[0])
+    except _ZIP_ERRORS as exc:
+        raise ImportError_(f"{path}: unreadable zip ({exc})") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImportError_(f"{path}: CSV is not UTF-8 text ({exc.reason})") from exc
+
+
+def local_ms_to_us(day: date, ms: I64, tz: ZoneInfo) -> I64:
+    """Epoch microseconds (UTC) of local wall-clock ``day`` 00:00 + ``ms``, DST-correct."""
+    midnight = datetime.combine(day, time(0), tz)
+    if midnight.utcoffset() == datetime.combine(day, time(23, 59), tz).utcoffset():
+        return to_us(midnight) + ms.astype(np.int64) * 1000
+    naive = datetime.combine(day, time(0))  # a DST switch day: convert row by row
+    return np.array(
+        [to_us((naive + timedelta(milliseconds=int(m))).replace(tzinfo=tz)) for m in ms],
+        dtype=np.int64,
+    )
+
+
+@dataclass
+class _Rows:
+    """The file's non-blank rows of the right width, with a rejection reason per row."""
+
+    lines: I64
+    text: list[str]
+    values: F64  # (n, width), NaN where a cell is not a number
+    unparsable: BOOL  # a price or size cell is not a number
+    reason: OBJ  # "" while the row is still good
+
+    def reject(self, mask: BOOL, reason: str) -> None:
+        self.reason[mask & (self.reason == "")] = reason
+
+    @property
+    def good(self) -> BOOL:
+        return np.asarray(self.reason == "", dtype=np.bool_)
+
+
+def _parse(path: Path, text: str, width: int, report: ImportReport) -> _Rows:
+    lines, kept = [], []
+    for n, raw in enumerate(text.split("\n"), 1):  # physical lines, as the CSV importer counts
+        line = raw.rstrip("\r")
+        if not line.strip():
+            continue
+        report.rows += 1
+        fields = line.count(",") + 1
+        if fields != width:
+            report.reject(n, "malformed_row", f"{fields} fields, a LEAN row here has {width}")
+            continue
+        lines.append(n)
+        kept.append(line)
+    if report.rows == 0:
+        raise ImportError_(f"{path}: the CSV inside is empty")
+    if not kept:
+        raise ImportError_(f"{path}: no row has the {width} fields of this LEAN file kind")
+    cells = [line.split(",") for line in kept]
+    unparsable = np.zeros(len(kept), dtype=np.bool_)
+    try:
+        values = np.array(cells, dtype=str).astype(np.float64)
+    except ValueError:  # some cell is not a number: find which, row by row
+        values = np.full((len(kept), width), np.nan)
+        for i, row in enumerate(cells):
+            for j, cell in enumerate(row):
+                try:
+                    values[i, j] = float(cell)
+                except ValueError:
+                    unparsable[i] |= j > 0
+    reason = np.full(len(kept), "", dtype=object)
+    return _Rows(np.array(lines, dtype=np.int64), kept, values, unparsable, reason)
+
+
+def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
+    """Vectorised fast path; rows it flags get their reason from ``price_problem`` itself."""
+    o, h, lo, c, v = (rows.values[:, j] for j in cols)
+    ok = (np.isfinite(rows.values[:, list(cols)]).all(axis=1) & (h >= lo)
+          & (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c)) & (v >= 0))  # fmt: skip
+    for i in np.flatnonzero(~ok & rows.good):
+        problem = price_problem(o[i], h[i], lo[i], c[i], v[i])
+        rows.reason[i] = problem or "bad_number"
+    whole = np.isfinite(v) & (v == np.floor(v)) & (np.abs(v) < 2.0**63)
+    rows.reject(~whole, "bad_number")
+
+
+def _check_sequence(rows: _Rows, ts_us: I64) -> None:
+    """Duplicates and out-of-order minutes, exactly as the CSV importer decides them."""
+    seen: set[int] = set()
+    last: int | None = None
+    for i in np.flatnonzero(rows.good):
+        us = int(ts_us[i])
+        if us in seen:
+            rows.reason[i] = "duplicate"
+        elif last is not None and us < last:
+            rows.reason[i] = "out_of_order"
+        else:
+            seen.add(us)
+            last = us
+
+
+def read_lean_file(
+    f: LeanFile, calendar: ExchangeCalendar
+) -> tuple[BarBatch | QuoteBatch, ImportReport]:
+    """Parse and validate one zip; returns the good rows and the report. Writes nothing."""
+    report = ImportReport(str(f.path))
+    rows = _parse(f.path, _csv_text(f.path), _WIDTH[f.kind], report)
+    ms = rows.values[:, 0]
+    rows.reject(~(np.isfinite(ms) & (ms == np.floor(ms)) & (ms >= 0) & (ms < _DAY_MS)),
+                "unparsable_time")  # fmt: skip
+    rows.reject(rows.unparsable, "bad_number")
+    for cols in ((1, 2, 3, 4, 5),) if f.kind == "trade" else ((1, 2, 3, 4, 5), (6, 7, 8, 9, 10)):
+        _check_prices(rows, cols)
+    ms_int = np.where(rows.good, ms, 0).astype(np.int64)
+    rows.reject(ms_int % 60_000 != 0, "not_minute_aligned")
+    ts_us = local_ms_to_us(f.day, ms_int, calendar.tz)
+    regular, extended = _classify(f.day, ts_us, calendar)
+    rows.reject(~(regular | extended), "outside_session")
+    _check_sequence(rows, ts_us)
+    for i in np.flatnonzero(~rows.good):
+        detail = rows.text[i]
+        if rows.reason[i] in ("outside_session", "duplicate", "out_of_order"):
+            detail = from_us(int(ts_us[i])).astimezone(calendar.tz).isoformat()
+        report.reject(int(rows.lines[i]), str(rows.reason[i]), detail)
+    report.rejections.sort()
+    keep = rows.good
+    report.extended = int((keep & extended).sum())
+    return _batch(f, rows.values[keep], ts_us[keep], regular[keep]), report
+
+
+def _classify(day: date, ts_us: I64, calendar: ExchangeCalendar) -> tuple[BOOL, BOOL]:
+    """Per row: in the regular session, or in 04:00-20:00 of that session day but not regular."""
+    info = calendar.session_of(datetime.combine(day, time(12), calendar.tz))
+    if info is None:
+        none = np.zeros(len(ts_us), dtype=np.bool_)
+        return none, none
+    ext_open, ext_close = calendar.extended_bounds(info)
+    regular = (ts_us >= to_us(info.open)) & (ts_us < to_us(info.close))
+    extended = (ts_us >= to_us(ext_open)) & (ts_us < to_us(ext_close)) & ~regular
+    return regular, extended
+
+
+def _batch(f: LeanFile, v: F64, ts_us: I64, regular: BOOL) -> BarBatch | QuoteBatch:
+    symbol = np.full(len(ts_us), f.symbol, dtype=object)
+    if f.kind == "trade":
+        o, h, lo, c = (v[:, j] / _PRICE_SCALE for j in range(1, 5))
+        return BarBatch(symbol, ts_us, o, h, lo, c, v[:, 5].astype(np.int64), regular)
+    return QuoteBatch(
+        symbol=symbol,
+        ts_us=ts_us,
+        bid=v[:, 1:5] / _PRICE_SCALE,
+        bid_size=v[:, 5].astype(np.int64),
+        ask=v[:, 6:10] / _PRICE_SCALE,
+        ask_size=v[:, 10].astype(np.int64),
+        regular=regular,
+    )
+
+
+def import_lean(store: Store, directory: Path, calendar: ExchangeCalendar) -> list[ImportReport]:
+    """Import every LEAN zip under ``directory``; one report per file, in file order."""
+    parsed = [read_lean_file(f, calendar) for f in lean_files(Path(directory))]
+    for batch, report in parsed:
+        if isinstance(batch, BarBatch):
+            report.imported = store.upsert_bars(batch)
+        else:
+            report.imported = store.upsert_quotes(batch)
+    return [report for _, report in parsed]
