@@ -108,7 +108,9 @@ def backtest(
 @import_app.command("bars")
 def import_bars_cmd(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files")],
-    symbol: Annotated[str | None, typer.Option(help="symbol, if the file has no symbol column")] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="symbol, if the file has no symbol column")
+    ] = None,
     store: StoreOpt = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
     extended: Annotated[bool, typer.Option(help="keep 04:00-20:00 rows, flagged")] = False,
