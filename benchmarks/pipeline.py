@@ -19,9 +19,10 @@ from pathlib import Path
 START = date(2024, 11, 18)
 
 
-def one(symbols: int, sessions: int) -> dict[str, float]:
+def one(symbols: int, sessions: int, per_bar: bool) -> dict[str, float]:
     from sessionflow import BarEvent, DerivedBarEvent, Event, Settings, build_system
     from sessionflow.demo import synthetic_bars
+    from sessionflow.events import BarSliceEvent, BatchEvent, DerivedSliceEvent
     from sessionflow.store import DuckDBStore
     from sessionflow.time_provider import ExchangeCalendar
 
@@ -40,6 +41,12 @@ def one(symbols: int, sessions: int) -> dict[str, float]:
         )
         counts = {"bars": 0, "derived": 0}
 
+        def consume_batch(ev: BatchEvent) -> None:
+            if isinstance(ev, BarSliceEvent):
+                counts["bars"] += len(ev.bars)
+            elif isinstance(ev, DerivedSliceEvent):
+                counts["derived"] += len(ev.bars)
+
         def consume(ev: Event) -> None:
             if isinstance(ev, BarEvent):
                 counts["bars"] += 1
@@ -47,10 +54,18 @@ def one(symbols: int, sessions: int) -> dict[str, float]:
                 counts["derived"] += 1
 
         system = build_system(settings, store=store)
-        system.on_event(consume)
+        if per_bar:
+            system.on_event(consume)
+        else:
+            system.on_batch(consume_batch)
         t1 = time.perf_counter()
         system.run()
         run_s = time.perf_counter() - t1
+        sd = system.data_manager.session_data
+        sd_bytes = sd.nbytes()
+        with sd.lock:
+            grids = [sd.grid, *sd.history.get(1, {}).values()]
+            stored = sum(int(g.present.sum()) for g in grids if g is not None)
         store.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -62,6 +77,8 @@ def one(symbols: int, sessions: int) -> dict[str, float]:
         "run_s": round(run_s, 3),
         "bars_per_s": round(counts["bars"] / run_s),
         "peak_rss_mb": round(peak_mb, 1),
+        "session_data_bytes_per_bar": round(sd_bytes / max(1, stored), 1),
+        "consumer": "per-bar" if per_bar else "batch",
     }
 
 
@@ -70,29 +87,30 @@ def main() -> None:
     ap.add_argument("--symbols", default="5,100")
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--consumer", choices=("batch", "per-bar", "both"), default="both")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--per-bar", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
-        print(json.dumps(one(args.child, args.sessions)))
+        print(json.dumps(one(args.child, args.sessions, args.per_bar)))
         return
     rows = []
+    modes = ["batch", "per-bar"] if args.consumer == "both" else [args.consumer]
     for n in (int(x) for x in args.symbols.split(",")):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(n), "--sessions", str(args.sessions)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        for mode in modes:
+            cmd = [sys.executable, __file__, "--child", str(n), "--sessions", str(args.sessions)]
+            cmd += ["--per-bar"] if mode == "per-bar" else []
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'symbols':>8} {'sessions':>8} {'1m bars':>9} {'bars/s':>9} {'run s':>7} {'peak MB':>8}")
+    head = ("symbols", "sessions", "consumer", "1m bars", "bars/s", "run s", "peak MB", "B/bar")
+    print("".join(f"{h:>10}" for h in head))
     for r in rows:
-        print(
-            f"{r['symbols']:>8} {r['sessions']:>8} {r['bars']:>9} {r['bars_per_s']:>9}"
-            f" {r['run_s']:>7} {r['peak_rss_mb']:>8}"
-        )
+        cells = (r["symbols"], r["sessions"], r["consumer"], r["bars"], r["bars_per_s"])
+        cells += (r["run_s"], r["peak_rss_mb"], r["session_data_bytes_per_bar"])
+        print("".join(f"{c!s:>10}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sessionflow.models import Bar, Quote, Tick
+from sessionflow.store.base import BarBatch
 
 if TYPE_CHECKING:
     from sessionflow.session_data.report import SessionReport
@@ -54,3 +55,44 @@ class TickEvent:
 
 
 Event = SessionStartEvent | SessionEndEvent | BarEvent | DerivedBarEvent | QuoteEvent | TickEvent
+
+
+@dataclass(frozen=True, slots=True)
+class BarSliceEvent:
+    """Every 1m bar that became available at ``time``, as columns sorted by symbol."""
+
+    bars: BarBatch
+    time: datetime
+    filled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedSliceEvent:
+    """One derived window (``interval`` minutes, ``minutes`` long) for several symbols."""
+
+    bars: BarBatch
+    time: datetime
+    interval: int
+    minutes: int
+    revised: bool = False
+
+
+BatchEvent = (
+    SessionStartEvent | SessionEndEvent | BarSliceEvent | DerivedSliceEvent | QuoteEvent | TickEvent
+)
+
+
+def expand(events: list[BatchEvent]) -> list[Event]:
+    """Per-bar view of batch events: one BarEvent/DerivedBarEvent per bar, same order."""
+    out: list[Event] = []
+    for ev in events:
+        if isinstance(ev, BarSliceEvent):
+            out.extend(BarEvent(b, ev.time) for b in ev.bars.iter_bars(filled=ev.filled))
+        elif isinstance(ev, DerivedSliceEvent):
+            out.extend(
+                DerivedBarEvent(b, ev.time, ev.revised)
+                for b in ev.bars.iter_bars(minutes=ev.minutes)
+            )
+        else:
+            out.append(ev)
+    return out

@@ -68,6 +68,7 @@ class DataManager:
             hooks,
             check_interval_s=settings.check_interval_seconds,
             end_of_data_timeout_s=settings.end_of_data_timeout_seconds,
+            checks_on_upkeep_thread=settings.checks_on_upkeep_thread,
         )
 
     def _resolve_sessions(self, settings: Settings) -> list[SessionInfo]:

@@ -2,12 +2,14 @@
 
 from sessionflow.data_upkeep.derived import aggregate_window, derive_bars
 from sessionflow.data_upkeep.gaps import GapTracker, minute_ranges
-from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
-from sessionflow.data_upkeep.worker import CheckResult, UpkeepWorker
+from sessionflow.data_upkeep.prefetch import ReplayBars, SessionLoader, SessionPayload
+from sessionflow.data_upkeep.worker import CheckResult, DerivedSlice, UpkeepWorker
 
 __all__ = [
     "CheckResult",
+    "DerivedSlice",
     "GapTracker",
+    "ReplayBars",
     "SessionLoader",
     "SessionPayload",
     "UpkeepWorker",

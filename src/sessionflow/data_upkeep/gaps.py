@@ -1,15 +1,20 @@
 """Gap detection: which expected regular-session minutes have no bar yet.
 
 Expected minutes come from the calendar's session (390, or 210 on an early
-close). Each minute is scanned once when it ends; open gaps are kept until they
-are filled, so a check costs O(new minutes + open gaps), not O(session).
+close). Each minute column is scanned once when it ends, for all symbols at
+once; open gaps stay marked in ``SessionData.gap_open`` until filled, and the
+tracker counts fill attempts per (symbol, minute).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
 
 from sessionflow.models import to_us
+from sessionflow.session_data import SessionData
 from sessionflow.time_provider import SessionInfo
 
 _MIN = 60_000_000
@@ -27,34 +32,29 @@ def minute_ranges(minutes: Iterable[int]) -> list[tuple[int, int]]:
 
 
 class GapTracker:
-    """Tracks missing minutes of one symbol in one session, and fill attempts per minute."""
+    """Finds and tracks gaps of every symbol in one session. Call with the SessionData lock held."""
 
-    def __init__(self, session: SessionInfo) -> None:
-        self._open = to_us(session.open)
-        self._minutes = session.minutes
+    def __init__(self, session: SessionInfo, n_symbols: int) -> None:
+        self.open_us = to_us(session.open)
+        self.minutes = session.minutes
         self._scanned = 0
-        self.open_gaps: dict[int, int] = {}  # minute open -> fill attempts so far
+        self.attempts = np.zeros((n_symbols, session.minutes), dtype=np.int32)
 
     def expected_so_far(self, now_us: int) -> int:
-        return max(0, min(self._minutes, (now_us - self._open) // _MIN))
+        return int(max(0, min(self.minutes, (now_us - self.open_us) // _MIN)))
 
-    def scan(self, now_us: int, present: Callable[[int], bool]) -> None:
-        """Record every newly ended minute that has no bar."""
+    def scan(self, now_us: int, sd: SessionData) -> None:
+        """Mark every newly ended minute that has no bar as an open gap."""
+        assert sd.grid is not None
         upto = self.expected_so_far(now_us)
-        for i in range(self._scanned, upto):
-            ts = self._open + i * _MIN
-            if not present(ts):
-                self.open_gaps[ts] = 0
-        self._scanned = max(self._scanned, upto)
+        if upto > self._scanned:
+            cols = slice(self._scanned, upto)
+            sd.gap_open[:, cols] = ~sd.grid.present[:, cols]
+            self._scanned = upto
 
-    def due(self, max_attempts: int) -> list[int]:
-        """Gaps to ask the source for now (each retried once per check, up to a limit)."""
-        return [ts for ts, n in self.open_gaps.items() if n < max_attempts]
+    def due(self, sd: SessionData, max_attempts: int) -> tuple[npt.NDArray[np.intp], ...]:
+        """(rows, minutes) of gaps to ask the fill source for now."""
+        return np.nonzero(sd.gap_open & (self.attempts < max_attempts))
 
-    def attempted(self, minutes: Iterable[int]) -> None:
-        for ts in minutes:
-            if ts in self.open_gaps:
-                self.open_gaps[ts] += 1
-
-    def filled(self, ts: int) -> None:
-        self.open_gaps.pop(ts, None)
+    def any_due(self, sd: SessionData, max_attempts: int) -> bool:
+        return bool((sd.gap_open & (self.attempts < max_attempts)).any())

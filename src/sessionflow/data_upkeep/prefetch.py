@@ -1,7 +1,9 @@
 """Loading one session's data from the store into ready-to-merge streams.
 
 Runs on the upkeep thread while the previous session plays, so the coordinator
-only swaps a buffer at the session roll.
+only swaps a buffer at the session roll. Bars stay columnar (already ordered by
+(ts, symbol) by the store, which is the merge of the per-symbol bar streams);
+quotes are per-symbol object streams.
 """
 
 from __future__ import annotations
@@ -10,26 +12,64 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
+
 from sessionflow.models import Bar, Quote, Tick
-from sessionflow.store import Store
+from sessionflow.store import BarBatch, Store
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
 
 Item = Bar | Quote | Tick
 StreamKey = tuple[int, str]  # (kind rank, symbol): bars 0, quotes 1, ticks 2
 
 BARS, QUOTES, TICKS = 0, 1, 2
+MINUTE_US = 60_000_000
+
+
+@dataclass
+class ReplayBars:
+    """A session's 1m bars as columns, ordered by (available_at, symbol), cut into groups.
+
+    ``starts[g]:starts[g+1]`` is group ``g``: every bar that becomes available at
+    ``available_us[starts[g]]``. ``rows`` are symbol rows in SessionData.
+    """
+
+    batch: BarBatch
+    rows: npt.NDArray[np.intp]
+    available_us: npt.NDArray[np.int64]
+    starts: npt.NDArray[np.intp]
+
+    @classmethod
+    def build(cls, batch: BarBatch, names: npt.NDArray[np.object_]) -> ReplayBars:
+        rows = np.searchsorted(names, batch.symbol).astype(np.intp)
+        available = batch.ts_us + MINUTE_US
+        if len(available):
+            cut = np.flatnonzero(np.diff(available)) + 1
+            starts = np.concatenate(([0], cut, [len(available)])).astype(np.intp)
+        else:
+            starts = np.zeros(1, dtype=np.intp)
+        return cls(batch, rows, available, starts)
+
+    @property
+    def groups(self) -> int:
+        return len(self.starts) - 1
+
+    def __len__(self) -> int:
+        return len(self.batch)
 
 
 @dataclass
 class SessionPayload:
-    """Per-stream, time-ordered items for one session."""
+    """One session's replay data: columnar bars plus per-stream quotes/ticks."""
 
     session: SessionInfo
+    bars: ReplayBars | None = None
     streams: dict[StreamKey, list[Item]] = field(default_factory=dict)
     store_version: int | None = None
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self.streams.values())
+        n = len(self.bars) if self.bars is not None else 0
+        return n + sum(len(v) for v in self.streams.values())
 
 
 class SessionLoader:
@@ -44,7 +84,8 @@ class SessionLoader:
     ) -> None:
         self.store = store
         self.calendar = calendar
-        self.symbols = list(symbols)
+        self.symbols = sorted(set(symbols))
+        self.names = np.array(self.symbols, dtype=object)
         self.include_extended_hours = include_extended_hours
 
     def window(self, session: SessionInfo) -> tuple[datetime, datetime]:
@@ -55,19 +96,14 @@ class SessionLoader:
     def load(self, session: SessionInfo) -> SessionPayload:
         start, end = self.window(session)
         regular_only = not self.include_extended_hours
-        payload = SessionPayload(session, store_version=self.store.data_version())
+        version = self.store.data_version()
         bars = self.store.load_bars(self.symbols, start, end, regular_only=regular_only)
-        for bar in bars.iter_bars():
-            payload.streams.setdefault((BARS, bar.symbol), []).append(bar)
+        payload = SessionPayload(session, ReplayBars.build(bars, self.names), store_version=version)
         quotes = self.store.load_quotes(self.symbols, start, end, regular_only=regular_only)
         for quote in quotes.iter_quotes():
             payload.streams.setdefault((QUOTES, quote.symbol), []).append(quote)
         return payload
 
-    def load_session_bars(self, session: SessionInfo) -> dict[str, list[Bar]]:
-        """Regular-session 1m bars of a past session, per symbol (for history)."""
-        batch = self.store.load_bars(self.symbols, session.open, session.close)
-        out: dict[str, list[Bar]] = {s: [] for s in self.symbols}
-        for bar in batch.iter_bars():
-            out[bar.symbol].append(bar)
-        return out
+    def load_session_bars(self, session: SessionInfo) -> BarBatch:
+        """Regular-session 1m bars of a past session (for history)."""
+        return self.store.load_bars(self.symbols, session.open, session.close)

@@ -17,16 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sessionflow.data_upkeep.derived import (
-    aggregate_window,
-    completed_windows,
-    derive_bars,
-    window_of,
-)
-from sessionflow.data_upkeep.gaps import GapTracker, minute_ranges
+import numpy as np
+
+from sessionflow.data_upkeep.derived import completed_windows
+from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
-from sessionflow.models import Bar, to_us
+from sessionflow.models import to_us
 from sessionflow.session_data import SessionData
+from sessionflow.session_data.grid import MINUTE_US, BarGrid, aggregate
 from sessionflow.store import BarBatch
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
 
@@ -43,20 +41,23 @@ class GapFillSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class DerivedSlice:
+    """Derived bars of one window for several symbols (sorted by symbol)."""
+
+    interval: int
+    minutes: int
+    bars: BarBatch
+
+
 @dataclass
 class CheckResult:
     """What one upkeep check changed, for the coordinator to announce."""
 
-    filled: list[Bar] = field(default_factory=list)
-    derived: list[Bar] = field(default_factory=list)
-    revised: list[Bar] = field(default_factory=list)
+    filled: BarBatch = field(default_factory=BarBatch.empty)
+    derived: list[DerivedSlice] = field(default_factory=list)
+    revised: list[DerivedSlice] = field(default_factory=list)
     fill_error: str | None = None
-
-
-@dataclass
-class _SymbolUpkeep:
-    gaps: GapTracker
-    emitted: dict[int, int]
 
 
 class UpkeepWorker:
@@ -81,9 +82,10 @@ class UpkeepWorker:
         self._jitter = jitter
         self._jobs: queue.Queue[tuple[Callable[[], Any], Future[Any]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sessionflow-upkeep", daemon=True)
-        self._state: dict[str, _SymbolUpkeep] = {}
-        self._known_version: int | None = None
+        self._gaps: GapTracker | None = None
+        self._emitted: dict[int, int] = {}
         self._prefetched: dict[Any, Future[SessionPayload]] = {}
+        self._known_version: int | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -135,7 +137,17 @@ class UpkeepWorker:
         return self.submit(lambda: self._begin(session, load_history, store_version))
 
     def check(self, now: datetime, final: bool = False) -> Future[CheckResult]:
+        """Queue a check on the upkeep thread."""
         return self.submit(lambda: self._check(to_us(now), final))
+
+    def check_inline(self, now: datetime, final: bool = False) -> CheckResult:
+        """Run a check on the caller's thread (backtest lockstep).
+
+        Safe because the coordinator, the only caller, never overlaps it with
+        ``begin_session``/``roll`` (it waits for those) and prefetch touches no
+        check state.
+        """
+        return self._check(to_us(now), final)
 
     def roll(self, ended: SessionInfo, upcoming: SessionInfo | None) -> Future[None]:
         return self.submit(lambda: self._roll(ended, upcoming))
@@ -144,73 +156,57 @@ class UpkeepWorker:
         self._known_version = version
         sd = self.session_data
         sd.start_session(session)
-        self._state = {
-            s: _SymbolUpkeep(GapTracker(session), {k: 0 for k in sd.derived_intervals})
-            for s in sd.symbols
-        }
+        self._gaps = GapTracker(session, len(sd.names))
+        self._emitted = {k: 0 for k in sd.derived_intervals}
         if load_history:
-            past = self.calendar.previous_sessions(session.date, sd.trailing_days)
-            for day in past:
-                self._store_history(day, self.loader.load_session_bars(day))
-
-    def _store_history(self, day: SessionInfo, bars: dict[str, list[Bar]]) -> None:
-        sd = self.session_data
-        for symbol, one_minute in bars.items():
-            for k in sd.historical_intervals:
-                series = one_minute if k == 1 else derive_bars(one_minute, day, k)
-                sd.set_historical(symbol, k, day.date, series)
+            for day in self.calendar.previous_sessions(session.date, sd.trailing_days):
+                batch = self.loader.load_session_bars(day)
+                sd.set_history(day.date, sd.grid_from_batch(batch, day))
 
     def _roll(self, ended: SessionInfo, upcoming: SessionInfo | None) -> None:
         """Move the ended session into history; after the last session history stays as is."""
         if upcoming is None:
             return
         sd = self.session_data
-        with sd.lock:
-            bars = {s: list(sd.symbol(s).bars_1m) for s in sd.symbols}
         keep = self.calendar.previous_sessions(upcoming.date, sd.trailing_days)
-        if ended.date in {d.date for d in keep}:
-            self._store_history(ended, bars)
-        sd.trim_historical(d.date for d in keep)
+        with sd.lock:
+            if ended.date in {d.date for d in keep} and sd.grid is not None:
+                sd.set_history(ended.date, sd.grid)
+            sd.trim_history(d.date for d in keep)
 
     def _check(self, now_us: int, final: bool) -> CheckResult:
         sd = self.session_data
+        gaps = self._gaps
+        assert gaps is not None
         result = CheckResult()
-        wanted: list[tuple[str, int]] = []
+        limit = self.max_fill_attempts + (1 if final else 0)
+        version = self.fill_source.data_version()
+        ask = version is None or version != self._known_version
         with sd.lock:
-            for symbol, st in self._state.items():
-                data = sd.symbol(symbol)
-                st.gaps.scan(now_us, data.has_minute)
-                limit = self.max_fill_attempts + (1 if final else 0)
-                wanted.extend((symbol, ts) for ts in st.gaps.due(limit))
-        found, asked = self._fetch(wanted, result)
+            gaps.scan(now_us, sd)
+            due = gaps.due(sd, limit) if ask and gaps.any_due(sd, limit) else None
+        if due is not None:
+            self._fill(due, version, result)
         with sd.lock:
-            session = sd.current_session
-            assert session is not None
-            if asked:
-                for st_symbol, ts in wanted:
-                    self._state[st_symbol].gaps.attempted((ts,))
-            for bar in found:
-                if sd.add_bars([bar]):
-                    self._state[bar.symbol].gaps.filled(to_us(bar.ts))
-                    result.filled.append(bar)
-            for symbol, st in self._state.items():
-                data = sd.symbol(symbol)
-                self._derive(session, symbol, st, now_us, result)
-                expected = st.gaps.expected_so_far(now_us)
-                quality = round(100.0 * data.received / expected, 4) if expected else 0.0
-                if quality != data.bar_quality or expected != data.expected_so_far:
-                    data.updated.add("quality")
-                data.bar_quality, data.expected_so_far = quality, expected
-                data.gaps = minute_ranges(st.gaps.open_gaps)
+            assert sd.grid is not None
+            self._derive(sd, sd.grid, now_us, result)
+            expected = gaps.expected_so_far(now_us)
+            quality = np.round(100.0 * sd.received / expected, 4) if expected else sd.quality * 0
+            sd.flags["quality"] |= (quality != sd.quality) | (expected != sd.expected_so_far)
+            sd.quality[:] = quality
+            sd.expected_so_far = expected
         return result
 
-    def _fetch(self, wanted: list[tuple[str, int]], result: CheckResult) -> tuple[list[Bar], bool]:
-        """Ask the fill source for ``wanted``; returns the bars found and whether it was asked."""
-        if not wanted:
-            return [], False
-        version = self.fill_source.data_version()
-        if version is not None and version == self._known_version:
-            return [], False  # nothing written since we last looked: skip, keep the attempt
+    def _fill(self, due: tuple[Any, ...], version: int | None, result: CheckResult) -> None:
+        sd = self.session_data
+        gaps = self._gaps
+        assert gaps is not None and sd.grid is not None
+        rows, minutes = due
+        open_us = sd.grid.open_us
+        wanted = [
+            (sd.names[r], open_us + m * MINUTE_US)
+            for r, m in zip(rows.tolist(), minutes.tolist(), strict=True)
+        ]
         try:
             batch = self.fill_source.find_bars(wanted)
             self._known_version = version
@@ -219,45 +215,62 @@ class UpkeepWorker:
             self.last_fill_error = f"{type(exc).__name__}: {exc}"
             result.fill_error = self.last_fill_error
             log.warning("gap fill failed (will retry next check): %s", self.last_fill_error)
-            return [], True
-        found = [
-            Bar(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, filled=True)
-            for b in batch.iter_bars()
-        ]
-        return found, True
+            batch = BarBatch.empty()
+        with sd.lock:
+            gaps.attempts[rows, minutes] += 1
+            if not len(batch):
+                return
+            b = batch.take(np.isin(batch.symbol, sd.names_array))
+            order = np.lexsort((b.symbol.astype(str), b.ts_us))
+            b = b.take(order)
+            r = sd.index_of(b.symbol.tolist())
+            ok = sd.write_bars(r, b.ts_us, b.open, b.high, b.low, b.close, b.volume, filled=True)
+            b, r = b.take(ok), r[ok]
+            sd.gap_open[r, (b.ts_us - open_us) // MINUTE_US] = False
+            result.filled = b
 
-    def _derive(
-        self, session: SessionInfo, symbol: str, st: _SymbolUpkeep, now_us: int, result: CheckResult
-    ) -> None:
-        data = self.session_data.symbol(symbol)
-        filled_windows = {
-            k: {window_of(session, k, to_us(b.ts)) for b in result.filled if b.symbol == symbol}
-            for k in st.emitted
-        }
-        for k, done in st.emitted.items():
-            series = data.bars_derived.setdefault(k, [])
-            for j in sorted(w for w in filled_windows[k] if w < done):
-                bar = aggregate_window(data.bars_1m, session, k, j)
-                if bar is not None:
-                    _replace_or_insert(series, bar)
-                    result.revised.append(bar)
+    def _derive(self, sd: SessionData, grid: BarGrid, now_us: int, result: CheckResult) -> None:
+        session = sd.current_session
+        assert session is not None
+        filled_rows = sd.index_of(result.filled.symbol.tolist()) if len(result.filled) else None
+        filled_min = (result.filled.ts_us - grid.open_us) // MINUTE_US
+        revised: list[tuple[int, int, DerivedSlice]] = []
+        fresh: list[tuple[int, int, DerivedSlice]] = []
+        for k, done in self._emitted.items():
+            target = sd.derived[k]
+            if filled_rows is not None:
+                for j in sorted(set((filled_min // k).tolist())):
+                    if j < done:
+                        rows = np.unique(filled_rows[filled_min // k == j])
+                        revised.extend(self._window(sd, grid, target, k, j, rows))
             upto = completed_windows(session, k, now_us)
             for j in range(done, upto):
-                bar = aggregate_window(data.bars_1m, session, k, j)
-                if bar is not None:
-                    series.append(bar)
-                    result.derived.append(bar)
+                fresh.extend(self._window(sd, grid, target, k, j, None))
             if upto > done:
-                st.emitted[k] = upto
-                data.updated.add("derived")
+                self._emitted[k] = upto
+        result.revised = [s for _, _, s in sorted(revised, key=lambda x: (x[0], x[1]))]
+        result.derived = [s for _, _, s in sorted(fresh, key=lambda x: (x[0], x[1]))]
 
-
-def _replace_or_insert(series: list[Bar], bar: Bar) -> None:
-    for i, old in enumerate(series):
-        if old.ts == bar.ts:
-            series[i] = bar
-            return
-        if old.ts > bar.ts:
-            series.insert(i, bar)
-            return
-    series.append(bar)
+    def _window(
+        self,
+        sd: SessionData,
+        grid: BarGrid,
+        target: BarGrid,
+        k: int,
+        j: int,
+        rows: Any,
+    ) -> list[tuple[int, int, DerivedSlice]]:
+        """Compute window ``j`` of interval ``k`` into ``target``; return the symbols having it."""
+        has, o, h, lo, c, v = aggregate(grid, k, np.array([j]), rows)
+        r = np.arange(len(sd.names)) if rows is None else rows
+        got = has[:, 0]
+        if not got.any():
+            return []
+        r = r[got]
+        target.put(r, np.full(len(r), j), o[got, 0], h[got, 0], lo[got, 0], c[got, 0], v[got, 0])
+        sd.flags["derived"][r] = True
+        ts = int(target.slot_ts_us(j))
+        minutes = target.slot_minutes(j)
+        bars = BarBatch(sd.names_array[r], np.full(len(r), ts, dtype=np.int64),
+                        o[got, 0], h[got, 0], lo[got, 0], c[got, 0], v[got, 0])  # fmt: skip
+        return [(ts, minutes, DerivedSlice(k, minutes, bars))]

@@ -31,10 +31,10 @@ class PaperExecutionManager:
         """Fill now at the last known close; ValueError if the symbol has no bar yet."""
         if quantity == 0:
             raise ValueError("order quantity must be non-zero")
-        bars = self._session_data.snapshot(symbol).bars_1m
-        if not bars:
+        price = self._session_data.last_close(symbol)
+        if price is None:
             raise ValueError(f"{symbol}: no price yet in this session")
-        fill = Fill(symbol, quantity, bars[-1].close, self._clock.now())
+        fill = Fill(symbol, quantity, price, self._clock.now())
         self.fills.append(fill)
         return fill
 

@@ -34,9 +34,10 @@ class SymbolReport:
         cls, data: SymbolSessionData, expected: int, intervals: tuple[int, ...]
     ) -> SymbolReport:
         missing = sum(b - a for a, b in data.gaps) // 60_000_000
+        derived = data.owner.derived
         return cls(
             symbol=data.symbol,
-            bars=len(data.bars_1m),
+            bars=data.received,
             expected=expected,
             quality=round(100.0 * data.received / expected, 4) if expected else 0.0,
             gaps_found=missing + data.filled,
@@ -44,7 +45,10 @@ class SymbolReport:
             volume=data.session_volume,
             high=data.session_high,
             low=data.session_low,
-            derived={k: len(data.bars_derived.get(k, ())) for k in intervals},
+            derived={
+                k: int(derived[k].present[data.index].sum()) if k in derived else 0
+                for k in intervals
+            },
             gap_ranges=[(from_us(a).isoformat(), from_us(b).isoformat()) for a, b in data.gaps],
             rejections=dict(sorted(data.rejections.items())),
             quotes=len(data.quotes),

@@ -1,22 +1,34 @@
 """SessionData: the shared, locked home of all session state.
 
-The coordinator thread writes bars here and the upkeep thread reads gaps and
-writes fills, derived bars and quality, at the same time. The seed guarded this
-with ``asyncio.Lock``, which only orders coroutines on one event loop and does
-nothing between OS threads. A ``threading.RLock`` does: every public method
-takes it, mutations happen under it, and readers get immutable snapshots taken
-under it, so a reader never sees a half-applied write.
+The coordinator thread writes bars here and the upkeep thread writes fills,
+derived bars and quality, at the same time. The seed guarded this with
+``asyncio.Lock``, which only orders coroutines on one event loop and does
+nothing between OS threads. A ``threading.RLock`` does: every public method takes
+it, mutations happen under it, and readers get immutable snapshots taken under
+it, so a reader never sees a half-applied write.
+
+Storage is columnar (see ``grid.py``): symbols are rows in sorted order, session
+minutes are columns. All bars that share a timestamp are written with one call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from sessionflow.models import Bar, Quote, Tick
+import numpy as np
+
+from sessionflow.models import Bar, Quote, Tick, to_us
+from sessionflow.session_data.grid import BOOL, F64, I64, IDX, MINUTE_US, BarGrid, derive_grid
 from sessionflow.session_data.report import SessionReport, SymbolReport
-from sessionflow.session_data.symbol_session_data import SymbolSessionData, SymbolSnapshot
+from sessionflow.session_data.symbol_session_data import (
+    DATA_TYPES,
+    SymbolSessionData,
+    SymbolSnapshot,
+)
+from sessionflow.store import BarBatch
 from sessionflow.time_provider import SessionInfo
 
 
@@ -34,10 +46,26 @@ class SessionData:
         self.derived_intervals = tuple(sorted(set(derived_intervals)))
         self.historical_intervals = tuple(sorted(set(historical_intervals)))
         self.trailing_days = trailing_days
-        self._symbols = {s: SymbolSessionData(s) for s in symbols}
+        self.names: tuple[str, ...] = tuple(sorted(set(symbols)))
+        self.names_array = np.array(self.names, dtype=object)
+        self._index = {s: i for i, s in enumerate(self.names)}
+        self._symbols = {s: SymbolSessionData(self, i, s) for s, i in self._index.items()}
+        n = len(self.names)
         self.current_session: SessionInfo | None = None
         self.session_ended = False
         self.unknown_symbols: dict[str, int] = {}
+        self.grid: BarGrid | None = None
+        self.derived: dict[int, BarGrid] = {}
+        self.history: dict[int, dict[date, BarGrid]] = {}
+        self.volume = np.zeros(n, dtype=np.int64)
+        self.high = np.full(n, np.nan)
+        self.low = np.full(n, np.nan)
+        self.received = np.zeros(n, dtype=np.int64)
+        self.last_slot = np.full(n, -1, dtype=np.int64)
+        self.quality = np.zeros(n)
+        self.expected_so_far = 0
+        self.gap_open = np.zeros((n, 0), dtype=np.bool_)
+        self.flags: dict[str, BOOL] = {t: np.zeros(n, dtype=np.bool_) for t in DATA_TYPES}
 
     @property
     def lock(self) -> threading.RLock:
@@ -46,35 +74,165 @@ class SessionData:
 
     @property
     def symbols(self) -> tuple[str, ...]:
-        return tuple(self._symbols)
+        return self.names
+
+    def index_of(self, symbols: Sequence[str]) -> IDX:
+        """Row numbers of known symbols (vectorised; the caller ensures they are known)."""
+        return np.searchsorted(self.names_array, np.asarray(symbols, dtype=object)).astype(np.intp)
 
     def symbol(self, symbol: str) -> SymbolSessionData:
-        """The live per-symbol object. Callers must hold :attr:`lock` while using it."""
+        """The live per-symbol view. Callers must hold :attr:`lock` while using it."""
         return self._symbols[symbol]
 
     def start_session(self, session: SessionInfo) -> None:
         with self._lock:
+            n = len(self.names)
             self.current_session = session
             self.session_ended = False
+            self.grid = BarGrid.empty(n, session.minutes, to_us(session.open), 1, 1)
+            self.derived = {
+                k: BarGrid.empty(
+                    n,
+                    -(-session.minutes // k),
+                    to_us(session.open),
+                    k,
+                    session.minutes - (-(-session.minutes // k) - 1) * k,
+                )
+                for k in self.derived_intervals
+            }
+            self.volume[:] = 0
+            self.high[:] = np.nan
+            self.low[:] = np.nan
+            self.received[:] = 0
+            self.last_slot[:] = -1
+            self.quality[:] = 0.0
+            self.expected_so_far = 0
+            self.gap_open = np.zeros((n, session.minutes), dtype=np.bool_)
+            for flags in self.flags.values():
+                flags[:] = False
             for data in self._symbols.values():
-                data.reset(session)
+                data.reset()
 
     def end_session(self) -> None:
         with self._lock:
             self.session_ended = True
 
+    def write_bars(
+        self,
+        rows: IDX,
+        ts_us: I64,
+        o: F64,
+        h: F64,
+        lo: F64,
+        c: F64,
+        v: I64,
+        regular: BOOL | None = None,
+        filled: bool = False,
+    ) -> BOOL:
+        """Write 1m bars given as columns; returns which were accepted.
+
+        Rejections (duplicate, out_of_order, outside_session, not_minute_aligned)
+        are counted per symbol by reason. Non-regular (extended-hours) bars are
+        kept aside in ``extended_bars`` and never touch the session figures.
+        """
+        with self._lock:
+            grid = self.grid
+            if grid is None:
+                raise RuntimeError("write_bars before start_session")
+            if len(rows) > 1 and len(np.unique(rows)) < len(rows):
+                # a symbol twice in one call (live batches): apply in order, one at a time
+                out = np.zeros(len(rows), dtype=np.bool_)
+                for i in range(len(rows)):
+                    one = slice(i, i + 1)
+                    reg = None if regular is None else regular[one]
+                    out[i] = self.write_bars(
+                        rows[one], ts_us[one], o[one], h[one], lo[one], c[one], v[one], reg, filled
+                    )[0]
+                return out
+            offset = ts_us - grid.open_us
+            slot = offset // MINUTE_US
+            ok = (offset % MINUTE_US == 0) & (slot >= 0) & (slot < grid.n_slots)
+            if regular is not None:
+                ok &= regular
+            accepted: BOOL = ok.copy()
+            if not ok.all():
+                self._off_grid(np.flatnonzero(~ok), rows, ts_us, o, h, lo, c, v, regular, accepted)
+            idx = np.flatnonzero(ok)
+            r, m = rows[idx], slot[idx]
+            dup = grid.present[r, m]
+            late = (m < self.last_slot[r]) & (not filled)
+            bad = dup | late
+            if bad.any():
+                for i in np.flatnonzero(bad).tolist():
+                    reason = "duplicate" if dup[i] else "out_of_order"
+                    self._symbols[self.names[int(r[i])]].rejections[reason] += 1
+                accepted[idx[bad]] = False
+                idx, r, m = idx[~bad], r[~bad], m[~bad]
+            grid.put(r, m, o[idx], h[idx], lo[idx], c[idx], v[idx])
+            if filled:
+                grid.filled[r, m] = True
+            self.volume[r] += v[idx]
+            self.high[r] = np.fmax(self.high[r], h[idx])
+            self.low[r] = np.fmin(self.low[r], lo[idx])
+            self.received[r] += 1
+            self.last_slot[r] = np.maximum(self.last_slot[r], m)
+            self.flags["bars"][r] = True
+            return accepted
+
+    def _off_grid(
+        self,
+        where: IDX,
+        rows: IDX,
+        ts_us: I64,
+        o: F64,
+        h: F64,
+        lo: F64,
+        c: F64,
+        v: I64,
+        regular: BOOL | None,
+        accepted: BOOL,
+    ) -> None:
+        """Bars that are not regular-session minutes: keep extended ones, reject the rest."""
+        batch = BarBatch(self.names_array[rows[where]], ts_us[where], o[where], h[where],
+                         lo[where], c[where], v[where])  # fmt: skip
+        for i, bar in zip(where.tolist(), batch.iter_bars(), strict=True):
+            data = self._symbols[bar.symbol]
+            is_regular = True if regular is None else bool(regular[i])
+            if ts_us[i] % MINUTE_US:
+                data.rejections["not_minute_aligned"] += 1
+            elif not is_regular:
+                data.extended_bars.append(dataclasses.replace(bar, regular=False))
+                self.flags["bars"][data.index] = True
+                accepted[i] = True
+                continue
+            else:
+                data.rejections["outside_session"] += 1
+            accepted[i] = False
+
     def add_bars(self, bars: Iterable[Bar]) -> list[Bar]:
-        """Write bars; returns the accepted ones. Rejections are counted per symbol by reason."""
-        accepted: list[Bar] = []
+        """Write bar objects (live feeds, tests); returns the accepted ones."""
+        known: list[Bar] = []
         with self._lock:
             for bar in bars:
-                data = self._symbols.get(bar.symbol)
-                if data is None:
+                if bar.symbol in self._index:
+                    known.append(bar)
+                else:
                     self.unknown_symbols[bar.symbol] = self.unknown_symbols.get(bar.symbol, 0) + 1
-                    continue
-                if data.add_bar(bar) is None:
-                    accepted.append(bar)
-        return accepted
+            if not known:
+                return []
+            batch = BarBatch.from_bars(known)
+            ok = self.write_bars(
+                self.index_of(batch.symbol.tolist()),
+                batch.ts_us,
+                batch.open,
+                batch.high,
+                batch.low,
+                batch.close,
+                batch.volume,
+                batch.regular,
+                filled=all(b.filled for b in known),
+            )
+            return [b for b, keep in zip(known, ok.tolist(), strict=True) if keep]
 
     def add_quotes(self, quotes: Iterable[Quote]) -> None:
         with self._lock:
@@ -84,7 +242,7 @@ class SessionData:
                     self.unknown_symbols[q.symbol] = self.unknown_symbols.get(q.symbol, 0) + 1
                     continue
                 data.quotes.append(q)
-                data.updated.add("quotes")
+                self.flags["quotes"][data.index] = True
 
     def add_ticks(self, ticks: Iterable[Tick]) -> None:
         with self._lock:
@@ -94,7 +252,7 @@ class SessionData:
                     self.unknown_symbols[t.symbol] = self.unknown_symbols.get(t.symbol, 0) + 1
                     continue
                 data.ticks.append(t)
-                data.updated.add("ticks")
+                self.flags["ticks"][data.index] = True
 
     def snapshot(self, symbol: str) -> SymbolSnapshot:
         with self._lock:
@@ -105,26 +263,61 @@ class SessionData:
         with self._lock:
             return {s: d.snapshot() for s, d in self._symbols.items()}
 
+    def last_close(self, symbol: str) -> float | None:
+        """The latest regular-session close of ``symbol`` (cheap; no snapshot)."""
+        with self._lock:
+            row = self._index[symbol]
+            if self.grid is None or self.last_slot[row] < 0:
+                return None
+            return float(self.grid.close[row, self.last_slot[row]])
+
     def take_updates(self, symbol: str) -> frozenset[str]:
         """Data types changed for ``symbol`` since the last call; clears the flags."""
         with self._lock:
-            data = self._symbols[symbol]
-            changed = frozenset(data.updated)
-            data.updated.clear()
+            row = self._index[symbol]
+            changed = frozenset(t for t, f in self.flags.items() if f[row])
+            for f in self.flags.values():
+                f[row] = False
             return changed
 
-    def set_historical(self, symbol: str, interval: int, day: date, bars: Sequence[Bar]) -> None:
+    def set_history(self, day: date, grid_1m: BarGrid) -> None:
+        """Keep a finished session's 1m grid (and its derived grids) as history."""
         with self._lock:
-            self._symbols[symbol].historical_bars.setdefault(interval, {})[day] = list(bars)
+            for k in self.historical_intervals:
+                grid = grid_1m if k == 1 else derive_grid(grid_1m, k)
+                self.history.setdefault(k, {})[day] = grid
 
-    def trim_historical(self, keep: Iterable[date]) -> None:
+    def trim_history(self, keep: Iterable[date]) -> None:
         """Drop history for days not in ``keep`` (the trailing trading days)."""
         keep_set = set(keep)
         with self._lock:
-            for data in self._symbols.values():
-                for per_day in data.historical_bars.values():
-                    for day in [d for d in per_day if d not in keep_set]:
-                        del per_day[day]
+            for per_day in self.history.values():
+                for day in [d for d in per_day if d not in keep_set]:
+                    del per_day[day]
+
+    def grid_from_batch(self, batch: BarBatch, session: SessionInfo) -> BarGrid:
+        """A 1m grid of a past session from stored bars (history before the first session)."""
+        grid = BarGrid.empty(len(self.names), session.minutes, to_us(session.open), 1, 1)
+        known = np.isin(batch.symbol, self.names_array)
+        b = batch.take(known)
+        slot = (b.ts_us - grid.open_us) // MINUTE_US
+        inside = (slot >= 0) & (slot < grid.n_slots) & b.regular
+        b, slot = b.take(inside), slot[inside]
+        grid.put(self.index_of(b.symbol.tolist()), slot, b.open, b.high, b.low, b.close, b.volume)
+        return grid
+
+    def nbytes(self) -> int:
+        """Bytes held in the bar grids (session, derived and history)."""
+        with self._lock:
+            grids = [self.grid, *self.derived.values()]
+            grids += [g for days in self.history.values() for g in days.values()]
+            seen: set[int] = set()
+            total = 0
+            for g in grids:
+                if g is not None and id(g) not in seen:
+                    seen.add(id(g))
+                    total += g.nbytes()
+            return total + self.gap_open.nbytes
 
     def report(self) -> SessionReport:
         """The per-symbol summary of the current session, as the CLI prints it."""

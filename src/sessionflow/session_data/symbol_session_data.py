@@ -1,14 +1,25 @@
-"""Per-symbol state for the current session. Not locked itself: SessionData holds the lock."""
+"""Per-symbol view of the session: the seed's SymbolSessionData over the columnar grids.
+
+Bars, derived bars, volume/high/low, quality and gaps are read from SessionData's
+arrays (row ``index``); quotes, ticks, extended-hours bars and rejection counts
+are per-symbol lists. Read under ``SessionData.lock`` or use :meth:`snapshot`.
+"""
 
 from __future__ import annotations
 
-import bisect
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
-from sessionflow.models import Bar, Quote, Tick, to_us
-from sessionflow.time_provider import SessionInfo
+import numpy as np
+
+from sessionflow.models import Bar, Quote, Tick
+from sessionflow.session_data.grid import MINUTE_US
+
+if TYPE_CHECKING:
+    from sessionflow.session_data.session_data import SessionData
 
 DATA_TYPES = ("bars", "derived", "quotes", "ticks", "quality")
 
@@ -37,93 +48,93 @@ class SymbolSnapshot:
 
 @dataclass
 class SymbolSessionData:
-    """Everything a strategy needs about one symbol in the running session.
+    """Everything a strategy needs about one symbol in the running session."""
 
-    ``bars_1m`` holds regular-session 1-minute bars in time order, gap-filled bars
-    included (``Bar.filled``). Session volume/high/low count regular bars only.
-    """
-
+    owner: SessionData
+    index: int
     symbol: str
-    session: SessionInfo | None = None
-    bars_1m: list[Bar] = field(default_factory=list)
-    extended_bars: list[Bar] = field(default_factory=list)
-    bars_derived: dict[int, list[Bar]] = field(default_factory=dict)
     quotes: list[Quote] = field(default_factory=list)
     ticks: list[Tick] = field(default_factory=list)
-    session_volume: int = 0
-    session_high: float | None = None
-    session_low: float | None = None
-    bar_quality: float = 0.0
-    expected_so_far: int = 0
-    gaps: list[tuple[int, int]] = field(default_factory=list)
-    filled: int = 0
+    extended_bars: list[Bar] = field(default_factory=list)
     rejections: Counter[str] = field(default_factory=Counter)
-    updated: set[str] = field(default_factory=set)
-    historical_bars: dict[int, dict[date, list[Bar]]] = field(default_factory=dict)
-    _minutes: set[int] = field(default_factory=set)
-    _open_us: int = 0
-    _close_us: int = 0
 
-    def reset(self, session: SessionInfo) -> None:
-        """Start a new session; historical bars survive, everything else is cleared."""
-        self.session = session
-        self.bars_1m, self.extended_bars, self.quotes, self.ticks = [], [], [], []
-        self.bars_derived = {}
-        self.session_volume, self.session_high, self.session_low = 0, None, None
-        self.bar_quality, self.expected_so_far, self.filled = 0.0, 0, 0
-        self.gaps = []
+    def reset(self) -> None:
+        self.quotes, self.ticks, self.extended_bars = [], [], []
         self.rejections = Counter()
-        self.updated = set()
-        self._minutes = set()
-        self._open_us, self._close_us = to_us(session.open), to_us(session.close)
 
-    def add_bar(self, bar: Bar) -> str | None:
-        """Store one bar; returns the rejection reason, or None when accepted."""
-        ts = to_us(bar.ts)
-        if ts % 60_000_000:
-            return self._reject("not_minute_aligned")
-        if not self._open_us <= ts < self._close_us:
-            if not bar.regular and self.session is not None:
-                self.extended_bars.append(bar)
-                self.updated.add("bars")
-                return None
-            return self._reject("outside_session")
-        if ts in self._minutes:
-            return self._reject("duplicate")
-        if self.bars_1m and not bar.filled and ts < to_us(self.bars_1m[-1].ts):
-            return self._reject("out_of_order")
-        self._minutes.add(ts)
-        if self.bars_1m and ts < to_us(self.bars_1m[-1].ts):
-            bisect.insort(self.bars_1m, bar, key=lambda b: b.ts)
-        else:
-            self.bars_1m.append(bar)
-        if bar.filled:
-            self.filled += 1
-        self.session_volume += bar.volume
-        self.session_high = (
-            bar.high if self.session_high is None else max(self.session_high, bar.high)
-        )
-        self.session_low = bar.low if self.session_low is None else min(self.session_low, bar.low)
-        self.updated.add("bars")
-        return None
+    @property
+    def bars_1m(self) -> list[Bar]:
+        grid = self.owner.grid
+        return grid.bars(self.index, self.symbol) if grid is not None else []
 
-    def _reject(self, reason: str) -> str:
-        self.rejections[reason] += 1
-        return reason
+    @property
+    def bars_derived(self) -> dict[int, list[Bar]]:
+        return {k: g.bars(self.index, self.symbol) for k, g in sorted(self.owner.derived.items())}
 
-    def has_minute(self, ts_us: int) -> bool:
-        return ts_us in self._minutes
+    @property
+    def session_volume(self) -> int:
+        return int(self.owner.volume[self.index])
+
+    @property
+    def session_high(self) -> float | None:
+        v = float(self.owner.high[self.index])
+        return None if math.isnan(v) else v
+
+    @property
+    def session_low(self) -> float | None:
+        v = float(self.owner.low[self.index])
+        return None if math.isnan(v) else v
 
     @property
     def received(self) -> int:
-        return len(self._minutes)
+        return int(self.owner.received[self.index])
+
+    @property
+    def filled(self) -> int:
+        grid = self.owner.grid
+        return int(grid.filled[self.index].sum()) if grid is not None else 0
+
+    @property
+    def bar_quality(self) -> float:
+        return float(self.owner.quality[self.index])
+
+    @property
+    def expected_so_far(self) -> int:
+        return self.owner.expected_so_far
+
+    @property
+    def gaps(self) -> list[tuple[int, int]]:
+        """Open gaps as [start, end) epoch-microsecond ranges."""
+        grid = self.owner.grid
+        if grid is None:
+            return []
+        out: list[tuple[int, int]] = []
+        for m in np.flatnonzero(self.owner.gap_open[self.index]).tolist():
+            ts = grid.open_us + m * MINUTE_US
+            if out and out[-1][1] == ts:
+                out[-1] = (out[-1][0], ts + MINUTE_US)
+            else:
+                out.append((ts, ts + MINUTE_US))
+        return out
+
+    @property
+    def updated(self) -> set[str]:
+        return {t for t, flags in self.owner.flags.items() if flags[self.index]}
+
+    @property
+    def historical_bars(self) -> dict[int, dict[date, list[Bar]]]:
+        return {
+            k: {d: g.bars(self.index, self.symbol) for d, g in sorted(days.items())}
+            for k, days in sorted(self.owner.history.items())
+        }
 
     def snapshot(self) -> SymbolSnapshot:
+        session = self.owner.current_session
         return SymbolSnapshot(
             symbol=self.symbol,
-            session=self.session.date if self.session else None,
+            session=session.date if session else None,
             bars_1m=tuple(self.bars_1m),
-            bars_derived={k: tuple(v) for k, v in sorted(self.bars_derived.items())},
+            bars_derived={k: tuple(v) for k, v in self.bars_derived.items()},
             quotes=tuple(self.quotes),
             ticks=tuple(self.ticks),
             extended_bars=tuple(self.extended_bars),
@@ -136,7 +147,7 @@ class SymbolSessionData:
             filled=self.filled,
             rejections=dict(sorted(self.rejections.items())),
             historical_bars={
-                k: {d: tuple(b) for d, b in sorted(v.items())}
-                for k, v in sorted(self.historical_bars.items())
+                k: {d: tuple(b) for d, b in days.items()}
+                for k, days in self.historical_bars.items()
             },
         )

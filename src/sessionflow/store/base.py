@@ -78,19 +78,20 @@ class BarBatch:
             self.regular[index],
         )
 
-    def iter_bars(self, filled: bool = False) -> Iterator[Bar]:
-        for i in range(len(self.ts_us)):
-            yield Bar(
-                symbol=str(self.symbol[i]),
-                ts=from_us(int(self.ts_us[i])),
-                open=float(self.open[i]),
-                high=float(self.high[i]),
-                low=float(self.low[i]),
-                close=float(self.close[i]),
-                volume=int(self.volume[i]),
-                filled=filled,
-                regular=bool(self.regular[i]),
-            )
+    def iter_bars(self, filled: bool = False, minutes: int = 1) -> Iterator[Bar]:
+        cols = zip(
+            self.symbol.tolist(),
+            self.ts_us.tolist(),
+            self.open.tolist(),
+            self.high.tolist(),
+            self.low.tolist(),
+            self.close.tolist(),
+            self.volume.tolist(),
+            self.regular.tolist(),
+            strict=True,
+        )
+        for sym, ts, o, h, lo, c, v, reg in cols:
+            yield Bar(str(sym), from_us(ts), o, h, lo, c, v, minutes, filled, reg)
 
 
 @dataclass(frozen=True)

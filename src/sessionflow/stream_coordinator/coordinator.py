@@ -17,13 +17,14 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sessionflow.data_upkeep import CheckResult, SessionLoader, UpkeepWorker
 from sessionflow.events import (
-    BarEvent,
-    DerivedBarEvent,
-    Event,
+    BarSliceEvent,
+    BatchEvent,
+    DerivedSliceEvent,
     QuoteEvent,
     SessionEndEvent,
     SessionStartEvent,
@@ -31,7 +32,8 @@ from sessionflow.events import (
 )
 from sessionflow.models import Bar, Quote, Tick, from_us, to_us
 from sessionflow.session_data import SessionData
-from sessionflow.stream_coordinator.merge import StreamMerger
+from sessionflow.store import BarBatch
+from sessionflow.stream_coordinator.merge import Instant, StreamMerger
 from sessionflow.stream_coordinator.pacing import Pacer
 from sessionflow.stream_coordinator.publisher import EventPublisher
 from sessionflow.time_provider import BacktestClock, SessionInfo
@@ -69,6 +71,7 @@ class StreamCoordinator:
         hooks: CoordinatorHooks,
         check_interval_s: float = 60.0,
         end_of_data_timeout_s: float = 0.0,
+        checks_on_upkeep_thread: bool = False,
     ) -> None:
         if check_interval_s <= 0:
             raise ValueError("check_interval must be positive")
@@ -82,6 +85,7 @@ class StreamCoordinator:
         self.hooks = hooks
         self.check_us = int(check_interval_s * 1e6)
         self.end_of_data_timeout_s = end_of_data_timeout_s
+        self.checks_on_upkeep_thread = checks_on_upkeep_thread
         self.merger = StreamMerger()
         self.reports: list[Any] = []
         self._thread = threading.Thread(
@@ -173,11 +177,11 @@ class StreamCoordinator:
                     self._drop_late()
                     continue
                 self._step_to(t_item, unpaced)
-                self._deliver(*self.merger.pop_group())
+                self._deliver(self.merger.pop_group())
             else:
                 assert t_check is not None
                 self._step_to(t_check, unpaced)
-                result = self._await(self.upkeep.check(from_us(t_check), final=t_check == close_us))
+                result = self._check(from_us(t_check), t_check == close_us)
                 self._publish(self._check_events(result, from_us(t_check)))
                 ci += 1
         self.clock.advance(from_us(end_us))
@@ -186,6 +190,14 @@ class StreamCoordinator:
         self.reports.append(report)
         expired = unpaced
         self._publish([SessionEndEvent(session.date, from_us(end_us), report, expired)])
+
+    def _check(self, now: datetime, final: bool) -> CheckResult:
+        """One upkeep check; the coordinator waits for it either way (determinism)."""
+        if self.checks_on_upkeep_thread:
+            return self._await(self.upkeep.check(now, final))
+        if self.hooks.jitter:
+            self.hooks.jitter()
+        return self.upkeep.check_inline(now, final)
 
     def _check_grid(self, open_us: int, close_us: int) -> list[int]:
         grid = list(range(open_us + self.check_us, close_us, self.check_us))
@@ -202,10 +214,10 @@ class StreamCoordinator:
         return True
 
     def _drop_late(self) -> None:
-        _, items = self.merger.pop_group()
-        self.hooks.counters["after_session_end"] = self.hooks.counters.get(
-            "after_session_end", 0
-        ) + len(items)
+        instant = self.merger.pop_group()
+        dropped = len(instant.items) + instant.hi - instant.lo
+        counters = self.hooks.counters
+        counters["after_session_end"] = counters.get("after_session_end", 0) + dropped
 
     def _step_to(self, t_us: int, unpaced: bool) -> None:
         if self.hooks.jitter:
@@ -214,31 +226,45 @@ class StreamCoordinator:
             raise Stopped
         self.clock.advance(from_us(t_us))
 
-    def _deliver(self, t_us: int, items: list[Any]) -> None:
-        now = from_us(t_us)
-        bars = [x for x in items if isinstance(x, Bar)]
-        quotes = [x for x in items if isinstance(x, Quote)]
-        ticks = [x for x in items if isinstance(x, Tick)]
-        events: list[Event] = []
-        if bars:
-            events.extend(BarEvent(b, now) for b in self.session_data.add_bars(bars))
+    def _deliver(self, instant: Instant) -> None:
+        now = from_us(instant.time_us)
+        sd = self.session_data
+        events: list[BatchEvent] = []
+        if instant.bars is not None:
+            rb, sl = instant.bars, slice(instant.lo, instant.hi)
+            b = rb.batch
+            ok = sd.write_bars(
+                rb.rows[sl], b.ts_us[sl], b.open[sl], b.high[sl], b.low[sl], b.close[sl],
+                b.volume[sl], b.regular[sl],
+            )  # fmt: skip
+            accepted = instant.bar_index()[ok]
+            if len(accepted):
+                events.append(BarSliceEvent(b.take(accepted), now))
+        objects = [x for x in instant.items if isinstance(x, Bar)]
+        if objects:
+            kept = sd.add_bars(objects)
+            if kept:
+                events.append(BarSliceEvent(BarBatch.from_bars(kept), now))
+        quotes = [x for x in instant.items if isinstance(x, Quote)]
         if quotes:
-            self.session_data.add_quotes(quotes)
+            sd.add_quotes(quotes)
             events.extend(QuoteEvent(q, now) for q in quotes)
+        ticks = [x for x in instant.items if isinstance(x, Tick)]
         if ticks:
-            self.session_data.add_ticks(ticks)
+            sd.add_ticks(ticks)
             events.extend(TickEvent(t, now) for t in ticks)
         self._publish(events)
 
     @staticmethod
-    def _check_events(result: CheckResult, now: Any) -> list[Event]:
-        def key(b: Bar) -> tuple[Any, int, str]:
-            return (b.ts, b.minutes, b.symbol)
-
-        events: list[Event] = [BarEvent(b, now) for b in sorted(result.filled, key=key)]
-        events.extend(DerivedBarEvent(b, now, True) for b in sorted(result.revised, key=key))
-        events.extend(DerivedBarEvent(b, now) for b in sorted(result.derived, key=key))
+    def _check_events(result: CheckResult, now: datetime) -> list[BatchEvent]:
+        events: list[BatchEvent] = []
+        if len(result.filled):
+            events.append(BarSliceEvent(result.filled, now, filled=True))
+        for revised, slices in ((True, result.revised), (False, result.derived)):
+            events.extend(
+                DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised) for s in slices
+            )
         return events
 
-    def _publish(self, events: list[Event]) -> None:
+    def _publish(self, events: list[BatchEvent]) -> None:
         self.publisher.publish(events)

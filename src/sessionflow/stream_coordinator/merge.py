@@ -1,28 +1,54 @@
-"""Chronological merge of per-stream queues with a deterministic tie order.
+"""Chronological merge of the session's streams with a deterministic tie order.
 
-Items are ordered by (available_at, kind, symbol, arrival): bars before quotes
-before ticks at the same instant, symbols alphabetically. The merger hands out
-whole groups that share an ``available_at`` so the writer can take the lock once
-per instant (and, later, process a group as one vectorised slice).
+Streams: the columnar bar stream (all symbols, ordered by (available_at, symbol)
+by the store's sort, which is the k-way merge of the per-symbol bar streams)
+and per-symbol object queues (quotes, ticks, live items). Items are ordered by
+(available_at, kind, symbol, arrival): bars before quotes before ticks at the
+same instant, symbols alphabetically. The merger hands out whole instants, so
+the writer takes the lock once per instant and processes bars as one slice.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
+from dataclasses import dataclass, field
 
-from sessionflow.data_upkeep.prefetch import Item, SessionPayload, StreamKey
+import numpy as np
+import numpy.typing as npt
+
+from sessionflow.data_upkeep.prefetch import Item, ReplayBars, SessionPayload, StreamKey
 from sessionflow.models import to_us
 
 
+@dataclass
+class Instant:
+    """Everything available at one instant: a slice of replay bars and/or objects."""
+
+    time_us: int
+    bars: ReplayBars | None = None
+    lo: int = 0
+    hi: int = 0
+    items: list[Item] = field(default_factory=list)
+
+    def bar_index(self) -> npt.NDArray[np.intp]:
+        return np.arange(self.lo, self.hi)
+
+
 class StreamMerger:
-    """Per-stream FIFO queues merged through a min-heap of their heads."""
+    """The replay bar slices plus per-stream FIFO queues merged through a min-heap."""
 
     def __init__(self) -> None:
         self._queues: dict[StreamKey, deque[tuple[int, Item]]] = {}
         self._heap: list[tuple[int, int, str, StreamKey]] = []
+        self._bars: ReplayBars | None = None
+        self._group = 0
 
     def load(self, payload: SessionPayload) -> None:
+        if payload.bars is not None and payload.bars.groups > 0:
+            if self._bars is not None and self._group < self._bars.groups:
+                raise RuntimeError("previous session's bars were not drained")
+            self._bars, self._group = payload.bars, 0
         for key in sorted(payload.streams):
             for item in payload.streams[key]:
                 self.put(key, item)
@@ -36,29 +62,50 @@ class StreamMerger:
             heapq.heappush(self._heap, (t, key[0], key[1], key))
         q.append((t, item))
 
+    def _bar_time(self) -> int | None:
+        b = self._bars
+        if b is None or self._group >= b.groups:
+            return None
+        return int(b.available_us[b.starts[self._group]])
+
     def next_time(self) -> int | None:
-        return self._heap[0][0] if self._heap else None
+        bt = self._bar_time()
+        ht = self._heap[0][0] if self._heap else None
+        if bt is None:
+            return ht
+        return bt if ht is None else min(bt, ht)
 
     def __len__(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        n = sum(len(q) for q in self._queues.values())
+        if self._bars is not None and self._group < self._bars.groups:
+            n += len(self._bars) - int(self._bars.starts[self._group])
+        return n
 
-    def pop_group(self) -> tuple[int, list[Item]]:
-        """All items available at the earliest instant, in tie order."""
-        t = self._heap[0][0]
-        out: list[Item] = []
+    def pop_group(self) -> Instant:
+        """Everything available at the earliest instant, in tie order."""
+        t = self.next_time()
+        assert t is not None
+        out = Instant(t)
+        if self._bar_time() == t:
+            assert self._bars is not None
+            out.bars = self._bars
+            out.lo = int(self._bars.starts[self._group])
+            out.hi = int(self._bars.starts[self._group + 1])
+            self._group += 1
         heap = self._heap
         while heap and heap[0][0] == t:
             _, _, _, key = heapq.heappop(heap)
             q = self._queues[key]
             while q and q[0][0] == t:
-                out.append(q.popleft()[1])
+                out.items.append(q.popleft()[1])
             if q:
                 heapq.heappush(heap, (q[0][0], key[0], key[1], key))
-        return t, out
+        return out
 
-    def clear(self) -> list[Item]:
-        """Drop everything left, returning it so the caller can count it."""
-        rest = [item for q in self._queues.values() for _, item in q]
+    def clear(self) -> int:
+        """Drop everything left, returning how many items were dropped."""
+        n = len(self)
         self._queues.clear()
         self._heap.clear()
-        return rest
+        self._bars, self._group = None, 0
+        return n

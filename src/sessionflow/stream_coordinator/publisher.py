@@ -1,7 +1,11 @@
-"""Delivery of events to consumers: callbacks on the coordinator thread, or async iterators.
+"""Delivery of events to consumers, per bar or per slice.
 
-Async subscribers get a bounded buffer: when a slow consumer falls behind, the
-coordinator blocks (backpressure) instead of dropping events.
+Batch consumers get the columnar events the coordinator produces (one
+``BarSliceEvent`` per instant); per-bar consumers get the same events expanded
+to one ``BarEvent`` per bar, in the same order. Expansion happens once per step
+and only if someone asked for per-bar events. Callbacks run on the coordinator
+thread; async subscribers get a bounded buffer: when a slow consumer falls
+behind, the coordinator blocks (backpressure) instead of dropping events.
 """
 
 from __future__ import annotations
@@ -11,12 +15,11 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-from sessionflow.events import Event
+from sessionflow.events import BatchEvent, Event, expand
 
 log = logging.getLogger(__name__)
-
-Callback = Callable[[Event], None]
 
 
 class ConsumerError(RuntimeError):
@@ -24,47 +27,62 @@ class ConsumerError(RuntimeError):
 
 
 class _Subscription:
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_pending: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_pending: int, per_bar: bool) -> None:
         self.loop = loop
-        self.queue: asyncio.Queue[list[Event] | None] = asyncio.Queue()
+        self.per_bar = per_bar
+        self.queue: asyncio.Queue[list[Any] | None] = asyncio.Queue()
         self.slots = threading.Semaphore(max_pending)
 
 
 class EventPublisher:
     def __init__(self, stop: threading.Event, max_pending_batches: int = 64) -> None:
-        self._callbacks: list[Callback] = []
+        self._callbacks: list[Callable[[Event], None]] = []
+        self._batch_callbacks: list[Callable[[BatchEvent], None]] = []
         self._subs: list[_Subscription] = []
         self._stop = stop
         self._max_pending = max_pending_batches
         self._lock = threading.Lock()
         self.closed = False
 
-    def add_callback(self, callback: Callback) -> None:
+    def add_callback(self, callback: Callable[[Event], None]) -> None:
         with self._lock:
             self._callbacks.append(callback)
 
-    def subscribe(self, loop: asyncio.AbstractEventLoop) -> _Subscription:
-        sub = _Subscription(loop, self._max_pending)
+    def add_batch_callback(self, callback: Callable[[BatchEvent], None]) -> None:
+        with self._lock:
+            self._batch_callbacks.append(callback)
+
+    def subscribe(self, loop: asyncio.AbstractEventLoop, per_bar: bool = True) -> _Subscription:
+        sub = _Subscription(loop, self._max_pending, per_bar)
         with self._lock:
             self._subs.append(sub)
+            if self.closed:
+                sub.queue.put_nowait(None)
         return sub
 
-    def publish(self, events: list[Event]) -> None:
+    @property
+    def wants_per_bar(self) -> bool:
+        return bool(self._callbacks) or any(s.per_bar for s in self._subs)
+
+    def publish(self, events: list[BatchEvent]) -> None:
         """Hand a batch to every consumer; raises ConsumerError if a callback fails."""
         if not events:
             return
-        for cb in self._callbacks:
-            for ev in events:
-                try:
-                    cb(ev)
-                except Exception as exc:
-                    raise ConsumerError(f"consumer callback {cb!r} raised {exc!r}") from exc
+        per_bar = expand(events) if self.wants_per_bar else []
+        for callbacks, items in ((self._batch_callbacks, events), (self._callbacks, per_bar)):
+            for cb in callbacks:
+                for ev in items:
+                    try:
+                        cb(ev)  # type: ignore[arg-type]
+                    except Exception as exc:
+                        raise ConsumerError(f"consumer callback {cb!r} raised {exc!r}") from exc
         for sub in self._subs:
             while not sub.slots.acquire(timeout=0.05):
                 if self._stop.is_set():
                     return
             try:
-                sub.loop.call_soon_threadsafe(sub.queue.put_nowait, events)
+                items = per_bar if sub.per_bar else events
+                sub.loop.call_soon_threadsafe(sub.queue.put_nowait, list(items))
             except RuntimeError:  # the consumer's loop is gone
                 sub.slots.release()
 
@@ -75,7 +93,7 @@ class EventPublisher:
                 with contextlib.suppress(RuntimeError):  # the consumer's loop is gone
                     sub.loop.call_soon_threadsafe(sub.queue.put_nowait, None)
 
-    async def iterate(self, sub: _Subscription) -> AsyncIterator[Event]:
+    async def iterate(self, sub: _Subscription) -> AsyncIterator[Any]:
         while True:
             batch = await sub.queue.get()
             if batch is None:

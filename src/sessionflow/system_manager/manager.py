@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from sessionflow.data_manager import DataManager
-from sessionflow.events import Event
+from sessionflow.events import BatchEvent, Event
 from sessionflow.execution_manager import PaperExecutionManager
 from sessionflow.store import DuckDBStore, Store
 from sessionflow.stream_coordinator import (
@@ -107,14 +107,28 @@ class SystemManager:
             self._state = to
 
     def on_event(self, callback: Callable[[Event], None]) -> None:
-        """Call ``callback`` for every event, on the coordinator thread, in order."""
+        """Call ``callback`` for every event, one per bar, on the coordinator thread, in order."""
         self.publisher.add_callback(callback)
+
+    def on_batch(self, callback: Callable[[BatchEvent], None]) -> None:
+        """Like :meth:`on_event` but bars come as columnar slices (the fast path)."""
+        self.publisher.add_batch_callback(callback)
 
     async def events(self) -> AsyncIterator[Event]:
         """Async iterator over every event; subscribe before or after start()."""
         import asyncio
 
         sub = self.publisher.subscribe(asyncio.get_running_loop())
+        if not self._started:
+            self.start()
+        async for ev in self.publisher.iterate(sub):
+            yield ev
+
+    async def batches(self) -> AsyncIterator[BatchEvent]:
+        """Async iterator over columnar events (one slice per instant)."""
+        import asyncio
+
+        sub = self.publisher.subscribe(asyncio.get_running_loop(), per_bar=False)
         if not self._started:
             self.start()
         async for ev in self.publisher.iterate(sub):

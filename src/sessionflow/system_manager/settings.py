@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_fill_attempts: int = Field(default=5, ge=0)
     end_of_data_timeout_seconds: float = Field(default=0.0, ge=0)
     include_extended_hours: bool = False
+    # Backtest waits for every upkeep check. False runs it in lockstep on the coordinator
+    # thread (no thread hand-off per check, same results); True hands it to thread 2.
+    checks_on_upkeep_thread: bool = False
 
     @field_validator("symbols")
     @classmethod
