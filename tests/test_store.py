@@ -46,3 +46,10 @@ def test_find_bars_returns_only_stored_minutes() -> None:
     store.upsert_bars(batch(["A", "A"], [T0, T0 + 60_000_000]))
     found = store.find_bars([("A", T0 + 60_000_000), ("A", T0 + 120_000_000), ("B", T0)])
     assert found.ts_us.tolist() == [T0 + 60_000_000]
+
+
+def test_reads_never_block_the_next_write_on_the_same_thread() -> None:
+    store = DuckDBStore(":memory:")
+    assert store.count_bars() == 0 and store.count_quotes() == 0
+    store.upsert_bars(batch(["A"], [T0]))
+    assert store.count_bars() == 1

@@ -40,8 +40,7 @@ class ReplayBars:
     starts: npt.NDArray[np.intp]
 
     @classmethod
-    def build(cls, batch: BarBatch, names: npt.NDArray[np.object_]) -> ReplayBars:
-        rows = np.searchsorted(names, batch.symbol).astype(np.intp)
+    def build(cls, rows: npt.NDArray[np.intp], batch: BarBatch) -> ReplayBars:
         available = batch.ts_us + MINUTE_US
         if len(available):
             cut = np.flatnonzero(np.diff(available)) + 1
@@ -85,7 +84,6 @@ class SessionLoader:
         self.store = store
         self.calendar = calendar
         self.symbols = sorted(set(symbols))
-        self.names = np.array(self.symbols, dtype=object)
         self.include_extended_hours = include_extended_hours
 
     def window(self, session: SessionInfo) -> tuple[datetime, datetime]:
@@ -97,8 +95,8 @@ class SessionLoader:
         start, end = self.window(session)
         regular_only = not self.include_extended_hours
         version = self.store.data_version()
-        bars = self.store.load_bars(self.symbols, start, end, regular_only=regular_only)
-        payload = SessionPayload(session, ReplayBars.build(bars, self.names), store_version=version)
+        rows, bars = self.store.load_bar_rows(self.symbols, start, end, regular_only=regular_only)
+        payload = SessionPayload(session, ReplayBars.build(rows, bars), store_version=version)
         quotes = self.store.load_quotes(self.symbols, start, end, regular_only=regular_only)
         for quote in quotes.iter_quotes():
             payload.streams.setdefault((QUOTES, quote.symbol), []).append(quote)

@@ -29,6 +29,7 @@ from sessionflow.store import BarBatch
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
 
 log = logging.getLogger(__name__)
+_EMPTY = BarBatch.empty()
 
 
 class GapFillSource(Protocol):
@@ -54,7 +55,7 @@ class DerivedSlice:
 class CheckResult:
     """What one upkeep check changed, for the coordinator to announce."""
 
-    filled: BarBatch = field(default_factory=BarBatch.empty)
+    filled: BarBatch = field(default_factory=lambda: _EMPTY)
     derived: list[DerivedSlice] = field(default_factory=list)
     revised: list[DerivedSlice] = field(default_factory=list)
     fill_error: str | None = None

@@ -14,6 +14,7 @@ minutes are columns. All bars that share a timestamp are written with one call.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -139,7 +140,7 @@ class SessionData:
             grid = self.grid
             if grid is None:
                 raise RuntimeError("write_bars before start_session")
-            if len(rows) > 1 and len(np.unique(rows)) < len(rows):
+            if len(rows) > 1 and not _unique_rows(rows):
                 # a symbol twice in one call (live batches): apply in order, one at a time
                 out = np.zeros(len(rows), dtype=np.bool_)
                 for i in range(len(rows)):
@@ -322,11 +323,61 @@ class SessionData:
     def report(self) -> SessionReport:
         """The per-symbol summary of the current session, as the CLI prints it."""
         with self._lock:
-            session = self.current_session
-            if session is None:
+            session, grid = self.current_session, self.grid
+            if session is None or grid is None:
                 raise RuntimeError("no session has started")
-            rows = [
-                SymbolReport.from_data(d, session.minutes, self.derived_intervals)
-                for d in self._symbols.values()
-            ]
+            expected = session.minutes
+            filled = grid.filled.sum(axis=1).tolist()
+            missing = self.gap_open.sum(axis=1).tolist()
+            derived = {k: g.present.sum(axis=1).tolist() for k, g in self.derived.items()}
+            received, volume = self.received.tolist(), self.volume.tolist()
+            high, low = self.high.tolist(), self.low.tolist()
+            gap_ranges = _gap_ranges(self.gap_open, grid.open_us)
+            rows = []
+            for i, name in enumerate(self.names):
+                data = self._symbols[name]
+                rows.append(
+                    SymbolReport(
+                        symbol=name,
+                        bars=received[i],
+                        expected=expected,
+                        quality=round(100.0 * received[i] / expected, 4) if expected else 0.0,
+                        gaps_found=missing[i] + filled[i],
+                        gaps_filled=filled[i],
+                        volume=volume[i],
+                        high=None if math.isnan(high[i]) else high[i],
+                        low=None if math.isnan(low[i]) else low[i],
+                        derived={
+                            k: derived[k][i] if k in derived else 0 for k in self.derived_intervals
+                        },
+                        gap_ranges=gap_ranges.get(i, []),
+                        rejections=dict(sorted(data.rejections.items())),
+                        quotes=len(data.quotes),
+                        extended_bars=len(data.extended_bars),
+                    )
+                )
             return SessionReport(session=session.date, early_close=session.early_close, rows=rows)
+
+
+def _gap_ranges(gap_open: BOOL, open_us: int) -> dict[int, list[tuple[str, str]]]:
+    """Per row, open gaps as ISO-8601 UTC [start, end) pairs, computed for all rows at once."""
+    padded = np.zeros((gap_open.shape[0], gap_open.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = gap_open
+    edges = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    stamp = np.datetime64(open_us, "us")
+    minute = np.timedelta64(MINUTE_US, "us")
+    a = np.datetime_as_string(stamp + starts * minute, unit="s", timezone="UTC")
+    b = np.datetime_as_string(stamp + ends * minute, unit="s", timezone="UTC")
+    out: dict[int, list[tuple[str, str]]] = {}
+    for r, x, y in zip(rows.tolist(), a.tolist(), b.tolist(), strict=True):
+        out.setdefault(r, []).append((x, y))
+    return out
+
+
+def _unique_rows(rows: IDX) -> bool:
+    """True if no symbol row repeats; replay slices arrive sorted, so that case is O(n)."""
+    if bool((rows[1:] > rows[:-1]).all()):
+        return True
+    return len(np.unique(rows)) == len(rows)

@@ -108,14 +108,13 @@ class SymbolSessionData:
         grid = self.owner.grid
         if grid is None:
             return []
-        out: list[tuple[int, int]] = []
-        for m in np.flatnonzero(self.owner.gap_open[self.index]).tolist():
-            ts = grid.open_us + m * MINUTE_US
-            if out and out[-1][1] == ts:
-                out[-1] = (out[-1][0], ts + MINUTE_US)
-            else:
-                out.append((ts, ts + MINUTE_US))
-        return out
+        edges = np.diff(self.owner.gap_open[self.index].astype(np.int8), prepend=0, append=0)
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        base = grid.open_us
+        return [
+            (base + a * MINUTE_US, base + b * MINUTE_US)
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
 
     @property
     def updated(self) -> set[str]:

@@ -146,6 +146,10 @@ class Store(Protocol):
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
     ) -> BarBatch: ...
 
+    def load_bar_rows(
+        self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
+    ) -> tuple[npt.NDArray[np.intp], BarBatch]: ...
+
     def load_quotes(
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
     ) -> QuoteBatch: ...

@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from sessionflow.store.base import BarBatch, QuoteBatch
@@ -145,18 +146,32 @@ class DuckDBStore:
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
     ) -> BarBatch:
         """Bars with ``start <= ts < end`` ordered by (ts, symbol)."""
-        where = " AND regular" if regular_only else ""
+        return self.load_bar_rows(symbols, start, end, regular_only)[1]
+
+    def load_bar_rows(
+        self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
+    ) -> tuple[npt.NDArray[np.intp], BarBatch]:
+        """Like :meth:`load_bars`, plus each bar's row in ``sorted(set(symbols))``.
+
+        The row comes from a join in DuckDB, so no Python string is made per bar.
+        """
+        names = sorted(set(symbols))
+        where = " AND b.regular" if regular_only else ""
         rows = (
             self._cursor()
             .execute(
-                "SELECT symbol, epoch_us(ts) AS ts_us, open, high, low, close, volume, regular "
-                f"FROM bars_1m WHERE symbol IN (SELECT unnest(?)) AND ts >= ? AND ts < ?{where} "
-                "ORDER BY ts, symbol",
-                [list(symbols), start, end],
+                "WITH n AS (SELECT unnest($names) AS symbol, "
+                "generate_subscripts($names, 1) - 1 AS row) "
+                "SELECT n.row, epoch_us(b.ts) AS ts_us, b.open, b.high, b.low, b.close, b.volume, "
+                "b.regular FROM bars_1m b JOIN n USING (symbol) "
+                f"WHERE b.ts >= $start AND b.ts < $end{where} ORDER BY b.ts, n.row",
+                {"names": names, "start": start, "end": end},
             )
             .fetchnumpy()
         )
-        return _bar_batch(rows)
+        index = np.asarray(rows["row"], dtype=np.intp)
+        rows["symbol"] = np.array(names, dtype=object)[index]
+        return index, _bar_batch(rows)
 
     def load_quotes(
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
@@ -225,12 +240,15 @@ class DuckDBStore:
         return [str(r[0]) for r in rows]
 
     def count_bars(self) -> int:
-        row = self._cursor().execute("SELECT count(*) FROM bars_1m").fetchone()
-        return int(row[0]) if row else 0
+        return self._count("bars_1m")
 
     def count_quotes(self) -> int:
-        row = self._cursor().execute("SELECT count(*) FROM quotes").fetchone()
-        return int(row[0]) if row else 0
+        return self._count("quotes")
+
+    def _count(self, table: str) -> int:
+        # fetchall, not fetchone: an unfinished result blocks the cursor's next write
+        rows = self._cursor().execute(f"SELECT count(*) FROM {table}").fetchall()
+        return int(rows[0][0])
 
     def close(self) -> None:
         self._con.close()
