@@ -38,7 +38,7 @@ class GapTracker:
         self.open_us = to_us(session.open)
         self.minutes = session.minutes
         self._scanned = 0
-        self.attempts = np.zeros((n_symbols, session.minutes), dtype=np.int32)
+        self.attempts = np.zeros((session.minutes, n_symbols), dtype=np.int32)
 
     def expected_so_far(self, now_us: int) -> int:
         return int(max(0, min(self.minutes, (now_us - self.open_us) // _MIN)))
@@ -49,12 +49,15 @@ class GapTracker:
         upto = self.expected_so_far(now_us)
         if upto > self._scanned:
             cols = slice(self._scanned, upto)
-            sd.gap_open[:, cols] = ~sd.grid.present[:, cols]
+            sd.gap_open[cols] = ~sd.grid.present[cols]
             self._scanned = upto
 
-    def due(self, sd: SessionData, max_attempts: int) -> tuple[npt.NDArray[np.intp], ...]:
-        """(rows, minutes) of gaps to ask the fill source for now."""
-        return np.nonzero(sd.gap_open & (self.attempts < max_attempts))
+    def due(
+        self, sd: SessionData, max_attempts: int
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """(symbol rows, minutes) of gaps to ask the fill source for now, in time order."""
+        minutes, rows = np.nonzero(sd.gap_open & (self.attempts < max_attempts))
+        return rows, minutes
 
     def any_due(self, sd: SessionData, max_attempts: int) -> bool:
         return bool((sd.gap_open & (self.attempts < max_attempts)).any())

@@ -218,7 +218,7 @@ class UpkeepWorker:
             log.warning("gap fill failed (will retry next check): %s", self.last_fill_error)
             batch = BarBatch.empty()
         with sd.lock:
-            gaps.attempts[rows, minutes] += 1
+            gaps.attempts[minutes, rows] += 1
             if not len(batch):
                 return
             b = batch.take(np.isin(batch.symbol, sd.names_array))
@@ -227,7 +227,7 @@ class UpkeepWorker:
             r = sd.index_of(b.symbol.tolist())
             ok = sd.write_bars(r, b.ts_us, b.open, b.high, b.low, b.close, b.volume, filled=True)
             b, r = b.take(ok), r[ok]
-            sd.gap_open[r, (b.ts_us - open_us) // MINUTE_US] = False
+            sd.gap_open[(b.ts_us - open_us) // MINUTE_US, r] = False
             result.filled = b
 
     def _derive(self, sd: SessionData, grid: BarGrid, now_us: int, result: CheckResult) -> None:
@@ -264,14 +264,14 @@ class UpkeepWorker:
         """Compute window ``j`` of interval ``k`` into ``target``; return the symbols having it."""
         has, o, h, lo, c, v = aggregate(grid, k, np.array([j]), rows)
         r = np.arange(len(sd.names)) if rows is None else rows
-        got = has[:, 0]
+        got = has[0]
         if not got.any():
             return []
         r = r[got]
-        target.put(r, np.full(len(r), j), o[got, 0], h[got, 0], lo[got, 0], c[got, 0], v[got, 0])
+        o, h, lo, c, v = o[0, got], h[0, got], lo[0, got], c[0, got], v[0, got]
+        target.put_slot(r, j, o, h, lo, c, v)
         sd.flags["derived"][r] = True
         ts = int(target.slot_ts_us(j))
         minutes = target.slot_minutes(j)
-        bars = BarBatch(sd.names_array[r], np.full(len(r), ts, dtype=np.int64),
-                        o[got, 0], h[got, 0], lo[got, 0], c[got, 0], v[got, 0])  # fmt: skip
+        bars = BarBatch(sd.names_array[r], np.full(len(r), ts, dtype=np.int64), o, h, lo, c, v)
         return [(ts, minutes, DerivedSlice(k, minutes, bars))]

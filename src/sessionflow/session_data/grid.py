@@ -1,9 +1,11 @@
-"""Columnar session storage: one [symbols x minutes] array per field.
+"""Columnar session storage: one [minutes x symbols] array per field.
 
-A session's 1-minute bars live in fixed grids indexed by (symbol, minute of the
-session), so writing all bars that share a timestamp is a handful of numpy
-assignments, and derived bars, gaps and quality are column reductions. An
-empty slot is ``present == False`` (prices NaN, volume 0). 42 bytes per slot.
+A session's 1-minute bars live in fixed grids indexed by (minute of the session,
+symbol row). Minute-major, so all bars that share a timestamp are one contiguous
+row: writing an instant is a handful of row assignments, and derived bars, gaps
+and quality are reductions over rows. An empty slot is ``present == False``
+(prices NaN, volume 0). 42 bytes per slot. Methods take (rows, slots) in that
+order; the layout stays inside this module and its two users in session_data.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class BarGrid:
 
     @classmethod
     def empty(cls, n_sym: int, n_slots: int, open_us: int, minutes: int, last: int) -> BarGrid:
-        shape = (n_sym, n_slots)
+        shape = (n_slots, n_sym)
         return cls(
             open_us,
             minutes,
@@ -56,6 +58,10 @@ class BarGrid:
 
     @property
     def n_slots(self) -> int:
+        return int(self.present.shape[0])
+
+    @property
+    def n_symbols(self) -> int:
         return int(self.present.shape[1])
 
     def slot_ts_us(self, slot: int | IDX) -> int | I64:
@@ -64,29 +70,38 @@ class BarGrid:
     def slot_minutes(self, slot: int) -> int:
         return self.last_minutes if slot == self.n_slots - 1 else self.minutes
 
-    def put(self, rows: IDX, cols: IDX, o: F64, h: F64, lo: F64, c: F64, v: I64) -> None:
-        self.open[rows, cols] = o
-        self.high[rows, cols] = h
-        self.low[rows, cols] = lo
-        self.close[rows, cols] = c
-        self.volume[rows, cols] = v
-        self.present[rows, cols] = True
+    def put(self, rows: IDX, slots: IDX, o: F64, h: F64, lo: F64, c: F64, v: I64) -> None:
+        self.open[slots, rows] = o
+        self.high[slots, rows] = h
+        self.low[slots, rows] = lo
+        self.close[slots, rows] = c
+        self.volume[slots, rows] = v
+        self.present[slots, rows] = True
+
+    def put_slot(self, rows: IDX, slot: int, o: F64, h: F64, lo: F64, c: F64, v: I64) -> None:
+        """Write one instant: contiguous row views, about 3x faster than ``put``."""
+        self.open[slot][rows] = o
+        self.high[slot][rows] = h
+        self.low[slot][rows] = lo
+        self.close[slot][rows] = c
+        self.volume[slot][rows] = v
+        self.present[slot][rows] = True
 
     def bars(self, row: int, symbol: str) -> list[Bar]:
         """One symbol's bars as objects (for snapshots and per-bar consumers)."""
-        return [self.bar(row, int(j), symbol) for j in np.flatnonzero(self.present[row])]
+        return [self.bar(row, int(j), symbol) for j in np.flatnonzero(self.present[:, row])]
 
     def bar(self, row: int, slot: int, symbol: str) -> Bar:
         return Bar(
             symbol=symbol,
             ts=from_us(int(self.slot_ts_us(slot))),
-            open=float(self.open[row, slot]),
-            high=float(self.high[row, slot]),
-            low=float(self.low[row, slot]),
-            close=float(self.close[row, slot]),
-            volume=int(self.volume[row, slot]),
+            open=float(self.open[slot, row]),
+            high=float(self.high[slot, row]),
+            low=float(self.low[slot, row]),
+            close=float(self.close[slot, row]),
+            volume=int(self.volume[slot, row]),
             minutes=self.slot_minutes(slot),
-            filled=bool(self.filled[row, slot]),
+            filled=bool(self.filled[slot, row]),
         )
 
     def nbytes(self) -> int:
@@ -109,31 +124,30 @@ def aggregate(
 ) -> tuple[BOOL, F64, F64, F64, F64, I64]:
     """Derived k-minute values of windows ``slots`` for ``rows`` (all symbols if None).
 
-    Returns (any_present, open, high, low, close, volume), each [rows, windows].
+    Returns (any_present, open, high, low, close, volume), each [windows, rows].
     Open is the first present minute's open, close the last present minute's close.
     """
-    r = np.arange(src.present.shape[0]) if rows is None else rows
-    n_min = src.n_slots
-    starts = slots * k
-    shape = (len(r), len(slots))
+    r = slice(None) if rows is None else rows
+    n_rows = src.n_symbols if rows is None else len(rows)
+    shape = (len(slots), n_rows)
     out_any = np.zeros(shape, dtype=np.bool_)
     out = [np.full(shape, np.nan) for _ in range(4)]
     vol = np.zeros(shape, dtype=np.int64)
-    for w, a in enumerate(starts.tolist()):
-        b = min(a + k, n_min)
-        p = src.present[r, a:b]
-        has = p.any(axis=1)
-        out_any[:, w] = has
+    cols = np.arange(n_rows)
+    for w, a in enumerate((slots * k).tolist()):
+        b = min(a + k, src.n_slots)
+        p = src.present[a:b, r]
+        has = p.any(axis=0)
+        out_any[w] = has
         if not has.any():
             continue
-        first = p.argmax(axis=1)
-        last = (b - a - 1) - p[:, ::-1].argmax(axis=1)
-        idx = np.arange(len(r))
-        out[0][:, w] = np.where(has, src.open[r, a:b][idx, first], np.nan)
-        out[1][:, w] = np.where(p, src.high[r, a:b], -np.inf).max(axis=1)
-        out[2][:, w] = np.where(p, src.low[r, a:b], np.inf).min(axis=1)
-        out[3][:, w] = np.where(has, src.close[r, a:b][idx, last], np.nan)
-        vol[:, w] = src.volume[r, a:b].sum(axis=1)
+        first = p.argmax(axis=0)
+        last = (b - a - 1) - p[::-1].argmax(axis=0)
+        out[0][w] = np.where(has, src.open[a:b, r][first, cols], np.nan)
+        out[1][w] = np.where(p, src.high[a:b, r], -np.inf).max(axis=0)
+        out[2][w] = np.where(p, src.low[a:b, r], np.inf).min(axis=0)
+        out[3][w] = np.where(has, src.close[a:b, r][last, cols], np.nan)
+        vol[w] = src.volume[a:b, r].sum(axis=0)
     return out_any, out[0], out[1], out[2], out[3], vol
 
 
@@ -141,7 +155,7 @@ def derive_grid(src: BarGrid, k: int) -> BarGrid:
     """The whole k-minute grid of a 1-minute grid (history and end-of-day use)."""
     n_win = -(-src.n_slots // k)
     last = src.n_slots - (n_win - 1) * k
-    grid = BarGrid.empty(src.present.shape[0], n_win, src.open_us, k, last)
+    grid = BarGrid.empty(src.n_symbols, n_win, src.open_us, k, last)
     if n_win == 0:
         return grid
     has, o, h, lo, c, v = aggregate(src, k, np.arange(n_win))

@@ -65,7 +65,7 @@ class SessionData:
         self.last_slot = np.full(n, -1, dtype=np.int64)
         self.quality = np.zeros(n)
         self.expected_so_far = 0
-        self.gap_open = np.zeros((n, 0), dtype=np.bool_)
+        self.gap_open = np.zeros((0, n), dtype=np.bool_)
         self.flags: dict[str, BOOL] = {t: np.zeros(n, dtype=np.bool_) for t in DATA_TYPES}
 
     @property
@@ -108,7 +108,7 @@ class SessionData:
             self.last_slot[:] = -1
             self.quality[:] = 0.0
             self.expected_so_far = 0
-            self.gap_open = np.zeros((n, session.minutes), dtype=np.bool_)
+            self.gap_open = np.zeros((session.minutes, n), dtype=np.bool_)
             for flags in self.flags.values():
                 flags[:] = False
             for data in self._symbols.values():
@@ -144,10 +144,10 @@ class SessionData:
                 # a symbol twice in one call (live batches): apply in order, one at a time
                 out = np.zeros(len(rows), dtype=np.bool_)
                 for i in range(len(rows)):
-                    one = slice(i, i + 1)
-                    reg = None if regular is None else regular[one]
+                    at = slice(i, i + 1)
+                    reg = None if regular is None else regular[at]
                     out[i] = self.write_bars(
-                        rows[one], ts_us[one], o[one], h[one], lo[one], c[one], v[one], reg, filled
+                        rows[at], ts_us[at], o[at], h[at], lo[at], c[at], v[at], reg, filled
                     )[0]
                 return out
             offset = ts_us - grid.open_us
@@ -158,23 +158,36 @@ class SessionData:
             accepted: BOOL = ok.copy()
             if not ok.all():
                 self._off_grid(np.flatnonzero(~ok), rows, ts_us, o, h, lo, c, v, regular, accepted)
-            idx = np.flatnonzero(ok)
-            r, m = rows[idx], slot[idx]
-            dup = grid.present[r, m]
-            late = (m < self.last_slot[r]) & (not filled)
-            bad = dup | late
+            if ok.all():
+                idx: IDX | slice = slice(None)
+                r, m = rows, slot
+            else:
+                idx = np.flatnonzero(ok)
+                r, m = rows[idx], slot[idx]
+            if not len(r):
+                return accepted
+            one = int(m[0]) if bool((m == m[0]).all()) else None
+            dup = grid.present[one][r] if one is not None else grid.present[m, r]
+            bad = dup | ((m < self.last_slot[r]) & (not filled))
             if bad.any():
+                where = np.arange(len(accepted))[idx]
                 for i in np.flatnonzero(bad).tolist():
                     reason = "duplicate" if dup[i] else "out_of_order"
                     self._symbols[self.names[int(r[i])]].rejections[reason] += 1
-                accepted[idx[bad]] = False
-                idx, r, m = idx[~bad], r[~bad], m[~bad]
-            grid.put(r, m, o[idx], h[idx], lo[idx], c[idx], v[idx])
-            if filled:
-                grid.filled[r, m] = True
-            self.volume[r] += v[idx]
-            self.high[r] = np.fmax(self.high[r], h[idx])
-            self.low[r] = np.fmin(self.low[r], lo[idx])
+                accepted[where[bad]] = False
+                idx, r, m = where[~bad], r[~bad], m[~bad]
+            vals = (o[idx], h[idx], lo[idx], c[idx], v[idx])
+            if one is not None:
+                grid.put_slot(r, one, *vals)
+                if filled:
+                    grid.filled[one][r] = True
+            else:
+                grid.put(r, m, *vals)
+                if filled:
+                    grid.filled[m, r] = True
+            self.volume[r] += vals[4]
+            self.high[r] = np.fmax(self.high[r], vals[1])
+            self.low[r] = np.fmin(self.low[r], vals[2])
             self.received[r] += 1
             self.last_slot[r] = np.maximum(self.last_slot[r], m)
             self.flags["bars"][r] = True
@@ -270,7 +283,7 @@ class SessionData:
             row = self._index[symbol]
             if self.grid is None or self.last_slot[row] < 0:
                 return None
-            return float(self.grid.close[row, self.last_slot[row]])
+            return float(self.grid.close[self.last_slot[row], row])
 
     def take_updates(self, symbol: str) -> frozenset[str]:
         """Data types changed for ``symbol`` since the last call; clears the flags."""
@@ -302,7 +315,7 @@ class SessionData:
         known = np.isin(batch.symbol, self.names_array)
         b = batch.take(known)
         slot = (b.ts_us - grid.open_us) // MINUTE_US
-        inside = (slot >= 0) & (slot < grid.n_slots) & b.regular
+        inside = (slot >= 0) & (slot < grid.n_slots) & b.regular & (b.ts_us % MINUTE_US == 0)
         b, slot = b.take(inside), slot[inside]
         grid.put(self.index_of(b.symbol.tolist()), slot, b.open, b.high, b.low, b.close, b.volume)
         return grid
@@ -327,9 +340,9 @@ class SessionData:
             if session is None or grid is None:
                 raise RuntimeError("no session has started")
             expected = session.minutes
-            filled = grid.filled.sum(axis=1).tolist()
-            missing = self.gap_open.sum(axis=1).tolist()
-            derived = {k: g.present.sum(axis=1).tolist() for k, g in self.derived.items()}
+            filled = grid.filled.sum(axis=0).tolist()
+            missing = self.gap_open.sum(axis=0).tolist()
+            derived = {k: g.present.sum(axis=0).tolist() for k, g in self.derived.items()}
             received, volume = self.received.tolist(), self.volume.tolist()
             high, low = self.high.tolist(), self.low.tolist()
             gap_ranges = _gap_ranges(self.gap_open, grid.open_us)
@@ -360,9 +373,9 @@ class SessionData:
 
 
 def _gap_ranges(gap_open: BOOL, open_us: int) -> dict[int, list[tuple[str, str]]]:
-    """Per row, open gaps as ISO-8601 UTC [start, end) pairs, computed for all rows at once."""
-    padded = np.zeros((gap_open.shape[0], gap_open.shape[1] + 2), dtype=np.int8)
-    padded[:, 1:-1] = gap_open
+    """Per symbol row, open gaps as ISO-8601 UTC [start, end) pairs, all rows at once."""
+    padded = np.zeros((gap_open.shape[1], gap_open.shape[0] + 2), dtype=np.int8)
+    padded[:, 1:-1] = gap_open.T
     edges = np.diff(padded, axis=1)
     rows, starts = np.nonzero(edges == 1)
     _, ends = np.nonzero(edges == -1)

@@ -92,7 +92,7 @@ class SymbolSessionData:
     @property
     def filled(self) -> int:
         grid = self.owner.grid
-        return int(grid.filled[self.index].sum()) if grid is not None else 0
+        return int(grid.filled[:, self.index].sum()) if grid is not None else 0
 
     @property
     def bar_quality(self) -> float:
@@ -108,7 +108,7 @@ class SymbolSessionData:
         grid = self.owner.grid
         if grid is None:
             return []
-        edges = np.diff(self.owner.gap_open[self.index].astype(np.int8), prepend=0, append=0)
+        edges = np.diff(self.owner.gap_open[:, self.index].astype(np.int8), prepend=0, append=0)
         starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         base = grid.open_us
         return [
