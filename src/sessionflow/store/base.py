@@ -66,7 +66,7 @@ class BarBatch:
             regular=np.array([b.regular for b in bars], dtype=np.bool_),
         )
 
-    def take(self, index: npt.NDArray[np.intp] | BOOL) -> BarBatch:
+    def take(self, index: npt.NDArray[np.intp] | BOOL | slice) -> BarBatch:
         return BarBatch(
             self.symbol[index],
             self.ts_us[index],
@@ -90,8 +90,12 @@ class BarBatch:
             self.regular.tolist(),
             strict=True,
         )
+        stamp: datetime | None = None
+        last_us = 0
         for sym, ts, o, h, lo, c, v, reg in cols:
-            yield Bar(str(sym), from_us(ts), o, h, lo, c, v, minutes, filled, reg)
+            if stamp is None or ts != last_us:  # a slice shares one timestamp: one datetime
+                stamp, last_us = from_us(ts), ts
+            yield Bar(str(sym), stamp, o, h, lo, c, v, minutes, filled, reg)
 
 
 @dataclass(frozen=True)

@@ -237,9 +237,10 @@ class StreamCoordinator:
                 rb.rows[sl], b.ts_us[sl], b.open[sl], b.high[sl], b.low[sl], b.close[sl],
                 b.volume[sl], b.regular[sl],
             )  # fmt: skip
-            accepted = instant.bar_index()[ok]
-            if len(accepted):
-                events.append(BarSliceEvent(b.take(accepted), now))
+            if ok.all():  # the usual case: views, no copy
+                events.append(BarSliceEvent(b.take(sl), now))
+            elif ok.any():
+                events.append(BarSliceEvent(b.take(instant.bar_index()[ok]), now))
         objects = [x for x in instant.items if isinstance(x, Bar)]
         if objects:
             kept = sd.add_bars(objects)
