@@ -1,0 +1,62 @@
+"""The columnar fast path gives the same results as feeding bars one at a time."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from sessionflow import BarEvent, DerivedBarEvent, Event, build_system
+from sessionflow.data_upkeep import derive_bars
+from sessionflow.events import BarSliceEvent, BatchEvent, DerivedSliceEvent, expand
+from sessionflow.session_data import SessionData
+from sessionflow.store import DuckDBStore
+from sessionflow.time_provider import ExchangeCalendar
+from tests.helpers import demo_settings
+
+
+def test_batch_and_per_bar_consumers_see_the_same_bars_in_the_same_order(
+    demo_store_path: Path,
+) -> None:
+    system = build_system(
+        demo_settings(demo_store_path, start=date(2024, 11, 27), end=date(2024, 11, 29))
+    )
+    per_bar: list[Event] = []
+    batches: list[BatchEvent] = []
+    system.on_event(per_bar.append)
+    system.on_batch(batches.append)
+    system.run()
+    assert [repr(e) for e in expand(batches)] == [repr(e) for e in per_bar]
+    n_slices = sum(isinstance(e, BarSliceEvent) for e in batches)
+    n_bars = sum(isinstance(e, BarEvent) for e in per_bar)
+    assert n_slices < n_bars  # bars really travelled as slices
+    assert sum(len(e.bars) for e in batches if isinstance(e, DerivedSliceEvent)) == sum(
+        isinstance(e, DerivedBarEvent) for e in per_bar
+    )
+
+
+def test_columnar_session_equals_one_bar_at_a_time(
+    demo_store_path: Path, calendar: ExchangeCalendar
+) -> None:
+    day = date(2024, 11, 29)
+    session = calendar.session(day)
+    system = build_system(demo_settings(demo_store_path, start=day, end=day))
+    system.run()
+    fast = system.data_manager.session_data.snapshots()
+
+    store = DuckDBStore(demo_store_path)
+    bars = list(store.load_bars(list(fast), session.open, session.close).iter_bars())
+    store.close()
+    slow = SessionData(list(fast))
+    slow.start_session(session)
+    for bar in bars:  # the per-bar path live feeds use
+        assert slow.add_bars([bar]) == [bar]
+    for symbol, snap in fast.items():
+        ref = slow.snapshot(symbol)
+        assert snap.bars_1m == ref.bars_1m
+        assert (snap.session_volume, snap.session_high, snap.session_low) == (
+            ref.session_volume,
+            ref.session_high,
+            ref.session_low,
+        )
+        for k in (5, 15):
+            assert list(snap.bars_derived[k]) == derive_bars(list(ref.bars_1m), session, k)
