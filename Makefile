@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench bench-peers
 
 $(BIN)/sessionflow: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,3 +25,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/pipeline.py
+
+bench-peers:
+	bash benchmarks/setup_peers.sh
+	$(PY) benchmarks/compare.py --symbols 10,100,500 --sessions 5 --timeout-for backtrader=1500

@@ -1,0 +1,352 @@
+"""sessionflow against numpy, backtrader and NautilusTrader on one fixed job.
+
+Job (``peers/job.py``): N symbols x D NYSE sessions of 1-minute bars from 2024-11-25
+(the 13:00 ET early close on 2024-11-29 included), 2% of minutes missing per symbol,
+written once to ``benchmarks/.data/*.parquet``. Every engine replays it in time order
+at full speed, keeps session volume/high/low per symbol, derives 5m and 15m bars
+aligned to the session open, and counts every 1m and derived bar its consumer gets.
+
+Each engine x size runs in its own subprocess (peak RSS is that run's alone) under the
+peers virtualenv (``bash benchmarks/setup_peers.sh``), writes per-(symbol, session)
+results to CSV, and those are checked equal, column by column, against numpy's.
+
+Usage:
+    bash benchmarks/setup_peers.sh
+    python benchmarks/compare.py --symbols 10,100,500 --sessions 5 \
+        [--engines numpy,sessionflow,backtrader,nautilus] [--timeout 1800] \
+        [--timeout-for backtrader=900] [--no-readme]
+
+The table goes to stdout and, between markers, into ``benchmarks/README.md``; the raw
+results to ``benchmarks/results/compare_<time>.json`` and ``benchmarks/results/csv/``.
+This parent process uses the standard library only; children use ``--python``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PEERS_PY = HERE / ".venv-peers" / "bin" / "python"
+DATA_DIR = HERE / ".data"
+RESULTS = HERE / "results"
+README = HERE / "README.md"
+BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
+ENGINES = ("numpy", "sessionflow", "sessionflow_batch", "backtrader", "nautilus")
+REFERENCE = "numpy"
+MARK = "COMPARE_RESULT "
+
+
+# --------------------------------------------------------------------------- children
+
+
+def child_engine(engine: str, data: Path, out: Path) -> dict[str, Any]:
+    """Run one engine on one data file in this process; returns the JSON record."""
+    import importlib
+    import importlib.metadata as md
+
+    load_before = os.getloadavg()
+    sys.path.insert(0, str(HERE))
+    from peers.job import Job, peak_rss_mb, preload_libraries, read_meta, write_csv
+
+    preload_libraries()
+    meta = read_meta(data)
+    job = Job(len(meta["symbols"]), len(meta["sessions"]))
+    module = importlib.import_module(f"peers.engine_{engine}")
+    res = module.run(data, job)
+    write_csv(out, res.rows)
+    package = {"nautilus": "nautilus_trader", "sessionflow_batch": "sessionflow"}.get(
+        engine, engine
+    )
+    return {
+        "engine": engine,
+        "package": package,
+        "version": md.version(package),
+        "python": platform.python_version(),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "symbols": job.symbols,
+        "sessions": job.sessions,
+        "bars_1m": res.bars_1m,
+        "derived": {str(k): v for k, v in res.derived.items()},
+        "load_s": round(res.load_s, 3),
+        "replay_s": round(res.replay_s, 3),
+        "bars_per_s": round(res.bars_1m / res.replay_s) if res.replay_s > 0 else None,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "csv": str(out),
+        **res.extra,
+    }
+
+
+def child_data(symbols: int, sessions: int) -> dict[str, Any]:
+    sys.path.insert(0, str(HERE))
+    from peers.job import Job, ensure_data
+
+    t0 = time.perf_counter()
+    path = ensure_data(Job(symbols, sessions), DATA_DIR)
+    return {"data": str(path), "seconds": round(time.perf_counter() - t0, 2)}
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def spawn(python: str, args: list[str], timeout: float | None) -> dict[str, Any]:
+    """Run this script as a child; its record is the stdout line starting with MARK."""
+    cmd = [python, str(Path(__file__).resolve()), *args]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"status": "timeout", "wall_s": round(time.perf_counter() - t0, 1)}
+    wall = round(time.perf_counter() - t0, 1)
+    for line in reversed(out.splitlines()):
+        if line.startswith(MARK) and proc.returncode == 0:
+            rec: dict[str, Any] = json.loads(line[len(MARK) :])
+            rec.update(status="ok", wall_s=wall)
+            return rec
+    tail = (err or out).strip().splitlines()[-15:]
+    return {"status": "error", "returncode": proc.returncode, "stderr": tail, "wall_s": wall}
+
+
+def compare_outputs(reference: Path, other: Path) -> dict[str, Any]:
+    sys.path.insert(0, str(HERE))
+    from peers.job import compare_csv
+
+    return compare_csv(reference, other)
+
+
+def equal_cell(rec: dict[str, Any]) -> str:
+    if rec["status"] != "ok":
+        return str(rec["status"])
+    if rec["engine"] == REFERENCE:
+        return "reference"
+    cmp = rec["compare"]
+    if cmp["equal"]:
+        return "yes"
+    parts = sorted(cmp["columns_differ"])
+    if cmp["missing_rows"] or cmp["extra_rows"]:
+        parts.append(f"rows {cmp['missing_rows']} missing/{cmp['extra_rows']} extra")
+    return "no: " + ", ".join(parts)
+
+
+def table(records: list[dict[str, Any]]) -> list[str]:
+    sf = {
+        r["symbols"]: r["bars_per_s"]
+        for r in records
+        if r["engine"] == "sessionflow" and r["status"] == "ok"
+    }
+    head = (
+        "| engine | symbols | 1m bars | bars/s | vs sessionflow | load s | replay s "
+        "| peak MB | outputs equal |"
+    )
+    lines = [head, "|" + "---|" * 9]
+    for r in records:
+        if r["status"] != "ok":
+            limit = f" after {r['wall_s']} s" if r["status"] == "timeout" else ""
+            lines.append(f"| {r['engine']} | {r['symbols']} | | | | | | | {r['status']}{limit} |")
+            continue
+        base = sf.get(r["symbols"])
+        ratio = f"{r['bars_per_s'] / base:.2f}x" if base else "n/a"
+        lines.append(
+            f"| {r['engine']} | {r['symbols']} | {r['bars_1m']:,} | {r['bars_per_s']:,} "
+            f"| {ratio} | {r['load_s']:.2f} | {r['replay_s']:.2f} | {r['peak_rss_mb']:.0f} "
+            f"| {equal_cell(r)} |"
+        )
+    return lines
+
+
+def memory_lines(records: list[dict[str, Any]]) -> list[str]:
+    rows = [r for r in records if r["engine"] == "sessionflow" and r["status"] == "ok"]
+    if not rows:
+        return []
+    out = [
+        "",
+        "sessionflow SessionData after the run (last session + trailing history), "
+        "tracemalloc of a pickle round-trip copy:",
+        "",
+        "| symbols | stored bars (1m / derived / history) | bytes | bytes per stored bar |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        s = r["session_data_stored_bars"]
+        out.append(
+            f"| {r['symbols']} | {s.get('bars_1m', 0):,} / {s.get('derived', 0):,} / "
+            f"{s.get('history', 0):,} | {r['session_data_bytes']:,} "
+            f"| {r['session_data_bytes_per_stored_bar']} |"
+        )
+    return out
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs {model}".strip()
+
+
+def checkout() -> str:
+    """The commit of this checkout (read-only; the working tree may hold more)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def versions(records: list[dict[str, Any]]) -> str:
+    seen: dict[str, str] = {}
+    py = ""
+    for r in records:
+        if r["status"] == "ok":
+            seen.setdefault(r["package"], r["version"])
+            py = r["python"]
+    parts = [f"{p} {v}" for p, v in seen.items()]
+    return f"Python {py}; " + ", ".join(parts)
+
+
+def write_readme(block: list[str]) -> None:
+    text = README.read_text() if README.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
+    pre, rest = text.split(BEGIN, 1)
+    _, post = rest.split(END, 1)
+    README.write_text(pre + BEGIN + "\n" + "\n".join(block) + "\n" + END + post)
+
+
+def parse_timeouts(values: list[str]) -> dict[str, float]:
+    out = {}
+    for v in values:
+        name, _, secs = v.partition("=")
+        if name not in ENGINES or not secs:
+            raise SystemExit(f"--timeout-for wants ENGINE=SECONDS with ENGINE in {ENGINES}")
+        out[name] = float(secs)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--symbols", default="10,100,500", help="comma-separated sizes")
+    ap.add_argument("--sessions", type=int, default=5, help="NYSE sessions from 2024-11-25")
+    ap.add_argument("--engines", default=",".join(ENGINES))
+    ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per engine x size")
+    ap.add_argument("--timeout-for", action="append", default=[], metavar="ENGINE=SECONDS")
+    ap.add_argument("--python", default=str(PEERS_PY) if PEERS_PY.exists() else sys.executable)
+    ap.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    ap.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
+    ap.add_argument("--make-data", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:
+        print(MARK + json.dumps(child_engine(args.child, args.data, args.out)), flush=True)
+        return
+    if args.make_data:
+        sizes = [int(x) for x in args.symbols.split(",")]
+        print(MARK + json.dumps(child_data(sizes[0], args.sessions)), flush=True)
+        return
+
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        raise SystemExit(f"unknown engines {sorted(unknown)}; choose from {ENGINES}")
+    if REFERENCE not in engines:
+        engines.insert(0, REFERENCE)
+    engines.sort(key=ENGINES.index)
+    timeouts = parse_timeouts(args.timeout_for)
+    sizes = [int(x) for x in args.symbols.split(",")]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    command = "python3 benchmarks/compare.py " + " ".join(
+        a if " " not in a else repr(a) for a in sys.argv[1:]
+    )
+
+    records: list[dict[str, Any]] = []
+    for n in sizes:
+        made = spawn(
+            args.python,
+            ["--make-data", "--symbols", str(n), "--sessions", str(args.sessions)],
+            None,
+        )
+        if made["status"] != "ok":
+            raise SystemExit(f"could not build the data file: {made}")
+        data = Path(made["data"])
+        ref_csv: Path | None = None
+        for engine in engines:
+            out = RESULTS / "csv" / f"{engine}_{n}x{args.sessions}.csv"
+            out.unlink(missing_ok=True)
+            limit = timeouts.get(engine, args.timeout)
+            print(f"[{n} symbols] {engine} ...", file=sys.stderr, flush=True)
+            rec = spawn(
+                args.python,
+                ["--child", engine, "--data", str(data), "--out", str(out)],
+                limit,
+            )
+            rec.setdefault("engine", engine)
+            rec.setdefault("symbols", n)
+            rec.setdefault("sessions", args.sessions)
+            rec["timeout_s"] = limit
+            if rec["status"] == "ok":
+                if engine == REFERENCE:
+                    ref_csv = out
+                elif ref_csv is not None:
+                    rec["compare"] = compare_outputs(ref_csv, out)
+            print(f"    {json.dumps(rec)[:400]}", file=sys.stderr, flush=True)
+            records.append(rec)
+
+    lines = table(records)
+    block = [
+        f"Command: `{command}`  ",
+        f"Run: {stamp}; {machine()}; {versions(records)}; checkout {checkout()}.",
+        "",
+        *lines,
+        *memory_lines(records),
+    ]
+    print("\n".join(block))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result_file = RESULTS / f"compare_{stamp}.json"
+    result_file.write_text(
+        json.dumps(
+            {
+                "command": command,
+                "machine": machine(),
+                "checkout": checkout(),
+                "records": records,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nresults: {result_file}", file=sys.stderr)
+    if not args.no_readme:
+        write_readme(block)
+        print(f"table written to {README}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

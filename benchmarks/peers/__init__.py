@@ -1,0 +1,1 @@
+"""Engines compared by ``benchmarks/compare.py`` on one fixed job (see ``job.py``)."""

@@ -1,0 +1,269 @@
+"""sessionflow through its public API only, so engine improvements show up here unchanged.
+
+Load = read the Parquet file and write it into a fresh DuckDB store
+(``DuckDBStore.upsert_bars``), plus ``build_system``. Replay = ``system.run()`` at
+speed 0 with one ``on_event`` consumer that counts every BarEvent and DerivedBarEvent
+per (symbol, session). Results come from ``SessionEndEvent.report``; the consumer's
+counts must agree with the report, or the run fails.
+
+Afterwards the memory held by SessionData is measured without relying on its layout:
+the object is copied (pickle round trip, thread locks recreated) while ``tracemalloc``
+traces only the copy, and the traced bytes are divided by the number of bars it holds
+(1m, derived, trailing history), counted through the public per-symbol snapshots.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import pickle
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peers.job import (
+    INTERVALS,
+    EngineResult,
+    Job,
+    Row,
+    Rows,
+    Session,
+    read_columns,
+    read_sessions,
+)
+
+
+def _interval_of(minutes: int, offset_min: int, session_min: int) -> int:
+    """Which derived series a bar belongs to, from its length and its offset from the open."""
+    hits = [
+        k for k in INTERVALS if offset_min % k == 0 and min(k, session_min - offset_min) == minutes
+    ]
+    if len(hits) != 1:
+        raise ValueError(f"cannot tell the interval of a {minutes}m bar at +{offset_min}m")
+    return hits[0]
+
+
+class _LockFreePickler(pickle.Pickler):
+    """Pickles any object graph, recreating thread locks instead of failing on them."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, _RLOCK):
+            return threading.RLock, ()
+        if isinstance(obj, _LOCK):
+            return threading.Lock, ()
+        return NotImplemented
+
+
+_RLOCK = type(threading.RLock())
+_LOCK = type(threading.Lock())
+
+
+def _session_data_memory(system: Any) -> dict[str, Any]:
+    """tracemalloc-traced size of a faithful copy of the SessionData object graph.
+
+    Independent of how SessionData stores things: the whole object is pickled after the
+    run (locks recreated) and unpickled while tracemalloc traces only that copy. Stored
+    bars are counted through the public snapshots (1m, derived, history, extended).
+    """
+    dm = system.data_manager
+    sd = dm.session_data
+    stored: Counter[str] = Counter()
+    for sym in sd.symbols:
+        snap = dm.snapshot(sym)
+        stored["bars_1m"] += len(snap.bars_1m)
+        stored["derived"] += sum(len(v) for v in snap.bars_derived.values())
+        stored["extended"] += len(snap.extended_bars)
+        stored["history"] += sum(
+            len(bars) for per_day in snap.historical_bars.values() for bars in per_day.values()
+        )
+    buf = io.BytesIO()
+    with sd.lock:
+        _LockFreePickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(sd)
+    blob = buf.getvalue()
+    del buf
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    clone = pickle.loads(blob)
+    traced = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    del clone, blob
+    total = sum(stored.values())
+    out: dict[str, Any] = {
+        "session_data_bytes": traced,
+        "session_data_stored_bars": dict(stored),
+        "session_data_bytes_per_stored_bar": round(traced / total, 1) if total else None,
+        "session_data_method": "tracemalloc of an unpickled copy of SessionData after the run "
+        "(last session + trailing history); bars counted from public snapshots",
+    }
+    nbytes = getattr(sd, "nbytes", None)
+    if callable(nbytes):  # the engine's own figure, when it has one
+        out["session_data_nbytes_reported"] = int(nbytes())
+    return out
+
+
+class _Tally:
+    """The consumer: counts every 1m and derived bar per (symbol, session)."""
+
+    def __init__(self, sessions: list[Session]) -> None:
+        self.minutes = {s.day: s.minutes for s in sessions}
+        self.opens = {s.day: s.open_us for s in sessions}
+        self.seen: dict[tuple[str, str], list[int]] = {}  # [1m, 5m, 15m]
+        self.reports: list[Any] = []
+        self.day: date | None = None
+        self.label = ""
+        self.revised = 0
+
+    def _counts(self, symbol: str) -> list[int]:
+        key = (symbol, self.label)
+        counts = self.seen.get(key)
+        if counts is None:
+            counts = self.seen[key] = [0, 0, 0]
+        return counts
+
+    def session_event(self, ev: Any) -> None:
+        if hasattr(ev, "report"):  # SessionEndEvent
+            self.reports.append(ev.report)
+        else:  # SessionStartEvent
+            self.day, self.label = ev.session, ev.session.isoformat()
+
+    def bar(self, symbol: str) -> None:
+        self._counts(symbol)[0] += 1
+
+    def derived_bar(self, symbol: str, ts: datetime, minutes: int) -> None:
+        assert self.day is not None
+        offset = (int(ts.timestamp()) * 1_000_000 - self.opens[self.day]) // 60_000_000
+        k = _interval_of(minutes, offset, self.minutes[self.day])
+        self._counts(symbol)[1 if k == 5 else 2] += 1
+
+    def bar_slice(self, symbols: Any) -> None:
+        for sym in symbols.tolist():
+            self._counts(sym)[0] += 1
+
+    def derived_slice(self, symbols: Any, interval: int) -> None:
+        col = 1 if interval == 5 else 2
+        for sym in symbols.tolist():
+            self._counts(sym)[col] += 1
+
+
+def run(data: Path, job: Job, batch: bool = False) -> EngineResult:
+    """``batch=False``: ``on_event`` (one event per bar); ``True``: ``on_batch`` slices."""
+    from sessionflow import (
+        BarEvent,
+        DerivedBarEvent,
+        SessionEndEvent,
+        SessionStartEvent,
+        Settings,
+        build_system,
+    )
+    from sessionflow.store import BarBatch, DuckDBStore
+
+    sessions = read_sessions(data)
+    tally = _Tally(sessions)
+    with tempfile.TemporaryDirectory(prefix="sf-bench-") as tmp:
+        store_path = Path(tmp) / "bench.duckdb"
+        t0 = time.perf_counter()
+        c = read_columns(data)
+        store = DuckDBStore(store_path)
+        store.upsert_bars(
+            BarBatch(
+                symbol=np.array(c.names, dtype=object)[c.code],
+                ts_us=c.ts_us,
+                open=c.open,
+                high=c.high,
+                low=c.low,
+                close=c.close,
+                volume=c.volume,
+            )
+        )
+        symbols = sorted(c.names)
+        del c
+        system = build_system(
+            Settings.load(
+                store_path=store_path,
+                symbols=symbols,
+                start=sessions[0].day,
+                end=sessions[-1].day,
+            ),
+            store=store,
+        )
+        load_s = time.perf_counter() - t0
+
+        if batch:
+            if not hasattr(system, "on_batch"):
+                raise RuntimeError("this sessionflow has no SystemManager.on_batch")
+            from sessionflow.events import BarSliceEvent, DerivedSliceEvent
+
+            def consume_batch(ev: Any) -> None:
+                if isinstance(ev, BarSliceEvent):
+                    tally.bar_slice(ev.bars.symbol)
+                elif isinstance(ev, DerivedSliceEvent):
+                    if ev.revised:
+                        tally.revised += len(ev.bars)
+                    else:
+                        tally.derived_slice(ev.bars.symbol, ev.interval)
+                elif isinstance(ev, SessionStartEvent | SessionEndEvent):
+                    tally.session_event(ev)
+
+            system.on_batch(consume_batch)
+        else:
+
+            def consume(ev: Any) -> None:
+                if isinstance(ev, BarEvent):
+                    tally.bar(ev.bar.symbol)
+                elif isinstance(ev, DerivedBarEvent):
+                    if ev.revised:
+                        tally.revised += 1
+                    else:
+                        tally.derived_bar(ev.bar.symbol, ev.bar.ts, ev.bar.minutes)
+                elif isinstance(ev, SessionStartEvent | SessionEndEvent):
+                    tally.session_event(ev)
+
+            system.on_event(consume)
+        t1 = time.perf_counter()
+        system.run()
+        replay_s = time.perf_counter() - t1
+
+        rows: Rows = {}
+        for rep in tally.reports:
+            day = rep.session.isoformat()
+            for r in rep.rows:
+                if r.bars == 0:
+                    continue
+                got = tally.seen.get((r.symbol, day), [0, 0, 0])
+                want = [r.bars, r.derived.get(5, 0), r.derived.get(15, 0)]
+                if got != want:
+                    raise AssertionError(
+                        f"{r.symbol} {day}: consumer counted {got}, report says {want}"
+                    )
+                rows[(r.symbol, day)] = Row(
+                    n_1m=r.bars,
+                    n_5m=r.derived.get(5, 0),
+                    n_15m=r.derived.get(15, 0),
+                    volume=int(r.volume),
+                    high=float(r.high),
+                    low=float(r.low),
+                )
+        if set(tally.seen) != set(rows):
+            raise AssertionError("consumer saw bars for (symbol, session) pairs not reported")
+        extra = _session_data_memory(system)
+        extra["revised_derived_events"] = tally.revised
+        extra["consumer"] = "on_batch" if batch else "on_event"
+        store.close()
+
+    n1 = sum(r.n_1m for r in rows.values())
+    return EngineResult(
+        rows=rows,
+        load_s=load_s,
+        replay_s=replay_s,
+        bars_1m=n1,
+        derived={5: sum(r.n_5m for r in rows.values()), 15: sum(r.n_15m for r in rows.values())},
+        extra=extra,
+    )

@@ -1,0 +1,297 @@
+"""The one fixed job every engine runs, and what they share: data file, sessions, results.
+
+Job: ``symbols`` x ``sessions`` NYSE sessions of 1-minute bars starting 2024-11-25 (so
+the 13:00 ET early close on 2024-11-29 is inside), from sessionflow's seeded
+``synthetic_bars`` with 2% of the minutes of every symbol missing. The bars are written
+once to a Parquet file under ``benchmarks/.data/``; the session table (open/close per
+session, from the exchange calendar) travels in the file's schema metadata, so an
+engine needs nothing but that file.
+
+Parquet columns: ``symbol`` (string), ``ts_us`` (int64, bar open, epoch microseconds
+UTC), ``open``/``high``/``low``/``close`` (float64), ``volume`` (int64), sorted by
+(ts_us, symbol).
+
+Every engine reports, per (symbol, session): ``n_1m``, ``n_5m``, ``n_15m`` (bars its
+consumer received), ``volume``, ``high``, ``low`` (session aggregates of the 1m bars).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import resource
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    I64 = npt.NDArray[np.int64]
+    F64 = npt.NDArray[np.float64]
+
+START = date(2024, 11, 25)
+MISSING_FRACTION = 0.02
+SEED = 20241129
+INTERVALS = (5, 15)
+MINUTE_US = 60_000_000
+COLUMNS = ("n_1m", "n_5m", "n_15m", "volume", "high", "low")
+
+
+@dataclass(frozen=True)
+class Session:
+    day: date
+    open_us: int
+    close_us: int
+
+    @property
+    def minutes(self) -> int:
+        return (self.close_us - self.open_us) // MINUTE_US
+
+
+@dataclass(frozen=True)
+class Job:
+    symbols: int
+    sessions: int
+
+    @property
+    def names(self) -> list[str]:
+        return [f"S{i:04d}" for i in range(self.symbols)]
+
+    def data_path(self, data_dir: Path) -> Path:
+        return data_dir / f"bars_{self.symbols}x{self.sessions}_seed{SEED}.parquet"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The data file as arrays; ``code`` indexes ``names``."""
+
+    names: list[str]
+    code: I64
+    ts_us: I64
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+    volume: I64
+    sessions: list[Session]
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+
+@dataclass
+class Row:
+    n_1m: int = 0
+    n_5m: int = 0
+    n_15m: int = 0
+    volume: int = 0
+    high: float = float("-inf")
+    low: float = float("inf")
+
+
+Rows = dict[tuple[str, str], Row]
+
+
+@dataclass
+class EngineResult:
+    """What an engine hands back to the child runner."""
+
+    rows: Rows
+    load_s: float
+    replay_s: float
+    bars_1m: int
+    derived: dict[int, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def job_sessions(count: int) -> list[Session]:
+    """The first ``count`` XNYS sessions from START (sessionflow's calendar)."""
+    from sessionflow.models import to_us
+    from sessionflow.time_provider import ExchangeCalendar
+
+    infos = ExchangeCalendar().sessions(START, START + timedelta(days=count * 2 + 14))[:count]
+    if len(infos) < count:
+        raise ValueError(f"only {len(infos)} sessions found after {START}")
+    return [Session(s.date, to_us(s.open), to_us(s.close)) for s in infos]
+
+
+def ensure_data(job: Job, data_dir: Path) -> Path:
+    """Write the job's Parquet file once (atomically); later calls reuse it."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sessionflow.demo import synthetic_bars
+    from sessionflow.time_provider import ExchangeCalendar
+
+    path = job.data_path(data_dir)
+    if path.exists():
+        return path
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sessions = job_sessions(job.sessions)
+    names = job.names
+    batch = synthetic_bars(
+        ExchangeCalendar(),
+        names,
+        sessions[0].day,
+        sessions[-1].day,
+        {n: MISSING_FRACTION for n in names},
+        seed=SEED,
+    )
+    order = np.lexsort((batch.symbol.astype(str), batch.ts_us))
+    table = pa.table(
+        {
+            "symbol": pa.array(batch.symbol[order].astype(str), type=pa.string()),
+            "ts_us": pa.array(batch.ts_us[order], type=pa.int64()),
+            "open": pa.array(batch.open[order], type=pa.float64()),
+            "high": pa.array(batch.high[order], type=pa.float64()),
+            "low": pa.array(batch.low[order], type=pa.float64()),
+            "close": pa.array(batch.close[order], type=pa.float64()),
+            "volume": pa.array(batch.volume[order], type=pa.int64()),
+        }
+    )
+    meta = {
+        "sessions": [[s.day.isoformat(), s.open_us, s.close_us] for s in sessions],
+        "symbols": names,
+        "missing_fraction": MISSING_FRACTION,
+        "seed": SEED,
+    }
+    table = table.replace_schema_metadata({"sessionflow_job": json.dumps(meta)})
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.replace(path)
+    return path
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    raw = pq.read_schema(path).metadata[b"sessionflow_job"]
+    meta: dict[str, Any] = json.loads(raw)
+    return meta
+
+
+def read_sessions(path: Path) -> list[Session]:
+    return [Session(date.fromisoformat(d), o, c) for d, o, c in read_meta(path)["sessions"]]
+
+
+def read_columns(path: Path) -> Columns:
+    """The whole file as numpy arrays (symbols dictionary-encoded)."""
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    enc = pc.dictionary_encode(table.column("symbol")).combine_chunks()
+    names = [str(x) for x in enc.dictionary.to_pylist()]
+
+    def col(name: str) -> Any:
+        return table.column(name).to_numpy()
+
+    return Columns(
+        names=names,
+        code=enc.indices.to_numpy().astype(np.int64),
+        ts_us=col("ts_us"),
+        open=col("open"),
+        high=col("high"),
+        low=col("low"),
+        close=col("close"),
+        volume=col("volume"),
+        sessions=read_sessions(path),
+    )
+
+
+class SessionLookup:
+    """Maps timestamps to sessions without any engine's help."""
+
+    def __init__(self, sessions: Sequence[Session]) -> None:
+        self.sessions = list(sessions)
+        self._opens = [s.open_us for s in sessions]
+        self.labels = [s.day.isoformat() for s in sessions]
+
+    def of_open_stamp(self, ts_us: int) -> str:
+        """Session of a bar stamped at its open (open <= ts < close)."""
+        i = bisect_left(self._opens, ts_us + 1) - 1
+        if i < 0 or ts_us >= self.sessions[i].close_us:
+            raise ValueError(f"bar opening at {ts_us} is outside every session")
+        return self.labels[i]
+
+    def of_close_stamp(self, ts_us: int) -> str:
+        """Latest session opened strictly before ``ts_us``: a bar stamped at its close,
+        or one an engine emitted late (after the close) still belongs to it."""
+        i = bisect_left(self._opens, ts_us) - 1
+        if i < 0:
+            raise ValueError(f"bar closing at {ts_us} is before the first session")
+        return self.labels[i]
+
+
+def write_csv(path: Path, rows: Rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(("symbol", "session", *COLUMNS))
+        for (sym, day), r in sorted(rows.items()):
+            w.writerow((sym, day, r.n_1m, r.n_5m, r.n_15m, r.volume, repr(r.high), repr(r.low)))
+
+
+def read_csv(path: Path) -> dict[tuple[str, str], tuple[int, int, int, int, float, float]]:
+    out = {}
+    with path.open(newline="") as fh:
+        for rec in csv.DictReader(fh):
+            out[(rec["symbol"], rec["session"])] = (
+                int(rec["n_1m"]),
+                int(rec["n_5m"]),
+                int(rec["n_15m"]),
+                int(rec["volume"]),
+                float(rec["high"]),
+                float(rec["low"]),
+            )
+    return out
+
+
+def compare_csv(reference: Path, other: Path) -> dict[str, Any]:
+    """Per-column equality of ``other`` against ``reference`` (exact, floats included)."""
+    ref, got = read_csv(reference), read_csv(other)
+    missing = sorted(set(ref) - set(got))
+    extra = sorted(set(got) - set(ref))
+    differ: dict[str, int] = {}
+    example: dict[str, Any] = {}
+    for key in sorted(set(ref) & set(got)):
+        for i, name in enumerate(COLUMNS):
+            if ref[key][i] != got[key][i]:
+                differ[name] = differ.get(name, 0) + 1
+                example.setdefault(
+                    name, {"row": list(key), "reference": ref[key][i], "engine": got[key][i]}
+                )
+    return {
+        "equal": not (missing or extra or differ),
+        "rows": len(ref),
+        "missing_rows": len(missing),
+        "extra_rows": len(extra),
+        "columns_differ": differ,
+        "examples": example,
+    }
+
+
+def preload_libraries() -> None:
+    """Import the shared heavy libraries before any timer starts."""
+    import numpy  # noqa: F401
+    import pyarrow.compute
+    import pyarrow.parquet  # noqa: F401
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def totals(rows: Iterable[Row]) -> tuple[int, dict[int, int]]:
+    n1 = n5 = n15 = 0
+    for r in rows:
+        n1, n5, n15 = n1 + r.n_1m, n5 + r.n_5m, n15 + r.n_15m
+    return n1, {5: n5, 15: n15}
