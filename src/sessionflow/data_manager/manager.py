@@ -1,10 +1,11 @@
-"""DataManager: one per system. Builds the backtest data path and answers data queries."""
+"""DataManager: one per system. Builds the data path (backtest or live) and answers queries."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
 
+from sessionflow.data_manager.live import LiveParts, build_live
 from sessionflow.data_upkeep import SessionLoader, UpkeepWorker
 from sessionflow.models import Bar
 from sessionflow.session_data import SessionData, SessionReport, SymbolSnapshot
@@ -16,8 +17,9 @@ from sessionflow.stream_coordinator import (
     StreamCoordinator,
     WallClock,
 )
+from sessionflow.stream_coordinator.live import LiveCoordinator
 from sessionflow.system_manager.settings import Settings
-from sessionflow.time_provider import BacktestClock, ExchangeCalendar, SessionInfo
+from sessionflow.time_provider import BacktestClock, Clock, ExchangeCalendar, SessionInfo
 
 
 class DataManager:
@@ -32,12 +34,14 @@ class DataManager:
         hooks: CoordinatorHooks,
         wall: WallClock,
         upkeep_jitter: Callable[[], None] | None = None,
+        live: LiveParts | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.calendar = calendar
-        self.sessions = self._resolve_sessions(settings)
-        self._check_symbols(settings.symbols)
+        live_mode = settings.mode == "live"
+        self.sessions = [] if live_mode else self._resolve_sessions(settings)
+        self._check_symbols(settings.symbols, in_store=not live_mode)
         self.session_data = SessionData(
             settings.symbols,
             derived_intervals=settings.derived_intervals,
@@ -47,6 +51,14 @@ class DataManager:
         self.loader = SessionLoader(
             store, calendar, settings.symbols, settings.include_extended_hours
         )
+        self.clock: Clock
+        self.coordinator: StreamCoordinator | LiveCoordinator
+        if live_mode:  # only the data source and time differ; see data_manager/live.py
+            self.clock, self.upkeep, self.coordinator = build_live(
+                settings, store, calendar, self.session_data, self.loader, publisher, hooks,
+                live, upkeep_jitter,
+            )  # fmt: skip
+            return
         # replay starts at the window start (04:00 with extended hours), not the open
         self.clock = BacktestClock(self.loader.window(self.sessions[0])[0])
         self.upkeep = UpkeepWorker(
@@ -81,9 +93,16 @@ class DataManager:
             )
         return sessions
 
-    def _check_symbols(self, symbols: Sequence[str]) -> None:
+    def connect(self) -> None:
+        """Live: start the feed and wait until it is subscribed (raises on bad keys)."""
+        if isinstance(self.coordinator, LiveCoordinator):
+            self.coordinator.connect()
+
+    def _check_symbols(self, symbols: Sequence[str], in_store: bool = True) -> None:
         if not symbols:
             raise ValueError("no symbols given")
+        if not in_store:
+            return
         known = set(self.store.symbols())
         unknown = [s for s in symbols if s not in known]
         if unknown:

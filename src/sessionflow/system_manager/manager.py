@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from sessionflow.data_manager import DataManager
+from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BatchEvent, Event
 from sessionflow.execution_manager import PaperExecutionManager
 from sessionflow.store import DuckDBStore, Store
@@ -51,9 +52,8 @@ class SystemManager:
         store: Store,
         wall: WallClock | None = None,
         jitter: Callable[[], None] | None = None,
+        live: LiveParts | None = None,
     ) -> None:
-        if settings.mode != "backtest":
-            raise ValueError("this build runs mode=backtest; live mode is tracked separately")
         self.settings = settings
         self.mode = Mode(settings.mode)
         self._state = State.STOPPED
@@ -82,6 +82,7 @@ class SystemManager:
             hooks,
             wall or MonotonicWallClock(),
             upkeep_jitter=jitter,
+            live=live,
         )
         self.execution_manager = PaperExecutionManager(
             self.data_manager.session_data, self.data_manager.clock
@@ -139,6 +140,7 @@ class SystemManager:
             if self._started:
                 raise InvalidTransition("a system starts once; build a new one to run again")
             self._started = True
+        self.data_manager.connect()  # live: raises (bad keys, no feed) before any thread starts
         self._transition((State.STOPPED,), State.RUNNING)
         self._run_gate.set()
         self.data_manager.upkeep.start()
@@ -188,13 +190,14 @@ def build_system(
     store: Store | None = None,
     wall: WallClock | None = None,
     jitter: Callable[[], None] | None = None,
+    live: LiveParts | None = None,
 ) -> SystemManager:
     """The one place a system is assembled: open the store, build every component."""
     if store is None:
         path = Path(settings.store_path)
-        if not path.exists():
+        if not path.exists() and settings.mode == "backtest":  # live creates its store
             raise FileNotFoundError(
                 f"store {path} does not exist; run `sessionflow demo` or import"
             )
         store = DuckDBStore(path)
-    return SystemManager(settings, store, wall=wall, jitter=jitter)
+    return SystemManager(settings, store, wall=wall, jitter=jitter, live=live)

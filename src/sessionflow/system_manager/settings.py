@@ -14,9 +14,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from sessionflow.system_manager.live_settings import LiveSettings
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SESSIONFLOW_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="SESSIONFLOW_", extra="forbid", env_nested_delimiter="__"
+    )
 
     mode: Literal["backtest", "live"] = "backtest"
     store_path: Path = Path("data/sessionflow.duckdb")
@@ -35,6 +39,7 @@ class Settings(BaseSettings):
     # Backtest waits for every upkeep check. False runs it in lockstep on the coordinator
     # thread (no thread hand-off per check, same results); True hands it to thread 2.
     checks_on_upkeep_thread: bool = False
+    live: LiveSettings = Field(default_factory=LiveSettings)  # mode=live only
 
     @field_validator("symbols")
     @classmethod
@@ -73,7 +78,10 @@ class Settings(BaseSettings):
 
         class _FromFile(cls):  # type: ignore[valid-type,misc]
             model_config = SettingsConfigDict(
-                env_prefix="SESSIONFLOW_", extra="forbid", toml_file=toml_file
+                env_prefix="SESSIONFLOW_",
+                extra="forbid",
+                toml_file=toml_file,
+                env_nested_delimiter="__",
             )
 
         return cls.model_validate(_FromFile(**given).model_dump())

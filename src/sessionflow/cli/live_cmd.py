@@ -1,0 +1,124 @@
+"""``sessionflow live``: run the engine on Alpaca's live feed; same report as backtest.
+
+Each session's table is printed when the session ends (the backtest's tables),
+followed by one line of feed health: reconnects, malformed messages, REST fills,
+store batches. ``--clock-start``/``--clock-rate`` run the clock from another
+instant and faster, for replays against a local server (``sessionflow.testing``);
+against Alpaca leave them unset. Keys come from settings or the environment and
+are never printed (``--json`` shows them masked).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from sessionflow.cli.render import session_tables
+from sessionflow.data_manager.live import LiveParts
+from sessionflow.events import BatchEvent, SessionEndEvent, SessionStartEvent
+from sessionflow.feeds.base import FeedError
+from sessionflow.session_data import SessionReport
+from sessionflow.stream_coordinator.live import LiveCoordinator
+from sessionflow.system_manager import Settings, build_system
+from sessionflow.time_provider.live_clock import WallTimeClock
+
+
+def health_line(h: Mapping[str, int]) -> str:
+    reconnects = max(0, h.get("feed_subscriptions", 0) - 1)
+    return (
+        f"feed: {h.get('feed_items', 0):,} items, {reconnects} reconnects "
+        f"({h.get('feed_forced_reconnects', 0)} forced), "
+        f"{h.get('feed_malformed', 0)} malformed, max backlog {h.get('feed_max_backlog', 0)}; "
+        f"fill errors {h.get('fill_errors', 0)}; store {h.get('store_batches', 0)} batches, "
+        f"{h.get('store_rows', 0):,} rows"
+    )
+
+
+def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) -> int:
+    """Run until ``settings.live.sessions`` sessions ended (or Ctrl-C); returns an exit code."""
+    console = Console(stderr=as_json, width=max(Console().width, 110))
+    system = build_system(settings, live=parts)
+    coordinator = system.data_manager.coordinator
+    assert isinstance(coordinator, LiveCoordinator)
+    tz = system.calendar.tz
+
+    def on_batch(ev: BatchEvent) -> None:
+        if isinstance(ev, SessionStartEvent):
+            o, c = ev.open.astimezone(tz), ev.close.astimezone(tz)
+            console.print(f"[bold]session {ev.session}[/] {o:%H:%M}-{c:%H:%M} {tz.key}")
+        elif isinstance(ev, SessionEndEvent) and not as_json:
+            for table in session_tables([ev.report], settings.derived_intervals):
+                console.print(table)
+            console.print(health_line(coordinator.health[-1]))
+
+    system.on_batch(on_batch)
+    interrupted = False
+    try:
+        system.run()
+    except KeyboardInterrupt:
+        interrupted = True
+        system.stop()
+    if as_json:
+        _print_json(settings, system.data_manager.reports, coordinator, dict(system.counters))
+    return 130 if interrupted else 0
+
+
+def _print_json(
+    settings: Settings,
+    reports: list[SessionReport],
+    coordinator: LiveCoordinator,
+    counters: dict[str, int],
+) -> None:
+    out: dict[str, Any] = {
+        "settings": json.loads(settings.model_dump_json()),  # SecretStr dumps masked
+        "sessions": [r.to_dict() for r in reports],
+        "health": coordinator.health,
+        "counters": counters,
+    }
+    typer.echo(json.dumps(out, indent=2, sort_keys=True))
+
+
+def live(
+    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
+    feed_url: Annotated[str | None, typer.Option(help="websocket URL (default Alpaca)")] = None,
+    rest_url: Annotated[str | None, typer.Option(help="REST base URL (default Alpaca)")] = None,
+    feed: Annotated[str | None, typer.Option(help="iex or sip")] = None,
+    sessions: Annotated[int, typer.Option(help="stop after this many sessions")] = 1,
+    quotes: Annotated[bool, typer.Option(help="also subscribe to quotes")] = False,
+    trades: Annotated[bool, typer.Option(help="also subscribe to trades")] = False,
+    store: Annotated[Path | None, typer.Option(help="DuckDB store file")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+    clock_start: Annotated[
+        str | None, typer.Option(help="simulation: start the clock here (ISO, with zone)")
+    ] = None,
+    clock_rate: Annotated[float, typer.Option(help="simulation: clock speed-up")] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Stream live bars into per-session state; print each session's report when it ends."""
+    given = {"feed_url": feed_url, "rest_url": rest_url, "feed": feed, "sessions": sessions}
+    live_over: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    live_over.update({k: True for k, v in (("quotes", quotes), ("trades", trades)) if v})
+    try:
+        settings = Settings.load(
+            config,
+            mode="live",
+            store_path=store,
+            symbols=symbols.split(",") if symbols else None,
+            live=live_over,
+        )
+        clock = None
+        if clock_start is not None or clock_rate != 1.0:
+            start = datetime.fromisoformat(clock_start) if clock_start else None
+            clock = WallTimeClock(start, clock_rate)
+        code = run_live(settings, as_json, LiveParts(clock=clock))
+    except (FeedError, ValueError, FileNotFoundError) as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if code:
+        raise typer.Exit(code)

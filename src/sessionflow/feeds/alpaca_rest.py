@@ -1,0 +1,127 @@
+"""Gap filling in live mode from Alpaca's historical bars (alpaca-py ``StockHistoricalDataClient``).
+
+It implements the upkeep worker's ``GapFillSource``: ``find_bars`` returns the
+wanted (symbol, minute) bars the vendor has; ``data_version`` is None because a
+remote source can gain data at any time, so every check asks again (up to
+``max_fill_attempts`` per minute). Wanted minutes are grouped into time ranges
+(close ranges merged) and asked for all symbols at once, so a reconnect that
+missed five minutes of fifty symbols costs one request, not 250. The SDK sets no
+HTTP timeout; a hung request would block the upkeep thread, so one is mounted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from alpaca.data.enums import DataFeed
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import StockBarsRequest
+from alpaca.data.timeframe import TimeFrame
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
+
+from sessionflow.data_upkeep import minute_ranges
+from sessionflow.feeds.alpaca_parse import Malformed, parse_bar
+from sessionflow.feeds.credentials import AlpacaCredentials
+from sessionflow.models import Bar, from_us, to_us
+from sessionflow.store import BarBatch
+
+log = logging.getLogger(__name__)
+
+_MIN_US = 60_000_000
+MERGE_GAP_MINUTES = 30  # ranges closer than this are fetched as one request
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(max_retries=0)
+        self._timeout_s = timeout_s
+
+    def send(
+        self,
+        request: PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> Response:
+        timeout = self._timeout_s if timeout is None else timeout
+        return super().send(request, stream, timeout, verify, cert, proxies)
+
+
+class AlpacaRestGapFill:
+    def __init__(
+        self,
+        credentials: AlpacaCredentials,
+        url: str | None = None,
+        feed: str = "iex",
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._client = StockHistoricalDataClient(
+            api_key=credentials.key_id.get_secret_value(),
+            secret_key=credentials.secret_key.get_secret_value(),
+            raw_data=True,
+            url_override=url,
+        )
+        adapter = _TimeoutAdapter(timeout_s)
+        self._client._session.mount("http://", adapter)
+        self._client._session.mount("https://", adapter)
+        self._feed = DataFeed(feed)
+        self._creds = credentials
+        self.url = url
+        self.requests = 0
+        self.malformed = 0
+
+    def __repr__(self) -> str:  # never the credentials
+        return f"AlpacaRestGapFill(url={self.url!r}, feed={self._feed.value!r})"
+
+    def data_version(self) -> int | None:
+        return None
+
+    def find_bars(self, wanted: Sequence[tuple[str, int]]) -> BarBatch:
+        want = set(wanted)
+        if not want:
+            return BarBatch.empty()
+        symbols = sorted({s for s, _ in want})
+        found: list[Bar] = []
+        for lo, hi in _merged_ranges({ts for _, ts in want}):
+            for bar in self._fetch(symbols, lo, hi - _MIN_US):
+                if (bar.symbol, to_us(bar.ts)) in want:
+                    found.append(bar)
+        return BarBatch.from_bars(found)
+
+    def _fetch(self, symbols: list[str], first_us: int, last_us: int) -> list[Bar]:
+        request = StockBarsRequest(
+            symbol_or_symbols=symbols,
+            timeframe=TimeFrame.Minute,
+            start=from_us(first_us),
+            end=from_us(last_us),  # Alpaca's end is inclusive
+            feed=self._feed,
+        )
+        self.requests += 1
+        try:
+            raw: Any = self._client.get_stock_bars(request)
+        except Exception as exc:  # the SDK's errors carry the server's text: scrub it anyway
+            raise RuntimeError(self._creds.scrub(f"{type(exc).__name__}: {exc}")) from None
+        bars: list[Bar] = []
+        for symbol, rows in (raw or {}).items():
+            for row in rows:
+                try:
+                    bars.append(parse_bar({**row, "S": symbol}))
+                except (Malformed, TypeError) as exc:
+                    self.malformed += 1
+                    log.warning("alpaca REST: malformed bar for %s skipped: %s", symbol, exc)
+        return bars
+
+
+def _merged_ranges(minutes: set[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in minute_ranges(minutes):
+        if out and lo - out[-1][1] < MERGE_GAP_MINUTES * _MIN_US:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out

@@ -1,0 +1,102 @@
+"""One drained batch of feed items -> session_data, the store batcher and events.
+
+Why separate from the loop: this is the part live shares in spirit with the
+backtest's ``_deliver`` (write, then publish what was accepted), while the loop
+in ``live.py`` is about time. Bars go through ``SessionData.add_bars``, which
+rejects duplicates and late bars; quote updates are folded into minute quote
+bars; anything stamped outside the session window is counted, not written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sessionflow.events import BarSliceEvent, BatchEvent, QuoteEvent, TickEvent
+from sessionflow.feeds.base import QuoteUpdate, SinkItem
+from sessionflow.models import Bar, Quote, Tick, to_us
+from sessionflow.session_data import SessionData
+from sessionflow.store import BarBatch
+from sessionflow.stream_coordinator.live_quotes import QuoteBarBuilder
+from sessionflow.stream_coordinator.live_store import StoreBatcher
+from sessionflow.time_provider import SessionInfo
+
+
+@dataclass(frozen=True)
+class Window:
+    """The session being played and the span it accepts data for."""
+
+    session: SessionInfo
+    start: datetime  # the open, or 04:00 ET with extended hours
+    end: datetime  # the close, or 20:00 ET with extended hours
+    extended: bool
+
+    def regular(self, ts: datetime) -> bool:
+        return self.session.open <= ts < self.session.close
+
+
+class Delivery:
+    def __init__(
+        self,
+        session_data: SessionData,
+        batcher: StoreBatcher,
+        publish: Callable[[list[BatchEvent]], None],
+    ) -> None:
+        self.session_data = session_data
+        self.batcher = batcher
+        self.publish = publish
+        self.quotes = QuoteBarBuilder()
+        self.outside_session = 0
+
+    def items(self, w: Window, items: Sequence[SinkItem], now: datetime) -> None:
+        bars: list[Bar] = []
+        ticks: list[Tick] = []
+        quotes: list[Quote] = []
+        for item in items:
+            if isinstance(item, Bar):
+                # without extended hours an outside bar stays regular: add_bars rejects it
+                out = w.extended and not w.regular(item.ts)
+                bars.append(replace(item, regular=False) if out else item)
+            elif isinstance(item, QuoteUpdate):
+                quotes.extend(self.quotes.add(item))
+            elif isinstance(item, Quote):  # a feed that sends minute quote bars itself
+                quotes.append(item)
+            elif w.start <= item.ts < w.end:
+                ticks.append(item)
+            else:
+                self.outside_session += 1
+        events: list[BatchEvent] = []
+        kept = self.session_data.add_bars(bars) if bars else []
+        if kept:
+            kept.sort(key=lambda b: (b.ts, b.symbol))
+            events.append(BarSliceEvent(BarBatch.from_bars(kept), now))
+            self.batcher.add(kept, (), now)
+        if ticks:
+            self.session_data.add_ticks(ticks)
+            events.extend(TickEvent(t, now) for t in ticks)
+        self.publish(events)
+        self.quote_bars(w, quotes, now)
+
+    def quote_bars(self, w: Window, quotes: Sequence[Quote], now: datetime) -> None:
+        keep: list[Quote] = []
+        for q in quotes:
+            if not w.start <= q.ts < w.end:
+                self.outside_session += 1
+                continue
+            keep.append(q if w.regular(q.ts) else replace(q, regular=False))
+        if keep:
+            self.session_data.add_quotes(keep)
+            self.batcher.add((), keep, now)
+            self.publish([QuoteEvent(q, now) for q in keep])
+
+    def before_session(self, items: Sequence[SinkItem], start: datetime) -> list[SinkItem]:
+        """Between sessions: drop (and count) data stamped before ``start``, keep the rest."""
+        start_us = to_us(start)
+        keep = [i for i in items if _stamp_us(i) >= start_us]
+        self.outside_session += len(items) - len(keep)
+        return keep
+
+
+def _stamp_us(item: SinkItem) -> int:
+    return item.ts_us if isinstance(item, QuoteUpdate) else to_us(item.ts)

@@ -1,0 +1,107 @@
+"""Live data written to the store in micro-batches, one upsert per batch, off the hot path.
+
+Why: one insert per bar would be one DuckDB transaction per bar (thousands a
+minute), and writing on the coordinator thread would add disk latency to every
+event. Accepted bars and closed quote bars collect here; every ``max_items`` rows
+or ``max_age_s`` seconds of clock time the batch becomes one job on the upkeep
+thread (which already does the store I/O). A failed write keeps its rows for
+the next batch (the store upserts, so a retry never duplicates).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from sessionflow.models import Bar, Quote, to_us
+from sessionflow.store import BarBatch, QuoteBatch, Store
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[Callable[[], Any]], "Future[Any]"]
+
+
+def quote_batch(quotes: Sequence[Quote]) -> QuoteBatch:
+    return QuoteBatch(
+        symbol=np.array([q.symbol for q in quotes], dtype=object),
+        ts_us=np.array([to_us(q.ts) for q in quotes], dtype=np.int64),
+        bid=np.array(
+            [(q.bid_open, q.bid_high, q.bid_low, q.bid_close) for q in quotes], dtype=np.float64
+        ).reshape(-1, 4),
+        bid_size=np.array([q.bid_size for q in quotes], dtype=np.int64),
+        ask=np.array(
+            [(q.ask_open, q.ask_high, q.ask_low, q.ask_close) for q in quotes], dtype=np.float64
+        ).reshape(-1, 4),
+        ask_size=np.array([q.ask_size for q in quotes], dtype=np.int64),
+        regular=np.array([q.regular for q in quotes], dtype=np.bool_),
+    )
+
+
+class StoreBatcher:
+    def __init__(self, store: Store, submit: Submit, max_items: int, max_age_s: float) -> None:
+        self.store = store
+        self._submit = submit
+        self.max_items = max_items
+        self.max_age = timedelta(seconds=max_age_s)
+        self._bars: list[Bar] = []
+        self._quotes: list[Quote] = []
+        self._since: datetime | None = None
+        self._last_now: datetime | None = None
+        self._lock = threading.Lock()  # the retry path re-queues from the upkeep thread
+        self.batches = 0
+        self.rows = 0
+        self.errors = 0
+
+    def add(self, bars: Sequence[Bar], quotes: Sequence[Quote], now: datetime) -> None:
+        if not bars and not quotes:
+            return
+        with self._lock:
+            self._last_now = now
+            self._bars.extend(bars)
+            self._quotes.extend(quotes)
+            if self._since is None:
+                self._since = now
+            full = len(self._bars) + len(self._quotes) >= self.max_items
+        if full:
+            self.flush()
+
+    def due_at(self) -> datetime | None:
+        with self._lock:
+            return None if self._since is None else self._since + self.max_age
+
+    def maybe_flush(self, now: datetime) -> None:
+        due = self.due_at()
+        if due is not None and now >= due:
+            self.flush()
+
+    def flush(self) -> Future[Any] | None:
+        """Hand the pending rows to the upkeep thread as one job; None if nothing is pending."""
+        with self._lock:
+            bars, quotes = self._bars, self._quotes
+            if not bars and not quotes:
+                return None
+            self._bars, self._quotes, self._since = [], [], None
+            self.batches += 1
+        return self._submit(lambda: self._write(bars, quotes))
+
+    def _write(self, bars: list[Bar], quotes: list[Quote]) -> int:
+        try:
+            n = self.store.upsert_bars(BarBatch.from_bars(bars)) if bars else 0
+            n += self.store.upsert_quotes(quote_batch(quotes)) if quotes else 0
+        except Exception as exc:
+            log.warning("live store write failed, kept for the next batch: %s", exc)
+            with self._lock:
+                self.errors += 1
+                self._bars[:0], self._quotes[:0] = bars, quotes
+                if self._since is None:
+                    self._since = self._last_now
+            return 0
+        with self._lock:
+            self.rows += n
+        return n

@@ -1,0 +1,1 @@
+"""Test doubles that speak real protocols over local sockets (no mocked clients)."""

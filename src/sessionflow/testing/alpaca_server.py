@@ -1,0 +1,378 @@
+"""A local server that speaks Alpaca's market-data v2 protocols on 127.0.0.1.
+
+Why it exists: the live path must be tested against the real SDK over real
+sockets, not a mocked client. This server answers the SDK exactly as Alpaca does:
+
+- websocket, msgpack frames, every frame an array of maps: on connect
+  ``[{"T":"success","msg":"connected"}]``; ``{"action":"auth","key","secret"}`` gets
+  ``authenticated``, or ``{"T":"error","code":402,"msg":"auth failed"}``, or 406
+  ``connection limit exceeded`` when ``max_connections`` sessions are open;
+  ``{"action":"subscribe","bars":[..],"quotes":[..],"trades":[..]}`` gets a
+  ``{"T":"subscription",...}`` ack; data goes only to connections subscribed to the
+  symbol, as ``{"T":"b","S","o","h","l","c","v","t"}`` (``t`` a msgpack Timestamp);
+- REST ``GET /v2/stocks/bars?symbols=A,B&timeframe=1Min&start&end&limit&page_token``
+  with ``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY`` headers, answering
+  ``{"bars": {"A": [{"t","o","h","l","c","v","n","vw"}]}, "next_page_token"}``.
+
+Tests drive it (``push``, ``drop_connections``, ``fail_rest``); ``replay`` streams
+bars on a clock for the CLI, the benchmark and demos.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import msgpack
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from sessionflow.feeds.alpaca import NoFrameDebug
+from sessionflow.models import MINUTE, Bar, Tick, to_us
+from sessionflow.time_provider.live_clock import WallTimeClock
+
+_CHANNELS = {"b": "bars", "q": "quotes", "t": "trades"}
+_ACK_KEYS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
+
+
+def _ts(dt: datetime) -> msgpack.Timestamp:
+    return msgpack.Timestamp.from_unix_nano(to_us(dt) * 1000)
+
+
+def bar_msg(bar: Bar) -> dict[str, Any]:
+    """A bar as Alpaca streams it; ``t`` is the bar's open."""
+    return {
+        "T": "b",
+        "S": bar.symbol,
+        "o": bar.open,
+        "h": bar.high,
+        "l": bar.low,
+        "c": bar.close,
+        "v": bar.volume,
+        "t": _ts(bar.ts),
+        "n": 1,
+        "vw": round((bar.high + bar.low + bar.close) / 3, 4),
+    }
+
+
+def quote_msg(symbol: str, ts: datetime, bid: float, ask: float, size: int = 1) -> dict[str, Any]:
+    return {
+        "T": "q",
+        "S": symbol,
+        "bx": "V",
+        "bp": bid,
+        "bs": size,
+        "ax": "V",
+        "ap": ask,
+        "as": size,
+        "t": _ts(ts),
+        "c": ["R"],
+        "z": "C",
+    }
+
+
+def trade_msg(tick: Tick) -> dict[str, Any]:
+    return {
+        "T": "t",
+        "S": tick.symbol,
+        "i": tick.seq,
+        "x": "V",
+        "p": tick.price,
+        "s": tick.size,
+        "t": _ts(tick.ts),
+        "c": ["@"],
+        "z": "C",
+    }
+
+
+def rest_bar(bar: Bar) -> dict[str, Any]:
+    out = bar_msg(bar)
+    del out["T"], out["S"]
+    out["t"] = bar.ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out
+
+
+@dataclass(eq=False)
+class _Conn:
+    ws: ServerConnection
+    subs: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def wants(self, msg: Any) -> bool:
+        if not isinstance(msg, dict) or msg.get("T") not in _CHANNELS:
+            return bool(self.subs)  # control or malformed messages go to every subscriber
+        symbols = self.subs.get(_CHANNELS[msg["T"]], set())
+        return "*" in symbols or msg.get("S") in symbols
+
+
+class FakeAlpaca:
+    """Websocket + REST server on 127.0.0.1 (ports chosen by the OS); a context manager."""
+
+    def __init__(
+        self, key: str = "test-key", secret: str = "test-secret", max_connections: int = 1
+    ) -> None:
+        self.key, self.secret = key, secret
+        self.max_connections = max_connections
+        self.received: list[dict[str, Any]] = []  # every client action, in order
+        self.rest_requests: list[dict[str, str]] = []
+        self._rest_bars: dict[tuple[str, int], Bar] = {}
+        self._rest_failures = 0
+        self._conns: set[_Conn] = set()
+        self._cond = threading.Condition()
+        self._subscriptions = 0
+        self.refused: Counter[int] = Counter()  # error code -> times sent
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="fake-alpaca", daemon=True
+        )
+        self._server: Server | None = None
+        self._http: ThreadingHTTPServer | None = None
+        self.ws_url = self.rest_url = ""  # set by start()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeAlpaca:
+        self._thread.start()
+        self._server = self.run(self._open())
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _rest_handler(self))
+        ws_port = next(iter(self._server.sockets)).getsockname()[1]
+        self.ws_url = f"ws://127.0.0.1:{ws_port}/v2/iex"
+        self.rest_url = f"http://127.0.0.1:{self._http.server_address[1]}"
+        threading.Thread(
+            target=self._http.serve_forever, name="fake-alpaca-rest", daemon=True
+        ).start()
+        return self
+
+    async def _open(self) -> Server:
+        quiet = NoFrameDebug(logging.getLogger("sessionflow.testing.alpaca_server"), {})
+        return await serve(self._handle, "127.0.0.1", 0, max_size=2**24, logger=quiet)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                self.run(self._server.wait_closed())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+    def __enter__(self) -> FakeAlpaca:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, coro: Any, timeout: float = 10.0) -> Any:
+        """Run a coroutine on the server's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    # -- websocket ---------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        conn = _Conn(ws)
+        await ws.send(msgpack.packb([{"T": "success", "msg": "connected"}]))
+        try:
+            async for raw in ws:
+                try:
+                    msg = msgpack.unpackb(raw) if isinstance(raw, bytes) else json.loads(raw)
+                except ValueError:
+                    await self._send(ws, {"T": "error", "code": 400, "msg": "invalid syntax"})
+                    continue
+                self.received.append(msg)
+                if not await self._action(conn, msg):
+                    return
+        except ConnectionClosed:
+            pass
+        finally:
+            with self._cond:
+                self._conns.discard(conn)
+
+    async def _action(self, conn: _Conn, msg: dict[str, Any]) -> bool:
+        """Answer one client action; False closes the connection."""
+        action = msg.get("action")
+        if action == "auth":
+            if msg.get("key") != self.key or msg.get("secret") != self.secret:
+                await self._refuse(conn, 402, "auth failed")
+                return False
+            with self._cond:
+                full = len(self._conns) >= self.max_connections
+                if not full:
+                    self._conns.add(conn)
+            if full:
+                await self._refuse(conn, 406, "connection limit exceeded")
+                return False
+            await self._send(conn.ws, {"T": "success", "msg": "authenticated"})
+        elif conn not in self._conns:
+            await self._send(conn.ws, {"T": "error", "code": 401, "msg": "not authenticated"})
+        elif action in ("subscribe", "unsubscribe"):
+            for key in _ACK_KEYS:
+                change = set(msg.get(key) or ())
+                if action == "subscribe":
+                    conn.subs[key] |= change
+                else:
+                    conn.subs[key] -= change
+            ack = {"T": "subscription", **{k: sorted(conn.subs.get(k, ())) for k in _ACK_KEYS}}
+            await self._send(conn.ws, ack)
+            with self._cond:
+                self._subscriptions += 1
+                self._cond.notify_all()
+        return True
+
+    async def _refuse(self, conn: _Conn, code: int, text: str) -> None:
+        await self._send(conn.ws, {"T": "error", "code": code, "msg": text})
+        with self._cond:
+            self.refused[code] += 1
+            self._cond.notify_all()
+
+    def wait_refused(self, code: int, count: int = 1, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.refused[code] >= count, timeout)
+
+    @staticmethod
+    async def _send(ws: ServerConnection, msg: dict[str, Any]) -> None:
+        await ws.send(msgpack.packb([msg]))
+
+    async def broadcast(self, messages: Sequence[Any]) -> None:
+        """One frame per connection with the messages it subscribed to."""
+        with self._cond:
+            conns = list(self._conns)
+        for conn in conns:
+            mine = [m for m in messages if conn.wants(m)]
+            if mine:
+                with contextlib.suppress(ConnectionClosed):
+                    await conn.ws.send(msgpack.packb(mine))
+
+    async def broadcast_raw(self, frame: bytes) -> None:
+        with self._cond:
+            conns = [c for c in self._conns if c.subs]
+        for conn in conns:
+            with contextlib.suppress(ConnectionClosed):
+                await conn.ws.send(frame)
+
+    def push(self, messages: Sequence[Any]) -> None:
+        """Send now and wait until written to every subscribed socket."""
+        self.run(self.broadcast(messages))
+
+    def push_raw(self, frame: bytes) -> None:
+        self.run(self.broadcast_raw(frame))
+
+    def drop_connections(self) -> int:
+        """Abort every socket without a close frame, as a network failure would."""
+        with self._cond:
+            conns = list(self._conns)
+            self._conns.clear()
+        for conn in conns:
+            self.loop.call_soon_threadsafe(conn.ws.transport.abort)
+        return len(conns)
+
+    @property
+    def subscriptions(self) -> int:
+        with self._cond:
+            return self._subscriptions
+
+    def wait_subscriptions(self, count: int, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._subscriptions >= count, timeout)
+
+    def replay(
+        self, bars: Iterable[Bar], clock: WallTimeClock, delay_s: float = 0.5
+    ) -> concurrent.futures.Future[None]:
+        """Stream each minute's bars once ``clock`` passes that minute's end plus ``delay_s``."""
+        by_minute: dict[datetime, list[Bar]] = defaultdict(list)
+        for bar in bars:
+            by_minute[bar.ts].append(bar)
+
+        async def go() -> None:
+            for ts in sorted(by_minute):
+                due = ts + MINUTE + timedelta(seconds=delay_s)
+                await asyncio.sleep(max(0.0, clock.real_seconds_until(due)))
+                await self.broadcast([bar_msg(b) for b in by_minute[ts]])
+
+        return asyncio.run_coroutine_threadsafe(go(), self.loop)
+
+    # -- REST --------------------------------------------------------------------------------
+
+    def add_rest_bars(self, bars: Iterable[Bar]) -> None:
+        with self._cond:
+            for b in bars:
+                self._rest_bars[(b.symbol, to_us(b.ts))] = b
+
+    def wait_rest_requests(self, count: int, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.rest_requests) >= count, timeout)
+
+    def fail_rest(self, count: int) -> None:
+        """The next ``count`` REST requests answer 500."""
+        with self._cond:
+            self._rest_failures = count
+
+    def _bars_page(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        with self._cond:
+            self.rest_requests.append(query)
+            self._cond.notify_all()
+            if self._rest_failures > 0:
+                self._rest_failures -= 1
+                return 500, {"code": 50010000, "message": "internal server error"}
+            rows = sorted(self._rest_bars.items())
+        if query.get("timeframe") != "1Min":
+            return 422, {"message": f"unsupported timeframe {query.get('timeframe')!r}"}
+        symbols = set(query.get("symbols", "").split(","))
+        lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
+        hits = [b for (s, ts), b in rows if s in symbols and lo <= ts <= hi]
+        offset = int(query.get("page_token") or 0)
+        limit = int(query.get("limit") or 1000)
+        page = hits[offset : offset + limit]
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for b in page:
+            out[b.symbol].append(rest_bar(b))
+        more = offset + limit < len(hits)
+        return 200, {"bars": dict(out), "next_page_token": str(offset + limit) if more else None}
+
+
+def _parse_time(text: str | None, default: int) -> int:
+    if not text:
+        return default
+    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return to_us(ts if ts.tzinfo else ts.replace(tzinfo=UTC))
+
+
+def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            if url.path != "/v2/stocks/bars":
+                status, body = 404, {"message": "not found"}
+            elif (
+                self.headers.get("APCA-API-KEY-ID") != server.key
+                or self.headers.get("APCA-API-SECRET-KEY") != server.secret
+            ):
+                status, body = 403, {"message": "forbidden"}
+            else:
+                status, body = server._bars_page(query)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+__all__ = ["FakeAlpaca", "bar_msg", "quote_msg", "rest_bar", "trade_msg"]
