@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from sessionflow.cli import report_cmd
+from sessionflow.cli import check_cmd, live_cmd, report_cmd
 from sessionflow.cli.render import print_import, session_tables
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, build_demo_store
 from sessionflow.events import Event, SessionEndEvent
@@ -201,6 +201,10 @@ def report(
         report_cmd.write_csv(csv_file, rows)
     if json_file:
         report_cmd.write_json(json_file, rows)
+
+
+app.command()(live_cmd.live)
+app.command()(check_cmd.check)
 
 
 def main() -> None:

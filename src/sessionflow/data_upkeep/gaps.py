@@ -53,11 +53,32 @@ class GapTracker:
             self._scanned = upto
 
     def due(
-        self, sd: SessionData, max_attempts: int
+        self, sd: SessionData, max_attempts: int, now_us: int | None = None
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """(symbol rows, minutes) of gaps to ask the fill source for now, in time order."""
+        """(symbol rows, minutes) of gaps to ask the fill source for now, in time order.
+
+        With ``now_us``, minutes that a scan at ``now_us`` would mark are included
+        without marking them, so the caller can query first and change state later.
+        """
         minutes, rows = np.nonzero(sd.gap_open & (self.attempts < max_attempts))
+        upto = self.scanned if now_us is None else self.expected_so_far(now_us)
+        if upto > self.scanned:
+            assert sd.grid is not None
+            new = slice(self.scanned, upto)
+            more_m, more_r = np.nonzero(~sd.grid.present[new] & (self.attempts[new] < max_attempts))
+            minutes = np.concatenate((minutes, more_m + self.scanned))
+            rows = np.concatenate((rows, more_r))
         return rows, minutes
+
+    @staticmethod
+    def none() -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty
+
+    @property
+    def scanned(self) -> int:
+        """Minutes scanned so far; gap_open is only meaningful below this."""
+        return self._scanned
 
     def any_due(self, sd: SessionData, max_attempts: int) -> bool:
         return bool((sd.gap_open & (self.attempts < max_attempts)).any())

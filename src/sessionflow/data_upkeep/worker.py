@@ -176,6 +176,11 @@ class UpkeepWorker:
             sd.trim_history(d.date for d in keep)
 
     def _check(self, now_us: int, final: bool) -> CheckResult:
+        """Scan, fill, derive and rate in one lock hold, so no reader sees half a check.
+
+        Only the fill query runs without the lock; the gaps it asks for are the ones
+        the scan will mark, computed without marking them.
+        """
         sd = self.session_data
         gaps = self._gaps
         assert gaps is not None
@@ -184,12 +189,18 @@ class UpkeepWorker:
         version = self.fill_source.data_version()
         ask = version is None or version != self._known_version
         with sd.lock:
-            gaps.scan(now_us, sd)
-            due = gaps.due(sd, limit) if ask and gaps.any_due(sd, limit) else None
-        if due is not None:
-            self._fill(due, version, result)
+            rows, minutes = gaps.due(sd, limit, now_us) if ask else gaps.none()
+        batch, tries = BarBatch.empty(), 0
+        if len(rows):
+            # the close is the last check: a query that fails then is retried at once
+            budget = 1 + (self.max_fill_attempts if final else 0)
+            batch, tries = self._query(rows, minutes, version, budget, result)
         with sd.lock:
             assert sd.grid is not None
+            gaps.scan(now_us, sd)
+            if tries:
+                gaps.attempts[minutes, rows] += tries
+                self._apply_fill(batch, result)
             self._derive(sd, sd.grid, now_us, result)
             expected = gaps.expected_so_far(now_us)
             quality = np.round(100.0 * sd.received / expected, 4) if expected else sd.quality * 0
@@ -198,37 +209,45 @@ class UpkeepWorker:
             sd.expected_so_far = expected
         return result
 
-    def _fill(self, due: tuple[Any, ...], version: int | None, result: CheckResult) -> None:
+    def _query(
+        self, rows: Any, minutes: Any, version: int | None, budget: int, result: CheckResult
+    ) -> tuple[BarBatch, int]:
+        """Ask the fill source (no lock held); returns what it found and the tries used."""
         sd = self.session_data
-        gaps = self._gaps
-        assert gaps is not None and sd.grid is not None
-        rows, minutes = due
+        assert sd.grid is not None
         open_us = sd.grid.open_us
         wanted = [
             (sd.names[r], open_us + m * MINUTE_US)
             for r, m in zip(rows.tolist(), minutes.tolist(), strict=True)
         ]
-        try:
-            batch = self.fill_source.find_bars(wanted)
+        for tries in range(1, budget + 1):
+            try:
+                batch = self.fill_source.find_bars(wanted)
+            except Exception as exc:
+                self.fill_errors += 1
+                self.last_fill_error = f"{type(exc).__name__}: {exc}"
+                result.fill_error = self.last_fill_error
+                log.warning("gap fill failed (try %d of %d): %s", tries, budget, exc)
+                continue
             self._known_version = version
-        except Exception as exc:
-            self.fill_errors += 1
-            self.last_fill_error = f"{type(exc).__name__}: {exc}"
-            result.fill_error = self.last_fill_error
-            log.warning("gap fill failed (will retry next check): %s", self.last_fill_error)
-            batch = BarBatch.empty()
-        with sd.lock:
-            gaps.attempts[minutes, rows] += 1
-            if not len(batch):
-                return
-            b = batch.take(np.isin(batch.symbol, sd.names_array))
-            order = np.lexsort((b.symbol.astype(str), b.ts_us))
-            b = b.take(order)
-            r = sd.index_of(b.symbol.tolist())
-            ok = sd.write_bars(r, b.ts_us, b.open, b.high, b.low, b.close, b.volume, filled=True)
-            b, r = b.take(ok), r[ok]
-            sd.gap_open[(b.ts_us - open_us) // MINUTE_US, r] = False
-            result.filled = b
+            result.fill_error = None
+            return batch, tries
+        return BarBatch.empty(), budget
+
+    def _apply_fill(self, batch: BarBatch, result: CheckResult) -> None:
+        """Write found bars as fills and close their gaps. Call with the lock held."""
+        sd = self.session_data
+        assert sd.grid is not None
+        if not len(batch):
+            return
+        b = batch.take(np.isin(batch.symbol, sd.names_array))
+        order = np.lexsort((b.symbol.astype(str), b.ts_us))
+        b = b.take(order)
+        r = sd.index_of(b.symbol.tolist())
+        ok = sd.write_bars(r, b.ts_us, b.open, b.high, b.low, b.close, b.volume, filled=True)
+        b, r = b.take(ok), r[ok]
+        sd.gap_open[(b.ts_us - sd.grid.open_us) // MINUTE_US, r] = False
+        result.filled = b
 
     def _derive(self, sd: SessionData, grid: BarGrid, now_us: int, result: CheckResult) -> None:
         session = sd.current_session

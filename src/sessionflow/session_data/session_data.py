@@ -21,6 +21,7 @@ from datetime import date
 
 import numpy as np
 
+from sessionflow.importer.validate import price_problem
 from sessionflow.models import Bar, Quote, Tick, to_us
 from sessionflow.session_data.grid import BOOL, F64, I64, IDX, MINUTE_US, BarGrid, derive_grid
 from sessionflow.session_data.report import SessionReport, SymbolReport
@@ -224,14 +225,25 @@ class SessionData:
             accepted[i] = False
 
     def add_bars(self, bars: Iterable[Bar]) -> list[Bar]:
-        """Write bar objects (live feeds, tests); returns the accepted ones."""
+        """Write bar objects (live feeds, tests); returns the accepted ones.
+
+        These never went through the importer's checks, so bad prices are refused
+        here under the importer's reasons (``nan_or_inf``, ``high_below_low``, ...):
+        accepted, such a bar would poison the session figures and, holding its
+        minute, turn the real bar into a "duplicate".
+        """
         known: list[Bar] = []
         with self._lock:
             for bar in bars:
-                if bar.symbol in self._index:
+                data = self._symbols.get(bar.symbol)
+                if data is None:
+                    self.unknown_symbols[bar.symbol] = self.unknown_symbols.get(bar.symbol, 0) + 1
+                    continue
+                problem = price_problem(bar.open, bar.high, bar.low, bar.close, bar.volume)
+                if problem is None:
                     known.append(bar)
                 else:
-                    self.unknown_symbols[bar.symbol] = self.unknown_symbols.get(bar.symbol, 0) + 1
+                    data.rejections[problem] += 1
             if not known:
                 return []
             batch = BarBatch.from_bars(known)

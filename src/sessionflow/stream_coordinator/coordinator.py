@@ -96,6 +96,10 @@ class StreamCoordinator:
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread to end; on the thread itself (stop() called from a consumer
+        callback) return at once: it unwinds at its next stop check."""
+        if threading.current_thread() is self._thread:
+            return
         self._thread.join(timeout)
 
     @property

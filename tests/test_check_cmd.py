@@ -1,0 +1,78 @@
+"""``sessionflow check``: every round runs for real and the figures say what was tried."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from sessionflow.check.bad_input import run_bad_input
+from sessionflow.check.runner import CheckReport
+from sessionflow.check.stores import build_check_store
+from sessionflow.cli.app import app
+from sessionflow.cli.check_cmd import render
+from sessionflow.time_provider import ExchangeCalendar
+
+
+@pytest.fixture(scope="module")
+def check_json() -> dict[str, Any]:
+    res = CliRunner().invoke(app, ["check", "--runs", "2", "--stress", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    out: dict[str, Any] = json.loads(res.stdout)
+    return out
+
+
+def test_figures_cover_every_round_and_pass(check_json: dict[str, Any]) -> None:
+    fig = check_json["figures"]
+    assert fig["ok"] is True
+    assert fig["bad_input_classes"] == fig["bad_input_handled"] == 20
+    assert fig["fault_scenarios"] == fig["fault_scenarios_survived"] == 7
+    assert fig["faults_injected"] > 100  # every failed fill query counts
+    assert fig["stop_states"] == 5 and fig["stop_max_seconds"] < 2.0
+    assert fig["determinism_runs"] == 2 and fig["determinism_identical"] is True
+    assert fig["stress_iterations"] == 1 and fig["stress_violations"] == 0
+
+
+def test_every_bad_input_class_has_an_error_or_reasons(check_json: dict[str, Any]) -> None:
+    rows = {b["case"]: b for b in check_json["bad_input"]}
+    for name in ("duplicate bars", "out-of-order rows", "NaN price", "inf price", "high < low",
+                 "negative volume", "bars outside the session", "mixed UTC offsets in one file",
+                 "file truncated mid-row", "bad bars written into a running session"):  # fmt: skip
+        assert rows[name]["outcome"] == "rejected" and " x" in rows[name]["detail"], name
+    for name in ("zero-length file", "wrong column names", "zip truncated mid-file",
+                 "unknown symbol", "holiday-only date range", "session on a holiday"):  # fmt: skip
+        assert rows[name]["outcome"] == "error" and rows[name]["detail"], name
+    assert all(b["store_intact"] in (True, None) for b in rows.values())
+    assert "2024-11-28" in rows["holiday-only date range"]["detail"]
+
+
+def test_faults_name_what_was_injected_and_what_held(check_json: dict[str, Any]) -> None:
+    faults = {f["fault"]: f for f in check_json["faults"]}
+    assert "SIGKILL inside the MERGE" in faults["kill -9 mid-import"]["detail"]
+    assert "store checksum unchanged" in faults["kill -9 mid-backtest"]["detail"]
+    assert "0 not recoverable" in faults["fill source down (first 3 calls)"]["detail"]
+    assert "all reported as gaps" in faults["fill source down (every call)"]["detail"]
+    assert [s["state"] for s in check_json["stop"]] == [
+        "before start", "running", "paused", "after finish", "from a callback",
+    ]  # fmt: skip
+    stress = check_json["stress"]
+    assert stress["snapshots"] > 0 and stress["filled"] > 0 and stress["violations"] == []
+
+
+def test_table_shows_each_class_and_fails_an_incomplete_report(
+    tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    """Only the bad-input round ran here, so the figures must say FAIL, not PASS."""
+    store = tmp_path / "check.duckdb"
+    build_check_store(store, calendar).close()
+    report = CheckReport(bad_input=run_bad_input(tmp_path / "bad", store, calendar))
+    console = Console(record=True, width=200)
+    render(console, report)
+    text = console.export_text()
+    assert "duplicate x1 (line 4)" in text and "file is empty" in text
+    assert "bad-input classes tried │ 20 (20 with a clear error" in text
+    assert "FAIL" in text and "PASS" not in text
