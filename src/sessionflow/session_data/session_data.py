@@ -180,10 +180,12 @@ class SessionData:
             vals = (o[idx], h[idx], lo[idx], c[idx], v[idx])
             if one is not None:
                 grid.put_slot(r, one, *vals)
+                self.gap_open[one][r] = False  # a late bar is no longer a gap
                 if filled:
                     grid.filled[one][r] = True
             else:
                 grid.put(r, m, *vals)
+                self.gap_open[m, r] = False
                 if filled:
                     grid.filled[m, r] = True
             self.volume[r] += vals[4]

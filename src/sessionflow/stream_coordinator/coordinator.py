@@ -186,7 +186,7 @@ class StreamCoordinator:
                 assert t_check is not None
                 self._step_to(t_check, unpaced)
                 result = self._check(from_us(t_check), t_check == close_us)
-                self._publish(self._check_events(result, from_us(t_check)))
+                self._publish(check_events(result, from_us(t_check)))
                 ci += 1
         self.clock.advance(from_us(end_us))
         self.session_data.end_session()
@@ -260,16 +260,17 @@ class StreamCoordinator:
             events.extend(TickEvent(t, now) for t in ticks)
         self._publish(events)
 
-    @staticmethod
-    def _check_events(result: CheckResult, now: datetime) -> list[BatchEvent]:
-        events: list[BatchEvent] = []
-        if len(result.filled):
-            events.append(BarSliceEvent(result.filled, now, filled=True))
-        for revised, slices in ((True, result.revised), (False, result.derived)):
-            events.extend(
-                DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised) for s in slices
-            )
-        return events
-
     def _publish(self, events: list[BatchEvent]) -> None:
         self.publisher.publish(events)
+
+
+def check_events(result: CheckResult, now: datetime) -> list[BatchEvent]:
+    """The events announcing one upkeep check, in the same order in backtest and live."""
+    events: list[BatchEvent] = []
+    if len(result.filled):
+        events.append(BarSliceEvent(result.filled, now, filled=True))
+    for revised, slices in ((True, result.revised), (False, result.derived)):
+        events.extend(
+            DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised) for s in slices
+        )
+    return events

@@ -36,11 +36,7 @@ from sessionflow.events import BatchEvent, SessionEndEvent, SessionStartEvent
 from sessionflow.feeds.base import Feed, FeedError, FeedSink, FeedState, SinkItem
 from sessionflow.models import from_us, to_us
 from sessionflow.session_data import SessionData, SessionReport
-from sessionflow.stream_coordinator.coordinator import (
-    CoordinatorHooks,
-    Stopped,
-    StreamCoordinator,
-)
+from sessionflow.stream_coordinator.coordinator import CoordinatorHooks, Stopped, check_events
 from sessionflow.stream_coordinator.live_delivery import Delivery, Window
 from sessionflow.stream_coordinator.live_health import counters_of, session_delta
 from sessionflow.stream_coordinator.live_store import StoreBatcher
@@ -109,8 +105,6 @@ class LiveCoordinator:
         self._connected = False
         self._thread = threading.Thread(target=self._run, name="sessionflow-live", daemon=True)
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
     def connect(self) -> None:
         """Start the feed and wait for its first subscription; raise (e.g. bad keys) otherwise."""
         if self._connected:
@@ -159,8 +153,6 @@ class LiveCoordinator:
             self.hooks.counters.update(self.counters())
             self.publisher.close()
             self.hooks.on_finished(error)
-
-    # -- sessions ----------------------------------------------------------------------------
 
     def _run_sessions(self) -> None:
         played = 0
@@ -232,9 +224,7 @@ class LiveCoordinator:
         session = run.window.session
         self._deliver(run, self.sink.drain(), now)
         self.delivery.quote_bars(run.window, self.delivery.quotes.close_all(), now)
-        self._reconcile_gaps()
         self._checked(self._await(self.upkeep.check(session.close, final=True)), now)
-        self._reconcile_gaps()
         self.session_data.end_session()
         report = self.session_data.report()
         self.reports.append(report)
@@ -245,8 +235,6 @@ class LiveCoordinator:
         self.health.append(session_delta(before, after))
         self.hooks.counters.update(after)
         self._publish([SessionEndEvent(session.date, now, report, False)])
-
-    # -- one loop step -----------------------------------------------------------------------
 
     def _deliver(self, run: _Run, items: list[SinkItem], now: datetime) -> None:
         if items:
@@ -276,7 +264,6 @@ class LiveCoordinator:
             run.pending = None
             self._checked(result, now)
         if run.pending is None and now < end_at and (run.force_check or now >= run.next_check):
-            self._reconcile_gaps()
             run.pending = self.upkeep.check(self._as_of(run.window.session, now))
             run.pending.add_done_callback(lambda _: self._wake.set())
             run.force_check = False
@@ -292,8 +279,6 @@ class LiveCoordinator:
             times.append(run.last_data + self._silence)
         return min(times)
 
-    # -- helpers -----------------------------------------------------------------------------
-
     def _as_of(self, session: SessionInfo, now: datetime) -> datetime:
         """The instant a check covers: minutes that ended at least ``grace`` ago."""
         t = now - self.grace
@@ -305,18 +290,11 @@ class LiveCoordinator:
         k = max(1, int((now - self.grace - session.open) / self._interval) + 1)
         return session.open + k * self._interval + self.grace
 
-    def _reconcile_gaps(self) -> None:
-        """A live bar can arrive after its minute was marked missing; it is then no gap."""
-        sd = self.session_data
-        with sd.lock:
-            if sd.grid is not None and sd.gap_open.shape == sd.grid.present.shape:
-                sd.gap_open &= ~sd.grid.present
-
     def _checked(self, result: CheckResult, now: datetime) -> None:
         """Store the bars a check filled and announce fills and derived bars."""
         if len(result.filled):
             self.batcher.add(list(result.filled.iter_bars(filled=True)), (), now)
-        self._publish(StreamCoordinator._check_events(result, now))  # the backtest's events
+        self._publish(check_events(result, now))  # the backtest's events
 
     def _publish(self, events: list[BatchEvent]) -> None:
         self.publisher.publish(events)

@@ -139,8 +139,6 @@ class FakeAlpaca:
         self._http: ThreadingHTTPServer | None = None
         self.ws_url = self.rest_url = ""  # set by start()
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
     def start(self) -> FakeAlpaca:
         self._thread.start()
         self._server = self.run(self._open())
@@ -177,8 +175,6 @@ class FakeAlpaca:
     def run(self, coro: Any, timeout: float = 10.0) -> Any:
         """Run a coroutine on the server's loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    # -- websocket ---------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
         conn = _Conn(ws)
@@ -301,8 +297,6 @@ class FakeAlpaca:
                 await self.broadcast([bar_msg(b) for b in by_minute[ts]])
 
         return asyncio.run_coroutine_threadsafe(go(), self.loop)
-
-    # -- REST --------------------------------------------------------------------------------
 
     def add_rest_bars(self, bars: Iterable[Bar]) -> None:
         with self._cond:
