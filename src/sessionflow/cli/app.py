@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -28,6 +28,40 @@ app.add_typer(import_app, name="import")
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file")]
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="DuckDB store file")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+SymbolsOpt = Annotated[str | None, typer.Option(help="comma-separated symbols")]
+StartOpt = Annotated[str | None, typer.Option(help="first session, YYYY-MM-DD")]
+EndOpt = Annotated[str | None, typer.Option(help="last session, YYYY-MM-DD")]
+
+
+def _settings(
+    config: Path | None,
+    store: Path | None,
+    symbols: str | None,
+    start: str | None,
+    end: str | None,
+    **extra: Any,
+) -> Settings:
+    """Settings from a config file plus the command's options (unset options are ignored)."""
+    return Settings.load(
+        config,
+        store_path=store,
+        symbols=symbols.split(",") if symbols else None,
+        start=_day("--start", start),
+        end=_day("--end", end),
+        **extra,
+    )
+
+
+def _day(option: str, text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError as exc:
+        raise ValueError(f"{option} {text!r} is not a YYYY-MM-DD date ({exc})") from None
+
+
+def _fail(exc: Exception) -> NoReturn:
+    Console(stderr=True).print(f"[red]error:[/] {exc}")
+    raise typer.Exit(2) from exc
 
 
 def _run_backtest(settings: Settings, as_json: bool) -> list[SessionReport]:
@@ -82,28 +116,19 @@ def demo(
 
 @app.command()
 def backtest(
-    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
-    start: Annotated[str | None, typer.Option(help="first session, YYYY-MM-DD")] = None,
-    end: Annotated[str | None, typer.Option(help="last session, YYYY-MM-DD")] = None,
+    symbols: SymbolsOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
     speed: Annotated[float | None, typer.Option(help="0 fast, 1 real time, 60 = 60x")] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay stored data session by session and report per session and symbol."""
-    settings = Settings.load(
-        config,
-        store_path=store,
-        symbols=symbols.split(",") if symbols else None,
-        start=date.fromisoformat(start) if start else None,
-        end=date.fromisoformat(end) if end else None,
-        speed=speed,
-    )
     try:
-        _run_backtest(settings, as_json)
+        _run_backtest(_settings(config, store, symbols, start, end, speed=speed), as_json)
     except (ValueError, FileNotFoundError) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        _fail(exc)
 
 
 @import_app.command("bars")
@@ -174,9 +199,9 @@ def import_lean_cmd(
 
 @app.command()
 def report(
-    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
-    start: Annotated[str | None, typer.Option(help="first session, YYYY-MM-DD")] = None,
-    end: Annotated[str | None, typer.Option(help="last session, YYYY-MM-DD")] = None,
+    symbols: SymbolsOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="write rows as CSV")] = None,
@@ -184,17 +209,9 @@ def report(
 ) -> None:
     """Backtest, then per session and symbol: quality %, gaps in exchange time, fills."""
     try:
-        settings = Settings.load(
-            config,
-            store_path=store,
-            symbols=symbols.split(",") if symbols else None,
-            start=date.fromisoformat(start) if start else None,
-            end=date.fromisoformat(end) if end else None,
-        )
-        reports, filled, tz = report_cmd.run_report(settings)
+        reports, filled, tz = report_cmd.run_report(_settings(config, store, symbols, start, end))
     except (ValueError, FileNotFoundError) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        _fail(exc)
     rows = report_cmd.report_rows(reports, filled, tz)
     report_cmd.print_report(Console(width=max(Console().width, 150)), rows)
     if csv_file:

@@ -263,24 +263,21 @@ class SessionData:
             return [b for b, keep in zip(known, ok.tolist(), strict=True) if keep]
 
     def add_quotes(self, quotes: Iterable[Quote]) -> None:
-        with self._lock:
-            for q in quotes:
-                data = self._symbols.get(q.symbol)
-                if data is None:
-                    self.unknown_symbols[q.symbol] = self.unknown_symbols.get(q.symbol, 0) + 1
-                    continue
-                data.quotes.append(q)
-                self.flags["quotes"][data.index] = True
+        self._append("quotes", quotes)
 
     def add_ticks(self, ticks: Iterable[Tick]) -> None:
+        self._append("ticks", ticks)
+
+    def _append(self, kind: str, items: Iterable[Quote | Tick]) -> None:
+        """Append quotes or ticks to their symbol's list; unknown symbols are counted."""
         with self._lock:
-            for t in ticks:
-                data = self._symbols.get(t.symbol)
+            for item in items:
+                data = self._symbols.get(item.symbol)
                 if data is None:
-                    self.unknown_symbols[t.symbol] = self.unknown_symbols.get(t.symbol, 0) + 1
+                    self.unknown_symbols[item.symbol] = self.unknown_symbols.get(item.symbol, 0) + 1
                     continue
-                data.ticks.append(t)
-                self.flags["ticks"][data.index] = True
+                getattr(data, kind).append(item)
+                self.flags[kind][data.index] = True
 
     def snapshot(self, symbol: str) -> SymbolSnapshot:
         with self._lock:
