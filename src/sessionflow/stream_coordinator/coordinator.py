@@ -46,6 +46,17 @@ class Stopped(Exception):
     """Raised inside the coordinator thread to unwind when stop() was called."""
 
 
+def await_unless_stopped(fut: Future[T], stop: threading.Event) -> T:
+    """Wait for an upkeep job, staying responsive to stop() (raises Stopped)."""
+    while True:
+        if stop.is_set():
+            raise Stopped
+        try:
+            return fut.result(timeout=0.05)
+        except TimeoutError:
+            continue
+
+
 @dataclass
 class CoordinatorHooks:
     """How the coordinator reaches the SystemManager without importing it."""
@@ -120,14 +131,7 @@ class StreamCoordinator:
             self.hooks.on_finished(error)
 
     def _await(self, fut: Future[T]) -> T:
-        """Wait for an upkeep job, staying responsive to stop()."""
-        while True:
-            if self.hooks.stop.is_set():
-                raise Stopped
-            try:
-                return fut.result(timeout=0.05)
-            except TimeoutError:
-                continue
+        return await_unless_stopped(fut, self.hooks.stop)
 
     def _gate(self) -> None:
         """Block while paused; on resume re-anchor pacing so paused time is not caught up."""

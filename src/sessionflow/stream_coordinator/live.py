@@ -36,7 +36,12 @@ from sessionflow.events import BatchEvent, SessionEndEvent, SessionStartEvent
 from sessionflow.feeds.base import Feed, FeedError, FeedSink, FeedState, SinkItem
 from sessionflow.models import from_us, to_us
 from sessionflow.session_data import SessionData, SessionReport
-from sessionflow.stream_coordinator.coordinator import CoordinatorHooks, Stopped, check_events
+from sessionflow.stream_coordinator.coordinator import (
+    CoordinatorHooks,
+    Stopped,
+    await_unless_stopped,
+    check_events,
+)
 from sessionflow.stream_coordinator.live_delivery import Delivery, Window
 from sessionflow.stream_coordinator.live_health import counters_of, session_delta
 from sessionflow.stream_coordinator.live_store import StoreBatcher
@@ -314,9 +319,4 @@ class LiveCoordinator:
             self._check_stop()
 
     def _await(self, fut: Future[T]) -> T:
-        while True:
-            self._check_stop()
-            try:
-                return fut.result(timeout=0.05)
-            except TimeoutError:
-                continue
+        return await_unless_stopped(fut, self.hooks.stop)
