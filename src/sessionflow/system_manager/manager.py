@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -162,9 +163,10 @@ class SystemManager:
         self._stop.set()
         self._run_gate.set()
         dm = self.data_manager
+        deadline = time.monotonic() + timeout  # one budget for both joins, not one each
         if dm.coordinator.alive:
             dm.coordinator.join(timeout)
-        dm.upkeep.stop(timeout)
+        dm.upkeep.stop(max(0.0, deadline - time.monotonic()))
         self._done.set()
 
     def wait(self, timeout: float | None = None) -> bool:
