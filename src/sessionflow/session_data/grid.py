@@ -11,6 +11,7 @@ order; the layout stays inside this module and its two users in session_data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -126,29 +127,28 @@ def aggregate(
 
     Returns (any_present, open, high, low, close, volume), each [windows, rows].
     Open is the first present minute's open, close the last present minute's close.
+    All windows are reduced at once over a [window, minute-in-window, row] view.
     """
-    r = slice(None) if rows is None else rows
-    n_rows = src.n_symbols if rows is None else len(rows)
-    shape = (len(slots), n_rows)
-    out_any = np.zeros(shape, dtype=np.bool_)
-    out = [np.full(shape, np.nan) for _ in range(4)]
-    vol = np.zeros(shape, dtype=np.int64)
-    cols = np.arange(n_rows)
-    for w, a in enumerate((slots * k).tolist()):
-        b = min(a + k, src.n_slots)
-        p = src.present[a:b, r]
-        has = p.any(axis=0)
-        out_any[w] = has
-        if not has.any():
-            continue
-        first = p.argmax(axis=0)
-        last = (b - a - 1) - p[::-1].argmax(axis=0)
-        out[0][w] = np.where(has, src.open[a:b, r][first, cols], np.nan)
-        out[1][w] = np.where(p, src.high[a:b, r], -np.inf).max(axis=0)
-        out[2][w] = np.where(p, src.low[a:b, r], np.inf).min(axis=0)
-        out[3][w] = np.where(has, src.close[a:b, r][last, cols], np.nan)
-        vol[w] = src.volume[a:b, r].sum(axis=0)
-    return out_any, out[0], out[1], out[2], out[3], vol
+    n = src.n_slots
+    minute = slots[:, None] * k + np.arange(k)[None, :]
+    inside = minute < n
+    minute = np.minimum(minute, n - 1)
+
+    def block(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        b: npt.NDArray[Any] = a[minute]
+        return b if rows is None else b[:, :, rows]
+
+    p: BOOL = block(src.present) & inside[:, :, None]
+    has: BOOL = np.any(p, axis=1)
+    first = p.argmax(axis=1)[:, None, :]
+    last = (k - 1 - p[:, ::-1].argmax(axis=1))[:, None, :]
+    o: F64 = np.where(has, np.take_along_axis(block(src.open), first, axis=1)[:, 0], np.nan)
+    c: F64 = np.where(has, np.take_along_axis(block(src.close), last, axis=1)[:, 0], np.nan)
+    h: F64 = np.where(p, block(src.high), -np.inf).max(axis=1)
+    lo: F64 = np.where(p, block(src.low), np.inf).min(axis=1)
+    h[~has], lo[~has] = np.nan, np.nan
+    v: I64 = np.where(p, block(src.volume), 0).sum(axis=1)
+    return has, o, h, lo, c, v
 
 
 def derive_grid(src: BarGrid, k: int) -> BarGrid:
