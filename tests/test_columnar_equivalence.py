@@ -60,3 +60,21 @@ def test_columnar_session_equals_one_bar_at_a_time(
         )
         for k in (5, 15):
             assert list(snap.bars_derived[k]) == derive_bars(list(ref.bars_1m), session, k)
+
+
+def test_fast_instant_write_refuses_whole_slices_it_cannot_take(calendar: ExchangeCalendar) -> None:
+    import numpy as np
+
+    session = calendar.session(date(2024, 11, 29))
+    sd = SessionData(["A", "B"])
+    sd.start_session(session)
+    open_us = sd.grid.open_us if sd.grid else 0
+    rows = np.array([0, 1])
+    one = (np.ones(2), np.full(2, 2.0), np.full(2, 0.5), np.ones(2), np.array([5, 7]))
+    assert sd.write_instant(rows, open_us + 60_000_000, *one)
+    assert not sd.write_instant(rows, open_us + 60_000_000, *one)  # duplicates
+    assert not sd.write_instant(rows, open_us, *one)  # out of order
+    assert not sd.write_instant(rows, open_us - 60_000_000, *one)  # before the open
+    assert not sd.write_instant(np.array([0, 0]), open_us + 120_000_000, *one)  # symbol twice
+    assert sd.snapshot("A").session_volume == 5 and sd.snapshot("B").session_volume == 7
+    assert sd.snapshot("A").rejections == {}

@@ -119,6 +119,34 @@ class SessionData:
         with self._lock:
             self.session_ended = True
 
+    def write_instant(self, rows: IDX, ts_us: int, o: F64, h: F64, lo: F64, c: F64, v: I64) -> bool:
+        """Write regular bars that all open at ``ts_us``, at most one per symbol.
+
+        The replay fast path: about half the numpy calls of :meth:`write_bars`. It
+        writes nothing and returns False when any bar needs a rejection (outside the
+        session, duplicate, out of order, a symbol twice); the caller then uses
+        :meth:`write_bars`, which counts the reasons.
+        """
+        with self._lock:
+            grid = self.grid
+            if grid is None:
+                raise RuntimeError("write_instant before start_session")
+            offset = ts_us - grid.open_us
+            slot = offset // MINUTE_US
+            if offset % MINUTE_US or not 0 <= slot < grid.n_slots or not _unique_rows(rows):
+                return False
+            if grid.present[slot][rows].any() or (self.last_slot[rows] > slot).any():
+                return False
+            grid.put_slot(rows, slot, o, h, lo, c, v)
+            self.gap_open[slot][rows] = False
+            self.volume[rows] += v
+            self.high[rows] = np.fmax(self.high[rows], h)
+            self.low[rows] = np.fmin(self.low[rows], lo)
+            self.received[rows] += 1
+            self.last_slot[rows] = slot
+            self.flags["bars"][rows] = True
+            return True
+
     def write_bars(
         self,
         rows: IDX,

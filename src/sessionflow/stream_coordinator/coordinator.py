@@ -241,11 +241,13 @@ class StreamCoordinator:
         if instant.bars is not None:
             rb, sl = instant.bars, slice(instant.lo, instant.hi)
             b = rb.batch
-            ok = sd.write_bars(
-                rb.rows[sl], b.ts_us[sl], b.open[sl], b.high[sl], b.low[sl], b.close[sl],
-                b.volume[sl], b.regular[sl],
-            )  # fmt: skip
-            if ok.all():  # the usual case: views, no copy
+            cols = (b.open[sl], b.high[sl], b.low[sl], b.close[sl], b.volume[sl])
+            # every bar of an instant shares one open; regular ones take the fast path
+            if b.regular[sl].all() and sd.write_instant(rb.rows[sl], int(b.ts_us[sl][0]), *cols):
+                ok = None
+            else:
+                ok = sd.write_bars(rb.rows[sl], b.ts_us[sl], *cols, b.regular[sl])
+            if ok is None or ok.all():  # the usual case: views, no copy
                 events.append(BarSliceEvent(b.take(sl), now))
             elif ok.any():
                 events.append(BarSliceEvent(b.take(instant.bar_index()[ok]), now))
