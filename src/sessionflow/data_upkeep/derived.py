@@ -21,7 +21,7 @@ def window_count(session: SessionInfo, interval: int) -> int:
 
 def completed_windows(session: SessionInfo, interval: int, now_us: int) -> int:
     """How many windows have ended at ``now_us`` (the last, short one ends at the close)."""
-    elapsed = (now_us - to_us(session.open)) // 60_000_000
+    elapsed = (now_us - session.open_us) // 60_000_000
     if elapsed >= session.minutes:
         return window_count(session, interval)
     return max(0, int(elapsed) // interval)

@@ -18,6 +18,7 @@ from sessionflow.session_data import SessionData
 from sessionflow.time_provider import SessionInfo
 
 _MIN = 60_000_000
+_NONE = np.empty(0, dtype=np.intp)
 
 
 def minute_ranges(minutes: Iterable[int]) -> list[tuple[int, int]]:
@@ -72,8 +73,7 @@ class GapTracker:
 
     @staticmethod
     def none() -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        empty = np.empty(0, dtype=np.intp)
-        return empty, empty
+        return _NONE, _NONE
 
     @property
     def scanned(self) -> int:

@@ -190,7 +190,7 @@ class UpkeepWorker:
         ask = version is None or version != self._known_version
         with sd.lock:
             rows, minutes = gaps.due(sd, limit, now_us) if ask else gaps.none()
-        batch, tries = BarBatch.empty(), 0
+        batch, tries = _EMPTY, 0
         if len(rows):
             # the close is the last check: a query that fails then is retried at once
             budget = 1 + (self.max_fill_attempts if final else 0)
@@ -252,24 +252,29 @@ class UpkeepWorker:
     def _derive(self, sd: SessionData, grid: BarGrid, now_us: int, result: CheckResult) -> None:
         session = sd.current_session
         assert session is not None
-        filled_rows = sd.index_of(result.filled.symbol.tolist()) if len(result.filled) else None
-        filled_min = (result.filled.ts_us - grid.open_us) // MINUTE_US
+        filled = result.filled
         revised: list[tuple[int, int, DerivedSlice]] = []
         fresh: list[tuple[int, int, DerivedSlice]] = []
         for k, done in self._emitted.items():
             target = sd.derived[k]
-            if filled_rows is not None:
+            upto = completed_windows(session, k, now_us)
+            if upto == done and not len(filled):
+                continue  # the usual minute: no window closed, nothing filled
+            if len(filled):
+                filled_rows = sd.index_of(filled.symbol.tolist())
+                filled_min = (filled.ts_us - grid.open_us) // MINUTE_US
                 for j in sorted(set((filled_min // k).tolist())):
                     if j < done:
                         rows = np.unique(filled_rows[filled_min // k == j])
                         revised.extend(self._window(sd, grid, target, k, j, rows))
-            upto = completed_windows(session, k, now_us)
             for j in range(done, upto):
                 fresh.extend(self._window(sd, grid, target, k, j, None))
             if upto > done:
                 self._emitted[k] = upto
-        result.revised = [s for _, _, s in sorted(revised, key=lambda x: (x[0], x[1]))]
-        result.derived = [s for _, _, s in sorted(fresh, key=lambda x: (x[0], x[1]))]
+        if revised:
+            result.revised = [s for _, _, s in sorted(revised, key=lambda x: (x[0], x[1]))]
+        if fresh:
+            result.derived = [s for _, _, s in sorted(fresh, key=lambda x: (x[0], x[1]))]
 
     def _window(
         self,

@@ -129,6 +129,8 @@ def aggregate(
     Open is the first present minute's open, close the last present minute's close.
     All windows are reduced at once over a [window, minute-in-window, row] view.
     """
+    if len(slots) == 1:  # the per-check case: plain slices, no gathers
+        return _one_window(src, int(slots[0]) * k, min(int(slots[0]) * k + k, src.n_slots), rows)
     n = src.n_slots
     minute = slots[:, None] * k + np.arange(k)[None, :]
     inside = minute < n
@@ -149,6 +151,25 @@ def aggregate(
     h[~has], lo[~has] = np.nan, np.nan
     v: I64 = np.where(p, block(src.volume), 0).sum(axis=1)
     return has, o, h, lo, c, v
+
+
+def _one_window(
+    src: BarGrid, a: int, b: int, rows: IDX | None
+) -> tuple[BOOL, F64, F64, F64, F64, I64]:
+    def part(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        y: npt.NDArray[Any] = x[a:b] if rows is None else x[a:b, rows]
+        return y
+
+    p: BOOL = part(src.present)
+    has: BOOL = np.any(p, axis=0)
+    cols = np.arange(p.shape[1])
+    first, last = p.argmax(axis=0), (b - a - 1) - p[::-1].argmax(axis=0)
+    o: F64 = np.where(has, part(src.open)[first, cols], np.nan)
+    c: F64 = np.where(has, part(src.close)[last, cols], np.nan)
+    h: F64 = np.where(has, np.where(p, part(src.high), -np.inf).max(axis=0), np.nan)
+    lo: F64 = np.where(has, np.where(p, part(src.low), np.inf).min(axis=0), np.nan)
+    v: I64 = part(src.volume).sum(axis=0)  # absent minutes hold volume 0
+    return has[None], o[None], h[None], lo[None], c[None], v[None]
 
 
 def derive_grid(src: BarGrid, k: int) -> BarGrid:

@@ -33,7 +33,15 @@ class SessionInfo:
 
     @property
     def minutes(self) -> int:
-        return int((self.close - self.open).total_seconds() // 60)
+        return (self.close_us - self.open_us) // 60_000_000
+
+    @property
+    def open_us(self) -> int:
+        return to_us(self.open)
+
+    @property
+    def close_us(self) -> int:
+        return to_us(self.close)
 
     @property
     def early_close(self) -> bool:
