@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -157,7 +156,7 @@ def test_quotes_fold_into_minute_quote_bars_and_trades_arrive_as_ticks(tmp_path:
 def test_between_sessions_nothing_is_written_and_early_data_is_kept(tmp_path: Path) -> None:
     session = short_session(2)
     bars = [b for b in day_bars(ExchangeCalendar()) if b.ts < session.close]
-    stale = [replace(b, ts=session.open - MINUTE) for b in bars[:2]]
+    stale = [b._replace(ts=session.open - MINUTE) for b in bars[:2]]
     with FakeAlpaca(KEY, SECRET) as server:
         run = LiveRun(live_settings(tmp_path, server), server, session)
         run.system.start()  # connected, idle: the session has not opened
@@ -176,7 +175,7 @@ def test_extended_hours_bars_are_kept_aside_when_asked_for(tmp_path: Path) -> No
     session = short_session(2)
     bars = [b for b in day_bars(ExchangeCalendar()) if b.ts < session.close]
     firsts = [next(b for b in bars if b.symbol == s) for s in SYMBOLS]
-    premarket = [replace(b, ts=session.open - 30 * MINUTE) for b in firsts]  # 09:00 ET
+    premarket = [b._replace(ts=session.open - 30 * MINUTE) for b in firsts]  # 09:00 ET
     with FakeAlpaca(KEY, SECRET) as server:
         settings = live_settings(tmp_path, server).model_copy(
             update={"include_extended_hours": True}

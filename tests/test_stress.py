@@ -94,7 +94,7 @@ def test_check_snapshot_accepts_a_real_snapshot(finished: Finished) -> None:
         (
             lambda s: {
                 "bars_derived": {
-                    5: (dataclasses.replace(s.bars_derived[5][0], volume=1),),
+                    5: (s.bars_derived[5][0]._replace(volume=1),),
                     15: s.bars_derived[15],
                 }
             },

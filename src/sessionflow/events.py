@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.store.base import BarBatch
@@ -29,14 +29,16 @@ class SessionEndEvent:
     timer_expired: bool
 
 
-@dataclass(frozen=True, slots=True)
-class BarEvent:
+class BarEvent(NamedTuple):
+    """One 1m bar; ``time`` is when it became available (its close)."""
+
     bar: Bar
     time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class DerivedBarEvent:
+class DerivedBarEvent(NamedTuple):
+    """One derived bar; ``revised`` when a gap fill changed an already announced window."""
+
     bar: Bar
     time: datetime
     revised: bool = False

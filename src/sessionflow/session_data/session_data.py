@@ -13,7 +13,6 @@ minutes are columns. All bars that share a timestamp are written with one call.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 from collections.abc import Iterable, Sequence
@@ -246,7 +245,7 @@ class SessionData:
             if ts_us[i] % MINUTE_US:
                 data.rejections["not_minute_aligned"] += 1
             elif not is_regular:
-                data.extended_bars.append(dataclasses.replace(bar, regular=False))
+                data.extended_bars.append(bar._replace(regular=False))
                 self.flags["bars"][data.index] = True
                 accepted[i] = True
                 continue

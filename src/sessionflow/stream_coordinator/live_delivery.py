@@ -57,7 +57,7 @@ class Delivery:
             if isinstance(item, Bar):
                 # without extended hours an outside bar stays regular: add_bars rejects it
                 out = w.extended and not w.regular(item.ts)
-                bars.append(replace(item, regular=False) if out else item)
+                bars.append(item._replace(regular=False) if out else item)
             elif isinstance(item, QuoteUpdate):
                 quotes.extend(self.quotes.add(item))
             elif isinstance(item, Quote):  # a feed that sends minute quote bars itself
