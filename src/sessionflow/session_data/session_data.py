@@ -138,12 +138,7 @@ class SessionData:
                 return False
             grid.put_slot(rows, slot, o, h, lo, c, v)
             self.gap_open[slot][rows] = False
-            self.volume[rows] += v
-            self.high[rows] = np.fmax(self.high[rows], h)
-            self.low[rows] = np.fmin(self.low[rows], lo)
-            self.received[rows] += 1
-            self.last_slot[rows] = slot
-            self.flags["bars"][rows] = True
+            self._figures(rows, h, lo, v, slot)
             return True
 
     def write_bars(
@@ -215,13 +210,17 @@ class SessionData:
                 self.gap_open[m, r] = False
                 if filled:
                     grid.filled[m, r] = True
-            self.volume[r] += vals[4]
-            self.high[r] = np.fmax(self.high[r], vals[1])
-            self.low[r] = np.fmin(self.low[r], vals[2])
-            self.received[r] += 1
-            self.last_slot[r] = np.maximum(self.last_slot[r], m)
-            self.flags["bars"][r] = True
+            self._figures(r, vals[1], vals[2], vals[4], np.maximum(self.last_slot[r], m))
             return accepted
+
+    def _figures(self, rows: IDX, h: F64, lo: F64, v: I64, last: int | I64) -> None:
+        """Session volume/high/low, counts and flags after bars landed in ``rows``."""
+        self.volume[rows] += v
+        self.high[rows] = np.fmax(self.high[rows], h)
+        self.low[rows] = np.fmin(self.low[rows], lo)
+        self.received[rows] += 1
+        self.last_slot[rows] = last
+        self.flags["bars"][rows] = True
 
     def _off_grid(
         self,
