@@ -208,3 +208,15 @@ def test_unknown_symbol_and_empty_range_are_clear_errors(demo_store_path: Path) 
         build_system(
             demo_settings(demo_store_path, start=date(2024, 11, 28), end=date(2024, 11, 28))
         )
+
+
+def test_narrow_accessors_agree_with_the_snapshot(demo_run) -> None:  # type: ignore[no-untyped-def]
+    system, _ = demo_run
+    dm = system.data_manager
+    snap = dm.snapshot("NVDA")
+    assert dm.bars("NVDA") == snap.bars_1m
+    assert dm.bars("NVDA", 15) == snap.bars_derived[15]
+    assert dm.bars("NVDA", 7) == ()
+    day = date(2024, 11, 29)
+    assert dm.history("NVDA", 5, day) == snap.historical_bars[5][day]
+    assert dm.history("NVDA", 5, date(2024, 11, 28)) == ()

@@ -112,11 +112,11 @@ class DataManager:
         return self.session_data.snapshot(symbol)
 
     def bars(self, symbol: str, interval: int = 1) -> tuple[Bar, ...]:
-        snap = self.session_data.snapshot(symbol)
-        return snap.bars_1m if interval == 1 else snap.bars_derived.get(interval, ())
+        """This session's bars of one symbol and interval (cheaper than a full snapshot)."""
+        return self.session_data.bars(symbol, interval)
 
     def history(self, symbol: str, interval: int, day: date) -> tuple[Bar, ...]:
-        return self.session_data.snapshot(symbol).historical_bars.get(interval, {}).get(day, ())
+        return self.session_data.history_bars(symbol, interval, day)
 
     @property
     def reports(self) -> list[SessionReport]:

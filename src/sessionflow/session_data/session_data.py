@@ -314,6 +314,18 @@ class SessionData:
         with self._lock:
             return {s: d.snapshot() for s, d in self._symbols.items()}
 
+    def bars(self, symbol: str, interval: int = 1) -> tuple[Bar, ...]:
+        """One symbol's bars of one interval in this session, built under the lock."""
+        with self._lock:
+            grid = self.grid if interval == 1 else self.derived.get(interval)
+            return tuple(grid.bars(self._index[symbol], symbol)) if grid is not None else ()
+
+    def history_bars(self, symbol: str, interval: int, day: date) -> tuple[Bar, ...]:
+        """One trailing day of one symbol and interval, without snapshotting the rest."""
+        with self._lock:
+            grid = self.history.get(interval, {}).get(day)
+            return tuple(grid.bars(self._index[symbol], symbol)) if grid is not None else ()
+
     def last_close(self, symbol: str) -> float | None:
         """The latest regular-session close of ``symbol`` (cheap; no snapshot)."""
         with self._lock:
