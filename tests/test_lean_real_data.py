@@ -368,6 +368,9 @@ def test_extended_hours_replay_keeps_regular_state(
         assert not any(b.regular for b in snap.extended_bars)
         assert snap.bars_1m == base.bars_1m
         assert len(snap.extended_bars) == ext.rows[(day, symbol)].extended_bars > 0
+        assert snap.quotes == base.quotes  # extended-hours quotes are kept aside, like bars
+        assert snap.extended_quotes and not any(q.regular for q in snap.extended_quotes)
+        assert len(snap.extended_quotes) == ext.rows[(day, symbol)].extended_quotes
         a, b = ext.rows[(day, symbol)], october.rows[(day, symbol)]
         assert (a.quality, a.expected, a.bars, a.volume, a.high, a.low, a.derived) == (
             b.quality, b.expected, b.bars, b.volume, b.high, b.low, b.derived,

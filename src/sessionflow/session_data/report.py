@@ -23,6 +23,7 @@ class SymbolReport:
     rejections: dict[str, int] = field(default_factory=dict)
     quotes: int = 0
     extended_bars: int = 0
+    extended_quotes: int = 0
 
 
 @dataclass(frozen=True)

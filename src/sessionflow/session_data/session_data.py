@@ -289,12 +289,18 @@ class SessionData:
             return [b for b, keep in zip(known, ok.tolist(), strict=True) if keep]
 
     def add_quotes(self, quotes: Iterable[Quote]) -> None:
-        self._append("quotes", quotes)
+        """Regular-session quotes go to ``quotes``, extended-hours ones to ``extended_quotes``."""
+        regular: list[Quote] = []
+        extended: list[Quote] = []
+        for q in quotes:
+            (regular if q.regular else extended).append(q)
+        self._append("quotes", regular)
+        self._append("quotes", extended, into="extended_quotes")
 
     def add_ticks(self, ticks: Iterable[Tick]) -> None:
         self._append("ticks", ticks)
 
-    def _append(self, kind: str, items: Iterable[Quote | Tick]) -> None:
+    def _append(self, kind: str, items: Iterable[Quote | Tick], into: str | None = None) -> None:
         """Append quotes or ticks to their symbol's list; unknown symbols are counted."""
         with self._lock:
             for item in items:
@@ -302,7 +308,7 @@ class SessionData:
                 if data is None:
                     self.unknown_symbols[item.symbol] = self.unknown_symbols.get(item.symbol, 0) + 1
                     continue
-                getattr(data, kind).append(item)
+                getattr(data, into or kind).append(item)
                 self.flags[kind][data.index] = True
 
     def snapshot(self, symbol: str) -> SymbolSnapshot:
@@ -416,6 +422,7 @@ class SessionData:
                         rejections=dict(sorted(data.rejections.items())),
                         quotes=len(data.quotes),
                         extended_bars=len(data.extended_bars),
+                        extended_quotes=len(data.extended_quotes),
                     )
                 )
             return SessionReport(session=session.date, early_close=session.early_close, rows=rows)

@@ -35,6 +35,7 @@ class SymbolSnapshot:
     quotes: tuple[Quote, ...]
     ticks: tuple[Tick, ...]
     extended_bars: tuple[Bar, ...]
+    extended_quotes: tuple[Quote, ...]
     session_volume: int
     session_high: float | None
     session_low: float | None
@@ -56,10 +57,11 @@ class SymbolSessionData:
     quotes: list[Quote] = field(default_factory=list)
     ticks: list[Tick] = field(default_factory=list)
     extended_bars: list[Bar] = field(default_factory=list)
+    extended_quotes: list[Quote] = field(default_factory=list)
     rejections: Counter[str] = field(default_factory=Counter)
 
     def reset(self) -> None:
-        self.quotes, self.ticks, self.extended_bars = [], [], []
+        self.quotes, self.ticks, self.extended_bars, self.extended_quotes = [], [], [], []
         self.rejections = Counter()
 
     @property
@@ -137,6 +139,7 @@ class SymbolSessionData:
             quotes=tuple(self.quotes),
             ticks=tuple(self.ticks),
             extended_bars=tuple(self.extended_bars),
+            extended_quotes=tuple(self.extended_quotes),
             session_volume=self.session_volume,
             session_high=self.session_high,
             session_low=self.session_low,
