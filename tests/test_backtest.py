@@ -220,3 +220,30 @@ def test_narrow_accessors_agree_with_the_snapshot(demo_run) -> None:  # type: ig
     day = date(2024, 11, 29)
     assert dm.history("NVDA", 5, day) == snap.historical_bars[5][day]
     assert dm.history("NVDA", 5, date(2024, 11, 28)) == ()
+
+
+def test_stored_ticks_replay_in_time_order_after_bars(
+    tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    from sessionflow import TickEvent
+    from sessionflow.models import Tick
+
+    day = date(2024, 11, 29)
+    session = calendar.session(day)
+    store = DuckDBStore(tmp_path / "t.duckdb")
+    store.upsert_bars(synthetic_bars(calendar, ["T"], day, day))
+    at = session.open + timedelta(minutes=1)  # the instant the 09:30 bar closes
+    ticks = [
+        Tick("T", at, 10.0, 5, 2),
+        Tick("T", at, 10.0, 5, 1),
+        Tick("T", at + timedelta(seconds=7), 9.9, 1, 1),
+    ]
+    store.upsert_ticks(ticks)
+    system, events = run_collect(
+        demo_settings(tmp_path / "t.duckdb", symbols=["T"], start=day, end=day), store=store
+    )
+    got = [e.tick for e in events if isinstance(e, TickEvent)]
+    assert got == sorted(ticks, key=lambda t: (t.ts, t.seq))
+    first_tick = next(i for i, e in enumerate(events) if isinstance(e, TickEvent))
+    assert isinstance(events[first_tick - 1], BarEvent)  # bars before ticks at one instant
+    assert system.data_manager.snapshot("T").ticks == tuple(got)

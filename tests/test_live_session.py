@@ -151,6 +151,7 @@ def test_quotes_fold_into_minute_quote_bars_and_trades_arrive_as_ticks(tmp_path:
     rows = {r.symbol: r for r in run.system.data_manager.reports[0].rows}
     assert rows["AAPL"].quotes == 1
     assert run.system.store.count_quotes() == 1  # type: ignore[attr-defined]
+    assert run.system.store.load_ticks(["MSFT"], t0, session.close) == [tick]
 
 
 def test_between_sessions_nothing_is_written_and_early_data_is_kept(tmp_path: Path) -> None:

@@ -53,3 +53,15 @@ def test_reads_never_block_the_next_write_on_the_same_thread() -> None:
     assert store.count_bars() == 0 and store.count_quotes() == 0
     store.upsert_bars(batch(["A"], [T0]))
     assert store.count_bars() == 1
+
+
+def test_ticks_upsert_by_symbol_time_and_sequence() -> None:
+    from sessionflow.models import Tick, from_us
+
+    store = DuckDBStore(":memory:")
+    t = from_us(T0)
+    ticks = [Tick("A", t, 10.0, 5, 1), Tick("A", t, 10.1, 3, 2), Tick("B", t, 20.0, 1, 1)]
+    assert store.upsert_ticks(ticks) == 3
+    store.upsert_ticks([Tick("A", t, 10.2, 4, 2)])  # same print again, corrected
+    got = store.load_ticks(["A", "B"], t, from_us(T0 + 1))
+    assert got == [ticks[0], Tick("A", t, 10.2, 4, 2), ticks[2]]

@@ -100,6 +100,8 @@ class SessionLoader:
         quotes = self.store.load_quotes(self.symbols, start, end, regular_only=regular_only)
         for quote in quotes.iter_quotes():
             payload.streams.setdefault((QUOTES, quote.symbol), []).append(quote)
+        for tick in self.store.load_ticks(self.symbols, start, end):
+            payload.streams.setdefault((TICKS, tick.symbol), []).append(tick)
         return payload
 
     def load_session_bars(self, session: SessionInfo) -> BarBatch:

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from sessionflow.models import Bar, Quote, from_us
+from sessionflow.models import Bar, Quote, Tick, from_us
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -157,6 +157,10 @@ class Store(Protocol):
     def load_quotes(
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
     ) -> QuoteBatch: ...
+
+    def upsert_ticks(self, ticks: Sequence[Tick]) -> int: ...
+
+    def load_ticks(self, symbols: Sequence[str], start: datetime, end: datetime) -> list[Tick]: ...
 
     def find_bars(self, wanted: Sequence[tuple[str, int]]) -> BarBatch: ...
 

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from sessionflow.models import Tick, from_us, to_us
 from sessionflow.store.base import BarBatch, QuoteBatch
 
 _SCHEMA = """
@@ -49,13 +50,13 @@ def _ts_array(ts_us: np.ndarray[Any, Any]) -> pa.Array:
     return pa.array(ts_us.astype(np.int64), type=pa.timestamp("us", tz="UTC"))
 
 
-def _merge_sql(table: str, cols: Sequence[str]) -> str:
+def _merge_sql(table: str, cols: Sequence[str], keys: Sequence[str] = ("symbol", "ts")) -> str:
     sets = ", ".join(f"{c} = s.{c}" for c in cols)
-    names = ", ".join(("symbol", "ts", *cols))
-    values = ", ".join(f"s.{c}" for c in ("symbol", "ts", *cols))
+    names = ", ".join((*keys, *cols))
+    values = ", ".join(f"s.{c}" for c in (*keys, *cols))
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     return (
-        f"MERGE INTO {table} AS t USING staging AS s "
-        "ON t.symbol = s.symbol AND t.ts = s.ts "
+        f"MERGE INTO {table} AS t USING staging AS s ON {on} "
         f"WHEN MATCHED THEN UPDATE SET {sets} "
         f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
     )
@@ -84,7 +85,13 @@ class DuckDBStore:
             self._local.cursor = cur
         return cur
 
-    def _merge(self, table: str, cols: Sequence[str], staging: pa.Table) -> int:
+    def _merge(
+        self,
+        table: str,
+        cols: Sequence[str],
+        staging: pa.Table,
+        keys: Sequence[str] = ("symbol", "ts"),
+    ) -> int:
         if staging.num_rows == 0:
             return 0
         with self._write_lock:
@@ -93,7 +100,7 @@ class DuckDBStore:
             try:
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    cur.execute(_merge_sql(table, cols))
+                    cur.execute(_merge_sql(table, cols, keys))
                     cur.execute("COMMIT")
                     self._version += 1
                 except BaseException:
@@ -212,6 +219,33 @@ class DuckDBStore:
             ask_size=np.asarray(rows["ask_size"], dtype=np.int64),
             regular=np.asarray(rows["regular"], dtype=np.bool_),
         )
+
+    def upsert_ticks(self, ticks: Sequence[Tick]) -> int:
+        """Insert or replace trade prints by (symbol, ts, seq)."""
+        table = pa.table(
+            {
+                "symbol": pa.array([t.symbol for t in ticks], type=pa.string()),
+                "ts": _ts_array(np.array([to_us(t.ts) for t in ticks], dtype=np.int64)),
+                "seq": pa.array([t.seq for t in ticks], type=pa.int64()),
+                "price": pa.array([t.price for t in ticks], type=pa.float64()),
+                "size": pa.array([t.size for t in ticks], type=pa.int64()),
+            }
+        )
+        return self._merge("ticks", ("price", "size"), table, keys=("symbol", "ts", "seq"))
+
+    def load_ticks(self, symbols: Sequence[str], start: datetime, end: datetime) -> list[Tick]:
+        """Ticks with ``start <= ts < end`` ordered by (ts, symbol, seq)."""
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT symbol, epoch_us(ts), price, size, seq FROM ticks "
+                "WHERE symbol IN (SELECT unnest(?)) AND ts >= ? AND ts < ? "
+                "ORDER BY ts, symbol, seq",
+                [list(symbols), start, end],
+            )
+            .fetchall()
+        )
+        return [Tick(str(s), from_us(int(t)), float(p), int(z), int(q)) for s, t, p, z, q in rows]
 
     def find_bars(self, wanted: Sequence[tuple[str, int]]) -> BarBatch:
         """The stored bars among ``wanted`` (symbol, open in epoch us); used for gap filling."""

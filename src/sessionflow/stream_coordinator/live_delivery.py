@@ -73,6 +73,7 @@ class Delivery:
             events.append(BarSliceEvent(BarBatch.from_bars(kept), now))
             self.batcher.add(kept, (), now)
         if ticks:
+            self.batcher.add((), (), now, ticks)
             self.session_data.add_ticks(ticks)
             events.extend(TickEvent(t, now) for t in ticks)
         self.publish(events)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sessionflow.models import Bar, Quote, to_us
+from sessionflow.models import Bar, Quote, Tick, to_us
 from sessionflow.store import BarBatch, QuoteBatch, Store
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class StoreBatcher:
         self.max_age = timedelta(seconds=max_age_s)
         self._bars: list[Bar] = []
         self._quotes: list[Quote] = []
+        self._ticks: list[Tick] = []
         self._since: datetime | None = None
         self._last_now: datetime | None = None
         self._lock = threading.Lock()  # the retry path re-queues from the upkeep thread
@@ -58,16 +59,23 @@ class StoreBatcher:
         self.rows = 0
         self.errors = 0
 
-    def add(self, bars: Sequence[Bar], quotes: Sequence[Quote], now: datetime) -> None:
-        if not bars and not quotes:
+    def add(
+        self,
+        bars: Sequence[Bar],
+        quotes: Sequence[Quote],
+        now: datetime,
+        ticks: Sequence[Tick] = (),
+    ) -> None:
+        if not bars and not quotes and not ticks:
             return
         with self._lock:
             self._last_now = now
             self._bars.extend(bars)
             self._quotes.extend(quotes)
+            self._ticks.extend(ticks)
             if self._since is None:
                 self._since = now
-            full = len(self._bars) + len(self._quotes) >= self.max_items
+            full = len(self._bars) + len(self._quotes) + len(self._ticks) >= self.max_items
         if full:
             self.flush()
 
@@ -83,22 +91,23 @@ class StoreBatcher:
     def flush(self) -> Future[Any] | None:
         """Hand the pending rows to the upkeep thread as one job; None if nothing is pending."""
         with self._lock:
-            bars, quotes = self._bars, self._quotes
-            if not bars and not quotes:
+            bars, quotes, ticks = self._bars, self._quotes, self._ticks
+            if not bars and not quotes and not ticks:
                 return None
-            self._bars, self._quotes, self._since = [], [], None
+            self._bars, self._quotes, self._ticks, self._since = [], [], [], None
             self.batches += 1
-        return self._submit(lambda: self._write(bars, quotes))
+        return self._submit(lambda: self._write(bars, quotes, ticks))
 
-    def _write(self, bars: list[Bar], quotes: list[Quote]) -> int:
+    def _write(self, bars: list[Bar], quotes: list[Quote], ticks: list[Tick]) -> int:
         try:
             n = self.store.upsert_bars(BarBatch.from_bars(bars)) if bars else 0
             n += self.store.upsert_quotes(quote_batch(quotes)) if quotes else 0
+            n += self.store.upsert_ticks(ticks) if ticks else 0
         except Exception as exc:
             log.warning("live store write failed, kept for the next batch: %s", exc)
             with self._lock:
                 self.errors += 1
-                self._bars[:0], self._quotes[:0] = bars, quotes
+                self._bars[:0], self._quotes[:0], self._ticks[:0] = bars, quotes, ticks
                 if self._since is None:
                     self._since = self._last_now
             return 0
