@@ -6,7 +6,7 @@ minute comes from here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -25,23 +25,23 @@ EXTENDED_CLOSE = time(20, 0)
 
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
-    """One trading session; ``open``/``close`` are tz-aware UTC."""
+    """One trading session; ``open``/``close`` are tz-aware UTC.
+
+    The epoch-microsecond forms are computed once: the coordinator and the upkeep
+    check read them every minute.
+    """
 
     date: date
     open: datetime
     close: datetime
+    open_us: int = field(init=False, repr=False, compare=False)
+    close_us: int = field(init=False, repr=False, compare=False)
+    minutes: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def minutes(self) -> int:
-        return (self.close_us - self.open_us) // 60_000_000
-
-    @property
-    def open_us(self) -> int:
-        return to_us(self.open)
-
-    @property
-    def close_us(self) -> int:
-        return to_us(self.close)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "open_us", to_us(self.open))
+        object.__setattr__(self, "close_us", to_us(self.close))
+        object.__setattr__(self, "minutes", (self.close_us - self.open_us) // 60_000_000)
 
     @property
     def early_close(self) -> bool:
