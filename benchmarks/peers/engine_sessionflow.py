@@ -258,12 +258,4 @@ def run(data: Path, job: Job, batch: bool = False) -> EngineResult:
         extra["consumer"] = "on_batch" if batch else "on_event"
         store.close()
 
-    n1 = sum(r.n_1m for r in rows.values())
-    return EngineResult(
-        rows=rows,
-        load_s=load_s,
-        replay_s=replay_s,
-        bars_1m=n1,
-        derived={5: sum(r.n_5m for r in rows.values()), 15: sum(r.n_15m for r in rows.values())},
-        extra=extra,
-    )
+    return EngineResult.from_rows(rows, load_s, replay_s, extra=extra)

@@ -108,6 +108,14 @@ class EngineResult:
     derived: dict[int, int]
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_rows(
+        cls, rows: Rows, load_s: float, replay_s: float, extra: dict[str, Any]
+    ) -> EngineResult:
+        """A result whose bar counts are the totals of its per-(symbol, session) rows."""
+        bars_1m, derived = totals(rows.values())
+        return cls(rows, load_s, replay_s, bars_1m, derived, extra)
+
 
 def job_sessions(count: int) -> list[Session]:
     """The first ``count`` XNYS sessions from START (sessionflow's calendar)."""
