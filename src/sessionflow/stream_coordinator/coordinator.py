@@ -46,6 +46,42 @@ class Stopped(Exception):
     """Raised inside the coordinator thread to unwind when stop() was called."""
 
 
+def run_coordinator(
+    name: str,
+    body: Callable[[], None],
+    publisher: EventPublisher,
+    hooks: CoordinatorHooks,
+    cleanup: Callable[[], None] = lambda: None,
+) -> None:
+    """Thread 1's shutdown contract, shared by backtest and live.
+
+    stop() ends ``body`` with Stopped (not an error); any other exception is
+    logged and handed to the SystemManager; consumers are always released.
+    """
+    error: BaseException | None = None
+    try:
+        body()
+    except Stopped:
+        pass
+    except BaseException as exc:
+        log.exception("%s failed", name)
+        error = exc
+    finally:
+        cleanup()
+        publisher.close()
+        hooks.on_finished(error)
+
+
+def wait_while_paused(hooks: CoordinatorHooks) -> bool:
+    """Block while the run gate is clear; True if it was paused. Raises Stopped on stop()."""
+    if hooks.run_gate.is_set():
+        return False
+    while not hooks.run_gate.wait(0.05):
+        if hooks.stop.is_set():
+            raise Stopped
+    return True
+
+
 def await_unless_stopped(fut: Future[T], stop: threading.Event) -> T:
     """Wait for an upkeep job, staying responsive to stop() (raises Stopped)."""
     while True:
@@ -118,29 +154,15 @@ class StreamCoordinator:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        error: BaseException | None = None
-        try:
-            self._play_all()
-        except Stopped:
-            pass
-        except BaseException as exc:
-            log.exception("stream coordinator failed")
-            error = exc
-        finally:
-            self.publisher.close()
-            self.hooks.on_finished(error)
+        run_coordinator("stream coordinator", self._play_all, self.publisher, self.hooks)
 
     def _await(self, fut: Future[T]) -> T:
         return await_unless_stopped(fut, self.hooks.stop)
 
     def _gate(self) -> None:
         """Block while paused; on resume re-anchor pacing so paused time is not caught up."""
-        if self.hooks.run_gate.is_set():
-            return
-        while not self.hooks.run_gate.wait(0.05):
-            if self.hooks.stop.is_set():
-                raise Stopped
-        self.pacer.anchor(to_us(self.clock.now()))
+        if wait_while_paused(self.hooks):
+            self.pacer.anchor(to_us(self.clock.now()))
 
     def _play_all(self) -> None:
         if not self.sessions:

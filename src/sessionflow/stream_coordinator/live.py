@@ -41,6 +41,8 @@ from sessionflow.stream_coordinator.coordinator import (
     Stopped,
     await_unless_stopped,
     check_events,
+    run_coordinator,
+    wait_while_paused,
 )
 from sessionflow.stream_coordinator.live_delivery import Delivery, Window
 from sessionflow.stream_coordinator.live_health import counters_of, session_delta
@@ -145,19 +147,13 @@ class LiveCoordinator:
         return counters_of(self)
 
     def _run(self) -> None:
-        error: BaseException | None = None
-        try:
-            self._run_sessions()
-        except Stopped:
-            pass
-        except BaseException as exc:
-            log.exception("live coordinator failed")
-            error = exc
-        finally:
-            self.feed.stop()
-            self.hooks.counters.update(self.counters())
-            self.publisher.close()
-            self.hooks.on_finished(error)
+        run_coordinator(
+            "live coordinator", self._run_sessions, self.publisher, self.hooks, self._release_feed
+        )
+
+    def _release_feed(self) -> None:
+        self.feed.stop()
+        self.hooks.counters.update(self.counters())
 
     def _run_sessions(self) -> None:
         played = 0
@@ -315,8 +311,7 @@ class LiveCoordinator:
     def _gate(self) -> None:
         """While paused nothing is delivered; the sink keeps everything until resume."""
         self._check_stop()
-        while not self.hooks.run_gate.wait(0.05):
-            self._check_stop()
+        wait_while_paused(self.hooks)
 
     def _await(self, fut: Future[T]) -> T:
         return await_unless_stopped(fut, self.hooks.stop)
