@@ -184,3 +184,16 @@ def derive_grid(src: BarGrid, k: int) -> BarGrid:
     grid.volume[has] = v[has]
     grid.present[:] = has
     return grid
+
+
+def runs(mask: BOOL) -> tuple[IDX, IDX, IDX]:
+    """Runs of True down each column of a [minute x symbol] mask: (columns, starts, ends).
+
+    Ends are exclusive; runs come ordered by column, then by start.
+    """
+    padded = np.zeros((mask.shape[1], mask.shape[0] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask.T
+    edges = np.diff(padded, axis=1)
+    cols, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    return cols, starts, ends

@@ -22,7 +22,16 @@ import numpy as np
 
 from sessionflow.importer.validate import price_problem
 from sessionflow.models import Bar, Quote, Tick, to_us
-from sessionflow.session_data.grid import BOOL, F64, I64, IDX, MINUTE_US, BarGrid, derive_grid
+from sessionflow.session_data.grid import (
+    BOOL,
+    F64,
+    I64,
+    IDX,
+    MINUTE_US,
+    BarGrid,
+    derive_grid,
+    runs,
+)
 from sessionflow.session_data.report import SessionReport, SymbolReport
 from sessionflow.session_data.symbol_session_data import (
     DATA_TYPES,
@@ -430,11 +439,7 @@ class SessionData:
 
 def _gap_ranges(gap_open: BOOL, open_us: int) -> dict[int, list[tuple[str, str]]]:
     """Per symbol row, open gaps as ISO-8601 UTC [start, end) pairs, all rows at once."""
-    padded = np.zeros((gap_open.shape[1], gap_open.shape[0] + 2), dtype=np.int8)
-    padded[:, 1:-1] = gap_open.T
-    edges = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
+    rows, starts, ends = runs(gap_open)
     stamp = np.datetime64(open_us, "us")
     minute = np.timedelta64(MINUTE_US, "us")
     a = np.datetime_as_string(stamp + starts * minute, unit="s", timezone="UTC")

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from sessionflow.models import Bar, Quote, Tick
-from sessionflow.session_data.grid import MINUTE_US
+from sessionflow.session_data.grid import MINUTE_US, runs
 
 if TYPE_CHECKING:
     from sessionflow.session_data.session_data import SessionData
@@ -110,8 +108,7 @@ class SymbolSessionData:
         grid = self.owner.grid
         if grid is None:
             return []
-        edges = np.diff(self.owner.gap_open[:, self.index].astype(np.int8), prepend=0, append=0)
-        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        _, starts, ends = runs(self.owner.gap_open[:, self.index : self.index + 1])
         base = grid.open_us
         return [
             (base + a * MINUTE_US, base + b * MINUTE_US)
