@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from sessionflow.models import MINUTE, Bar, to_us
+from sessionflow.models import MINUTE, Bar
 from sessionflow.time_provider import SessionInfo
 
 
@@ -59,7 +59,3 @@ def derive_bars(bars_1m: Sequence[Bar], session: SessionInfo, interval: int) -> 
         if bar is not None:
             out.append(bar)
     return out
-
-
-def window_of(session: SessionInfo, interval: int, ts_us: int) -> int:
-    return int((ts_us - to_us(session.open)) // (interval * 60_000_000))

@@ -79,6 +79,3 @@ class GapTracker:
     def scanned(self) -> int:
         """Minutes scanned so far; gap_open is only meaningful below this."""
         return self._scanned
-
-    def any_due(self, sd: SessionData, max_attempts: int) -> bool:
-        return bool((sd.gap_open & (self.attempts < max_attempts)).any())

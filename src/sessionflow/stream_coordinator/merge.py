@@ -101,11 +101,3 @@ class StreamMerger:
             if q:
                 heapq.heappush(heap, (q[0][0], key[0], key[1], key))
         return out
-
-    def clear(self) -> int:
-        """Drop everything left, returning how many items were dropped."""
-        n = len(self)
-        self._queues.clear()
-        self._heap.clear()
-        self._bars, self._group = None, 0
-        return n

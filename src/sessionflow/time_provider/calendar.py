@@ -7,7 +7,7 @@ minute comes from here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -125,6 +125,3 @@ class ExchangeCalendar:
 
     def local(self, ts: datetime) -> datetime:
         return ts.astimezone(self.tz)
-
-    def day_after(self, day: date) -> date:
-        return day + timedelta(days=1)
