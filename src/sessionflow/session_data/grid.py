@@ -57,6 +57,12 @@ class BarGrid:
             np.zeros(shape, dtype=np.bool_),
         )
 
+    @classmethod
+    def windows(cls, n_sym: int, session_minutes: int, open_us: int, k: int) -> BarGrid:
+        """An empty k-minute grid over a session, its last window short if k does not divide it."""
+        n_win = -(-session_minutes // k)
+        return cls.empty(n_sym, n_win, open_us, k, session_minutes - (n_win - 1) * k)
+
     @property
     def n_slots(self) -> int:
         return int(self.present.shape[0])
@@ -174,12 +180,10 @@ def _one_window(
 
 def derive_grid(src: BarGrid, k: int) -> BarGrid:
     """The whole k-minute grid of a 1-minute grid (history and end-of-day use)."""
-    n_win = -(-src.n_slots // k)
-    last = src.n_slots - (n_win - 1) * k
-    grid = BarGrid.empty(src.n_symbols, n_win, src.open_us, k, last)
-    if n_win == 0:
+    grid = BarGrid.windows(src.n_symbols, src.n_slots, src.open_us, k)
+    if grid.n_slots == 0:
         return grid
-    has, o, h, lo, c, v = aggregate(src, k, np.arange(n_win))
+    has, o, h, lo, c, v = aggregate(src, k, np.arange(grid.n_slots))
     grid.open[has], grid.high[has], grid.low[has], grid.close[has] = o[has], h[has], lo[has], c[has]
     grid.volume[has] = v[has]
     grid.present[:] = has

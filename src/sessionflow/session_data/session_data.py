@@ -21,7 +21,7 @@ from datetime import date
 import numpy as np
 
 from sessionflow.importer.validate import price_problem
-from sessionflow.models import Bar, Quote, Tick, to_us
+from sessionflow.models import Bar, Quote, Tick
 from sessionflow.session_data.grid import (
     BOOL,
     F64,
@@ -99,15 +99,9 @@ class SessionData:
             n = len(self.names)
             self.current_session = session
             self.session_ended = False
-            self.grid = BarGrid.empty(n, session.minutes, to_us(session.open), 1, 1)
+            self.grid = BarGrid.windows(n, session.minutes, session.open_us, 1)
             self.derived = {
-                k: BarGrid.empty(
-                    n,
-                    -(-session.minutes // k),
-                    to_us(session.open),
-                    k,
-                    session.minutes - (-(-session.minutes // k) - 1) * k,
-                )
+                k: BarGrid.windows(n, session.minutes, session.open_us, k)
                 for k in self.derived_intervals
             }
             self.volume[:] = 0
@@ -375,7 +369,7 @@ class SessionData:
 
     def grid_from_batch(self, batch: BarBatch, session: SessionInfo) -> BarGrid:
         """A 1m grid of a past session from stored bars (history before the first session)."""
-        grid = BarGrid.empty(len(self.names), session.minutes, to_us(session.open), 1, 1)
+        grid = BarGrid.windows(len(self.names), session.minutes, session.open_us, 1)
         known = np.isin(batch.symbol, self.names_array)
         b = batch.take(known)
         slot = (b.ts_us - grid.open_us) // MINUTE_US

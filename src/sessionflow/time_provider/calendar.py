@@ -49,8 +49,7 @@ class SessionInfo:
 
     def minute_opens_us(self) -> npt.NDArray[np.int64]:
         """Open timestamps (epoch microseconds) of every regular-session minute."""
-        start = to_us(self.open)
-        return start + np.arange(self.minutes, dtype=np.int64) * _MINUTE_US
+        return self.open_us + np.arange(self.minutes, dtype=np.int64) * _MINUTE_US
 
 
 class ExchangeCalendar:
