@@ -10,6 +10,7 @@ ticks are instants and are available at ``ts``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -89,3 +90,18 @@ class Tick:
     @property
     def available_at(self) -> datetime:
         return self.ts
+
+
+def price_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
+    """Why an OHLCV row is impossible (importer and live writes share the reasons), or None."""
+    if not all(math.isfinite(x) for x in (o, h, lo, c, v)):
+        return "nan_or_inf"
+    if h < lo:
+        return "high_below_low"
+    if h < max(o, c):
+        return "high_below_open_close"
+    if lo > min(o, c):
+        return "low_above_open_close"
+    if v < 0:
+        return "negative_volume"
+    return None

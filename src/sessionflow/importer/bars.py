@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from sessionflow.importer.validate import SessionFilter, parse_time, price_problem
-from sessionflow.models import to_us
+from sessionflow.importer.validate import SessionFilter, parse_time
+from sessionflow.models import price_problem, to_us
 from sessionflow.store import BarBatch, Store
 from sessionflow.time_provider import ExchangeCalendar
 

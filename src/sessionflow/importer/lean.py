@@ -22,8 +22,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from sessionflow.importer.bars import ImportError_, ImportReport
-from sessionflow.importer.validate import price_problem
-from sessionflow.models import from_us, to_us
+from sessionflow.models import from_us, price_problem, to_us
 from sessionflow.store import BarBatch, QuoteBatch, Store
 from sessionflow.store.base import BOOL, F64, I64, OBJ
 from sessionflow.time_provider import ExchangeCalendar

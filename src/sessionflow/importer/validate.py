@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -32,20 +31,6 @@ def parse_time(text: str, tz: ZoneInfo) -> datetime:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=tz)
     return ts
-
-
-def price_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
-    if not all(math.isfinite(x) for x in (o, h, lo, c, v)):
-        return "nan_or_inf"
-    if h < lo:
-        return "high_below_low"
-    if h < max(o, c):
-        return "high_below_open_close"
-    if lo > min(o, c):
-        return "low_above_open_close"
-    if v < 0:
-        return "negative_volume"
-    return None
 
 
 class SessionFilter:

@@ -20,8 +20,7 @@ from datetime import date
 
 import numpy as np
 
-from sessionflow.importer.validate import price_problem
-from sessionflow.models import Bar, Quote, Tick
+from sessionflow.models import Bar, Quote, Tick, price_problem
 from sessionflow.session_data.grid import (
     BOOL,
     F64,
