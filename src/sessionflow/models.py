@@ -92,10 +92,25 @@ class Tick:
         return self.ts
 
 
+# Bounds on what a vendor may send. A bar above MAX_VOLUME is rejected so that no sum
+# sessionflow keeps can wrap int64: 90,000 bars (a 960-minute extended session for
+# 90 days) at the bound stay below 2**63 (9.2e18). Real minute volumes are below 1e10.
+MAX_VOLUME = 10**14
+MAX_PRICE = 1e9  # per share; the dearest listed share trades near 1e6
+# Timestamps sessionflow accepts: 1970-01-01 .. 2100-01-01 UTC (exchange calendars,
+# numpy int64 microseconds and DuckDB all hold this range exactly).
+MIN_TS_US = 0
+MAX_TS_US = 4_102_444_800_000_000
+
+
 def price_problem(o: float, h: float, lo: float, c: float, v: float) -> str | None:
     """Why an OHLCV row is impossible (importer and live writes share the reasons), or None."""
     if not all(math.isfinite(x) for x in (o, h, lo, c, v)):
         return "nan_or_inf"
+    if min(o, h, lo, c) <= 0:
+        return "non_positive_price"
+    if max(o, h, lo, c) > MAX_PRICE:
+        return "price_out_of_range"
     if h < lo:
         return "high_below_low"
     if h < max(o, c):
@@ -104,4 +119,31 @@ def price_problem(o: float, h: float, lo: float, c: float, v: float) -> str | No
         return "low_above_open_close"
     if v < 0:
         return "negative_volume"
+    if v > MAX_VOLUME:
+        return "volume_out_of_range"
     return None
+
+
+class SymbolError(ValueError):
+    """A symbol that cannot be used; the message says which and why."""
+
+
+def normalize_symbol(raw: object) -> str:
+    """The one spelling of a symbol wherever it enters (CLI, files, LEAN folders, live, API).
+
+    Surrounding whitespace is stripped and letters upper-cased; an empty symbol or one
+    with a comma, inner whitespace or a control character is refused with the reason.
+    """
+    if not isinstance(raw, str):
+        raise SymbolError(f"symbol {raw!r} is not text")
+    sym = raw.strip().upper()
+    if not sym:
+        raise SymbolError(f"symbol {raw!r} is empty")
+    for ch in sym:
+        if ch == ",":
+            raise SymbolError(f"symbol {raw!r} contains a comma")
+        if ch.isspace():
+            raise SymbolError(f"symbol {raw!r} contains whitespace")
+        if not ch.isprintable():
+            raise SymbolError(f"symbol {raw!r} contains a control character")
+    return sym

@@ -13,15 +13,20 @@ REASONS = (
     "unparsable_time",
     "bad_number",
     "nan_or_inf",
+    "non_positive_price",
+    "price_out_of_range",
     "high_below_low",
     "high_below_open_close",
     "low_above_open_close",
     "negative_volume",
+    "volume_out_of_range",
+    "time_out_of_range",
     "not_minute_aligned",
     "outside_session",
     "duplicate",
     "out_of_order",
     "unknown_symbol",
+    "bad_symbol",
 )
 
 
