@@ -62,3 +62,44 @@ def run_collect(
     system.on_event(collect)
     system.run()
     return system, events
+
+
+class ManualWall:
+    """A wall clock the test moves by hand: ``wait`` blocks until the test advances past
+    its deadline or the interrupt is set. ``auto`` makes every wait return at once."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.requests: list[float] = []  # every wait asked for, in seconds
+        self.auto = False
+        self._cond = threading.Condition()
+
+    def monotonic(self) -> float:
+        with self._cond:
+            return self.t
+
+    def wait(self, seconds: float, interrupt: threading.Event) -> bool:
+        if seconds <= 0:
+            return interrupt.is_set()
+        with self._cond:
+            deadline = self.t + seconds
+            self.requests.append(seconds)
+            self._cond.notify_all()
+            while self.t < deadline and not interrupt.is_set():
+                if self.auto:
+                    self.t = deadline
+                    break
+                self._cond.wait(0.01)  # the interrupt is an Event, not this condition
+        return interrupt.is_set()
+
+    def advance(self, seconds: float) -> None:
+        with self._cond:
+            self.t += seconds
+            self._cond.notify_all()
+
+    def request(self, n: int, timeout: float) -> float:
+        """The ``n``-th wait asked for (1-based), once it has been asked for."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.requests) >= n, timeout):
+                raise TimeoutError(f"no wait #{n} within {timeout}s: {self.requests}")
+            return self.requests[n - 1]

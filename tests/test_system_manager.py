@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from sessionflow import BarEvent, Event, SessionEndEvent, State, build_system
+from sessionflow.events import BarSliceEvent, BatchEvent
 from sessionflow.stream_coordinator.publisher import ConsumerError
 from sessionflow.system_manager.manager import InvalidTransition
-from tests.helpers import FakeWall, demo_settings, run_collect
+from tests.helpers import FakeWall, ManualWall, demo_settings, run_collect
 
 ONE_DAY = {"start": date(2024, 11, 29), "end": date(2024, 11, 29)}
 
@@ -81,6 +82,52 @@ def test_pause_freezes_backtest_time_and_resume_continues(demo_store_path: Path)
     assert system.error is None
     assert system.data_manager.clock.now() > frozen
     assert system.data_manager.reports[0].rows[0].expected == 210
+
+
+def test_pause_during_a_paced_wait_at_speed_1_delivers_nothing_and_freezes_time(
+    demo_store_path: Path,
+) -> None:
+    wall = ManualWall()
+    system = build_system(demo_settings(demo_store_path, speed=1.0, **ONE_DAY), wall=wall)
+    clock = system.data_manager.clock
+    delivered: list[tuple[BatchEvent, object, float]] = []
+    arrived = threading.Event()
+
+    def on_batch(ev: BatchEvent) -> None:
+        delivered.append((ev, clock.now(), wall.monotonic()))
+        arrived.set()
+
+    system.on_batch(on_batch)
+    system.start()
+    try:
+        assert wall.request(1, 10) == 60  # pacing sleeps a whole minute for the 09:31 step
+        before = len(delivered)  # the session start only
+        wall.advance(30)
+        system.pause()
+        frozen = clock.now()
+        arrived.clear()
+        wall.advance(3600)  # an hour of wall time passes while paused
+        assert not arrived.wait(0.5)
+        assert len(delivered) == before
+        assert clock.now() == frozen
+        assert system.state is State.PAUSED
+        system.resume()
+        # re-planned from the simulated time reached (09:30:30): half a minute to go
+        assert wall.request(2, 10) == pytest.approx(30)
+        wall.advance(30)
+        assert arrived.wait(10)
+        ev, now, at = delivered[before]
+        assert isinstance(ev, BarSliceEvent)
+        assert now == frozen + timedelta(minutes=1)  # 09:31, not an hour later
+        assert at == pytest.approx(3660)
+        wall.auto = True
+        assert system.wait(30)
+    finally:
+        wall.auto = True
+        system.stop()
+    assert system.error is None
+    # every wall second not spent paused is one simulated second: 210 minutes in total
+    assert wall.t == pytest.approx(3600 + 210 * 60)
 
 
 def test_stop_returns_quickly_from_running_and_paused(demo_store_path: Path) -> None:

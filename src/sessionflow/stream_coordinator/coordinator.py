@@ -99,6 +99,9 @@ class CoordinatorHooks:
 
     run_gate: threading.Event  # set while running, cleared while paused
     stop: threading.Event
+    # set by pause() and stop() (after the gate/stop flag) to cut a pacing wait short
+    wake: threading.Event = field(default_factory=threading.Event)
+    pause_wall: float | None = None  # wall time pause() was called, for re-planning the pacing
     on_timer_expired: Callable[[bool], None] = lambda expired: None
     on_finished: Callable[[BaseException | None], None] = lambda error: None
     jitter: Callable[[], None] | None = None
@@ -252,9 +255,26 @@ class StreamCoordinator:
     def _step_to(self, t_us: int, unpaced: bool) -> None:
         if self.hooks.jitter:
             self.hooks.jitter()
-        if not unpaced and self.pacer.wait_until(t_us, self.hooks.stop):
-            raise Stopped
+        if not unpaced:
+            self._pace(t_us)
         self.clock.advance(from_us(t_us))
+
+    def _pace(self, t_us: int) -> None:
+        """Wait until wall time reaches ``t_us``. A pause cuts the wait short: the step is
+        not taken and time stays put; on resume the wait is re-planned from the simulated
+        time already reached, so wall time spent paused never counts as backtest time."""
+        hooks = self.hooks
+        while True:
+            hooks.wake.clear()  # before reading the flags: pause/stop set it after them
+            if hooks.stop.is_set():
+                raise Stopped
+            if not hooks.run_gate.is_set():
+                reached = self.pacer.position(t_us, hooks.pause_wall)
+                wait_while_paused(hooks)
+                self.pacer.anchor(reached)
+                continue
+            if not self.pacer.wait_until(t_us, hooks.wake):
+                return
 
     def _deliver(self, instant: Instant) -> None:
         now = from_us(instant.time_us)

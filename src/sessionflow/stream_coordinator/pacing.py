@@ -3,7 +3,8 @@
 ``speed=0`` never waits. Otherwise a backtest minute takes ``60/speed`` wall
 seconds: ``speed=1`` is real time, ``speed=60`` one backtest minute per second.
 Pacing re-anchors at each session start and after a resume, so the overnight
-jump and the time spent paused are not "caught up".
+jump and the time spent paused are not "caught up": a pause cuts a wait short,
+and on resume the wait is re-planned from the simulated time it had reached.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ class Pacer:
     def anchor(self, sim_us: int) -> None:
         self._anchor_wall = self.wall.monotonic()
         self._anchor_us = sim_us
+
+    def position(self, until_us: int, at: float | None = None) -> int:
+        """The simulated time reached at wall time ``at`` (default now), capped at ``until_us``."""
+        if self.speed == 0:
+            return until_us
+        wall = self.wall.monotonic() if at is None else at
+        elapsed_us = int((wall - self._anchor_wall) * self.speed * 1e6)
+        return max(self._anchor_us, min(until_us, self._anchor_us + elapsed_us))
 
     def wait_until(self, sim_us: int, interrupt: threading.Event) -> bool:
         """Block until wall time catches up with ``sim_us``; True if interrupted."""

@@ -62,15 +62,18 @@ class SystemManager:
         self._lock = threading.Lock()
         self._run_gate = threading.Event()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # cuts the coordinator's pacing wait short
         self._done = threading.Event()
         self.error: BaseException | None = None
         self.stream_coordinator_timer_expired = False
         self.store = store
         self.calendar = ExchangeCalendar(settings.calendar)
         self.publisher = EventPublisher(self._stop)
+        self._wall = wall or MonotonicWallClock()
         hooks = CoordinatorHooks(
             run_gate=self._run_gate,
             stop=self._stop,
+            wake=self._wake,
             on_timer_expired=self._set_timer_expired,
             on_finished=self._finished,
             jitter=jitter,
@@ -81,7 +84,7 @@ class SystemManager:
             self.calendar,
             self.publisher,
             hooks,
-            wall or MonotonicWallClock(),
+            self._wall,
             upkeep_jitter=jitter,
             live=live,
         )
@@ -89,6 +92,7 @@ class SystemManager:
             self.data_manager.session_data, self.data_manager.clock
         )
         self.counters = hooks.counters
+        self._hooks = hooks
 
     @property
     def state(self) -> State:
@@ -148,9 +152,12 @@ class SystemManager:
         self.data_manager.coordinator.start()
 
     def pause(self) -> None:
-        """Freeze backtest time; the coordinator stops before its next step."""
+        """Freeze backtest time at any speed: no further step is taken, and a step the
+        coordinator is waiting for (pacing) is not delivered, until resume()."""
         self._transition((State.RUNNING,), State.PAUSED)
+        self._hooks.pause_wall = self._wall.monotonic()
         self._run_gate.clear()
+        self._wake.set()
 
     def resume(self) -> None:
         self._transition((State.PAUSED,), State.RUNNING)
@@ -162,6 +169,7 @@ class SystemManager:
             self._state = State.STOPPED
         self._stop.set()
         self._run_gate.set()
+        self._wake.set()
         dm = self.data_manager
         deadline = time.monotonic() + timeout  # one budget for both joins, not one each
         if dm.coordinator.alive:
