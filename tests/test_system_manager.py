@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from datetime import date, timedelta
@@ -13,7 +14,7 @@ import pytest
 from sessionflow import BarEvent, Event, SessionEndEvent, State, build_system
 from sessionflow.events import BarSliceEvent, BatchEvent
 from sessionflow.stream_coordinator.publisher import ConsumerError
-from sessionflow.system_manager.manager import InvalidTransition
+from sessionflow.system_manager.manager import InvalidTransition, StopReport
 from tests.helpers import FakeWall, ManualWall, demo_settings, run_collect
 
 ONE_DAY = {"start": date(2024, 11, 29), "end": date(2024, 11, 29)}
@@ -140,11 +141,43 @@ def test_stop_returns_quickly_from_running_and_paused(demo_store_path: Path) -> 
         if pause_first:
             system.pause()
         t0 = time.monotonic()
-        system.stop(timeout=2.0)
+        report = system.stop(timeout=2.0)
         assert time.monotonic() - t0 < 2.0
+        assert report.joined and report.unjoined == () and report.elapsed_s < 2.0
         assert system.state is State.STOPPED
         assert not system.data_manager.coordinator.alive
         assert not system.data_manager.upkeep.alive
+
+
+def test_stop_names_the_thread_a_blocked_consumer_keeps_alive(
+    demo_store_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    system = build_system(demo_settings(demo_store_path, **ONE_DAY))
+    inside, release = threading.Event(), threading.Event()
+
+    def stuck(ev: Event) -> None:
+        if isinstance(ev, BarEvent):
+            inside.set()
+            release.wait(10)  # a strategy blocked for 10 s
+
+    system.on_event(stuck)
+    system.start()
+    try:
+        assert inside.wait(10)
+        with caplog.at_level(logging.WARNING, logger="sessionflow.system_manager.manager"):
+            report = system.stop(timeout=0.5)
+        assert isinstance(report, StopReport)
+        assert not report.joined
+        assert report.unjoined == ("sessionflow-coordinator",)
+        assert 0.4 <= report.elapsed_s < 5
+        assert not system.data_manager.upkeep.alive  # the upkeep thread got its share
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "sessionflow-coordinator" in warnings[0].getMessage()
+    finally:
+        release.set()
+    again = system.stop(timeout=10)  # once the callback returns, the thread ends
+    assert again.joined and again.unjoined == ()
+    assert not system.data_manager.coordinator.alive
 
 
 def test_consumer_callback_error_stops_the_system_with_the_error(demo_store_path: Path) -> None:

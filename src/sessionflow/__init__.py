@@ -10,7 +10,7 @@ from sessionflow.events import (
     TickEvent,
 )
 from sessionflow.models import Bar, Quote, Tick
-from sessionflow.system_manager import Mode, State, SystemManager, build_system
+from sessionflow.system_manager import Mode, State, StopReport, SystemManager, build_system
 from sessionflow.system_manager.settings import Settings
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "SessionStartEvent",
     "Settings",
     "State",
+    "StopReport",
     "SystemManager",
     "Tick",
     "TickEvent",

@@ -100,6 +100,10 @@ class UpkeepWorker:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
     def submit(self, job: Callable[[], Any]) -> Future[Any]:
         fut: Future[Any] = Future()
         self._jobs.put((job, fut))

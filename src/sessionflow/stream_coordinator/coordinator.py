@@ -156,6 +156,10 @@ class StreamCoordinator:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
     def _run(self) -> None:
         run_coordinator("stream coordinator", self._play_all, self.publisher, self.hooks)
 

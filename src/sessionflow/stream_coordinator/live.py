@@ -143,6 +143,10 @@ class LiveCoordinator:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
     def counters(self) -> dict[str, int]:
         return counters_of(self)
 

@@ -1,6 +1,12 @@
 """The SystemManager: builds one system from settings and owns its mode and state."""
 
-from sessionflow.system_manager.manager import Mode, State, SystemManager, build_system
+from sessionflow.system_manager.manager import (
+    Mode,
+    State,
+    StopReport,
+    SystemManager,
+    build_system,
+)
 from sessionflow.system_manager.settings import Settings
 
-__all__ = ["Mode", "Settings", "State", "SystemManager", "build_system"]
+__all__ = ["Mode", "Settings", "State", "StopReport", "SystemManager", "build_system"]

@@ -9,9 +9,11 @@ State machine (anything else raises ``InvalidTransition``)::
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sessionflow.data_manager import DataManager
@@ -28,6 +30,9 @@ from sessionflow.stream_coordinator import (
 from sessionflow.system_manager.settings import Settings
 from sessionflow.time_provider import ExchangeCalendar
 
+log = logging.getLogger(__name__)
+_UPKEEP_SHARE = 0.1  # of the stop budget, kept for the upkeep join if the coordinator hangs
+
 
 class Mode(enum.Enum):
     BACKTEST = "backtest"
@@ -42,6 +47,29 @@ class State(enum.Enum):
 
 class InvalidTransition(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What stop() achieved within its budget.
+
+    ``unjoined`` names the worker threads still running when stop() returned (a
+    consumer callback or an upkeep job that did not return in time); they are
+    daemon threads and end with the process, but their work is not finished.
+    """
+
+    joined: bool
+    unjoined: tuple[str, ...]
+    elapsed_s: float
+
+    def message(self) -> str:
+        """One line for logs and the CLI."""
+        if self.joined:
+            return f"stopped in {self.elapsed_s:.2f}s"
+        return (
+            f"thread(s) did not stop within {self.elapsed_s:.1f}s: {', '.join(self.unjoined)}"
+            " (a consumer callback or upkeep job is still running; its work is unfinished)"
+        )
 
 
 class SystemManager:
@@ -65,6 +93,7 @@ class SystemManager:
         self._wake = threading.Event()  # cuts the coordinator's pacing wait short
         self._done = threading.Event()
         self.error: BaseException | None = None
+        self.stop_report: StopReport | None = None  # the last stop()'s, for the CLI
         self.stream_coordinator_timer_expired = False
         self.store = store
         self.calendar = ExchangeCalendar(settings.calendar)
@@ -163,30 +192,48 @@ class SystemManager:
         self._transition((State.PAUSED,), State.RUNNING)
         self._run_gate.set()
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop from any state; joins both workers within ``timeout`` seconds."""
+    def stop(self, timeout: float = 2.0) -> StopReport:
+        """Stop from any state; joins both workers within ``timeout`` seconds.
+
+        Returns which threads did not end in time (also logged as a warning). Called
+        from a consumer callback, the coordinator thread is the caller: it is not
+        waited for and ends when the callback returns.
+        """
+        t0 = time.monotonic()
         with self._lock:
             self._state = State.STOPPED
         self._stop.set()
         self._run_gate.set()
         self._wake.set()
         dm = self.data_manager
-        deadline = time.monotonic() + timeout  # one budget for both joins, not one each
+        deadline = t0 + timeout  # one budget for both joins, not one each
         if dm.coordinator.alive:
-            dm.coordinator.join(timeout)
+            dm.coordinator.join(max(0.0, deadline - time.monotonic() - timeout * _UPKEEP_SHARE))
         dm.upkeep.stop(max(0.0, deadline - time.monotonic()))
         self._done.set()
+        return self._stop_report(t0)
+
+    def _stop_report(self, t0: float) -> StopReport:
+        me = threading.current_thread()
+        workers = (self.data_manager.coordinator.thread, self.data_manager.upkeep.thread)
+        unjoined = tuple(t.name for t in workers if t.is_alive() and t is not me)
+        report = StopReport(not unjoined, unjoined, time.monotonic() - t0)
+        if unjoined:
+            log.warning("stop: %s", report.message())
+        self.stop_report = report
+        return report
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
-    def run(self) -> None:
+    def run(self) -> StopReport:
         """Start, block until the backtest ends, stop the workers; re-raise a worker error."""
         self.start()
         self._done.wait()
-        self.stop()
+        report = self.stop()
         if self.error is not None:
             raise self.error
+        return report
 
     def _finished(self, error: BaseException | None) -> None:
         self.error = error
