@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sessionflow.cli import check_cmd, live_cmd, report_cmd
 from sessionflow.cli.render import print_import, session_tables
+from sessionflow.cli.shutdown import run_system
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, build_demo_store
 from sessionflow.events import Event, SessionEndEvent
 from sessionflow.importer import ImportError_, import_bars, import_lean
@@ -83,7 +84,7 @@ def _run_backtest(settings: Settings, as_json: bool) -> list[SessionReport]:
                 progress.update(task, advance=1, description=str(ev.session))
 
         system.on_event(on_event)
-        system.run()
+        run_system(system)
     reports = system.data_manager.reports
     if as_json:
         out = {

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from sessionflow.cli.render import session_tables
+from sessionflow.cli.shutdown import exit_if_unjoined, quiet_stop_log
 from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BatchEvent, SessionEndEvent, SessionStartEvent
 from sessionflow.feeds.base import FeedError
@@ -58,6 +59,7 @@ def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) 
             console.print(health_line(coordinator.health[-1]))
 
     system.on_batch(on_batch)
+    quiet_stop_log()
     interrupted = False
     try:
         system.run()
@@ -66,6 +68,7 @@ def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) 
         system.stop()
     if as_json:
         _print_json(settings, system.data_manager.reports, coordinator, dict(system.counters))
+    exit_if_unjoined(system)
     return 130 if interrupted else 0
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
+from sessionflow.cli.shutdown import run_system
 from sessionflow.data_upkeep import minute_ranges
 from sessionflow.events import BarEvent, Event, SessionStartEvent
 from sessionflow.models import from_us, to_us
@@ -72,7 +73,7 @@ def run_report(settings: Settings) -> tuple[list[SessionReport], Filled, ZoneInf
 
     system.on_event(on_event)
     try:
-        system.run()
+        run_system(system)
     finally:
         system.store.close()
     return system.data_manager.reports, dict(filled), system.calendar.tz

@@ -219,7 +219,7 @@ class SystemManager:
         unjoined = tuple(t.name for t in workers if t.is_alive() and t is not me)
         report = StopReport(not unjoined, unjoined, time.monotonic() - t0)
         if unjoined:
-            log.warning("stop: %s", report.message())
+            log.warning("stop: %s", report.message(), extra={"stop_report": report})
         self.stop_report = report
         return report
 
