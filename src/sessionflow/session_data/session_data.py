@@ -20,7 +20,7 @@ from datetime import date
 
 import numpy as np
 
-from sessionflow.models import Bar, Quote, Tick, price_problem
+from sessionflow.models import MAX_VOLUME, Bar, Quote, Tick, price_problem
 from sessionflow.session_data.grid import (
     BOOL,
     F64,
@@ -136,6 +136,8 @@ class SessionData:
             slot = offset // MINUTE_US
             if offset % MINUTE_US or not 0 <= slot < grid.n_slots or not _unique_rows(rows):
                 return False
+            if not _volume_ok(v).all():
+                return False
             if grid.present[slot][rows].any() or (self.last_slot[rows] > slot).any():
                 return False
             grid.put_slot(rows, slot, o, h, lo, c, v)
@@ -157,8 +159,9 @@ class SessionData:
     ) -> BOOL:
         """Write 1m bars given as columns; returns which were accepted.
 
-        Rejections (duplicate, out_of_order, outside_session, not_minute_aligned)
-        are counted per symbol by reason. Non-regular (extended-hours) bars are
+        Rejections (duplicate, out_of_order, outside_session, not_minute_aligned,
+        and a volume outside 0..MAX_VOLUME, so no volume sum can wrap) are counted
+        per symbol by reason. Non-regular (extended-hours) bars are
         kept aside in ``extended_bars`` and never touch the session figures.
         """
         with self._lock:
@@ -180,9 +183,14 @@ class SessionData:
             ok = (offset % MINUTE_US == 0) & (slot >= 0) & (slot < grid.n_slots)
             if regular is not None:
                 ok &= regular
+            sane = _volume_ok(v)
+            if not sane.all():
+                self._bad_volume(np.flatnonzero(~sane), rows, o, h, lo, c, v)
+                ok &= sane
             accepted: BOOL = ok.copy()
             if not ok.all():
-                self._off_grid(np.flatnonzero(~ok), rows, ts_us, o, h, lo, c, v, regular, accepted)
+                off = np.flatnonzero(~ok & sane)
+                self._off_grid(off, rows, ts_us, o, h, lo, c, v, regular, accepted)
             if ok.all():
                 idx: IDX | slice = slice(None)
                 r, m = rows, slot
@@ -223,6 +231,12 @@ class SessionData:
         self.received[rows] += 1
         self.last_slot[rows] = last
         self.flags["bars"][rows] = True
+
+    def _bad_volume(self, where: IDX, rows: IDX, o: F64, h: F64, lo: F64, c: F64, v: I64) -> None:
+        """Count bars whose volume is out of bounds, under price_problem's reason."""
+        for i in where.tolist():
+            reason = price_problem(o[i], h[i], lo[i], c[i], int(v[i])) or "volume_out_of_range"
+            self._symbols[self.names[int(rows[i])]].rejections[reason] += 1
 
     def _off_grid(
         self,
@@ -441,6 +455,14 @@ def _gap_ranges(gap_open: BOOL, open_us: int) -> dict[int, list[tuple[str, str]]
     for r, x, y in zip(rows.tolist(), a.tolist(), b.tolist(), strict=True):
         out.setdefault(r, []).append((x, y))
     return out
+
+
+def _volume_ok(v: I64) -> BOOL:
+    """0 <= v <= MAX_VOLUME per bar; on int64 one unsigned compare (negatives wrap high)."""
+    if v.dtype == np.int64:
+        ok: BOOL = v.view(np.uint64) <= MAX_VOLUME
+        return ok
+    return (v >= 0) & (v <= MAX_VOLUME)
 
 
 def _unique_rows(rows: IDX) -> bool:
