@@ -13,6 +13,7 @@ import pytest
 
 from sessionflow import BarEvent, Event, SessionEndEvent, State, build_system
 from sessionflow.events import BarSliceEvent, BatchEvent
+from sessionflow.models import SymbolError
 from sessionflow.stream_coordinator.publisher import ConsumerError
 from sessionflow.system_manager.manager import InvalidTransition, StopReport
 from tests.helpers import FakeWall, ManualWall, demo_settings, run_collect
@@ -226,3 +227,23 @@ async def test_async_iterator_yields_every_event_in_order(demo_store_path: Path)
             await asyncio.sleep(0)  # a consumer that yields control now and then
     system.stop()
     assert [repr(e) for e in got] == [repr(e) for e in expected]
+
+
+def test_python_api_takes_symbols_in_any_case_and_refuses_bad_ones(
+    demo_store_path: Path,
+) -> None:
+    system = build_system(demo_settings(demo_store_path, symbols=[" spy", "qqq"], **ONE_DAY))
+    assert system.data_manager.session_data.symbols == ("QQQ", "SPY")
+    system.run()
+    dm = system.data_manager
+    assert dm.bars(" spy ") == dm.bars("SPY") and len(dm.bars("SPY")) == 210
+    assert dm.snapshot("qqq") == dm.snapshot("QQQ")
+    assert dm.history("spy", 5, ONE_DAY["start"]) == dm.history("SPY", 5, ONE_DAY["start"])
+    fill = system.execution_manager.market_order(" spy", 10)
+    assert fill.symbol == "SPY" and system.execution_manager.position("Spy") == 10
+    with pytest.raises(SymbolError, match="symbol 'S PY' contains whitespace"):
+        dm.bars("S PY")
+    with pytest.raises(SymbolError, match="symbol '' is empty"):
+        system.execution_manager.market_order("", 1)
+    with pytest.raises(KeyError, match="IBM"):
+        dm.snapshot("ibm")

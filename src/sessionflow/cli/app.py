@@ -9,9 +9,11 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sessionflow.cli import check_cmd, live_cmd, report_cmd
+from sessionflow.cli.options import one_line, parse_symbols
 from sessionflow.cli.render import print_import, session_tables
 from sessionflow.cli.shutdown import run_system
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, build_demo_store
@@ -46,7 +48,7 @@ def _settings(
     return Settings.load(
         config,
         store_path=store,
-        symbols=symbols.split(",") if symbols else None,
+        symbols=parse_symbols(symbols),
         start=_day("--start", start),
         end=_day("--end", end),
         **extra,
@@ -61,7 +63,7 @@ def _day(option: str, text: str | None) -> date | None:
 
 
 def _fail(exc: Exception) -> NoReturn:
-    Console(stderr=True).print(f"[red]error:[/] {exc}")
+    Console(stderr=True).print(f"[red]error:[/] {escape(one_line(exc))}", soft_wrap=True)
     raise typer.Exit(2) from exc
 
 

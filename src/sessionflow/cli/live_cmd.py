@@ -18,7 +18,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from sessionflow.cli.options import one_line, parse_symbols
 from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import exit_if_unjoined, quiet_stop_log
 from sessionflow.data_manager.live import LiveParts
@@ -112,7 +114,7 @@ def live(
             config,
             mode="live",
             store_path=store,
-            symbols=symbols.split(",") if symbols else None,
+            symbols=parse_symbols(symbols),
             live=live_over,
         )
         clock = None
@@ -121,7 +123,7 @@ def live(
             clock = WallTimeClock(start, clock_rate)
         code = run_live(settings, as_json, LiveParts(clock=clock))
     except (FeedError, ValueError, FileNotFoundError) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        Console(stderr=True).print(f"[red]error:[/] {escape(one_line(exc))}", soft_wrap=True)
         raise typer.Exit(2) from exc
     if code:
         raise typer.Exit(code)

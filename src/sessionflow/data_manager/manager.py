@@ -7,7 +7,7 @@ from datetime import date
 
 from sessionflow.data_manager.live import LiveParts, build_live
 from sessionflow.data_upkeep import SessionLoader, UpkeepWorker
-from sessionflow.models import Bar
+from sessionflow.models import Bar, normalize_symbol
 from sessionflow.session_data import SessionData, SessionReport, SymbolSnapshot
 from sessionflow.store import Store
 from sessionflow.stream_coordinator import (
@@ -108,15 +108,22 @@ class DataManager:
         if unknown:
             raise ValueError(f"symbols not in the store: {', '.join(unknown)}")
 
+    def _known(self, symbol: str) -> str:
+        """The normalised symbol (``models.normalize_symbol``); KeyError if not in this system."""
+        sym = normalize_symbol(symbol)
+        if sym not in self.session_data.symbols:
+            raise KeyError(f"symbol {sym!r} is not one of this system's symbols")
+        return sym
+
     def snapshot(self, symbol: str) -> SymbolSnapshot:
-        return self.session_data.snapshot(symbol)
+        return self.session_data.snapshot(self._known(symbol))
 
     def bars(self, symbol: str, interval: int = 1) -> tuple[Bar, ...]:
         """This session's bars of one symbol and interval (cheaper than a full snapshot)."""
-        return self.session_data.bars(symbol, interval)
+        return self.session_data.bars(self._known(symbol), interval)
 
     def history(self, symbol: str, interval: int, day: date) -> tuple[Bar, ...]:
-        return self.session_data.history_bars(symbol, interval, day)
+        return self.session_data.history_bars(self._known(symbol), interval, day)
 
     @property
     def reports(self) -> list[SessionReport]:

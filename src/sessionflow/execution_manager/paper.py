@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sessionflow.models import normalize_symbol
 from sessionflow.session_data import SessionData
 from sessionflow.time_provider import Clock
 
@@ -29,6 +30,7 @@ class PaperExecutionManager:
 
     def market_order(self, symbol: str, quantity: int) -> Fill:
         """Fill now at the last known close; ValueError if the symbol has no bar yet."""
+        symbol = normalize_symbol(symbol)
         if quantity == 0:
             raise ValueError("order quantity must be non-zero")
         price = self._session_data.last_close(symbol)
@@ -39,4 +41,5 @@ class PaperExecutionManager:
         return fill
 
     def position(self, symbol: str) -> int:
+        symbol = normalize_symbol(symbol)
         return sum(f.quantity for f in self.fills if f.symbol == symbol)

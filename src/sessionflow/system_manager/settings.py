@@ -14,6 +14,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from sessionflow.models import normalize_symbol
 from sessionflow.system_manager.live_settings import LiveSettings
 
 
@@ -43,10 +44,14 @@ class Settings(BaseSettings):
 
     @field_validator("symbols")
     @classmethod
-    def _upper(cls, v: list[str]) -> list[str]:
-        out = [s.strip().upper() for s in v if s.strip()]
-        if len(set(out)) != len(out):
-            raise ValueError(f"duplicate symbols in {v}")
+    def _normalise(cls, v: list[str]) -> list[str]:
+        """One spelling everywhere (models.normalize_symbol); a bad one is refused, not dropped."""
+        out: list[str] = []
+        for raw in v:
+            sym = normalize_symbol(raw)
+            if sym in out:
+                raise ValueError(f"duplicate symbol {sym!r} (given as {raw!r})")
+            out.append(sym)
         return out
 
     @field_validator("derived_intervals", "historical_intervals")
