@@ -30,7 +30,7 @@ def test_figures_cover_every_round_and_pass(check_json: dict[str, Any]) -> None:
     fig = check_json["figures"]
     assert fig["ok"] is True
     assert fig["bad_input_classes"] == fig["bad_input_handled"] == 20
-    assert fig["fault_scenarios"] == fig["fault_scenarios_survived"] == 7
+    assert fig["fault_scenarios"] == fig["fault_scenarios_survived"] == 9
     assert fig["faults_injected"] > 100  # every failed fill query counts
     assert fig["stop_states"] == 5 and fig["stop_max_seconds"] < 2.0
     assert fig["determinism_runs"] == 2 and fig["determinism_identical"] is True
@@ -56,6 +56,8 @@ def test_faults_name_what_was_injected_and_what_held(check_json: dict[str, Any])
     assert "store checksum unchanged" in faults["kill -9 mid-backtest"]["detail"]
     assert "0 not recoverable" in faults["fill source down (first 3 calls)"]["detail"]
     assert "all reported as gaps" in faults["fill source down (every call)"]["detail"]
+    assert "0 events, clock unchanged" in faults["pause during a paced wait"]["detail"]
+    assert "naming sessionflow-coordinator" in faults["stop() with a blocked consumer"]["detail"]
     assert [s["state"] for s in check_json["stop"]] == [
         "before start", "running", "paused", "after finish", "from a callback",
     ]  # fmt: skip

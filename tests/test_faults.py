@@ -217,3 +217,21 @@ def test_stop_called_inside_a_callback_ends_the_run_cleanly(check_store: Path) -
     # the instant being published finishes (other symbols' bars of that minute), nothing after
     assert {e.time for e in bars_after_stop} <= {e.time for e in bars_after_stop[:1]}
     assert system.data_manager.reports == []
+
+
+def test_pause_during_a_paced_wait_holds_the_step_and_resume_waits_only_the_rest(
+    check_store: Path,
+) -> None:
+    from sessionflow.check.pause_stop import pause_mid_wait
+
+    result = pause_mid_wait(check_store, SYMS, CHECK_START)
+    assert result.survived, result.detail
+    assert "0 events, clock unchanged" in result.detail
+
+
+def test_stop_with_a_blocked_consumer_names_the_coordinator(check_store: Path) -> None:
+    from sessionflow.check.pause_stop import stop_with_blocked_consumer
+
+    result = stop_with_blocked_consumer(check_store, SYMS, CHECK_START)
+    assert result.survived, result.detail
+    assert "naming sessionflow-coordinator; upkeep joined" in result.detail

@@ -31,6 +31,7 @@ from sessionflow.check.faults import (
     stop_timings,
     write_bar_csv,
 )
+from sessionflow.check.pause_stop import pause_mid_wait, stop_with_blocked_consumer
 from sessionflow.check.stores import CHECK_END, CHECK_START, CHECK_SYMBOLS, build_check_store
 from sessionflow.check.stress import StressResult, run_stress
 from sessionflow.demo import synthetic_bars
@@ -171,6 +172,8 @@ def _run(
 
     say("stop() from every state")
     report.stops = stop_timings(store_path, symbols, CHECK_START, CHECK_END)
+    report.faults.append(pause_mid_wait(store_path, symbols, CHECK_START))
+    report.faults.append(stop_with_blocked_consumer(store_path, symbols, CHECK_START))
 
     say(f"determinism x{runs}")
     report.determinism = run_determinism(store_path, symbols, CHECK_START, SHORT_END, runs)

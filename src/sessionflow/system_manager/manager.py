@@ -61,13 +61,14 @@ class StopReport:
     joined: bool
     unjoined: tuple[str, ...]
     elapsed_s: float
+    timeout_s: float
 
     def message(self) -> str:
         """One line for logs and the CLI."""
         if self.joined:
             return f"stopped in {self.elapsed_s:.2f}s"
         return (
-            f"thread(s) did not stop within {self.elapsed_s:.1f}s: {', '.join(self.unjoined)}"
+            f"thread(s) did not stop within {self.timeout_s:g}s: {', '.join(self.unjoined)}"
             " (a consumer callback or upkeep job is still running; its work is unfinished)"
         )
 
@@ -211,13 +212,13 @@ class SystemManager:
             dm.coordinator.join(max(0.0, deadline - time.monotonic() - timeout * _UPKEEP_SHARE))
         dm.upkeep.stop(max(0.0, deadline - time.monotonic()))
         self._done.set()
-        return self._stop_report(t0)
+        return self._stop_report(t0, timeout)
 
-    def _stop_report(self, t0: float) -> StopReport:
+    def _stop_report(self, t0: float, timeout: float) -> StopReport:
         me = threading.current_thread()
         workers = (self.data_manager.coordinator.thread, self.data_manager.upkeep.thread)
         unjoined = tuple(t.name for t in workers if t.is_alive() and t is not me)
-        report = StopReport(not unjoined, unjoined, time.monotonic() - t0)
+        report = StopReport(not unjoined, unjoined, time.monotonic() - t0, timeout)
         if unjoined:
             log.warning("stop: %s", report.message(), extra={"stop_report": report})
         self.stop_report = report
