@@ -267,6 +267,8 @@ class StreamCoordinator:
         """Wait until wall time reaches ``t_us``. A pause cuts the wait short: the step is
         not taken and time stays put; on resume the wait is re-planned from the simulated
         time already reached, so wall time spent paused never counts as backtest time."""
+        if self.pacer.speed == 0:
+            return  # never waits; a pause is taken at the top of the step loop
         hooks = self.hooks
         while True:
             hooks.wake.clear()  # before reading the flags: pause/stop set it after them
