@@ -61,13 +61,13 @@ def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) 
             console.print(health_line(coordinator.health[-1]))
 
     system.on_batch(on_batch)
-    quiet_stop_log()
     interrupted = False
-    try:
-        system.run()
-    except KeyboardInterrupt:
-        interrupted = True
-        system.stop()
+    with quiet_stop_log():
+        try:
+            system.run()
+        except KeyboardInterrupt:
+            interrupted = True
+            system.stop()
     if as_json:
         _print_json(settings, system.data_manager.reports, coordinator, dict(system.counters))
     exit_if_unjoined(system)

@@ -9,6 +9,8 @@ process).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 
@@ -21,27 +23,33 @@ STOP_TIMEOUT_S = 2.0
 
 def run_system(system: SystemManager) -> None:
     """``system.run()``; Ctrl-C stops the workers and exits 130, or 3 if one did not stop."""
-    quiet_stop_log()
-    try:
-        system.run()
-    except KeyboardInterrupt:
-        system.stop(STOP_TIMEOUT_S)
+    with quiet_stop_log():
+        try:
+            system.run()
+        except KeyboardInterrupt:
+            system.stop(STOP_TIMEOUT_S)
+            exit_if_unjoined(system)
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BaseException:
+            exit_if_unjoined(system)
+            raise
         exit_if_unjoined(system)
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except BaseException:
-        exit_if_unjoined(system)
-        raise
-    exit_if_unjoined(system)
 
 
 def _not_a_stop_report(record: logging.LogRecord) -> bool:
     return not hasattr(record, "stop_report")
 
 
-def quiet_stop_log() -> None:
-    """The command prints the stop report itself; drop the library's log line for it."""
-    logging.getLogger("sessionflow.system_manager.manager").addFilter(_not_a_stop_report)
+@contextmanager
+def quiet_stop_log() -> Iterator[None]:
+    """While a command runs it prints the stop report itself: drop the library's log line."""
+    logger = logging.getLogger("sessionflow.system_manager.manager")
+    logger.addFilter(_not_a_stop_report)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_a_stop_report)
 
 
 def exit_if_unjoined(system: SystemManager) -> None:
