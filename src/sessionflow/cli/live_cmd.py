@@ -23,6 +23,7 @@ from sessionflow.cli.render import session_tables
 from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BatchEvent, SessionEndEvent, SessionStartEvent
 from sessionflow.feeds.base import FeedError
+from sessionflow.models import SymbolError, normalize_symbol
 from sessionflow.session_data import SessionReport
 from sessionflow.stream_coordinator.live import LiveCoordinator
 from sessionflow.system_manager import Settings, build_system
@@ -64,6 +65,8 @@ def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) 
     except KeyboardInterrupt:
         interrupted = True
         system.stop()
+        flushed = system.counters.get("flushed_on_stop", 0)
+        console.print(f"stopped: {flushed:,} pending rows written to the store")
     if as_json:
         _print_json(settings, system.data_manager.reports, coordinator, dict(system.counters))
     return 130 if interrupted else 0
@@ -82,6 +85,16 @@ def _print_json(
         "counters": counters,
     }
     typer.echo(json.dumps(out, indent=2, sort_keys=True))
+
+
+def _symbols(text: str | None) -> list[str] | None:
+    """``--symbols`` as the one spelling; an empty or impossible entry is an error."""
+    if text is None:
+        return None
+    try:
+        return [normalize_symbol(s) for s in text.split(",")]
+    except SymbolError as exc:
+        raise SymbolError(f"--symbols: {exc}") from None
 
 
 def live(
@@ -109,7 +122,7 @@ def live(
             config,
             mode="live",
             store_path=store,
-            symbols=symbols.split(",") if symbols else None,
+            symbols=_symbols(symbols),
             live=live_over,
         )
         clock = None

@@ -6,6 +6,12 @@ consumer would stall the socket and the vendor would drop us. The sink is an
 unbounded, locked deque: ``put`` never blocks and nothing is dropped; the live
 coordinator drains it in batches. Every put or state change sets ``wake`` so the
 coordinator sleeps until there is work.
+
+The sink is also where "from the future" is judged, because only it sees each
+item when it arrives: with a ``horizon`` (the latest availability the live clock
+allows now, tolerance included), an item that would become available after it
+is wrapped as :class:`FromFuture`. It keeps its place in the stream, so the
+coordinator counts it against its symbol and session, and never delivers it.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ from __future__ import annotations
 import enum
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sessionflow.models import Bar, Quote, Tick
+from sessionflow.models import Bar, Quote, Tick, to_us
 
 FeedItem = Bar | Quote | Tick
 
@@ -52,7 +58,26 @@ class QuoteUpdate:
     ask_size: int
 
 
-SinkItem = FeedItem | QuoteUpdate
+@dataclass(frozen=True, slots=True)
+class FromFuture:
+    """An item stamped later than the live clock allowed when it arrived; never delivered."""
+
+    item: FeedItem | QuoteUpdate
+
+
+SinkItem = FeedItem | QuoteUpdate | FromFuture
+_MINUTE_US = 60_000_000
+
+
+def available_us(item: FeedItem | QuoteUpdate) -> int:
+    """When an item is complete: a bar at its open plus its length, a tick at its time."""
+    if isinstance(item, Bar):
+        return to_us(item.ts) + item.minutes * _MINUTE_US
+    if isinstance(item, QuoteUpdate):
+        return item.ts_us
+    if isinstance(item, Tick):
+        return to_us(item.ts)
+    return to_us(item.ts) + _MINUTE_US  # a one-minute quote bar
 
 
 @dataclass
@@ -63,11 +88,13 @@ class FeedHealth:
     disconnects: int = 0
     forced_reconnects: int = 0
     auth_retries: int = 0
-    malformed: Counter[str] = field(default_factory=Counter)
+    malformed: Counter[str] = field(default_factory=Counter)  # by kind: bar, quote, frame
     server_errors: Counter[str] = field(default_factory=Counter)
     items: int = 0
     max_backlog: int = 0
     last_error: str | None = None
+    malformed_reasons: Counter[str] = field(default_factory=Counter)
+    from_future: int = 0
 
     def copy(self) -> FeedHealth:
         return FeedHealth(
@@ -80,14 +107,19 @@ class FeedHealth:
             self.items,
             self.max_backlog,
             self.last_error,
+            Counter(self.malformed_reasons),
+            self.from_future,
         )
 
 
 class FeedSink:
     """Thread-safe hand-off from a feed thread to the coordinator; never blocks, never drops."""
 
-    def __init__(self, wake: threading.Event | None = None) -> None:
+    def __init__(
+        self, wake: threading.Event | None = None, horizon: Callable[[], int] | None = None
+    ) -> None:
         self.wake = wake or threading.Event()
+        self._horizon = horizon  # latest availability (epoch us) accepted now; None: no check
         self._items: deque[SinkItem] = deque()
         self._cond = threading.Condition()
         self._state = FeedState.IDLE
@@ -95,10 +127,19 @@ class FeedSink:
         self._health = FeedHealth()
         self._taken = 0
 
-    def put(self, items: Iterable[SinkItem]) -> None:
+    def put(self, items: Iterable[FeedItem | QuoteUpdate]) -> None:
+        limit = None if self._horizon is None else self._horizon()
         with self._cond:
             before = len(self._items)
-            self._items.extend(items)
+            if limit is None:
+                self._items.extend(items)
+            else:
+                for item in items:
+                    if available_us(item) <= limit:
+                        self._items.append(item)
+                    else:
+                        self._items.append(FromFuture(item))
+                        self._health.from_future += 1
             n = len(self._items)
             self._health.items += n - before
             self._health.max_backlog = max(self._health.max_backlog, n)
@@ -134,10 +175,12 @@ class FeedSink:
             self._error = error
         self.set_state(FeedState.FAILED, str(error))
 
-    def malformed(self, kind: str, detail: str) -> int:
-        """Count one malformed message; returns how many of this kind so far."""
+    def malformed(self, kind: str, detail: str, reason: str | None = None) -> int:
+        """Count one malformed message (by kind and reason); returns how many of this kind."""
         with self._cond:
             self._health.malformed[kind] += 1
+            if reason:
+                self._health.malformed_reasons[reason] += 1
             self._health.last_error = f"malformed {kind}: {detail}"
             return self._health.malformed[kind]
 
