@@ -18,6 +18,7 @@ quotes ``bp bs ap as``; trades ``p s i``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from datetime import datetime
@@ -73,10 +74,17 @@ def _size(msg: Mapping[str, Any], key: str) -> int:
 
 
 def _symbol(msg: Mapping[str, Any]) -> str:
+    s = _field(msg, "S")
     try:
-        return normalize_symbol(_field(msg, "S"))
+        return _normalized(s) if isinstance(s, str) else normalize_symbol(s)
     except SymbolError as exc:
         raise Malformed("bad_symbol", f"field 'S' is not a symbol: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalized(raw: str) -> str:
+    """A feed repeats the same few thousand symbols: check each spelling once."""
+    return normalize_symbol(raw)
 
 
 def timestamp_us(value: Any) -> int:

@@ -21,6 +21,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from sessionflow.models import Bar, Quote, Tick, to_us
@@ -66,18 +67,13 @@ class FromFuture:
 
 
 SinkItem = FeedItem | QuoteUpdate | FromFuture
-_MINUTE_US = 60_000_000
 
 
-def available_us(item: FeedItem | QuoteUpdate) -> int:
-    """When an item is complete: a bar at its open plus its length, a tick at its time."""
-    if isinstance(item, Bar):
-        return to_us(item.ts) + item.minutes * _MINUTE_US
+def _in_time(item: FeedItem | QuoteUpdate, limit: datetime) -> bool:
+    """Whether an item is complete by ``limit`` (compared as datetimes: to_us is slower)."""
     if isinstance(item, QuoteUpdate):
-        return item.ts_us
-    if isinstance(item, Tick):
-        return to_us(item.ts)
-    return to_us(item.ts) + _MINUTE_US  # a one-minute quote bar
+        return item.ts_us <= to_us(limit)
+    return item.available_at <= limit
 
 
 @dataclass
@@ -116,10 +112,10 @@ class FeedSink:
     """Thread-safe hand-off from a feed thread to the coordinator; never blocks, never drops."""
 
     def __init__(
-        self, wake: threading.Event | None = None, horizon: Callable[[], int] | None = None
+        self, wake: threading.Event | None = None, horizon: Callable[[], datetime] | None = None
     ) -> None:
         self.wake = wake or threading.Event()
-        self._horizon = horizon  # latest availability (epoch us) accepted now; None: no check
+        self._horizon = horizon  # latest availability accepted now; None: no check
         self._items: deque[SinkItem] = deque()
         self._cond = threading.Condition()
         self._state = FeedState.IDLE
@@ -135,7 +131,7 @@ class FeedSink:
                 self._items.extend(items)
             else:
                 for item in items:
-                    if available_us(item) <= limit:
+                    if _in_time(item, limit):
                         self._items.append(item)
                     else:
                         self._items.append(FromFuture(item))

@@ -110,7 +110,7 @@ class LiveCoordinator:
         self._interval = timedelta(seconds=timing.check_interval_s)
         self._silence = timedelta(seconds=timing.silence_timeout_s)
         self._wake = threading.Event()
-        self._tolerance_us = int(timing.future_tolerance_s * 1e6)
+        self._tolerance = timedelta(seconds=timing.future_tolerance_s)
         self.sink = FeedSink(self._wake, self._horizon)
         self.delivery = Delivery(session_data, batcher, self._publish)
         self.reports: list[SessionReport] = []
@@ -157,9 +157,9 @@ class LiveCoordinator:
             "live coordinator", self._run_sessions, self.publisher, self.hooks, self._release_feed
         )
 
-    def _horizon(self) -> int:
-        """The latest availability (epoch us) an arriving item may have now."""
-        return to_us(self.clock.now()) + self._tolerance_us
+    def _horizon(self) -> datetime:
+        """The latest availability an arriving item may have now."""
+        return self.clock.now() + self._tolerance
 
     def _release_feed(self) -> None:
         """The thread's last act (end, stop() or error): store what was delivered, stop the feed."""
