@@ -20,6 +20,7 @@ import pytest
 
 import sessionflow
 from sessionflow import BarEvent, QuoteEvent, TickEvent
+from sessionflow.cli.live_cmd import health_line
 from sessionflow.feeds.alpaca_parse import Malformed, parse_bar, parse_quote, parse_trade
 from sessionflow.models import MAX_VOLUME, MINUTE, Tick
 from sessionflow.store import DuckDBStore
@@ -72,6 +73,7 @@ def test_a_bar_from_the_future_is_rejected_and_the_real_one_arrives(tmp_path: Pa
     assert [(r.bars, r.quality) for r in report.rows] == [(5, 100.0)] * 2
     assert rows["AAPL"].volume == sum(b.volume for b in bars if b.symbol == "AAPL")
     assert run.system.counters["from_future"] == 1
+    assert "1 from the future" in health_line(run.coordinator.health[0])
     stored = run.system.store.load_bars(["AAPL"], real.ts, real.ts + MINUTE)
     assert list(stored.iter_bars()) == [real]
 

@@ -35,7 +35,8 @@ def health_line(h: Mapping[str, int]) -> str:
     return (
         f"feed: {h.get('feed_items', 0):,} items, {reconnects} reconnects "
         f"({h.get('feed_forced_reconnects', 0)} forced), "
-        f"{h.get('feed_malformed', 0)} malformed, max backlog {h.get('feed_max_backlog', 0)}; "
+        f"{h.get('feed_malformed', 0)} malformed, {h.get('from_future', 0)} from the future, "
+        f"max backlog {h.get('feed_max_backlog', 0)}; "
         f"fill errors {h.get('fill_errors', 0)}; store {h.get('store_batches', 0)} batches, "
         f"{h.get('store_rows', 0):,} rows"
     )
