@@ -268,3 +268,28 @@ def test_cli_symbols_are_normalised_and_a_bad_one_is_refused(tmp_path: Path) -> 
         subs = [m for m in server.received if m.get("action") == "subscribe"]
     assert proc.returncode == 0, output
     assert subs and sorted(subs[0]["bars"]) == ["AAPL", "MSFT"]
+
+
+def test_stop_from_a_consumer_callback_stores_what_was_delivered(tmp_path: Path) -> None:
+    session = short_session(5)
+    minutes = by_minute(_bars(5))
+    first = next(iter(minutes))
+    errors: list[BaseException] = []
+    with FakeAlpaca(KEY, SECRET) as server:
+        run = LiveRun(live_settings(tmp_path, server), server, session)
+
+        def stop_on_first_bar(ev: Any) -> None:
+            if isinstance(ev, BarEvent) and ev.bar.symbol == "MSFT":
+                try:
+                    run.system.stop()  # on the live thread itself
+                except BaseException as exc:
+                    errors.append(exc)
+
+        run.system.on_event(stop_on_first_bar)
+        run.start()
+        run.minute(first, minutes[first])
+        assert run.system.wait(WAIT)
+        run.coordinator.join(WAIT)
+    assert errors == [] and not run.coordinator.alive
+    assert run.system.counters["flushed_on_stop"] == 2
+    assert run.system.store.count_bars() == 2  # type: ignore[attr-defined]

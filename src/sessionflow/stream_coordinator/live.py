@@ -143,6 +143,10 @@ class LiveCoordinator:
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread to end; on the thread itself (stop() from a consumer callback)
+        return at once: it unwinds, and stores what it delivered, at its next stop check."""
+        if threading.current_thread() is self._thread:
+            return
         self._thread.join(timeout)
 
     @property
