@@ -58,7 +58,7 @@ _NAMES = {
 
 def run_live_bad_input(workdir: Path) -> list[BadInputResult]:
     workdir.mkdir(parents=True, exist_ok=True)
-    feed_log = logging.getLogger("sessionflow.feeds.alpaca")
+    feed_log = logging.getLogger("sessionflow.feeds")
     level = feed_log.level
     feed_log.setLevel(logging.ERROR)  # the skipped messages are the point here, not news
     try:

@@ -17,6 +17,7 @@ coordinator counts it against its symbol and session, and never delivers it.
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -25,6 +26,8 @@ from datetime import datetime
 from typing import Protocol
 
 from sessionflow.models import Bar, Quote, Tick, to_us
+
+log = logging.getLogger(__name__)
 
 FeedItem = Bar | Quote | Tick
 
@@ -125,6 +128,7 @@ class FeedSink:
 
     def put(self, items: Iterable[FeedItem | QuoteUpdate]) -> None:
         limit = None if self._horizon is None else self._horizon()
+        future: FeedItem | QuoteUpdate | None = None
         with self._cond:
             before = len(self._items)
             if limit is None:
@@ -136,11 +140,21 @@ class FeedSink:
                     else:
                         self._items.append(FromFuture(item))
                         self._health.from_future += 1
+                        future = item
             n = len(self._items)
             self._health.items += n - before
             self._health.max_backlog = max(self._health.max_backlog, n)
+            count = self._health.from_future
             self._cond.notify_all()
         self.wake.set()
+        if future is not None and (count <= 5 or count % 1000 == 0):
+            log.warning(
+                "feed: %r is from the future (latest allowed now: %s), refused [%d so far]; "
+                "if this repeats, check this machine's clock",
+                future,
+                limit,
+                count,
+            )
 
     def drain(self) -> list[SinkItem]:
         with self._cond:
