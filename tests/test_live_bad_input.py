@@ -19,7 +19,7 @@ import msgpack
 import pytest
 
 import sessionflow
-from sessionflow import BarEvent, QuoteEvent, TickEvent
+from sessionflow import BarEvent, DerivedBarEvent, QuoteEvent, TickEvent
 from sessionflow.cli.live_cmd import health_line
 from sessionflow.feeds.alpaca_parse import Malformed, parse_bar, parse_quote, parse_trade
 from sessionflow.models import MAX_VOLUME, MINUTE, Tick
@@ -138,6 +138,8 @@ def test_one_bad_message_costs_only_itself(tmp_path: Path) -> None:
     aapl = report.rows[0]
     expected = MAX_VOLUME + sum(b.volume for b in bars if b.symbol == "AAPL") - bars[0].volume
     assert aapl.volume == expected > 0  # the sum at the bound does not wrap
+    derived = [e.bar for e in run.events.of(DerivedBarEvent) if e.bar.symbol == "AAPL"]
+    assert derived and {b.volume for b in derived if b.minutes == 3} == {expected}
     assert len(run.events.of(BarEvent)) == 6 and len(run.events.of(TickEvent)) == 3
     assert run.events.of(QuoteEvent) == []
     assert run.system.store.count_bars() == 6  # type: ignore[attr-defined]
