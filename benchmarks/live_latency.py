@@ -39,7 +39,9 @@ def run(minutes: int, per_minute: int, consumer: str) -> dict[str, Any]:
 
     symbols = [f"S{i:04d}" for i in range(per_minute)]
     now_us = to_us(datetime.now(UTC))
-    open_ = from_us(now_us - now_us % 60_000_000)
+    # the session opened a minute ago: each minute's bars are sent once it is complete,
+    # during the next minute, as Alpaca does (earlier they would be "from the future")
+    open_ = from_us(now_us - now_us % 60_000_000) - MINUTE
     session = SessionInfo(open_.date(), open_, open_ + (minutes + 5) * MINUTE)
     sent: dict[tuple[str, int], int] = {}
     lat_ns: list[int] = []

@@ -132,7 +132,7 @@ def test_quotes_fold_into_minute_quote_bars_and_trades_arrive_as_ticks(tmp_path:
         settings = live_settings(tmp_path, server, quotes=True, trades=True)
         run = LiveRun(settings, server, session)
         run.start()
-        run.clock.set(t0 + timedelta(seconds=30))
+        run.clock.set(t0 + timedelta(seconds=50))  # the last update's own time
         quotes = [
             quote_msg("AAPL", t0 + timedelta(seconds=s), bid, bid + 0.02, size=s)
             for s, bid in ((1, 100.0), (20, 100.5), (40, 99.5), (50, 100.1))
@@ -155,21 +155,31 @@ def test_quotes_fold_into_minute_quote_bars_and_trades_arrive_as_ticks(tmp_path:
 
 
 def test_between_sessions_nothing_is_written_and_early_data_is_kept(tmp_path: Path) -> None:
+    """Before the open: stale data is counted, data for the session within the clock
+    tolerance (a vendor clock a second ahead) is kept, and the session's first bars,
+    which cannot exist yet, are refused as from the future and then arrive for real."""
     session = short_session(2)
     bars = [b for b in day_bars(ExchangeCalendar()) if b.ts < session.close]
-    stale = [b._replace(ts=session.open - MINUTE) for b in bars[:2]]
+    first, second = by_minute(bars).values()
+    stale = [b._replace(ts=session.open - MINUTE) for b in first]
+    early = Tick("MSFT", session.open, 410.0, 7, 1)
     with FakeAlpaca(KEY, SECRET) as server:
-        run = LiveRun(live_settings(tmp_path, server), server, session)
+        run = LiveRun(live_settings(tmp_path, server, trades=True), server, session)
         run.system.start()  # connected, idle: the session has not opened
-        run.push([bar_msg(b) for b in stale + bars[:2]], 4)
+        run.clock.set(session.open - timedelta(seconds=1))
+        run.push([bar_msg(b) for b in stale + first] + [trade_msg(early)], 5)
         assert run.events.of(SessionStartEvent) == []
         run.clock.set(session.open)
         assert run.events.wait_for(lambda evs: any(isinstance(e, SessionStartEvent) for e in evs))
-        run.minute(session.open + MINUTE, bars[2:])
+        run.minute(session.open, first)
+        run.minute(session.open + MINUTE, second)
         run.finish()
-    assert run.system.counters["outside_session"] == 2
+    counters = run.system.counters
+    assert (counters["outside_session"], counters["from_future"]) == (2, 2)
     (report,) = run.system.data_manager.reports
-    assert [r.bars for r in report.rows] == [2, 2]
+    assert [(r.bars, r.rejections) for r in report.rows] == [(2, {}), (2, {})]
+    assert [e.tick for e in run.events.of(TickEvent)] == [early]
+    assert run.system.store.count_bars() == 4  # type: ignore[attr-defined]
 
 
 def test_extended_hours_bars_are_kept_aside_when_asked_for(tmp_path: Path) -> None:

@@ -311,4 +311,11 @@ def run_bad_input(
         *_lean_cases(workdir, calendar),
         *_backtest_cases(store_path, calendar),
         _session_case(store_path, calendar),
+        *_live_cases(workdir / "live"),
     ]
+
+
+def _live_cases(workdir: Path) -> list[BadInputResult]:
+    from sessionflow.check.bad_live import run_live_bad_input  # it imports this module
+
+    return run_live_bad_input(workdir)

@@ -37,7 +37,8 @@ def health_line(h: Mapping[str, int]) -> str:
     return (
         f"feed: {h.get('feed_items', 0):,} items, {reconnects} reconnects "
         f"({h.get('feed_forced_reconnects', 0)} forced), "
-        f"{h.get('feed_malformed', 0)} malformed, max backlog {h.get('feed_max_backlog', 0)}; "
+        f"{h.get('feed_malformed', 0)} malformed, {h.get('from_future', 0)} from the future, "
+        f"max backlog {h.get('feed_max_backlog', 0)}; "
         f"fill errors {h.get('fill_errors', 0)}; store {h.get('store_batches', 0)} batches, "
         f"{h.get('store_rows', 0):,} rows"
     )
@@ -68,6 +69,8 @@ def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) 
         except KeyboardInterrupt:
             interrupted = True
             system.stop()
+            flushed = system.counters.get("flushed_on_stop", 0)
+            console.print(f"stopped: {flushed:,} pending rows written to the store")
     if as_json:
         _print_json(settings, system.data_manager.reports, coordinator, dict(system.counters))
     exit_if_unjoined(system)

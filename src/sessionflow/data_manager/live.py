@@ -5,6 +5,11 @@ with one branch; everything live-specific is built in this function. ``LiveParts
 lets a caller replace the clock, the session schedule, the feed or the fill
 source (tests drive time; the benchmark plays a synthetic session), while the
 default is the real thing: wall time, the exchange calendar, Alpaca.
+
+Symbols are normalised here (``normalize_symbol``) whichever way they came in
+(``--symbols``, TOML, environment), so the feed subscribes to the one spelling.
+The future-bar tolerance is meant for clock skew, a wall-time quantity: with a
+faster replay clock (``--clock-rate N``) it is N times longer in clock time.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sessionflow.data_upkeep import SessionLoader, UpkeepWorker
 from sessionflow.data_upkeep.worker import GapFillSource
 from sessionflow.feeds.base import Feed
 from sessionflow.feeds.credentials import AlpacaCredentials
+from sessionflow.models import normalize_symbol
 from sessionflow.session_data import SessionData
 from sessionflow.store import Store
 from sessionflow.stream_coordinator import CoordinatorHooks, EventPublisher
@@ -52,6 +58,7 @@ def build_live(
 ) -> tuple[WaitableClock, UpkeepWorker, LiveCoordinator]:
     parts = parts or LiveParts()
     live = settings.live
+    symbols = [normalize_symbol(s) for s in settings.symbols]
     creds: AlpacaCredentials | None = None
     if parts.feed is None or parts.fill_source is None:
         environ = os.environ if parts.environ is None else parts.environ
@@ -62,7 +69,7 @@ def build_live(
 
         assert creds is not None
         feed = AlpacaFeed(
-            settings.symbols,
+            symbols,
             creds,
             url=live.feed_url,
             feed=live.feed,
@@ -79,6 +86,7 @@ def build_live(
             creds, url=live.rest_url, feed=live.feed, timeout_s=live.rest_timeout_seconds
         )
     clock = parts.clock or WallTimeClock()
+    rate = clock.rate if isinstance(clock, WallTimeClock) else 1.0
     upkeep = UpkeepWorker(
         session_data,
         loader,
@@ -94,6 +102,7 @@ def build_live(
         silence_timeout_s=live.silence_timeout_seconds,
         connect_timeout_s=live.connect_timeout_seconds,
         max_sessions=live.sessions,
+        future_tolerance_s=live.future_tolerance_seconds * rate,
     )
     coordinator = LiveCoordinator(
         parts.schedule or CalendarSchedule(calendar),

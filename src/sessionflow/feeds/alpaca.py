@@ -13,7 +13,11 @@ SDK otherwise hides what the engine needs to know:
 - ``_dispatch``: report subscription acks and server errors.
 
 Messages arrive raw (``raw_data=True``) and are parsed one by one
-(``alpaca_parse``) so one malformed message costs only itself. The websocket's
+(``alpaca_parse``) so one malformed message costs only itself: any error while
+parsing one message is counted (with its reason) and the rest of its frame goes
+on. Bars, quotes and trades are routed by type, not by the SDK's per-symbol
+table, so a message whose symbol is spelled differently (``" aapl"``) or is not
+a symbol at all is normalised or counted rather than dropped unseen. The websocket's
 own DEBUG frame dump is disabled for this connection: the auth frame carries the
 secret. The event loop is ours (created before the thread starts) so ``stop`` can
 cancel it at any point, even before the SDK has started.
@@ -25,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -34,12 +38,20 @@ from alpaca.data.enums import DataFeed
 from alpaca.data.live.stock import StockDataStream
 
 from sessionflow.feeds.alpaca_parse import Malformed, parse_bar, parse_quote, parse_trade
-from sessionflow.feeds.base import FeedAuthError, FeedError, FeedSink, FeedState, SinkItem
+from sessionflow.feeds.base import (
+    FeedAuthError,
+    FeedError,
+    FeedItem,
+    FeedSink,
+    FeedState,
+    QuoteUpdate,
+)
 from sessionflow.feeds.credentials import AlpacaCredentials
 
 log = logging.getLogger(__name__)
 
 FATAL_AUTH_CODES = frozenset({402, 409})  # auth failed, insufficient subscription
+Route = Callable[[Any], Awaitable[None]]  # one raw message of one type
 _KNOWN = frozenset({"b", "u", "d", "q", "t", "s", "l", "c", "x", "o", "n"})
 
 
@@ -84,6 +96,7 @@ class _Stream(StockDataStream):
         self._reconnect_min_backoff, self._reconnect_max_backoff = backoff
         self._sink = sink
         self._creds = creds
+        self.routes: dict[str, Route] = {}
 
     async def _start_ws(self) -> None:
         self._sink.set_state(FeedState.CONNECTING)
@@ -124,7 +137,7 @@ class _Stream(StockDataStream):
             except Exception as exc:
                 if self._ws is None or not self._should_run:
                     raise
-                n = self._sink.malformed("frame", f"{type(exc).__name__}: {exc}")
+                n = self._sink.malformed("frame", f"{type(exc).__name__}: {exc}", "bad_frame")
                 _warn(n, "undecodable frame skipped (%s)", type(exc).__name__)
 
     async def _dispatch(self, msg: Any) -> None:
@@ -135,8 +148,10 @@ class _Stream(StockDataStream):
             code, text = msg.get("code"), self._creds.scrub(str(msg.get("msg")))
             self._sink.server_error(str(code), f"server error {code}: {text}")
             log.warning("alpaca feed: server error %s: %s", code, text)
+        elif (route := self.routes.get(kind)) is not None:
+            await route(msg)
         elif kind not in _KNOWN and kind != "success":
-            self._sink.malformed("unknown", f"message type {kind!r}")
+            self._sink.malformed("unknown", f"message type {kind!r}", "unknown_type")
         else:
             await super()._dispatch(msg)
 
@@ -178,11 +193,14 @@ class AlpacaFeed:
         stream = _Stream(sink, self._creds, self.url, self._feed, self._backoff)
         bars, quotes, trades = self._channels
         if bars:
-            stream.subscribe_bars(_handler(sink, "bar", parse_bar), *self.symbols)
+            stream.routes["b"] = _handler(sink, "bar", parse_bar)
+            stream.subscribe_bars(stream.routes["b"], *self.symbols)
         if quotes:
-            stream.subscribe_quotes(_handler(sink, "quote", parse_quote), *self.symbols)
+            stream.routes["q"] = _handler(sink, "quote", parse_quote)
+            stream.subscribe_quotes(stream.routes["q"], *self.symbols)
         if trades:
-            stream.subscribe_trades(_handler(sink, "trade", parse_trade), *self.symbols)
+            stream.routes["t"] = _handler(sink, "trade", parse_trade)
+            stream.subscribe_trades(stream.routes["t"], *self.symbols)
         loop = asyncio.new_event_loop()
         self._loop, self._stream = loop, stream
         self._task = loop.create_task(stream._run_forever())
@@ -229,15 +247,21 @@ class AlpacaFeed:
         thread.join(timeout)
 
 
-def _handler(sink: FeedSink, kind: str, parse: Callable[[Mapping[str, Any]], SinkItem]) -> Any:
-    async def handle(msg: Mapping[str, Any]) -> None:
+def _handler(
+    sink: FeedSink, kind: str, parse: Callable[[Mapping[str, Any]], FeedItem | QuoteUpdate]
+) -> Route:
+    async def handle(msg: Any) -> None:
         try:
             item = parse(msg)
         except Malformed as exc:
-            n = sink.malformed(kind, str(exc))
-            _warn(n, "malformed %s skipped: %s", kind, exc)
+            reason, detail = exc.reason, str(exc)
+        except Exception as exc:  # whatever one message does to the parser costs only it
+            reason, detail = "unreadable", f"{type(exc).__name__}: {exc}"
+        else:
+            sink.put((item,))
             return
-        sink.put((item,))
+        n = sink.malformed(kind, detail, reason)
+        _warn(n, "malformed %s skipped: %s", kind, detail)
 
     return handle
 

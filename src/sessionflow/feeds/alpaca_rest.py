@@ -111,7 +111,7 @@ class AlpacaRestGapFill:
             for row in rows:
                 try:
                     bars.append(parse_bar({**row, "S": symbol}))
-                except (Malformed, TypeError) as exc:
+                except (Malformed, TypeError, ValueError, OverflowError) as exc:  # only this row
                     self.malformed += 1
                     log.warning("alpaca REST: malformed bar for %s skipped: %s", symbol, exc)
         return bars

@@ -6,18 +6,28 @@ consumer would stall the socket and the vendor would drop us. The sink is an
 unbounded, locked deque: ``put`` never blocks and nothing is dropped; the live
 coordinator drains it in batches. Every put or state change sets ``wake`` so the
 coordinator sleeps until there is work.
+
+The sink is also where "from the future" is judged, because only it sees each
+item when it arrives: with a ``horizon`` (the latest availability the live clock
+allows now, tolerance included), an item that would become available after it
+is wrapped as :class:`FromFuture`. It keeps its place in the stream, so the
+coordinator counts it against its symbol and session, and never delivers it.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
-from sessionflow.models import Bar, Quote, Tick
+from sessionflow.models import Bar, Quote, Tick, to_us
+
+log = logging.getLogger(__name__)
 
 FeedItem = Bar | Quote | Tick
 
@@ -52,7 +62,21 @@ class QuoteUpdate:
     ask_size: int
 
 
-SinkItem = FeedItem | QuoteUpdate
+@dataclass(frozen=True, slots=True)
+class FromFuture:
+    """An item stamped later than the live clock allowed when it arrived; never delivered."""
+
+    item: FeedItem | QuoteUpdate
+
+
+SinkItem = FeedItem | QuoteUpdate | FromFuture
+
+
+def _in_time(item: FeedItem | QuoteUpdate, limit: datetime) -> bool:
+    """Whether an item is complete by ``limit`` (compared as datetimes: to_us is slower)."""
+    if isinstance(item, QuoteUpdate):
+        return item.ts_us <= to_us(limit)
+    return item.available_at <= limit
 
 
 @dataclass
@@ -63,11 +87,13 @@ class FeedHealth:
     disconnects: int = 0
     forced_reconnects: int = 0
     auth_retries: int = 0
-    malformed: Counter[str] = field(default_factory=Counter)
+    malformed: Counter[str] = field(default_factory=Counter)  # by kind: bar, quote, frame
     server_errors: Counter[str] = field(default_factory=Counter)
     items: int = 0
     max_backlog: int = 0
     last_error: str | None = None
+    malformed_reasons: Counter[str] = field(default_factory=Counter)
+    from_future: int = 0
 
     def copy(self) -> FeedHealth:
         return FeedHealth(
@@ -80,14 +106,19 @@ class FeedHealth:
             self.items,
             self.max_backlog,
             self.last_error,
+            Counter(self.malformed_reasons),
+            self.from_future,
         )
 
 
 class FeedSink:
     """Thread-safe hand-off from a feed thread to the coordinator; never blocks, never drops."""
 
-    def __init__(self, wake: threading.Event | None = None) -> None:
+    def __init__(
+        self, wake: threading.Event | None = None, horizon: Callable[[], datetime] | None = None
+    ) -> None:
         self.wake = wake or threading.Event()
+        self._horizon = horizon  # latest availability accepted now; None: no check
         self._items: deque[SinkItem] = deque()
         self._cond = threading.Condition()
         self._state = FeedState.IDLE
@@ -95,15 +126,35 @@ class FeedSink:
         self._health = FeedHealth()
         self._taken = 0
 
-    def put(self, items: Iterable[SinkItem]) -> None:
+    def put(self, items: Iterable[FeedItem | QuoteUpdate]) -> None:
+        limit = None if self._horizon is None else self._horizon()
+        future: FeedItem | QuoteUpdate | None = None
         with self._cond:
             before = len(self._items)
-            self._items.extend(items)
+            if limit is None:
+                self._items.extend(items)
+            else:
+                for item in items:
+                    if _in_time(item, limit):
+                        self._items.append(item)
+                    else:
+                        self._items.append(FromFuture(item))
+                        self._health.from_future += 1
+                        future = item
             n = len(self._items)
             self._health.items += n - before
             self._health.max_backlog = max(self._health.max_backlog, n)
+            count = self._health.from_future
             self._cond.notify_all()
         self.wake.set()
+        if future is not None and (count <= 5 or count % 1000 == 0):
+            log.warning(
+                "feed: %r is from the future (latest allowed now: %s), refused [%d so far]; "
+                "if this repeats, check this machine's clock",
+                future,
+                limit,
+                count,
+            )
 
     def drain(self) -> list[SinkItem]:
         with self._cond:
@@ -134,10 +185,12 @@ class FeedSink:
             self._error = error
         self.set_state(FeedState.FAILED, str(error))
 
-    def malformed(self, kind: str, detail: str) -> int:
-        """Count one malformed message; returns how many of this kind so far."""
+    def malformed(self, kind: str, detail: str, reason: str | None = None) -> int:
+        """Count one malformed message (by kind and reason); returns how many of this kind."""
         with self._cond:
             self._health.malformed[kind] += 1
+            if reason:
+                self._health.malformed_reasons[reason] += 1
             self._health.last_error = f"malformed {kind}: {detail}"
             return self._health.malformed[kind]
 

@@ -27,6 +27,7 @@ REASONS = (
     "out_of_order",
     "unknown_symbol",
     "bad_symbol",
+    "from_future",  # live: stamped later than the live clock allows
 )
 
 

@@ -304,6 +304,15 @@ class SessionData:
             )
             return [b for b, keep in zip(known, ok.tolist(), strict=True) if keep]
 
+    def reject(self, symbol: str, reason: str) -> None:
+        """Count a bar refused before it got here (live: ``from_future``) against its symbol."""
+        with self._lock:
+            data = self._symbols.get(symbol)
+            if data is None:
+                self.unknown_symbols[symbol] = self.unknown_symbols.get(symbol, 0) + 1
+            else:
+                data.rejections[reason] += 1
+
     def add_quotes(self, quotes: Iterable[Quote]) -> None:
         """Regular-session quotes go to ``quotes``, extended-hours ones to ``extended_quotes``."""
         regular: list[Quote] = []

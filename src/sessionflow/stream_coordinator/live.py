@@ -18,7 +18,10 @@ What differs is where items and time come from, and so:
   ends at the close plus ``grace`` after a final check; between sessions the
   coordinator idles, and data stamped before the next session is counted, not written;
 - a live bar that arrives after its minute was marked missing clears that gap;
-- accepted data goes to the store in micro-batches (``live_store``).
+- an item that arrives before it can exist (available later than the clock
+  plus ``future_tolerance``) is counted as ``from_future`` and never delivered;
+- accepted data goes to the store in micro-batches (``live_store``); whatever
+  consumers were given is stored before the thread ends, on stop() too.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class LiveTiming:
     silence_timeout_s: float = 90.0
     connect_timeout_s: float = 15.0
     max_sessions: int | None = None
+    future_tolerance_s: float = 2.0  # in clock time (already scaled for a faster clock)
+    stop_flush_s: float = 1.0  # how long stop() waits for a store write already running
 
 
 @dataclass
@@ -105,7 +110,8 @@ class LiveCoordinator:
         self._interval = timedelta(seconds=timing.check_interval_s)
         self._silence = timedelta(seconds=timing.silence_timeout_s)
         self._wake = threading.Event()
-        self.sink = FeedSink(self._wake)
+        self._tolerance = timedelta(seconds=timing.future_tolerance_s)
+        self.sink = FeedSink(self._wake, self._horizon)
         self.delivery = Delivery(session_data, batcher, self._publish)
         self.reports: list[SessionReport] = []
         self.health: list[dict[str, int]] = []
@@ -137,6 +143,10 @@ class LiveCoordinator:
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread to end; on the thread itself (stop() from a consumer callback)
+        return at once: it unwinds, and stores what it delivered, at its next stop check."""
+        if threading.current_thread() is self._thread:
+            return
         self._thread.join(timeout)
 
     @property
@@ -155,9 +165,17 @@ class LiveCoordinator:
             "live coordinator", self._run_sessions, self.publisher, self.hooks, self._release_feed
         )
 
+    def _horizon(self) -> datetime:
+        """The latest availability an arriving item may have now."""
+        return self.clock.now() + self._tolerance
+
     def _release_feed(self) -> None:
-        self.feed.stop()
-        self.hooks.counters.update(self.counters())
+        """The thread's last act (end, stop() or error): store what was delivered, stop the feed."""
+        try:
+            self.batcher.flush_on_stop(self.timing.stop_flush_s)
+        finally:
+            self.feed.stop()
+            self.hooks.counters.update(self.counters())
 
     def _run_sessions(self) -> None:
         played = 0

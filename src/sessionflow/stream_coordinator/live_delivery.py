@@ -5,6 +5,9 @@ backtest's ``_deliver`` (write, then publish what was accepted), while the loop
 in ``live.py`` is about time. Bars go through ``SessionData.add_bars``, which
 rejects duplicates and late bars; quote updates are folded into minute quote
 bars; anything stamped outside the session window is counted, not written.
+Items the sink marked as from the future are never delivered: a bar among them
+is counted against its symbol (``from_future``), so it neither reaches a
+consumer nor takes the minute its real bar will fill.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sessionflow.events import BarSliceEvent, BatchEvent, QuoteEvent, TickEvent
-from sessionflow.feeds.base import QuoteUpdate, SinkItem
+from sessionflow.feeds.base import FromFuture, QuoteUpdate, SinkItem
 from sessionflow.models import Bar, Quote, Tick, to_us
 from sessionflow.session_data import SessionData
 from sessionflow.store import BarBatch
@@ -62,6 +65,9 @@ class Delivery:
                 quotes.extend(self.quotes.add(item))
             elif isinstance(item, Quote):  # a feed that sends minute quote bars itself
                 quotes.append(item)
+            elif isinstance(item, FromFuture):
+                if isinstance(item.item, Bar):
+                    self.session_data.reject(item.item.symbol, "from_future")
             elif w.start <= item.ts < w.end:
                 ticks.append(item)
             else:
@@ -94,10 +100,16 @@ class Delivery:
     def before_session(self, items: Sequence[SinkItem], start: datetime) -> list[SinkItem]:
         """Between sessions: drop (and count) data stamped before ``start``, keep the rest."""
         start_us = to_us(start)
-        keep = [i for i in items if _stamp_us(i) >= start_us]
-        self.outside_session += len(items) - len(keep)
+        keep: list[SinkItem] = []
+        for i in items:
+            if isinstance(i, FromFuture):
+                continue  # counted by the sink; no session to count it against yet
+            if _stamp_us(i) >= start_us:
+                keep.append(i)
+            else:
+                self.outside_session += 1
         return keep
 
 
-def _stamp_us(item: SinkItem) -> int:
+def _stamp_us(item: Bar | Quote | Tick | QuoteUpdate) -> int:
     return item.ts_us if isinstance(item, QuoteUpdate) else to_us(item.ts)

@@ -30,10 +30,13 @@ def counters_of(coordinator: LiveCoordinator) -> dict[str, int]:
         "store_batches": batcher.batches,
         "store_rows": batcher.rows,
         "store_errors": batcher.errors,
+        "flushed_on_stop": batcher.flushed_on_stop,
         "outside_session": coordinator.delivery.outside_session,
+        "from_future": h.from_future,
         "late_quotes": coordinator.delivery.quotes.late,
     }
     out.update({f"feed_malformed_{k}": v for k, v in sorted(h.malformed.items())})
+    out.update({f"feed_malformed_reason_{k}": v for k, v in sorted(h.malformed_reasons.items())})
     out.update({f"feed_server_error_{k}": v for k, v in sorted(h.server_errors.items())})
     return out
 

@@ -6,12 +6,19 @@ event. Accepted bars and closed quote bars collect here; every ``max_items`` row
 or ``max_age_s`` seconds of clock time the batch becomes one job on the upkeep
 thread (which already does the store I/O). A failed write keeps its rows for
 the next batch (the store upserts, so a retry never duplicates).
+
+On the way out (``flush_on_stop``: session end, stop() or an error) the rows
+still waiting are written at once on the calling thread, and so are batches
+handed to the upkeep thread that it has not started (cancelled there first):
+consumers may already hold those bars, and stop() must not leave them unstored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
@@ -55,9 +62,11 @@ class StoreBatcher:
         self._since: datetime | None = None
         self._last_now: datetime | None = None
         self._lock = threading.Lock()  # the retry path re-queues from the upkeep thread
+        self._inflight: list[tuple[Future[Any], tuple[list[Bar], list[Quote], list[Tick]]]] = []
         self.batches = 0
         self.rows = 0
         self.errors = 0
+        self.flushed_on_stop = 0
 
     def add(
         self,
@@ -90,13 +99,45 @@ class StoreBatcher:
 
     def flush(self) -> Future[Any] | None:
         """Hand the pending rows to the upkeep thread as one job; None if nothing is pending."""
+        rows = self._take()
+        if rows is None:
+            return None
+        fut = self._submit(lambda: self._write(*rows))
+        with self._lock:
+            self._inflight = [(f, r) for f, r in self._inflight if not f.done()]
+            self._inflight.append((fut, rows))
+        return fut
+
+    def flush_on_stop(self, wait_s: float) -> int:
+        """Write everything not yet stored, here and now; returns (and keeps) the row count.
+
+        A batch the upkeep thread is writing gets up to ``wait_s`` seconds; one still
+        queued there is cancelled and written here, as are the pending rows.
+        """
+        deadline = time.monotonic() + wait_s
+        with self._lock:
+            inflight, self._inflight = self._inflight, []
+        for fut, (bars, quotes, ticks) in inflight:
+            if fut.cancel():
+                with self._lock:
+                    self._bars[:0], self._quotes[:0], self._ticks[:0] = bars, quotes, ticks
+            else:
+                with contextlib.suppress(Exception):  # a failure re-queued its rows
+                    fut.result(max(0.0, deadline - time.monotonic()))
+        rows = self._take()
+        if rows is not None:
+            self.flushed_on_stop += self._write(*rows)
+            log.info("live store: %d rows written on stop", self.flushed_on_stop)
+        return self.flushed_on_stop
+
+    def _take(self) -> tuple[list[Bar], list[Quote], list[Tick]] | None:
         with self._lock:
             bars, quotes, ticks = self._bars, self._quotes, self._ticks
             if not bars and not quotes and not ticks:
                 return None
             self._bars, self._quotes, self._ticks, self._since = [], [], [], None
             self.batches += 1
-        return self._submit(lambda: self._write(bars, quotes, ticks))
+        return bars, quotes, ticks
 
     def _write(self, bars: list[Bar], quotes: list[Quote], ticks: list[Tick]) -> int:
         try:

@@ -32,6 +32,8 @@ class LiveSettings(BaseModel):
     batch_items: int = Field(default=500, ge=1)
     batch_seconds: float = Field(default=5.0, gt=0)
     rest_timeout_seconds: float = Field(default=10.0, gt=0)
+    # a bar whose minute ends later than the live clock plus this is "from the future"
+    future_tolerance_seconds: float = Field(default=2.0, ge=0)
 
     @model_validator(mode="after")
     def _backoff_order(self) -> LiveSettings:
