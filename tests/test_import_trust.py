@@ -211,6 +211,8 @@ def test_bad_numbers_and_sub_microsecond_times_are_rejected_naming_the_field(
         "2024-11-29T09:35:00-05:00,10,11,9,10,100.5\n"  # 7 fractional volume
         "2024-11-29T09:36:00-05:00,10,11,9,10,1_0\n"  # 8 underscore volume
         "2024-11-29T09:37:00.000000000-05:00,10,11,9,10,1\n"  # 9 nine zero digits: fine
+        "2024-11-29T09:38:00-05:00,10,11,9,nan,1\n"  # 10 NaN close
+        "2024-11-29T09:39:00-05:00,10,11,9,１０,1\n"  # 11 full-width digits
     )
     store = DuckDBStore(":memory:")
     report = import_bars(store, write(tmp_path / "n.csv", text), calendar, "N")
@@ -223,6 +225,8 @@ def test_bad_numbers_and_sub_microsecond_times_are_rejected_naming_the_field(
          "time '2024-11-29T09:34:00.000000001-05:00' has a sub-microsecond part"),
         (7, "bad_number", "volume '100.5'"),
         (8, "bad_number", "volume '1_0'"),
+        (10, "nan_or_inf", "close 'nan'"),
+        (11, "bad_number", "close '１０'"),
     ]  # fmt: skip
     assert store.count_bars() == 1
 

@@ -148,8 +148,16 @@ class RowChecker:
     def _add(self, raw_sym: object, when: object, cells: Sequence[object]) -> None:
         sym = self._symbol(raw_sym)
         us = self._time(when)
-        o, h, lo, c = (parse_number(n, x) for n, x in zip(_PRICE_NAMES[:4], cells[:4], strict=True))
-        check_prices(o, h, lo, c, tuple(cells[:4]), ",".join(str(x) for x in (when, *cells)))
+        o = parse_number("open", cells[0])
+        h = parse_number("high", cells[1])
+        lo = parse_number("low", cells[2])
+        c = parse_number("close", cells[3])
+        try:
+            check_prices(o, h, lo, c, cells)
+        except RowProblem as p:
+            if not p.detail:  # a relation between fields: show the row
+                raise RowProblem(p.reason, ",".join(str(x) for x in (when, *cells))) from None
+            raise
         v = parse_volume(cells[4])
         if us % 60_000_000:
             raise RowProblem("not_minute_aligned", self._show(us))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,9 +39,6 @@ REASONS = (
 )
 
 PRICE_FIELDS = ("open", "high", "low", "close")
-_NUMBER = re.compile(
-    r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE
-)
 _DIGITS = re.compile(r"[+-]?\d+")
 _FRACTION = re.compile(r"\d{2}:\d{2}:\d{2}[.,](\d+)")
 _EPOCH = datetime(1970, 1, 1)
@@ -83,10 +81,14 @@ def parse_number(name: str, cell: object) -> float:
         raise RowProblem("bad_number", f"{name} {cell!r}")
     if isinstance(cell, int | float):
         return float(cell)
-    text = str(cell).strip()
-    if not _NUMBER.fullmatch(text):
-        raise RowProblem("bad_number", f"{name} {str(cell)!r}")
-    return float(text)
+    text = str(cell)
+    try:  # float() alone also takes "1_000" and non-ASCII digits: refuse those
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or "_" in text or not text.isascii():
+        raise RowProblem("bad_number", f"{name} {text!r}")
+    return value
 
 
 def parse_volume(cell: object) -> int:
@@ -109,12 +111,17 @@ def parse_volume(cell: object) -> int:
     return value
 
 
-def check_prices(
-    o: float, h: float, lo: float, c: float, cells: tuple[object, ...], row: str
-) -> None:
+def check_prices(o: float, h: float, lo: float, c: float, cells: Sequence[object]) -> None:
     """The same order of reasons as ``models.price_problem``; the field is named where one is."""
-    values = (o, h, lo, c)
-    named = list(zip(PRICE_FIELDS, values, cells, strict=True))
+    if (
+        math.isfinite(o + h + lo + c)
+        and min(o, h, lo, c) > 0
+        and max(o, h, lo, c) <= MAX_PRICE
+        and lo <= min(o, c)
+        and h >= max(o, c)
+    ):
+        return  # the common case; a NaN or inf anywhere makes the sum non-finite
+    named = list(zip(PRICE_FIELDS, (o, h, lo, c), cells[:4], strict=True))
     for name, v, cell in named:
         if not math.isfinite(v):
             raise RowProblem("nan_or_inf", f"{name} {_show(cell)}")
@@ -125,11 +132,11 @@ def check_prices(
         if v > MAX_PRICE:
             raise RowProblem("price_out_of_range", f"{name} {_show(cell)} above {MAX_PRICE:g}")
     if h < lo:
-        raise RowProblem("high_below_low", row)
+        raise RowProblem("high_below_low", "")  # the caller fills in the whole row
     if h < max(o, c):
-        raise RowProblem("high_below_open_close", row)
+        raise RowProblem("high_below_open_close", "")
     if lo > min(o, c):
-        raise RowProblem("low_above_open_close", row)
+        raise RowProblem("low_above_open_close", "")
 
 
 def _show(cell: object) -> str:

@@ -333,10 +333,14 @@ class DuckDBStagedImport:
     earlier files of the command and the stored rows, then writes in ONE transaction.
     """
 
-    def __init__(self, store: DuckDBStore) -> None:
+    def __init__(self, store: DuckDBStore, memory_mb: int = 256) -> None:
         self._store = store
         self._cur = store._cursor()
         self._tables: list[str] = []
+        # DuckDB's default (80% of RAM) would let staging hold a whole file in memory;
+        # with a limit it spills to its temp directory, which keeps an import's RSS bounded.
+        self._memory = self._cur.execute("SELECT current_setting('memory_limit')").fetchall()
+        self._cur.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
 
     def _stage(self, table: str, file: int, lines: I64, cols: dict[str, Any]) -> None:
         name = f"import_stage_{table}"
@@ -487,3 +491,5 @@ class DuckDBStagedImport:
             with contextlib.suppress(duckdb.Error):  # an invalidated database dropped them
                 self._cur.execute(f"DROP TABLE IF EXISTS import_stage_{table}")
         self._tables.clear()
+        with contextlib.suppress(duckdb.Error):
+            self._cur.execute(f"SET memory_limit = '{self._memory[0][0]}'")

@@ -1,0 +1,93 @@
+"""Peak memory and throughput of ``sessionflow import bars`` on one large CSV.
+
+Writes a CSV of ``--rows`` 1-minute bars (default 5,000,000, about 320 MB: 10 symbols
+over the XNYS regular sessions from 2012) in a temporary directory, then runs
+``sessionflow import bars`` on it in a child process and reports the child's peak RSS
+(``getrusage(RUSAGE_CHILDREN).ru_maxrss``) and rows per second. The import must stay
+under 600 MB whatever the file size (issue 9, item 16).
+
+Usage: python benchmarks/import_bench.py [--rows 5000000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+SYMBOLS = [f"S{i:02d}" for i in range(10)]
+
+
+def write_csv(path: Path, rows: int) -> int:
+    """Rows ordered by time then symbol, every minute of every regular session, offsets given."""
+    from sessionflow.time_provider import ExchangeCalendar
+
+    cal = ExchangeCalendar()
+    written = 0
+    with path.open("w") as fh:
+        fh.write("symbol,timestamp,open,high,low,close,volume\n")
+        for info in cal.sessions(date(2012, 1, 3), date(2027, 11, 30)):
+            minute = info.open.astimezone(cal.tz)
+            lines = []
+            while minute < info.close:
+                stamp = minute.isoformat()
+                for k, sym in enumerate(SYMBOLS):
+                    p = 100 + (written + k) % 50
+                    lines.append(f"{sym},{stamp},{p}.25,{p + 1}.5,{p - 1}.75,{p}.5,{1000 + k}\n")
+                written += len(SYMBOLS)
+                minute += timedelta(minutes=1)
+            fh.writelines(lines)
+            if written >= rows:
+                break
+    return written
+
+
+def run(rows: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "bars.csv"
+        t0 = time.perf_counter()
+        n = write_csv(csv_path, rows)
+        gen_s = time.perf_counter() - t0
+        size_mb = csv_path.stat().st_size / 1e6
+        cmd = [sys.executable, "-c", "from sessionflow.cli.app import main; main()", "import",
+               "bars", str(csv_path), "--store", str(Path(tmp) / "s.duckdb"), "--json"]  # fmt: skip
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
+        (report,) = json.loads(done.stdout)
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return {
+            "rows": n,
+            "csv_mb": round(size_mb, 1),
+            "new": report["new"],
+            "rejected": sum(report["rejected"].values()),
+            "generate_s": round(gen_s, 1),
+            "import_s": round(wall, 1),
+            "rows_per_s": round(n / wall),
+            "peak_rss_mb": round(peak_kb / 1024, 1),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.rows)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>12}: {v}")
+
+
+if __name__ == "__main__":
+    main()
