@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -344,3 +345,57 @@ def test_lean_folders_differing_only_in_case_conflict(
     assert [(r.new, r.replaced) for r in reports] == [(1, 0), (0, 1)]
     assert store.symbols() == ["DUP"] and store.count_bars() == 1
     store.close()
+
+
+# item 16: bounded memory
+
+
+def test_zip_member_above_the_cap_is_refused_naming_zip_and_sizes(tmp_path: Path) -> None:
+    root = tmp_path / "lean" / "big"
+    root.mkdir(parents=True)
+    row = "34200000,1000000,1010000,990000,1000000,100\n"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("big.csv", row * (24 * 1024 * 1024 // len(row)))  # ~24 MiB of text
+    bomb = root / "20241127_trade.zip"
+    bomb.write_bytes(buf.getvalue())
+    small = tmp_path / "lean" / "small"
+    small.mkdir()
+    (small / "20241127_trade.zip").write_bytes(_zip(row))
+    store = tmp_path / "s.duckdb"
+    code, out = cli("import", "lean", tmp_path / "lean", "--store", store)
+    assert code == 1
+    flat = "".join(out.split())
+    assert str(bomb).replace(" ", "") in flat and "big.csv" in flat
+    assert "expandsto25,165," in flat and "limitof16,777,216bytes" in flat
+    assert rows(store) == []
+    config = write(tmp_path / "c.toml", "import_max_unzipped_mb = 0.5\n")
+    code, out = cli("import", "lean", root, "--store", store, "--config", config)
+    assert code == 1 and "limitof524,288bytes" in "".join(out.split())
+    code, out = cli("import", "lean", small, "--store", store, "--config", config)
+    assert code == 0, out
+    code, out = cli("import", "lean", root, "--store", store, "--max-unzipped-mb", "32")
+    assert code == 0 and "expands" not in out  # read now: one new row, the rest duplicates
+    assert "1 new" in out and "duplicate" in out
+
+
+def test_a_large_csv_imports_in_bounded_memory(tmp_path: Path) -> None:
+    """1.5M rows (~90 MB): peak RSS of the import process stays under 600 MB."""
+    import resource
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from import_bench import write_csv
+
+    csv_path = tmp_path / "big.csv"
+    n = write_csv(csv_path, 1_500_000)
+    code = "from sessionflow.cli.app import main; main()"
+    args = ["import", "bars", str(csv_path), "--store", str(tmp_path / "s.duckdb"), "--json"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-c", code, *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)[0]["new"] == n
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert peak_mb < 600, peak_mb
