@@ -143,7 +143,8 @@ ConflictOpt = Annotated[
     typer.Option(
         "--on-conflict",
         help="files of this command giving different values for one symbol and minute: "
-        "error (write nothing), replace (later file wins) or keep (first value stays)",
+        "error (write nothing), replace (later file wins) or keep (first value stays). "
+        "Stored rows with other values are replaced, except with keep",
     ),
 ]
 
@@ -163,7 +164,8 @@ def import_bars_cmd(
 ) -> None:
     """Import 1m bars. All files are checked, then written in ONE transaction (or not at all).
 
-    Counts per file: new, unchanged, replaced (stored values changed) and rejected rows.
+    An unreadable file, a conflict or a failed write writes nothing (exit 1). Per file:
+    rows new, unchanged, replaced (stored values changed) and rejected, with reasons.
     """
     cal = ExchangeCalendar(calendar)
     try:
