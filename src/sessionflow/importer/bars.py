@@ -172,9 +172,17 @@ class RowChecker:
         if done is None:
             done = self.accepted[sym] = array("q")
         done.append(us)
-        for k, val in zip(self.out, (sym, us, o, h, lo, c, v, kind == "regular"), strict=True):
-            self.out[k].append(val)
-        self.report.extended += kind == "extended"
+        out = self.out
+        out["s"].append(sym)
+        out["t"].append(us)
+        out["o"].append(o)
+        out["h"].append(h)
+        out["l"].append(lo)
+        out["c"].append(c)
+        out["v"].append(v)
+        out["r"].append(kind == "regular")
+        if kind == "extended":
+            self.report.extended += 1
 
     @staticmethod
     def _seen(done: array[int], us: int) -> bool:

@@ -40,7 +40,7 @@ REASONS = (
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 _DIGITS = re.compile(r"[+-]?\d+")
-_FRACTION = re.compile(r"\d{2}:\d{2}:\d{2}[.,](\d+)")
+_FRACTION = re.compile(r"\d{2}:?\d{2}:?\d{2}[.,](\d+)")
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -77,11 +77,14 @@ class NaiveTime(ValueError):
 
 def parse_number(name: str, cell: object) -> float:
     """A price or size cell: a number in plain decimal/exponent notation, or nan/inf."""
-    if isinstance(cell, bool) or cell is None:
+    if type(cell) is str:
+        text = cell
+    elif isinstance(cell, bool) or cell is None:
         raise RowProblem("bad_number", f"{name} {cell!r}")
-    if isinstance(cell, int | float):
+    elif isinstance(cell, int | float):
         return float(cell)
-    text = str(cell)
+    else:
+        text = str(cell)
     try:  # float() alone also takes "1_000" and non-ASCII digits: refuse those
         value = float(text)
     except ValueError:
@@ -161,7 +164,7 @@ def parse_time(text: str, tz: ZoneInfo | None) -> int:
         ts = datetime.fromisoformat(s)
     except ValueError:
         raise RowProblem("unparsable_time", f"time {text!r}") from None
-    frac = _FRACTION.search(s)
+    frac = _FRACTION.search(s) if "." in s or "," in s else None
     if frac is not None and frac[1][6:].strip("0"):
         raise RowProblem("not_minute_aligned", f"time {text!r} has a sub-microsecond part")
     try:
