@@ -3,8 +3,9 @@
 Writes a CSV of ``--rows`` 1-minute bars (default 5,000,000, about 320 MB: 10 symbols
 over the XNYS regular sessions from 2012) in a temporary directory, then runs
 ``sessionflow import bars`` on it in a child process and reports the child's peak RSS
-(``getrusage(RUSAGE_CHILDREN).ru_maxrss``) and rows per second. The import must stay
-under 600 MB whatever the file size (issue 9, item 16).
+(``getrusage(RUSAGE_SELF).ru_maxrss`` printed by the child at exit) and rows per second,
+then imports the same file again (every row ``unchanged``) and reports the same figures.
+The import must stay under 600 MB whatever the file size (issue 9, item 16).
 
 Usage: python benchmarks/import_bench.py [--rows 5000000] [--json]
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -48,31 +48,53 @@ def write_csv(path: Path, rows: int) -> int:
     return written
 
 
-def run(rows: int) -> dict[str, float]:
+_CHILD = """
+import resource, sys
+from sessionflow.cli.app import main
+sys.argv = ["sessionflow", *sys.argv[1:]]
+try:
+    main()
+finally:
+    print("peak_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def import_once(csv_path: Path, store: Path) -> tuple[dict[str, object], float, float]:
+    """One ``sessionflow import bars`` in a child: its report, wall seconds and peak RSS (MB)."""
+    cmd = [sys.executable, "-c", _CHILD, "import", "bars", str(csv_path), "--store", str(store),
+           "--json"]  # fmt: skip
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
+    peak_kb = int(done.stderr.rsplit("peak_kb", 1)[1].split()[0])
+    (report,) = json.loads(done.stdout)
+    return report, wall, peak_kb / 1024
+
+
+def run(rows: int) -> dict[str, object]:
+    """Import the CSV into an empty store, then again (every row unchanged)."""
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "bars.csv"
         t0 = time.perf_counter()
         n = write_csv(csv_path, rows)
         gen_s = time.perf_counter() - t0
-        size_mb = csv_path.stat().st_size / 1e6
-        cmd = [sys.executable, "-c", "from sessionflow.cli.app import main; main()", "import",
-               "bars", str(csv_path), "--store", str(Path(tmp) / "s.duckdb"), "--json"]  # fmt: skip
-        t0 = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - t0
-        if done.returncode != 0:
-            raise SystemExit(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
-        (report,) = json.loads(done.stdout)
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        store = Path(tmp) / "s.duckdb"
+        first, wall, peak = import_once(csv_path, store)
+        again, wall2, peak2 = import_once(csv_path, store)
         return {
             "rows": n,
-            "csv_mb": round(size_mb, 1),
-            "new": report["new"],
-            "rejected": sum(report["rejected"].values()),
+            "csv_mb": round(csv_path.stat().st_size / 1e6, 1),
             "generate_s": round(gen_s, 1),
+            "new": first["new"],
             "import_s": round(wall, 1),
             "rows_per_s": round(n / wall),
-            "peak_rss_mb": round(peak_kb / 1024, 1),
+            "peak_rss_mb": round(peak, 1),
+            "reimport_unchanged": again["unchanged"],
+            "reimport_s": round(wall2, 1),
+            "reimport_rows_per_s": round(n / wall2),
+            "reimport_peak_rss_mb": round(peak2, 1),
         }
 
 
