@@ -379,23 +379,18 @@ def test_zip_member_above_the_cap_is_refused_naming_zip_and_sizes(tmp_path: Path
     assert "1 new" in out and "duplicate" in out
 
 
-def test_a_large_csv_imports_in_bounded_memory(tmp_path: Path) -> None:
+def test_a_large_csv_imports_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """1.5M rows (~90 MB): peak RSS of the import process stays under 600 MB."""
-    import resource
-    import subprocess
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from import_bench import write_csv
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from import_bench import import_once, write_csv
 
     csv_path = tmp_path / "big.csv"
     n = write_csv(csv_path, 1_500_000)
-    code = "from sessionflow.cli.app import main; main()"
-    args = ["import", "bars", str(csv_path), "--store", str(tmp_path / "s.duckdb"), "--json"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-c", code, *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)[0]["new"] == n
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))  # the child runs this checkout
+    report, _, peak_mb = import_once(csv_path, tmp_path / "s.duckdb")
+    assert report["new"] == n
     assert peak_mb < 600, peak_mb
