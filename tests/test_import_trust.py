@@ -70,7 +70,8 @@ def test_symbol_option_with_a_symbol_column_is_a_clear_error(tmp_path: Path) -> 
     store = tmp_path / "s.duckdb"
     code, out = cli("import", "bars", f, "--symbol", "X", "--store", store)
     assert code == 1
-    assert str(f) in out and "symbol column" in out and "--symbol X" in out
+    bare = "".join(out.split())  # rich wraps long lines, even inside a long path
+    assert str(f) in bare and "symbolcolumn" in bare and "--symbolX" in bare
     assert rows(store) == []
 
 
@@ -286,7 +287,7 @@ def test_user_sequence_conflict_replace_and_identical_reimport(tmp_path: Path) -
     before = rows(store)
     code, out = cli("import", "bars", one, two, "--symbol", "AAPL", "--store", store)
     assert code == 1
-    flat = " ".join(out.split())
+    flat = " ".join(out.split())  # rich wraps long lines
     assert "1 row(s) conflict" in flat and "--on-conflict" in flat
     assert "AAPL 2024-11-29T14:30:00+00:00" in flat and "line 2" in flat
     assert rows(store) == before  # nothing written
@@ -305,7 +306,8 @@ def test_user_sequence_conflict_replace_and_identical_reimport(tmp_path: Path) -
     assert (again["new"], again["unchanged"], again["replaced"], again["imported"]) == (0, 2, 0, 2)
     code, out = cli("import", "bars", one, "--symbol", "AAPL", "--store", store)
     assert code == 0, out
-    assert "1 replaced" in out and "1 unchanged" in out  # differs from stored: replaced
+    flat = " ".join(out.split())
+    assert "1 replaced" in flat and "1 unchanged" in flat  # differs from stored: replaced
 
 
 def test_keep_policy_and_identical_rows_in_two_files(
@@ -376,7 +378,7 @@ def test_zip_member_above_the_cap_is_refused_naming_zip_and_sizes(tmp_path: Path
     assert code == 0, out
     code, out = cli("import", "lean", root, "--store", store, "--max-unzipped-mb", "32")
     assert code == 0 and "expands" not in out  # read now: one new row, the rest duplicates
-    assert "1 new" in out and "duplicate" in out
+    assert "1 new" in " ".join(out.split()) and "duplicate" in out
 
 
 def test_a_large_csv_imports_in_bounded_memory(
