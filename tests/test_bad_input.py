@@ -148,7 +148,7 @@ def test_mixed_utc_offsets_in_one_file_are_one_timeline(
     text = HEADER + (
         "2024-11-29T09:30:00-05:00,10,11,9,10,1\n"  # 2: 14:30Z
         "2024-11-29T14:31:00+00:00,10,11,9,10,1\n"  # 3: 14:31Z
-        "2024-11-29 09:32:00,10,11,9,10,1\n"  # 4: naive = exchange time, 14:32Z
+        "2024-11-29 09:32:00,10,11,9,10,1\n"  # 4: naive, --tz exchange: 14:32Z
         "2024-11-29T14:30:00Z,10,11,9,10,1\n"  # 5: 14:30Z again: duplicate of line 2
         "2024-11-29T10:35:00-04:00,10,11,9,10,1\n"  # 6: 14:35Z
         "2024-11-29T15:34:00+01:00,10,11,9,10,1\n"  # 7: 14:34Z, after 14:35Z: out of order
@@ -156,7 +156,8 @@ def test_mixed_utc_offsets_in_one_file_are_one_timeline(
         "2024-11-29T09:37:00+09:00,10,11,9,10,1\n"  # 9: 00:37Z = 19:37 ET on the holiday
     )
     store = DuckDBStore(":memory:")
-    report = import_bars(store, _write(tmp_path / "tz.csv", text.encode()), calendar, "TZ")
+    path = _write(tmp_path / "tz.csv", text.encode())
+    report = import_bars(store, path, calendar, "TZ", tz=calendar.tz)
     assert [(line, reason) for line, reason, _ in report.rejections] == [
         (5, "duplicate"),
         (7, "out_of_order"),

@@ -29,7 +29,7 @@ def check_json() -> dict[str, Any]:
 def test_figures_cover_every_round_and_pass(check_json: dict[str, Any]) -> None:
     fig = check_json["figures"]
     assert fig["ok"] is True
-    assert fig["bad_input_classes"] == fig["bad_input_handled"] == 24
+    assert fig["bad_input_classes"] == fig["bad_input_handled"] == 32
     assert fig["fault_scenarios"] == fig["fault_scenarios_survived"] == 9
     assert fig["faults_injected"] > 100  # every failed fill query counts
     assert fig["stop_states"] == 5 and fig["stop_max_seconds"] < 2.0
@@ -43,10 +43,14 @@ def test_every_bad_input_class_has_an_error_or_reasons(check_json: dict[str, Any
                  "negative volume", "bars outside the session", "mixed UTC offsets in one file",
                  "file truncated mid-row", "bad bars written into a running session",
                  "live: bar stamped in the future", "live: volume 2^63 (uint64)",
-                 "live: timestamp beyond year 9999", "live: symbol with a space"):  # fmt: skip
+                 "live: timestamp beyond year 9999", "live: symbol with a space",
+                 "volume >= 2^63", "year 9999", "price 0", "number 1_000",
+                 "sub-microsecond time"):  # fmt: skip
         assert rows[name]["outcome"] == "rejected" and " x" in rows[name]["detail"], name
     for name in ("zero-length file", "wrong column names", "zip truncated mid-file",
-                 "unknown symbol", "holiday-only date range", "session on a holiday"):  # fmt: skip
+                 "unknown symbol", "holiday-only date range", "session on a holiday",
+                 "naive time without --tz", "--symbol with a symbol column",
+                 "conflict across files of one import"):  # fmt: skip
         assert rows[name]["outcome"] == "error" and rows[name]["detail"], name
     assert all(b["store_intact"] in (True, None) for b in rows.values())
     assert "2024-11-28" in rows["holiday-only date range"]["detail"]
@@ -78,5 +82,5 @@ def test_table_shows_each_class_and_fails_an_incomplete_report(
     render(console, report)
     text = console.export_text()
     assert "duplicate x1 (line 4)" in text and "file is empty" in text
-    assert "bad-input classes tried │ 24 (24 with a clear error" in text
+    assert "bad-input classes tried │ 32 (32 with a clear error" in text
     assert "FAIL" in text and "PASS" not in text

@@ -89,10 +89,10 @@ def test_multi_symbol_csv_and_mixed_offsets(tmp_path: Path, calendar: ExchangeCa
         "symbol,timestamp,open,high,low,close,volume\n"
         "aaa,2024-11-29T09:30:00-05:00,1,2,0.5,1,10\n"
         "bbb,2024-11-29T14:30:00+00:00,1,2,0.5,1,10\n"
-        "aaa,2024-11-29 09:31:00,1,2,0.5,1,10\n"  # naive: read in exchange time
+        "aaa,2024-11-29 09:31:00,1,2,0.5,1,10\n"  # naive: read in the zone passed (--tz)
     )
     store = DuckDBStore(":memory:")
-    report = import_bars(store, write(tmp_path, text), calendar)
+    report = import_bars(store, write(tmp_path, text), calendar, tz=calendar.tz)
     assert report.imported == 3 and not report.rejected
     assert store.symbols() == ["AAA", "BBB"]
 

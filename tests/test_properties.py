@@ -168,7 +168,7 @@ def test_import_accounts_for_every_row_and_stores_exactly_the_good_ones(
         "symbol,timestamp,open,high,low,close,volume\n" + "\n".join(r.text() for r in rows) + "\n"
     )
     store = DuckDBStore(":memory:")
-    report = import_bars(store, path, calendar)
+    report = import_bars(store, path, calendar, tz=calendar.tz)
     want_rejected, want_kept = expected_outcome(rows)
 
     assert report.rows == len(rows)

@@ -22,7 +22,7 @@ from typing import Any
 from sessionflow.check.stores import CHECK_SYMBOLS, store_checksum
 from sessionflow.demo import synthetic_bars
 from sessionflow.events import BarSliceEvent, BatchEvent
-from sessionflow.importer import ImportError_, import_bars, import_lean
+from sessionflow.importer import ImportError_, bar_job, import_bars, import_lean, run_import
 from sessionflow.models import MINUTE, Bar, Quote, Tick, to_us
 from sessionflow.store import DuckDBStore
 from sessionflow.system_manager import Settings, build_system
@@ -153,7 +153,50 @@ def _csv_cases(workdir: Path, cal: ExchangeCalendar) -> list[BadInputResult]:
             3,
         ),
         case("cut").csv_rows("file truncated mid-row", [A, B, C[:17]], {"malformed_row": 1}, 2),
+        case("bigvol").csv_rows(
+            "volume >= 2^63", [A, B.replace(",250", f",{2**63}")], {"volume_out_of_range": 1}, 1
+        ),
+        case("y9999").csv_rows(
+            "year 9999", [A, B.replace("2024-", "9999-")], {"time_out_of_range": 1}, 1
+        ),
+        case("zero").csv_rows(
+            "price 0", [A, B.replace("10.5,11.5", "0,11.5")], {"non_positive_price": 1}, 1
+        ),
+        case("under").csv_rows(
+            "number 1_000", [A, B.replace(",250", ",1_000")], {"bad_number": 1}, 1
+        ),
+        case("nano").csv_rows(
+            "sub-microsecond time",
+            [A, B.replace("09:31:00", "09:31:00.000000001")],
+            {"not_minute_aligned": 1},
+            1,
+        ),
     ]
+    n = case("naive")
+    (n.dir / "naive.csv").write_text(HEADER + A + B.replace("-05:00", ""))
+    out.append(n.aborted(
+        "naive time without --tz", "import bars (CSV)",
+        lambda: import_bars(n.store, n.dir / "naive.csv", cal, "NEW"), "has no UTC offset",
+    ))  # fmt: skip
+    y = case("symcol")
+    (y.dir / "sym.csv").write_text("symbol," + HEADER + "IBM," + A + "ORCL," + B)
+    out.append(y.aborted(
+        "--symbol with a symbol column", "import bars (CSV)",
+        lambda: import_bars(y.store, y.dir / "sym.csv", cal, "NEW"), "has a symbol column",
+    ))  # fmt: skip
+    x = case("conflict")
+    (x.dir / "one.csv").write_text(HEADER + A + B)
+    (x.dir / "two.csv").write_text(HEADER + A.replace(",10.5,100", ",10.75,100") + B)
+
+    def both() -> object:
+        jobs = [bar_job(x.dir / f, cal, "NEW") for f in ("one.csv", "two.csv")]
+        result = run_import(x.store, jobs)
+        result.raise_on_error()
+        return result
+
+    out.append(x.aborted(
+        "conflict across files of one import", "import bars (CSV)", both, "1 row(s) conflict"
+    ))  # fmt: skip
     c = case("empty")
     (c.dir / "empty.csv").write_bytes(b"")
     out.append(c.aborted(

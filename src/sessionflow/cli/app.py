@@ -12,15 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from sessionflow.cli import check_cmd, live_cmd, report_cmd
+from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
 from sessionflow.cli.options import one_line, parse_symbols
-from sessionflow.cli.render import print_import, session_tables
+from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import run_system
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, build_demo_store
 from sessionflow.events import Event, SessionEndEvent
-from sessionflow.importer import ImportError_, import_bars, import_lean
+from sessionflow.importer import ImportError_, bar_job, lean_jobs
 from sessionflow.session_data import SessionReport
-from sessionflow.store import DuckDBStore
 from sessionflow.system_manager import Settings, build_system
 from sessionflow.time_provider import ExchangeCalendar
 
@@ -134,70 +133,77 @@ def backtest(
         _fail(exc)
 
 
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tz",
+        help="zone of timestamps without a UTC offset: 'exchange' or an IANA name such as UTC; "
+        "required when a file has such timestamps",
+    ),
+]
+ConflictOpt = Annotated[
+    str,
+    typer.Option(
+        "--on-conflict",
+        help="files of this command giving different values for one symbol and minute: "
+        "error (write nothing), replace (later file wins) or keep (first value stays). "
+        "Stored rows with other values are replaced, except with keep",
+    ),
+]
+
+
 @import_app.command("bars")
 def import_bars_cmd(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files")],
     symbol: Annotated[
-        str | None, typer.Option(help="symbol, if the file has no symbol column")
+        str | None, typer.Option(help="symbol, for files without a symbol column")
     ] = None,
+    tz: TzOpt = None,
+    on_conflict: ConflictOpt = "error",
     store: StoreOpt = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
     extended: Annotated[bool, typer.Option(help="keep 04:00-20:00 rows, flagged")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import 1m bars; each file is validated then written in one transaction."""
-    path = store or Settings().store_path
+    """Import 1m bars. All files are checked, then written in ONE transaction (or not at all).
+
+    An unreadable file, a conflict or a failed write writes nothing (exit 1). Per file:
+    rows new, unchanged, replaced (stored values changed) and rejected, with reasons.
+    """
     cal = ExchangeCalendar(calendar)
-    db = DuckDBStore(path)
-    console = Console()
-    failed = False
-    results = []
     try:
-        for f in files:
-            try:
-                report = import_bars(db, f, cal, symbol, keep_extended=extended)
-            except ImportError_ as exc:
-                failed = True
-                results.append({"file": str(f), "error": str(exc)})
-                if not as_json:
-                    console.print(f"[red]aborted:[/] {exc} (store unchanged)")
-                continue
-            results.append(report.to_dict())
-            if not as_json:
-                print_import(console, report)
-    finally:
-        db.close()
-    if as_json:
-        typer.echo(json.dumps(results, indent=2))
-    if failed:
-        raise typer.Exit(1)
+        zone = import_cmd.zone(tz, cal)
+        import_cmd.check_policy(on_conflict)
+    except ValueError as exc:
+        _fail(exc)
+    jobs = [bar_job(f, cal, symbol, extended, zone) for f in files]
+    import_cmd.run(store or Settings().store_path, jobs, on_conflict, as_json)
 
 
 @import_app.command("lean")
 def import_lean_cmd(
     directory: Annotated[Path, typer.Argument(help="lean-minute root or one symbol folder")],
+    on_conflict: ConflictOpt = "error",
+    max_unzipped_mb: Annotated[
+        float | None,
+        typer.Option(help="refuse a zip whose CSV expands beyond this (default: settings)"),
+    ] = None,
     store: StoreOpt = None,
+    config: ConfigOpt = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
     as_json: JsonOpt = False,
 ) -> None:
-    """Import LEAN minute trade/quote zips; a corrupt zip aborts before anything is written."""
-    db = DuckDBStore(store or Settings().store_path)
+    """Import LEAN minute trade/quote zips in ONE transaction; any unreadable zip writes nothing."""
     try:
-        reports = import_lean(db, directory, ExchangeCalendar(calendar))
+        settings = Settings.load(config, store_path=store, import_max_unzipped_mb=max_unzipped_mb)
+        import_cmd.check_policy(on_conflict)
+        limit = int(settings.import_max_unzipped_mb * 1024 * 1024)
+        jobs = lean_jobs(directory, ExchangeCalendar(calendar), limit)
     except ImportError_ as exc:
-        if as_json:
-            typer.echo(json.dumps({"error": str(exc)}, indent=2))
-        else:
-            Console(stderr=True).print(f"[red]aborted:[/] {exc} (store unchanged)")
-        raise typer.Exit(1) from exc
-    finally:
-        db.close()
-    if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in reports], indent=2))
-        return
-    console = Console(width=max(Console().width, 110))
-    for report in reports:
-        print_import(console, report)
+        import_cmd.abort(str(exc), as_json)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    import_cmd.run(settings.store_path, jobs, on_conflict, as_json)
 
 
 @app.command()

@@ -40,13 +40,18 @@ def session_tables(reports: Sequence[SessionReport], intervals: Sequence[int]) -
 
 
 def print_import(console: Console, report: ImportReport, limit: int = 20) -> None:
+    state = "" if report.committed else " (not written)"
     console.print(
-        f"[bold]{report.file}[/]: {report.rows} rows, {report.imported} imported"
-        f" ({report.extended} extended-hours), {sum(report.rejected.values())} rejected"
+        f"[bold]{report.file}[/]{state}: {report.rows} rows: {report.new} new, "
+        f"{report.unchanged} unchanged, {report.replaced} replaced"
+        + (f", {report.kept} kept (differing, not written)" if report.kept else "")
+        + f", {sum(report.rejected.values())} rejected"
+        f" ({report.extended} extended-hours rows accepted)"
     )
     for reason, n in sorted(report.rejected.items()):
         console.print(f"  {reason}: {n}")
     for line, reason, detail in report.rejections[:limit]:
         console.print(f"  line {line}: {reason} {detail}")
-    if len(report.rejections) > limit:
-        console.print(f"  ... {len(report.rejections) - limit} more (use --json for all)")
+    more = sum(report.rejected.values()) - min(limit, len(report.rejections))
+    if more > 0:
+        console.print(f"  ... {more} more (use --json to list up to 10,000)")

@@ -1,30 +1,45 @@
-"""Import 1-minute bars from CSV or Parquet into the store, all-or-nothing.
+"""Read and validate 1-minute bars from CSV or Parquet, streamed in chunks.
 
-Rows are validated first; bad rows are rejected with a reason and a line number
-(CSV: physical line, header is line 1; Parquet: row number + 1). Good rows are
-written in one transaction, so a file that cannot be read at all, or a store
-error mid-write, leaves the store as it was.
+Bad rows are rejected with a reason and a line number (CSV: physical line, header
+is line 1; Parquet: row number + 1). Good rows come out in chunks of at most
+``CHUNK_ROWS`` so a file of any size is read in bounded memory; the command in
+:mod:`sessionflow.importer.command` stages them and writes them in one transaction.
 """
 
 from __future__ import annotations
 
 import csv
-import math
+from array import array
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from sessionflow.importer.validate import SessionFilter, parse_time
-from sessionflow.models import price_problem, to_us
-from sessionflow.store import BarBatch, Store
+from sessionflow.importer.validate import (
+    NaiveTime,
+    RowProblem,
+    SessionFilter,
+    check_prices,
+    check_range,
+    localize,
+    parse_number,
+    parse_time,
+    parse_volume,
+)
+from sessionflow.models import SymbolError, from_us, normalize_symbol
+from sessionflow.store import BarBatch
+from sessionflow.store.base import I64
 from sessionflow.time_provider import ExchangeCalendar
 
 _TIME_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 _PRICE_NAMES = ("open", "high", "low", "close", "volume")
+CHUNK_ROWS = 65_536
+MAX_LISTED = 10_000  # rejections listed per file; all are counted
 
 
 class ImportError_(ValueError):
@@ -33,26 +48,46 @@ class ImportError_(ValueError):
 
 @dataclass
 class ImportReport:
+    """One file: rows read, accepted (new, unchanged, replaced, kept) and rejected by reason."""
+
     file: str
     rows: int = 0
-    imported: int = 0
+    imported: int = 0  # rows accepted: new + unchanged + replaced + kept
     extended: int = 0
+    new: int = 0
+    unchanged: int = 0
+    replaced: int = 0
+    kept: int = 0  # differing rows not written (--on-conflict keep): an earlier value stays
     rejected: Counter[str] = field(default_factory=Counter)
     rejections: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, detail
+    committed: bool = False
+    error: str | None = None
 
     def reject(self, line: int, reason: str, detail: str = "") -> None:
         self.rejected[reason] += 1
-        self.rejections.append((line, reason, detail))
+        if len(self.rejections) < MAX_LISTED:
+            self.rejections.append((line, reason, detail))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "file": self.file,
             "rows": self.rows,
             "imported": self.imported,
+            "new": self.new,
+            "unchanged": self.unchanged,
+            "replaced": self.replaced,
+            "kept": self.kept,
             "extended": self.extended,
+            "committed": self.committed,
             "rejected": dict(sorted(self.rejected.items())),
             "rejections": [{"line": ln, "reason": r, "detail": d} for ln, r, d in self.rejections],
         }
+        unlisted = sum(self.rejected.values()) - len(self.rejections)
+        if unlisted:
+            out["rejections_not_listed"] = unlisted
+        if self.error is not None:
+            out["error"] = self.error
+        return out
 
 
 def _columns(path: Path, header: Sequence[str]) -> dict[str, int]:
@@ -74,34 +109,289 @@ def _columns(path: Path, header: Sequence[str]) -> dict[str, int]:
     return index
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+class RowChecker:
+    """Validates rows one by one and buffers the good ones as columns, per file."""
+
+    def __init__(
+        self,
+        path: Path,
+        report: ImportReport,
+        calendar: ExchangeCalendar,
+        tz: ZoneInfo | None,
+        keep_extended: bool,
+        time_kind: str = "text",  # "text", "utc_us" (tz-aware column) or "wall_us" (naive)
+    ) -> None:
+        self.path, self.report, self.tz, self.keep_extended = path, report, tz, keep_extended
+        self.exchange_tz = calendar.tz
+        self.time_kind = time_kind
+        self.sessions = SessionFilter(calendar)
+        self.accepted: dict[str, array[int]] = {}  # per symbol, increasing: for duplicates
+        self.symbols: dict[str, str | SymbolError] = {}
+        self.out: dict[str, list[Any]] = {k: [] for k in ("s", "t", "o", "h", "l", "c", "v", "r")}
+        self.lines: list[int] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self.out["t"])
+
+    def add(self, line: int, sym: object, when: object, cells: Sequence[object]) -> None:
+        """Check one row (cells: open, high, low, close, volume); reject it or buffer it."""
+        try:
+            self._add(sym, when, cells)
+            self.lines.append(line)
+        except RowProblem as p:
+            self.report.reject(line, p.reason, p.detail)
+        except NaiveTime as naive:
+            where = f"{self.path}: line {line}"
+            raise ImportError_(naive.message(where, self.exchange_tz)) from None
+
+    def _add(self, raw_sym: object, when: object, cells: Sequence[object]) -> None:
+        sym = self._symbol(raw_sym)
+        us = self._time(when)
+        o = parse_number("open", cells[0])
+        h = parse_number("high", cells[1])
+        lo = parse_number("low", cells[2])
+        c = parse_number("close", cells[3])
+        try:
+            check_prices(o, h, lo, c, cells)
+        except RowProblem as p:
+            if not p.detail:  # a relation between fields: show the row
+                raise RowProblem(p.reason, ",".join(str(x) for x in (when, *cells))) from None
+            raise
+        v = parse_volume(cells[4])
+        if us % 60_000_000:
+            raise RowProblem("not_minute_aligned", self._show(us))
+        kind = self.sessions.classify_us(us)
+        if kind == "outside" or (kind == "extended" and not self.keep_extended):
+            raise RowProblem("outside_session", self._show(us))
+        done = self.accepted.get(sym)
+        if done is not None and done[-1] >= us:
+            if done[-1] == us or self._seen(done, us):
+                raise RowProblem("duplicate", f"{sym} {self._show(us)}")
+            raise RowProblem("out_of_order", f"{sym} {self._show(us)}")
+        if done is None:
+            done = self.accepted[sym] = array("q")
+        done.append(us)
+        out = self.out
+        out["s"].append(sym)
+        out["t"].append(us)
+        out["o"].append(o)
+        out["h"].append(h)
+        out["l"].append(lo)
+        out["c"].append(c)
+        out["v"].append(v)
+        out["r"].append(kind == "regular")
+        if kind == "extended":
+            self.report.extended += 1
+
+    @staticmethod
+    def _seen(done: array[int], us: int) -> bool:
+        i = bisect_left(done, us)
+        return i < len(done) and done[i] == us
+
+    def _symbol(self, raw: object) -> str:
+        got = self.symbols.get(raw) if isinstance(raw, str) else None
+        if got is None:
+            try:
+                got = normalize_symbol(raw)
+            except SymbolError as exc:
+                got = exc
+            if isinstance(raw, str) and len(self.symbols) < 100_000:
+                self.symbols[raw] = got
+        if isinstance(got, SymbolError):
+            raise RowProblem("bad_symbol", str(got))
+        return got
+
+    def _time(self, when: object) -> int:
+        if self.time_kind == "text" or not isinstance(when, int):
+            if when is None:
+                raise RowProblem("unparsable_time", "time is empty")
+            return parse_time(str(when), self.tz)
+        text = str(when)
+        if self.time_kind == "utc_us":
+            return check_range(when, _us_text(when, text))
+        if self.tz is None:
+            raise NaiveTime(_wall_text(when), when)
+        try:
+            return check_range(localize(when, self.tz), _wall_text(when))
+        except OverflowError:
+            raise RowProblem("time_out_of_range", f"time {_wall_text(when)!r}") from None
+
+    def _show(self, us: int) -> str:
+        return from_us(us).astimezone(self.exchange_tz).isoformat()
+
+    def take(self) -> tuple[BarBatch, I64]:
+        """The buffered good rows as a batch, and their lines; the buffer starts empty again."""
+        out = self.out
+        lines = np.array(self.lines, dtype=np.int64)
+        self.lines.clear()
+        batch = BarBatch(
+            symbol=np.array(out["s"], dtype=object),
+            ts_us=np.array(out["t"], dtype=np.int64),
+            open=np.array(out["o"], dtype=np.float64),
+            high=np.array(out["h"], dtype=np.float64),
+            low=np.array(out["l"], dtype=np.float64),
+            close=np.array(out["c"], dtype=np.float64),
+            volume=np.array(out["v"], dtype=np.int64),
+            regular=np.array(out["r"], dtype=np.bool_),
+        )
+        for v in out.values():
+            v.clear()
+        return batch, lines
+
+
+def _us_text(us: int, fallback: str) -> str:
+    try:
+        return from_us(us).isoformat()
+    except OverflowError:
+        return fallback
+
+
+def _wall_text(wall_us: int) -> str:
+    try:
+        return from_us(wall_us).replace(tzinfo=None).isoformat(sep=" ")
+    except OverflowError:
+        return f"{wall_us} us since 1970-01-01 (no zone)"
+
+
+def _fixed_symbol(path: Path, symbol: str | None, has_column: bool) -> str | None:
+    if symbol is None:
+        if not has_column:
+            raise ImportError_(f"{path}: no symbol column; pass --symbol")
+        return None
+    if has_column:
+        raise ImportError_(
+            f"{path}: has a symbol column and --symbol {symbol} was given; "
+            "use one or the other (drop --symbol to import the column's symbols)"
+        )
+    try:
+        return normalize_symbol(symbol)
+    except SymbolError as exc:
+        raise ImportError_(f"{path}: --symbol: {exc}") from None
+
+
+def iter_bar_file(
+    path: Path,
+    calendar: ExchangeCalendar,
+    report: ImportReport,
+    symbol: str | None = None,
+    keep_extended: bool = False,
+    tz: ZoneInfo | None = None,
+) -> Iterator[tuple[BarBatch, I64]]:
+    """Validate ``path`` in chunks, filling ``report``; yields the good rows. Writes nothing."""
+    if not path.is_file():
+        raise ImportError_(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImportError_(f"{path}: file is empty")
+    if path.suffix.lower() == ".parquet":
+        yield from _parquet(path, calendar, report, symbol, keep_extended, tz)
+    else:
+        yield from _csv(path, calendar, report, symbol, keep_extended, tz)
+
+
+def _csv(
+    path: Path,
+    calendar: ExchangeCalendar,
+    report: ImportReport,
+    symbol: str | None,
+    keep_extended: bool,
+    tz: ZoneInfo | None,
+) -> Iterator[tuple[BarBatch, I64]]:
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise ImportError_(f"{path}: file has no header")
+            col = _columns(path, header)
+            fixed = _fixed_symbol(path, symbol, "symbol" in col)
+            width = len(header)
+            t, s = col["time"], col.get("symbol", 0)
+            prices = [col[n] for n in _PRICE_NAMES]
+            check = RowChecker(path, report, calendar, tz, keep_extended)
             for row in reader:
-                yield reader.line_num, row
+                if not row or all(not c.strip() for c in row):
+                    continue
+                report.rows += 1
+                if len(row) != width:
+                    report.reject(
+                        reader.line_num, "malformed_row", f"{len(row)} fields, header has {width}"
+                    )
+                    continue
+                sym = fixed if fixed is not None else row[s]
+                check.add(reader.line_num, sym, row[t], [row[j] for j in prices])
+                if check.pending >= CHUNK_ROWS:
+                    yield check.take()
+            yield check.take()
     except UnicodeDecodeError as exc:
         raise ImportError_(f"{path}: not a UTF-8 text file ({exc.reason})") from exc
     except csv.Error as exc:
         raise ImportError_(f"{path}: unreadable CSV ({exc})") from exc
 
 
-def _parquet_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+_UNIT_US = {"s": 1_000_000, "ms": 1000, "us": 1}
+
+
+def _parquet(
+    path: Path,
+    calendar: ExchangeCalendar,
+    report: ImportReport,
+    symbol: str | None,
+    keep_extended: bool,
+    tz: ZoneInfo | None,
+) -> Iterator[tuple[BarBatch, I64]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
     except Exception as exc:
         raise ImportError_(f"{path}: unreadable Parquet ({exc})") from exc
-    cols = table.column_names
-    yield 1, cols
-    data = [table.column(c).to_pylist() for c in cols]
-    for i in range(table.num_rows):
-        row = []
-        for col in data:
-            v = col[i]
-            row.append(v.isoformat() if hasattr(v, "isoformat") else ("" if v is None else str(v)))
-        yield i + 2, row
+    col = _columns(path, schema.names)
+    fixed = _fixed_symbol(path, symbol, "symbol" in col)
+    time_type = schema.field(col["time"]).type
+    kind = "text"
+    if pa.types.is_timestamp(time_type):
+        kind = "wall_us" if time_type.tz is None else "utc_us"
+    check = RowChecker(path, report, calendar, tz, keep_extended, kind)
+    line = 1
+    try:
+        for batch in pf.iter_batches(batch_size=CHUNK_ROWS):
+            cols = [batch.column(j) for j in range(batch.num_columns)]
+            times: list[Any] = _time_values(cols[col["time"]], kind)
+            syms = cols[col["symbol"]].to_pylist() if fixed is None else None
+            values = [cols[col[n]].to_pylist() for n in _PRICE_NAMES]
+            for i in range(batch.num_rows):
+                line += 1
+                report.rows += 1
+                when = times[i]
+                if isinstance(when, RowProblem):
+                    report.reject(line, when.reason, when.detail)
+                    continue
+                sym = fixed if syms is None else syms[i]
+                check.add(line, sym, when, [v[i] for v in values])
+            yield check.take()
+    except (OSError, pa.ArrowException) as exc:
+        raise ImportError_(f"{path}: unreadable Parquet ({exc})") from exc
+
+
+def _time_values(column: Any, kind: str) -> list[Any]:
+    """Timestamp columns as integer microseconds (exact, any year); others as Python values."""
+    import pyarrow as pa
+
+    if kind == "text":
+        return [v.isoformat() if hasattr(v, "isoformat") else v for v in column.to_pylist()]
+    unit = column.type.unit
+    raw = column.cast(pa.int64()).to_pylist()
+    if unit == "ns":
+        return [
+            None if v is None
+            else RowProblem("not_minute_aligned", f"time {v} ns has a sub-microsecond part")
+            if v % 1000 else v // 1000
+            for v in raw
+        ]  # fmt: skip
+    return [None if v is None else v * _UNIT_US[unit] for v in raw]
 
 
 def read_bar_file(
@@ -109,94 +399,21 @@ def read_bar_file(
     calendar: ExchangeCalendar,
     symbol: str | None = None,
     keep_extended: bool = False,
+    tz: ZoneInfo | None = None,
 ) -> tuple[BarBatch, ImportReport]:
-    """Parse and validate a bar file; returns the good rows and the report. Writes nothing."""
-    if not path.is_file():
-        raise ImportError_(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ImportError_(f"{path}: file is empty")
-    rows = _parquet_rows(path) if path.suffix.lower() == ".parquet" else _csv_rows(path)
+    """The whole file's good rows in memory, and the report (for tests and small files)."""
     report = ImportReport(str(path))
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise ImportError_(f"{path}: file has no header") from None
-    col = _columns(path, header)
-    if "symbol" not in col and not symbol:
-        raise ImportError_(f"{path}: no symbol column; pass --symbol")
-    width = len(header)
-    sessions = SessionFilter(calendar)
-    fixed = symbol.upper() if symbol else None
-    out: dict[str, list[Any]] = {k: [] for k in ("symbol", "ts", "o", "h", "l", "c", "v", "reg")}
-    last: dict[str, int] = {}
-    seen: set[tuple[str, int]] = set()
-    for line, row in rows:
-        if not row or all(not c.strip() for c in row):
-            continue
-        report.rows += 1
-        if len(row) != width:
-            report.reject(line, "malformed_row", f"{len(row)} fields, header has {width}")
-            continue
-        sym = fixed or row[col["symbol"]].strip().upper()
-        if not sym:
-            report.reject(line, "unknown_symbol", "empty symbol")
-            continue
-        try:
-            ts = parse_time(row[col["time"]], calendar.tz)
-        except ValueError:
-            report.reject(line, "unparsable_time", row[col["time"]])
-            continue
-        try:
-            o, h, lo, c, v = (float(row[col[n]]) for n in _PRICE_NAMES)
-        except ValueError:
-            report.reject(line, "bad_number", ",".join(row))
-            continue
-        problem = price_problem(o, h, lo, c, v)
-        if problem is None and v != math.floor(v):
-            problem = "bad_number"
-        if problem:
-            report.reject(line, problem, ",".join(row))
-            continue
-        us = to_us(ts)
-        if us % 60_000_000:
-            report.reject(line, "not_minute_aligned", ts.isoformat())
-            continue
-        kind = sessions.classify(ts)
-        if kind == "outside" or (kind == "extended" and not keep_extended):
-            report.reject(line, "outside_session", ts.isoformat())
-            continue
-        if (sym, us) in seen:
-            report.reject(line, "duplicate", f"{sym} {ts.isoformat()}")
-            continue
-        if us < last.get(sym, us):
-            report.reject(line, "out_of_order", f"{sym} {ts.isoformat()}")
-            continue
-        seen.add((sym, us))
-        last[sym] = us
-        for k, val in zip(out, (sym, us, o, h, lo, c, int(v), kind == "regular"), strict=True):
-            out[k].append(val)
-        report.extended += kind == "extended"
-    batch = BarBatch(
-        symbol=np.array(out["symbol"], dtype=object),
-        ts_us=np.array(out["ts"], dtype=np.int64),
-        open=np.array(out["o"], dtype=np.float64),
-        high=np.array(out["h"], dtype=np.float64),
-        low=np.array(out["l"], dtype=np.float64),
-        close=np.array(out["c"], dtype=np.float64),
-        volume=np.array(out["v"], dtype=np.int64),
-        regular=np.array(out["reg"], dtype=np.bool_),
+    chunks = [b for b, _ in iter_bar_file(path, calendar, report, symbol, keep_extended, tz)]
+    report.imported = sum(len(c) for c in chunks)
+    return concat_bars(chunks), report
+
+
+def concat_bars(chunks: Sequence[BarBatch]) -> BarBatch:
+    if not chunks:
+        return BarBatch.empty()
+    return BarBatch(
+        *(
+            np.concatenate([getattr(c, f) for c in chunks])
+            for f in ("symbol", "ts_us", "open", "high", "low", "close", "volume", "regular")
+        )
     )
-    return batch, report
-
-
-def import_bars(
-    store: Store,
-    path: Path,
-    calendar: ExchangeCalendar,
-    symbol: str | None = None,
-    keep_extended: bool = False,
-) -> ImportReport:
-    """Validate ``path`` then upsert its good rows in one transaction."""
-    batch, report = read_bar_file(path, calendar, symbol, keep_extended)
-    report.imported = store.upsert_bars(batch)
-    return report

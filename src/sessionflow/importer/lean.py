@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -22,7 +23,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from sessionflow.importer.bars import ImportError_, ImportReport
-from sessionflow.models import from_us, price_problem, to_us
+from sessionflow.importer.command import Job, run_import
+from sessionflow.importer.validate import RowProblem, parse_number
+from sessionflow.models import (
+    MAX_PRICE,
+    MAX_VOLUME,
+    SymbolError,
+    from_us,
+    normalize_symbol,
+    price_problem,
+    to_us,
+)
 from sessionflow.store import BarBatch, QuoteBatch, Store
 from sessionflow.store.base import BOOL, F64, I64, OBJ
 from sessionflow.time_provider import ExchangeCalendar
@@ -31,13 +42,16 @@ _NAME = re.compile(r"^(\d{8})_(trade|quote)\.zip$")
 _WIDTH = {"trade": 6, "quote": 11}
 _PRICE_SCALE = 10_000.0
 _DAY_MS = 86_400_000
+_CELL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_STRICT_LINE = re.compile(rf"{_CELL}(?:,{_CELL})*")
+MAX_MEMBER_BYTES = 16 * 1024 * 1024  # a minute file holds at most 1,440 rows (~0.15 MB)
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error,
                NotImplementedError, RuntimeError)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class LeanFile:
-    """One zip: its symbol (folder name, upper-cased), local trading date and kind."""
+    """One zip: its symbol (normalised folder name), local trading date and kind."""
 
     path: Path
     symbol: str
@@ -65,20 +79,37 @@ def _zips(folder: Path) -> list[LeanFile]:
         if m is None or not path.is_file():
             continue
         try:
+            symbol = normalize_symbol(folder.name)
+        except SymbolError as exc:
+            raise ImportError_(
+                f"{folder}: bad_symbol: the folder name is not a symbol ({exc})"
+            ) from None
+        try:
             day = datetime.strptime(m[1], "%Y%m%d").date()
         except ValueError:
             raise ImportError_(f"{path}: {m[1]} in the file name is not a date") from None
-        out.append(LeanFile(path, folder.name.upper(), day, m[2]))
+        out.append(LeanFile(path, symbol, day, m[2]))
     return out
 
 
-def _csv_text(path: Path) -> str:
+def _csv_text(path: Path, limit: int = MAX_MEMBER_BYTES) -> str:
     try:
         with zipfile.ZipFile(path) as zf:
             csvs = [i for i in zf.infolist() if i.filename.lower().endswith(".csv")]
             if len(csvs) != 1:
                 raise ImportError_(f"{path}: expected one CSV inside the zip, found {len(csvs)}")
-            data = zf.read(csvs[0])
+            size = csvs[0].file_size
+            data = b""
+            if size <= limit:  # the header can lie: read at most limit + 1 bytes anyway
+                with zf.open(csvs[0]) as fh:
+                    data = fh.read(limit + 1)
+                size = max(size, len(data))
+            if size > limit:
+                raise ImportError_(
+                    f"{path}: {csvs[0].filename} expands to {size:,} bytes or more (the zip is "
+                    f"{path.stat().st_size:,} bytes), above the limit of {limit:,} bytes "
+                    "(--max-unzipped-mb, setting import_max_unzipped_mb)"
+                )
     except _ZIP_ERRORS as exc:
         raise ImportError_(f"{path}: unreadable zip ({exc})") from exc
     try:
@@ -136,15 +167,18 @@ def _parse(path: Path, text: str, width: int, report: ImportReport) -> _Rows:
         raise ImportError_(f"{path}: no row has the {width} fields of this LEAN file kind")
     cells = [line.split(",") for line in kept]
     unparsable = np.zeros(len(kept), dtype=np.bool_)
+    strict = all(_STRICT_LINE.fullmatch(line) for line in kept)  # numpy takes 1_000 too
     try:
+        if not strict:
+            raise ValueError("a cell outside the strict number grammar")
         values = np.array(cells, dtype=str).astype(np.float64)
     except ValueError:  # some cell is not a number: find which, row by row
         values = np.full((len(kept), width), np.nan)
         for i, row in enumerate(cells):
             for j, cell in enumerate(row):
                 try:
-                    values[i, j] = float(cell)
-                except ValueError:
+                    values[i, j] = parse_number("cell", cell)
+                except RowProblem:
                     unparsable[i] |= j > 0
     reason = np.full(len(kept), "", dtype=object)
     return _Rows(np.array(lines, dtype=np.int64), kept, values, unparsable, reason)
@@ -152,9 +186,13 @@ def _parse(path: Path, text: str, width: int, report: ImportReport) -> _Rows:
 
 def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
     """Vectorised fast path; rows it flags get their reason from ``price_problem`` itself."""
-    o, h, lo, c, v = (rows.values[:, j] for j in cols)
+    o, h, lo, c = (rows.values[:, j] / _PRICE_SCALE for j in cols[:4])
+    v = rows.values[:, cols[4]]
     ok = (np.isfinite(rows.values[:, list(cols)]).all(axis=1) & (h >= lo)
-          & (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c)) & (v >= 0))  # fmt: skip
+          & (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c)) & (v >= 0)
+          & (np.minimum(np.minimum(o, h), np.minimum(lo, c)) > 0)
+          & (np.maximum(np.maximum(o, h), np.maximum(lo, c)) <= MAX_PRICE)
+          & (v <= MAX_VOLUME))  # fmt: skip
     for i in np.flatnonzero(~ok & rows.good):
         problem = price_problem(o[i], h[i], lo[i], c[i], v[i])
         rows.reason[i] = problem or "bad_number"
@@ -178,11 +216,20 @@ def _check_sequence(rows: _Rows, ts_us: I64) -> None:
 
 
 def read_lean_file(
-    f: LeanFile, calendar: ExchangeCalendar
+    f: LeanFile, calendar: ExchangeCalendar, max_member_bytes: int = MAX_MEMBER_BYTES
 ) -> tuple[BarBatch | QuoteBatch, ImportReport]:
     """Parse and validate one zip; returns the good rows and the report. Writes nothing."""
     report = ImportReport(str(f.path))
-    rows = _parse(f.path, _csv_text(f.path), _WIDTH[f.kind], report)
+    batch, _ = check_lean_file(f, calendar, report, max_member_bytes)
+    report.imported = len(batch)
+    return batch, report
+
+
+def check_lean_file(
+    f: LeanFile, calendar: ExchangeCalendar, report: ImportReport, max_member_bytes: int
+) -> tuple[BarBatch | QuoteBatch, I64]:
+    """The good rows of one zip and their lines, filling ``report``."""
+    rows = _parse(f.path, _csv_text(f.path, max_member_bytes), _WIDTH[f.kind], report)
     ms = rows.values[:, 0]
     rows.reject(~(np.isfinite(ms) & (ms == np.floor(ms)) & (ms >= 0) & (ms < _DAY_MS)),
                 "unparsable_time")  # fmt: skip
@@ -203,7 +250,7 @@ def read_lean_file(
     report.rejections.sort()
     keep = rows.good
     report.extended = int((keep & extended).sum())
-    return _batch(f, rows.values[keep], ts_us[keep], regular[keep]), report
+    return _batch(f, rows.values[keep], ts_us[keep], regular[keep]), rows.lines[keep]
 
 
 def _classify(day: date, ts_us: I64, calendar: ExchangeCalendar) -> tuple[BOOL, BOOL]:
@@ -234,12 +281,33 @@ def _batch(f: LeanFile, v: F64, ts_us: I64, regular: BOOL) -> BarBatch | QuoteBa
     )
 
 
-def import_lean(store: Store, directory: Path, calendar: ExchangeCalendar) -> list[ImportReport]:
-    """Import every LEAN zip under ``directory``; one report per file, in file order."""
-    parsed = [read_lean_file(f, calendar) for f in lean_files(Path(directory))]
-    for batch, report in parsed:
-        if isinstance(batch, BarBatch):
-            report.imported = store.upsert_bars(batch)
-        else:
-            report.imported = store.upsert_quotes(batch)
-    return [report for _, report in parsed]
+def lean_jobs(
+    directory: Path, calendar: ExchangeCalendar, max_member_bytes: int = MAX_MEMBER_BYTES
+) -> list[Job]:
+    """One job per zip under ``directory``, for :func:`sessionflow.importer.command.run_import`."""
+
+    def job(f: LeanFile) -> Job:
+        report = ImportReport(str(f.path))
+
+        def chunks() -> Iterator[tuple[BarBatch | QuoteBatch, I64]]:
+            yield check_lean_file(f, calendar, report, max_member_bytes)
+
+        return Job(report, chunks)
+
+    return [job(f) for f in lean_files(Path(directory))]
+
+
+def import_lean(
+    store: Store,
+    directory: Path,
+    calendar: ExchangeCalendar,
+    on_conflict: str = "error",
+    max_member_bytes: int = MAX_MEMBER_BYTES,
+) -> list[ImportReport]:
+    """Import every LEAN zip under ``directory`` in one transaction; one report per file.
+
+    Raises ImportError_ (nothing written) on the first unreadable file or a conflict.
+    """
+    result = run_import(store, lean_jobs(directory, calendar, max_member_bytes), on_conflict)
+    result.raise_on_error()
+    return result.reports

@@ -170,4 +170,47 @@ class Store(Protocol):
 
     def count_bars(self) -> int: ...
 
+    def stage_import(self) -> StagedImport: ...
+
+    def close(self) -> None: ...
+
+
+class StoreWriteError(RuntimeError):
+    """A write to the store failed (disk full, file too large, I/O error); it was rolled back."""
+
+
+@dataclass
+class MergeCounts:
+    """What one imported file did to the store, row by row, as if files were applied in order."""
+
+    new: int = 0
+    unchanged: int = 0
+    replaced: int = 0
+    kept: int = 0  # a different value was offered but the earlier one stays (policy keep)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two files of one import give different values for the same (symbol, minute)."""
+
+    table: str
+    symbol: str
+    ts_us: int
+    first: tuple[int, int]  # (file number, line)
+    second: tuple[int, int]
+    first_values: tuple[object, ...]
+    second_values: tuple[object, ...]
+
+
+class StagedImport(Protocol):
+    """Rows of one import command, held aside until :meth:`merge` writes them in one go."""
+
+    def add_bars(self, file: int, batch: BarBatch, lines: I64) -> None: ...
+
+    def add_quotes(self, file: int, batch: QuoteBatch, lines: I64) -> None: ...
+
+    def conflicts(self, limit: int = 5) -> tuple[int, list[Conflict]]: ...
+
+    def merge(self, policy: str) -> dict[int, MergeCounts]: ...
+
     def close(self) -> None: ...

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # thread (no thread hand-off per check, same results); True hands it to thread 2.
     checks_on_upkeep_thread: bool = False
     live: LiveSettings = Field(default_factory=LiveSettings)  # mode=live only
+    # A LEAN zip whose CSV expands beyond this many MiB is refused (a minute file is ~0.15 MiB).
+    import_max_unzipped_mb: float = Field(default=16.0, gt=0)
 
     @field_validator("symbols")
     @classmethod

@@ -1,0 +1,71 @@
+"""Running an import command: one transaction, a report per file, JSON that is never lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+from rich.console import Console
+
+from sessionflow.cli.render import print_import
+from sessionflow.importer import POLICIES, Job, run_import
+from sessionflow.store import DuckDBStore
+from sessionflow.time_provider import ExchangeCalendar
+
+
+def zone(tz: str | None, calendar: ExchangeCalendar) -> ZoneInfo | None:
+    """``--tz``: None, ``exchange`` (the calendar's zone) or an IANA zone name."""
+    if tz is None:
+        return None
+    if tz.strip().lower() == "exchange":
+        return calendar.tz
+    try:
+        return ZoneInfo(tz.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"--tz {tz!r} is not a time zone; use 'exchange' or an IANA name such as UTC"
+        ) from None
+
+
+def check_policy(policy: str) -> None:
+    if policy not in POLICIES:
+        raise ValueError(f"--on-conflict {policy!r}: use one of {', '.join(POLICIES)}")
+
+
+def abort(message: str, as_json: bool) -> NoReturn:
+    if as_json:
+        typer.echo(json.dumps([{"error": message, "committed": False}], indent=2))
+    else:
+        Console(stderr=True).print(f"[red]aborted:[/] {message} (store unchanged)")
+    raise typer.Exit(1)
+
+
+def run(store_path: Path, jobs: list[Job], on_conflict: str, as_json: bool) -> None:
+    """Import ``jobs`` into the store; exit 1 (nothing written) if any file or the write failed."""
+    db = DuckDBStore(store_path)
+    try:
+        result = run_import(db, jobs, on_conflict)
+    finally:
+        db.close()
+    if as_json:
+        out = []
+        for report in result.reports:
+            d = report.to_dict()
+            if result.error and "error" not in d:
+                d["error"] = result.error
+            out.append(d)
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        console = Console(width=max(Console().width, 110))
+        for report in result.reports:
+            if report.error:
+                console.print(f"[red]aborted:[/] {report.error}")
+            else:
+                print_import(console, report)
+        if result.error:
+            console.print(f"[red]error:[/] {result.error} (store unchanged)")
+    if not result.committed:
+        raise typer.Exit(1)
