@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from sessionflow.models import Tick, from_us, to_us
+from sessionflow.store import schema
 from sessionflow.store.base import BarBatch, QuoteBatch
 
 _SCHEMA = """
@@ -65,14 +66,24 @@ def _merge_sql(table: str, cols: Sequence[str], keys: Sequence[str] = ("symbol",
 class DuckDBStore:
     """A DuckDB file (or ``:memory:``). Each thread gets its own cursor on one database."""
 
-    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False, origin: str = "user") -> None:
+        """Open ``path``; ``read_only`` never writes (many readers may share the file).
+
+        ``origin`` is who writes through this object: ``"demo"`` for the demo's
+        synthetic bars, anything else marks the store as holding user data at the
+        first write. Opening for writing creates or migrates the schema
+        (:mod:`sessionflow.store.schema`); every failure is a ``StoreError``.
+        """
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(self.path, read_only=read_only)
-        self._con.execute("SET TimeZone = 'UTC'")
-        if not read_only:
-            self._con.execute(_SCHEMA)
+        self.read_only = read_only
+        self.origin = origin
+        self._con = schema.connect(self.path, read_only)
+        try:
+            self._con.execute("SET TimeZone = 'UTC'")
+            self.meta = schema.prepare(self._con, self.path, read_only, origin, _SCHEMA)
+        except BaseException:
+            self._con.close()
+            raise
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._version = 0
@@ -94,21 +105,35 @@ class DuckDBStore:
     ) -> int:
         if staging.num_rows == 0:
             return 0
-        with self._write_lock:
+        with self._write_lock, schema.store_errors(self.path):
             cur = self._cursor()
             cur.register("staging", staging)
             try:
                 cur.execute("BEGIN TRANSACTION")
                 try:
                     cur.execute(_merge_sql(table, cols, keys))
+                    marked = self.mark_written(cur)
                     cur.execute("COMMIT")
                     self._version += 1
+                    if marked:
+                        self.meta["user_data"] = "true"
                 except BaseException:
                     cur.execute("ROLLBACK")
                     raise
             finally:
                 cur.unregister("staging")
         return int(staging.num_rows)
+
+    def mark_written(self, cur: duckdb.DuckDBPyConnection) -> bool:
+        """Inside a write transaction: record that user data is being written (once).
+
+        Every write path calls this before its COMMIT, so the demo can tell a store
+        it filled itself from one that holds a user's bars. True if it marked now.
+        """
+        if self.origin == "demo" or self.meta.get("user_data") == "true":
+            return False
+        schema.mark_user_data(cur)
+        return True
 
     def data_version(self) -> int:
         """Bumped by every committed write through this store object.
@@ -279,13 +304,17 @@ class DuckDBStore:
     def count_quotes(self) -> int:
         return self._count("quotes")
 
+    def count_ticks(self) -> int:
+        return self._count("ticks")
+
     def _count(self, table: str) -> int:
         # fetchall, not fetchone: an unfinished result blocks the cursor's next write
         rows = self._cursor().execute(f"SELECT count(*) FROM {table}").fetchall()
         return int(rows[0][0])
 
     def close(self) -> None:
-        self._con.close()
+        with schema.store_errors(self.path):  # the checkpoint at close can hit a full disk
+            self._con.close()
 
 
 def _bar_batch(rows: dict[str, Any]) -> BarBatch:
