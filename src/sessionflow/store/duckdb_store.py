@@ -118,7 +118,7 @@ class DuckDBStore:
                     if marked:
                         self.meta["user_data"] = "true"
                 except BaseException:
-                    cur.execute("ROLLBACK")
+                    schema.rollback(cur)
                     raise
             finally:
                 cur.unregister("staging")

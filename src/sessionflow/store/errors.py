@@ -55,6 +55,13 @@ class StoreReadOnly(StoreError):
     )
 
 
+class StoreOpenHere(StoreError):
+    template = (
+        "store {path} is already open read-only in this process (a backtest system); "
+        "close it (system.store.close()) before opening it for writing"
+    )
+
+
 class StoreFull(StoreError):
     template = (
         "store {path}: the disk is full ({detail}); nothing was written; free space and retry"
@@ -110,6 +117,8 @@ def store_error(path: str | Path, exc: BaseException) -> StoreError | None:
     if _LOCK.search(text):
         match = _PID.search(text)
         return StoreLocked(path, int(match.group(1)) if match else None)
+    if "different configuration" in text:
+        return StoreOpenHere(path)
     if _MISSING.search(text):
         return StoreMissing(path)
     if _FULL.search(text):

@@ -41,6 +41,12 @@ def store_errors(path: str) -> Iterator[None]:
         raise err from exc
 
 
+def rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is still open (a failed COMMIT has already ended it)."""
+    with contextlib.suppress(duckdb.TransactionException):
+        cur.execute("ROLLBACK")
+
+
 def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     """Connect, or raise a :class:`StoreError` naming the store and the reason."""
     if path == ":memory:":
@@ -54,7 +60,14 @@ def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
         except OSError as exc:
             raise StoreReadOnly(path, f"cannot create {file.parent}: {exc.strerror}") from exc
     with store_errors(path):
-        return duckdb.connect(path, read_only=read_only)
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.ConnectionException as exc:
+            # DuckDB shares one database per file within a process and will not mix
+            # modes; a reader in a process that already writes the file shares that
+            if not (read_only and "different configuration" in str(exc)):
+                raise
+            return duckdb.connect(path)
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -121,7 +134,7 @@ def _create_or_migrate(
         con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)", sorted(meta.items()))
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     return meta
 
