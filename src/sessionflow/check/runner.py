@@ -31,6 +31,7 @@ from sessionflow.check.faults import (
     stop_timings,
     write_bar_csv,
 )
+from sessionflow.check.store_probes import run_store_probes
 from sessionflow.check.stores import CHECK_END, CHECK_START, CHECK_SYMBOLS, build_check_store
 from sessionflow.check.stress import StressResult, run_stress
 from sessionflow.demo import synthetic_bars
@@ -168,6 +169,10 @@ def _run(
         report.faults.append(
             consumer_error(store_path, symbols, CHECK_START, CHECK_END, on_upkeep_thread)
         )
+
+    report.faults.extend(
+        run_store_probes(store_path, symbols, SHORT_END, workdir / "stores", calendar)
+    )
 
     say("stop() from every state")
     report.stops = stop_timings(store_path, symbols, CHECK_START, CHECK_END)

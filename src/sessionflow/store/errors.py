@@ -92,6 +92,7 @@ _READ_ONLY = re.compile(
     re.IGNORECASE,
 )
 _FULL = re.compile(r"No space left|File too large|Disk quota|disk is full|out of disk", re.I)
+_QUOTED = re.compile(r'\s*"[^"]*"')
 _MISSING = re.compile(r"database does not exist", re.IGNORECASE)
 
 
@@ -113,7 +114,7 @@ def store_error(path: str | Path, exc: BaseException) -> StoreError | None:
     """The :class:`StoreError` DuckDB's ``exc`` means for ``path``; None if not a store fault."""
     text = str(exc)
     first = text.splitlines()[0] if text else type(exc).__name__
-    first = first.removeprefix("IO Error: ")
+    first = _QUOTED.sub("", first.removeprefix("IO Error: "))  # the path is named already
     if _LOCK.search(text):
         match = _PID.search(text)
         return StoreLocked(path, int(match.group(1)) if match else None)
