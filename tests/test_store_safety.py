@@ -153,6 +153,35 @@ def test_reads_work_on_a_file_the_process_cannot_write(
         shutil.rmtree(out)
 
 
+def test_reads_work_on_a_read_only_file_system(tmp_path: Path, calendar: ExchangeCalendar) -> None:
+    """A read-only bind mount: needs mount rights (root outside most containers), else skip."""
+    source, mounted = tmp_path / "source", tmp_path / "ro"
+    source.mkdir()
+    mounted.mkdir()
+    _demo_store(source, calendar)
+    alone = _results([_backtest(source / "s.duckdb", tmp_path)], None)
+    mount = subprocess.run(
+        f"mount --bind {source} {mounted} && mount -o remount,bind,ro {mounted}",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mount.returncode != 0:
+        subprocess.run(["umount", str(mounted)], capture_output=True, check=False)
+        pytest.skip(f"cannot mount a read-only file system here: {mount.stderr.strip()}")
+    try:
+        store = mounted / "s.duckdb"
+        with pytest.raises(OSError):
+            (mounted / "probe").touch()
+        assert _results([_backtest(store, tmp_path)], None) == alone
+        csv = write_csv(tmp_path / "x.csv", [1.0])
+        res = run("import", "bars", str(csv), "--symbol", "X", "--store", str(store), cwd=tmp_path)
+        one_line_error(res, str(store), "cannot be written", "Read-only file system")
+    finally:
+        subprocess.run(["umount", str(mounted)], capture_output=True, check=True)
+
+
 def _hold(store: Path, read_only: bool) -> subprocess.Popen[str]:
     code = (
         "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro'); "
