@@ -56,6 +56,17 @@ def run(*args: str, cwd: Path, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    """``sessionflow ARGS`` in this process (typer's runner), as a completed process."""
+    from typer.testing import CliRunner
+
+    from sessionflow.cli.app import app
+
+    res = CliRunner().invoke(app, list(args))
+    code = res.exit_code if res.exception is None or res.exit_code == 2 else 99
+    return subprocess.CompletedProcess(list(args), code, res.stdout, res.stderr)
+
+
 def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 

@@ -26,6 +26,7 @@ from sessionflow.time_provider import ExchangeCalendar
 from tests.store_support import (
     digest,
     files,
+    invoke,
     one_line_error,
     run,
     start,
@@ -33,7 +34,7 @@ from tests.store_support import (
 )
 
 SCHEMA_VERSION = 1  # this code writes version 1 (sessionflow.store.schema)
-RANGE = ("--symbols", "AAPL,MSFT", "--start", "2024-11-25", "--end", "2024-11-29")
+RANGE = ("--symbols", "AAPL,MSFT", "--start", "2024-11-27", "--end", "2024-11-29")
 
 
 @pytest.fixture
@@ -262,7 +263,7 @@ def test_a_damaged_store_gives_one_line_and_is_not_changed(
         ("import", "bars", str(csv), "--symbol", "X"),
         ("demo",),
     ):
-        res = run(*cmd, "--store", str(store), cwd=tmp_path)
+        res = invoke(*cmd, "--store", str(store))
         one_line_error(res, str(store), "is damaged or not a sessionflow store")
         assert files(work) == before, cmd
 
@@ -342,6 +343,6 @@ def test_schema_version_new_legacy_and_newer_stores(tmp_path: Path) -> None:
         ("backtest", "--symbols", "X", "--start", "2024-11-25", "--end", "2024-11-25"),
         ("import", "bars", str(csv), "--symbol", "X"),
     ):
-        res = run(*cmd, "--store", str(newer), cwd=tmp_path)
+        res = invoke(*cmd, "--store", str(newer))
         one_line_error(res, f"written by a newer sessionflow (schema 99 > {SCHEMA_VERSION})")
     assert digest(newer) == before
