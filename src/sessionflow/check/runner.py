@@ -1,9 +1,9 @@
 """``run_check``: every round of ``sessionflow check`` on a throwaway store, as one report.
 
 Rounds: the bad-input matrix, faults (SIGKILL mid-import and mid-backtest, a
-failing fill source, a raising consumer, the store probes of ``store_probes``), stop() from every state, N determinism
-runs and M stress runs. Each round records figures, not just pass/fail, so the
-report says how much was tried.
+failing fill source, a raising consumer, the store probes of ``store_probes``),
+stop() from every state, N determinism runs and M stress runs. Each round records
+figures, not just pass/fail, so the report says how much was tried.
 """
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ so a failed write leaves the file exactly as it was.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import duckdb
 import numpy as np
@@ -61,6 +62,23 @@ def _merge_sql(table: str, cols: Sequence[str], keys: Sequence[str] = ("symbol",
         f"WHEN MATCHED THEN UPDATE SET {sets} "
         f"WHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
     )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reads(
+    method: Callable[Concatenate[DuckDBStore, P], R],
+) -> Callable[Concatenate[DuckDBStore, P], R]:
+    """A read that hits a damaged block raises ``StoreCorrupt`` naming the store, not a trace."""
+
+    @functools.wraps(method)
+    def wrapper(self: DuckDBStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with schema.store_errors(self.path):
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class DuckDBStore:
@@ -180,6 +198,7 @@ class DuckDBStore:
         """Bars with ``start <= ts < end`` ordered by (ts, symbol)."""
         return self.load_bar_rows(symbols, start, end, regular_only)[1]
 
+    @_reads
     def load_bar_rows(
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
     ) -> tuple[npt.NDArray[np.intp], BarBatch]:
@@ -205,6 +224,7 @@ class DuckDBStore:
         rows["symbol"] = np.array(names, dtype=object)[index]
         return index, _bar_batch(rows)
 
+    @_reads
     def load_quotes(
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
     ) -> QuoteBatch:
@@ -258,6 +278,7 @@ class DuckDBStore:
         )
         return self._merge("ticks", ("price", "size"), table, keys=("symbol", "ts", "seq"))
 
+    @_reads
     def load_ticks(self, symbols: Sequence[str], start: datetime, end: datetime) -> list[Tick]:
         """Ticks with ``start <= ts < end`` ordered by (ts, symbol, seq)."""
         rows = (
@@ -272,6 +293,7 @@ class DuckDBStore:
         )
         return [Tick(str(s), from_us(int(t)), float(p), int(z), int(q)) for s, t, p, z, q in rows]
 
+    @_reads
     def find_bars(self, wanted: Sequence[tuple[str, int]]) -> BarBatch:
         """The stored bars among ``wanted`` (symbol, open in epoch us); used for gap filling."""
         if not wanted:
@@ -294,6 +316,7 @@ class DuckDBStore:
             cur.unregister("wanted")
         return _bar_batch(rows)
 
+    @_reads
     def symbols(self) -> list[str]:
         rows = self._cursor().execute("SELECT DISTINCT symbol FROM bars_1m ORDER BY 1").fetchall()
         return [str(r[0]) for r in rows]
@@ -307,6 +330,7 @@ class DuckDBStore:
     def count_ticks(self) -> int:
         return self._count("ticks")
 
+    @_reads
     def _count(self, table: str) -> int:
         # fetchall, not fetchone: an unfinished result blocks the cursor's next write
         rows = self._cursor().execute(f"SELECT count(*) FROM {table}").fetchall()
