@@ -78,7 +78,7 @@ def test_session_volume_high_low_match_the_store(
     demo_run, demo_store_path: Path, calendar: ExchangeCalendar
 ) -> None:  # type: ignore[no-untyped-def]
     system, _ = demo_run
-    store = DuckDBStore(demo_store_path)
+    store = DuckDBStore(demo_store_path, read_only=True)  # the run's store is open read-only
     for report in system.data_manager.reports:
         session = calendar.session(report.session)
         batch = store.load_bars(list(DEMO_SYMBOLS), session.open, session.close)

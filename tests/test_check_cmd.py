@@ -30,7 +30,7 @@ def test_figures_cover_every_round_and_pass(check_json: dict[str, Any]) -> None:
     fig = check_json["figures"]
     assert fig["ok"] is True
     assert fig["bad_input_classes"] == fig["bad_input_handled"] == 32
-    assert fig["fault_scenarios"] == fig["fault_scenarios_survived"] == 9
+    assert fig["fault_scenarios"] == fig["fault_scenarios_survived"] == 9 + 4  # + store probes
     assert fig["faults_injected"] > 100  # every failed fill query counts
     assert fig["stop_states"] == 5 and fig["stop_max_seconds"] < 2.0
     assert fig["determinism_runs"] == 2 and fig["determinism_identical"] is True
@@ -69,6 +69,18 @@ def test_faults_name_what_was_injected_and_what_held(check_json: dict[str, Any])
     ]  # fmt: skip
     stress = check_json["stress"]
     assert stress["snapshots"] > 0 and stress["filled"] > 0 and stress["violations"] == []
+
+
+def test_store_probes_cover_locks_readers_damage_and_the_demo(check_json: dict[str, Any]) -> None:
+    faults = {f["fault"]: f for f in check_json["faults"]}
+    lock = faults["store locked by another process"]
+    assert lock["survived"] and "is in use by another process (PID" in lock["detail"]
+    readers = faults["two backtests at once on one store"]
+    assert readers["survived"] and "exit [0, 0], identical results" in readers["detail"]
+    damaged = faults["damaged or newer store"]["detail"]
+    assert "truncated refused" in damaged and "schema 99 refused" in damaged
+    demo = faults["demo next to a user's store"]["detail"]
+    assert "demo ran on demo.duckdb (filled)" in demo and "byte-identical" in demo
 
 
 def test_table_shows_each_class_and_fails_an_incomplete_report(

@@ -43,7 +43,7 @@ def test_columnar_session_equals_one_bar_at_a_time(
     system.run()
     fast = system.data_manager.session_data.snapshots()
 
-    store = DuckDBStore(demo_store_path)
+    store = DuckDBStore(demo_store_path, read_only=True)
     bars = list(store.load_bars(list(fast), session.open, session.close).iter_bars())
     store.close()
     slow = SessionData(list(fast))

@@ -124,7 +124,7 @@ def test_fill_source_down_all_session_reports_every_dropped_bar_as_a_gap(
     upkeep = system.data_manager.upkeep
     assert upkeep.fill_errors == store.find_calls == store.find_failures > 0
     assert not any(isinstance(e, BarEvent) and e.bar.filled for e in events)
-    truth = DuckDBStore(check_store)
+    truth = DuckDBStore(check_store, read_only=True)
     ends = [e for e in events if isinstance(e, SessionEndEvent)]
     assert [e.session for e in ends] == [date(2024, 11, 27), date(2024, 11, 29), date(2024, 12, 2)]
     for end in ends:

@@ -115,7 +115,7 @@ def test_check_snapshot_flags_a_torn_snapshot(
 def test_monitor_flags_lost_duplicated_and_wrong_derived_bars(check_store: Path) -> None:
     """With the fill source down a lossy replay loses bars for good; the monitor must say so."""
     store = FaultyStore(check_store, drop_every=40, fail_every=1)
-    truth = DuckDBStore(check_store)
+    truth = DuckDBStore(check_store, read_only=True)
     settings = demo_settings(check_store, symbols=SYMS, start=CHECK_END, end=CHECK_END)
     system = build_system(settings, store=store)
     violations = Violations()

@@ -335,7 +335,7 @@ def _session_case(store_path: Path, cal: ExchangeCalendar) -> BadInputResult:
 
 def _first_hole(store_path: Path, symbol: str, start: datetime, minutes: int) -> int:
     """The first minute ``symbol`` has no bar in the store (BBB is the gappy one)."""
-    store = DuckDBStore(store_path)
+    store = DuckDBStore(store_path, read_only=True)
     bars = store.load_bars([symbol], start, start + minutes * MINUTE)
     store.close()
     have = {int((t - to_us(start)) // 60_000_000) for t in bars.ts_us.tolist()}

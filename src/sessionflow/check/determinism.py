@@ -59,7 +59,9 @@ def one_run(
 ) -> tuple[bytes, bytes]:
     """The event log and report log of one backtest; ``seed=None`` runs without jitter."""
     store = (
-        FaultyStore(store_path, drop_every=40, fail_every=3) if faulty else DuckDBStore(store_path)
+        FaultyStore(store_path, drop_every=40, fail_every=3)
+        if faulty
+        else DuckDBStore(store_path, read_only=True)
     )
     settings = Settings.load(
         store_path=store_path,

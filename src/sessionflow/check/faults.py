@@ -214,7 +214,7 @@ def fill_source_outage(
 ) -> FaultResult:
     """Replay drops bars, the fill source raises on some calls; every bar must come back."""
     faulty = FaultyStore(store_path, drop_every, fail_first, fail_every)
-    truth = DuckDBStore(store_path)
+    truth = DuckDBStore(store_path, read_only=True)
     settings = Settings.load(
         store_path=store_path,
         symbols=list(symbols),

@@ -1,9 +1,9 @@
 """``run_check``: every round of ``sessionflow check`` on a throwaway store, as one report.
 
 Rounds: the bad-input matrix, faults (SIGKILL mid-import and mid-backtest, a
-failing fill source, a raising consumer), stop() from every state, N determinism
-runs and M stress runs. Each round records figures, not just pass/fail, so the
-report says how much was tried.
+failing fill source, a raising consumer, the store probes of ``store_probes``),
+stop() from every state, N determinism runs and M stress runs. Each round records
+figures, not just pass/fail, so the report says how much was tried.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sessionflow.check.faults import (
     write_bar_csv,
 )
 from sessionflow.check.pause_stop import pause_mid_wait, stop_with_blocked_consumer
+from sessionflow.check.store_probes import run_store_probes
 from sessionflow.check.stores import CHECK_END, CHECK_START, CHECK_SYMBOLS, build_check_store
 from sessionflow.check.stress import StressResult, run_stress
 from sessionflow.demo import synthetic_bars
@@ -169,6 +170,10 @@ def _run(
         report.faults.append(
             consumer_error(store_path, symbols, CHECK_START, CHECK_END, on_upkeep_thread)
         )
+
+    report.faults.extend(
+        run_store_probes(store_path, symbols, SHORT_END, workdir / "stores", calendar)
+    )
 
     say("stop() from every state")
     report.stops = stop_timings(store_path, symbols, CHECK_START, CHECK_END)

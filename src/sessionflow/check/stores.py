@@ -88,7 +88,7 @@ class FaultyStore(DuckDBStore):
         fail_first: int = 0,
         fail_every: int = 0,
     ) -> None:
-        super().__init__(path)
+        super().__init__(path, read_only=True)  # a replay and fill source only reads
         self.drop_every = drop_every
         self.fail_first = fail_first
         self.fail_every = fail_every

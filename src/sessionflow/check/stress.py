@@ -357,7 +357,7 @@ def run_stress(
     try:
         for i in range(iterations):
             store = FaultyStore(store_path, drop_every=drop_every, fail_every=fail_every)
-            truth = DuckDBStore(store_path)
+            truth = DuckDBStore(store_path, read_only=True)
             settings = Settings.load(
                 store_path=store_path,
                 symbols=list(symbols),

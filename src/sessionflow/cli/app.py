@@ -13,17 +13,18 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
+from sessionflow.cli.errors import StoreErrorGroup
 from sessionflow.cli.options import one_line, parse_symbols
 from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import run_system
-from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, build_demo_store
+from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
 from sessionflow.events import Event, SessionEndEvent
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
 from sessionflow.session_data import SessionReport
 from sessionflow.system_manager import Settings, build_system
 from sessionflow.time_provider import ExchangeCalendar
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=StoreErrorGroup)
 import_app = typer.Typer(no_args_is_help=True, help="Import data into the store.")
 app.add_typer(import_app, name="import")
 
@@ -106,12 +107,15 @@ def demo(
     speed: Annotated[float, typer.Option(help="0 = as fast as possible")] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create the demo store once (deterministic), then backtest it and print the report."""
-    path = store or Settings().store_path
-    calendar = ExchangeCalendar()
-    build_demo_store(path, calendar).close()
+    """Create the demo store once (deterministic), then backtest it and print the report.
+
+    Never writes into a store holding data the demo did not create (docs/reliability.md).
+    """
+    ran = prepare_demo_store(store or Settings().store_path, ExchangeCalendar(), store is not None)
+    if ran.note:
+        typer.echo(ran.note, err=True)
     settings = Settings.load(
-        store_path=path, symbols=list(DEMO_SYMBOLS), start=DEMO_START, end=DEMO_END, speed=speed
+        store_path=ran.path, symbols=list(DEMO_SYMBOLS), start=DEMO_START, end=DEMO_END, speed=speed
     )
     _run_backtest(settings, as_json)
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from sessionflow.store import BarBatch, DuckDBStore
+from sessionflow.store import BarBatch
 from sessionflow.time_provider import ExchangeCalendar
 
 DEMO_SYMBOLS = ("AAPL", "MSFT", "NVDA", "SPY", "QQQ")
@@ -22,6 +21,11 @@ GAPPY = {"NVDA": 0.03, "QQQ": 0.01}
 DEMO_START = date(2024, 11, 20)
 DEMO_END = date(2024, 12, 5)
 _BASE_PRICE = {"AAPL": 228.0, "MSFT": 415.0, "NVDA": 146.0, "SPY": 590.0, "QQQ": 505.0}
+
+
+def demo_bars(calendar: ExchangeCalendar) -> BarBatch:
+    """Exactly what ``sessionflow demo`` writes: same seed, same bars, every time."""
+    return synthetic_bars(calendar, DEMO_SYMBOLS, DEMO_START, DEMO_END, GAPPY)
 
 
 def synthetic_bars(
@@ -67,11 +71,3 @@ def synthetic_bars(
         close=np.concatenate([p.close for p in parts]),
         volume=np.concatenate([p.volume for p in parts]),
     )
-
-
-def build_demo_store(path: Path, calendar: ExchangeCalendar) -> DuckDBStore:
-    """Open ``path``, filling it with the demo bars the first time (idempotent)."""
-    store = DuckDBStore(path)
-    if not set(DEMO_SYMBOLS) <= set(store.symbols()):
-        store.upsert_bars(synthetic_bars(calendar, DEMO_SYMBOLS, DEMO_START, DEMO_END, GAPPY))
-    return store

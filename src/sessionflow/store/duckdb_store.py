@@ -8,11 +8,12 @@ so a failed write leaves the file exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import duckdb
 import numpy as np
@@ -20,6 +21,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from sessionflow.models import Tick, from_us, to_us
+from sessionflow.store import schema
 from sessionflow.store.base import (
     I64,
     BarBatch,
@@ -70,17 +72,44 @@ def _merge_sql(table: str, cols: Sequence[str], keys: Sequence[str] = ("symbol",
     )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reads(
+    method: Callable[Concatenate[DuckDBStore, P], R],
+) -> Callable[Concatenate[DuckDBStore, P], R]:
+    """A read that hits a damaged block raises ``StoreCorrupt`` naming the store, not a trace."""
+
+    @functools.wraps(method)
+    def wrapper(self: DuckDBStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with schema.store_errors(self.path):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class DuckDBStore:
     """A DuckDB file (or ``:memory:``). Each thread gets its own cursor on one database."""
 
-    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False, origin: str = "user") -> None:
+        """Open ``path``; ``read_only`` never writes (many readers may share the file).
+
+        ``origin`` is who writes through this object: ``"demo"`` for the demo's
+        synthetic bars, anything else marks the store as holding user data at the
+        first write. Opening for writing creates or migrates the schema
+        (:mod:`sessionflow.store.schema`); every failure is a ``StoreError``.
+        """
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(self.path, read_only=read_only)
-        self._con.execute("SET TimeZone = 'UTC'")
-        if not read_only:
-            self._con.execute(_SCHEMA)
+        self.read_only = read_only
+        self.origin = origin
+        self._con = schema.connect(self.path, read_only)
+        try:
+            self._con.execute("SET TimeZone = 'UTC'")
+            self.meta = schema.prepare(self._con, self.path, read_only, origin, _SCHEMA)
+        except BaseException:
+            self._con.close()
+            raise
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._version = 0
@@ -102,21 +131,35 @@ class DuckDBStore:
     ) -> int:
         if staging.num_rows == 0:
             return 0
-        with self._write_lock:
+        with self._write_lock, schema.store_errors(self.path):
             cur = self._cursor()
             cur.register("staging", staging)
             try:
                 cur.execute("BEGIN TRANSACTION")
                 try:
                     cur.execute(_merge_sql(table, cols, keys))
+                    marked = self.mark_written(cur)
                     cur.execute("COMMIT")
                     self._version += 1
+                    if marked:
+                        self.meta["user_data"] = "true"
                 except BaseException:
-                    cur.execute("ROLLBACK")
+                    schema.rollback(cur)
                     raise
             finally:
                 cur.unregister("staging")
         return int(staging.num_rows)
+
+    def mark_written(self, cur: duckdb.DuckDBPyConnection) -> bool:
+        """Inside a write transaction: record that user data is being written (once).
+
+        Every write path calls this before its COMMIT, so the demo can tell a store
+        it filled itself from one that holds a user's bars. True if it marked now.
+        """
+        if self.origin == "demo" or self.meta.get("user_data") == "true":
+            return False
+        schema.mark_user_data(cur)
+        return True
 
     def data_version(self) -> int:
         """Bumped by every committed write through this store object.
@@ -163,6 +206,7 @@ class DuckDBStore:
         """Bars with ``start <= ts < end`` ordered by (ts, symbol)."""
         return self.load_bar_rows(symbols, start, end, regular_only)[1]
 
+    @_reads
     def load_bar_rows(
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
     ) -> tuple[npt.NDArray[np.intp], BarBatch]:
@@ -188,6 +232,7 @@ class DuckDBStore:
         rows["symbol"] = np.array(names, dtype=object)[index]
         return index, _bar_batch(rows)
 
+    @_reads
     def load_quotes(
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
     ) -> QuoteBatch:
@@ -241,6 +286,7 @@ class DuckDBStore:
         )
         return self._merge("ticks", ("price", "size"), table, keys=("symbol", "ts", "seq"))
 
+    @_reads
     def load_ticks(self, symbols: Sequence[str], start: datetime, end: datetime) -> list[Tick]:
         """Ticks with ``start <= ts < end`` ordered by (ts, symbol, seq)."""
         rows = (
@@ -255,6 +301,7 @@ class DuckDBStore:
         )
         return [Tick(str(s), from_us(int(t)), float(p), int(z), int(q)) for s, t, p, z, q in rows]
 
+    @_reads
     def find_bars(self, wanted: Sequence[tuple[str, int]]) -> BarBatch:
         """The stored bars among ``wanted`` (symbol, open in epoch us); used for gap filling."""
         if not wanted:
@@ -277,6 +324,7 @@ class DuckDBStore:
             cur.unregister("wanted")
         return _bar_batch(rows)
 
+    @_reads
     def symbols(self) -> list[str]:
         rows = self._cursor().execute("SELECT DISTINCT symbol FROM bars_1m ORDER BY 1").fetchall()
         return [str(r[0]) for r in rows]
@@ -287,6 +335,10 @@ class DuckDBStore:
     def count_quotes(self) -> int:
         return self._count("quotes")
 
+    def count_ticks(self) -> int:
+        return self._count("ticks")
+
+    @_reads
     def _count(self, table: str) -> int:
         # fetchall, not fetchone: an unfinished result blocks the cursor's next write
         rows = self._cursor().execute(f"SELECT count(*) FROM {table}").fetchall()
@@ -297,7 +349,8 @@ class DuckDBStore:
         return DuckDBStagedImport(self)
 
     def close(self) -> None:
-        self._con.close()
+        with schema.store_errors(self.path):  # the checkpoint at close can hit a full disk
+            self._con.close()
 
 
 def _bar_batch(rows: dict[str, Any]) -> BarBatch:
@@ -436,6 +489,7 @@ class DuckDBStagedImport:
                 try:
                     for table in self._tables:
                         self._merge_table(table, policy, counts)
+                    marked = store.mark_written(self._cur)
                     self._cur.execute("COMMIT")
                 except BaseException:
                     self._rollback()
@@ -445,6 +499,8 @@ class DuckDBStagedImport:
                     f"writing {store.path} failed: {exc}; rolled back, nothing was written"
                 ) from exc
             store._version += 1
+            if marked:
+                store.meta["user_data"] = "true"
         return counts
 
     def _rollback(self) -> None:

@@ -257,5 +257,6 @@ def build_system(
             raise FileNotFoundError(
                 f"store {path} does not exist; run `sessionflow demo` or import"
             )
-        store = DuckDBStore(path)
+        # a backtest only reads: many may share the file, and it may be read-only
+        store = DuckDBStore(path, read_only=settings.mode == "backtest")
     return SystemManager(settings, store, wall=wall, jitter=jitter, live=live)

@@ -1,0 +1,131 @@
+"""Why a store could not be opened or written, as one line naming the store and what to do.
+
+DuckDB reports every open and write failure as an ``IOException`` whose text
+says what happened (a lock held by a PID, a file that is not a database, a
+short read, permission, no space). :func:`store_error` turns that text into one
+of the classes below, so the CLI prints the message and exits 2, never a
+traceback. Each class has a message template; ``str(exc)`` is the whole line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SERVER_DOC = "docs/reliability.md#one-store-many-commands"
+
+
+class StoreError(Exception):
+    """A store that cannot be used; the message is one line and names the store."""
+
+    template = "store {path} cannot be used: {detail}"
+
+    def __init__(self, path: str | Path, detail: str = "") -> None:
+        self.path = str(path)
+        self.detail = " ".join(detail.split())  # DuckDB texts can span lines
+        super().__init__(self.template.format(path=self.path, detail=self.detail))
+
+
+class StoreLocked(StoreError):
+    template = (
+        "store {path} is in use by another process ({detail}); wait for it to finish "
+        f"or use a server store (see {SERVER_DOC})"
+    )
+
+    def __init__(self, path: str | Path, pid: int | None) -> None:
+        self.pid = pid
+        super().__init__(path, holder(pid))
+
+
+class StoreCorrupt(StoreError):
+    template = (
+        "store {path} is damaged or not a sessionflow store ({detail}); it was not changed; "
+        "restore it from a backup or move it away and import again"
+    )
+
+
+class StoreTooNew(StoreError):
+    template = "store {path} was written by a newer sessionflow ({detail}); upgrade sessionflow"
+
+
+class StoreReadOnly(StoreError):
+    template = (
+        "store {path} cannot be written ({detail}); commands that only read "
+        "(backtest, report) still work on it"
+    )
+
+
+class StoreOpenHere(StoreError):
+    template = (
+        "store {path} is already open read-only in this process (a backtest system); "
+        "close it (system.store.close()) before opening it for writing"
+    )
+
+
+class StoreFull(StoreError):
+    template = (
+        "store {path}: the disk is full ({detail}); nothing was written; free space and retry"
+    )
+
+
+class StoreMissing(StoreError, FileNotFoundError):
+    template = "store {path} does not exist; run `sessionflow demo` or import your data"
+
+
+class StoreHasUserData(StoreError):
+    template = (
+        "store {path} holds data the demo did not create ({detail}); the demo never writes "
+        "into it: leave out --store to use a separate demo store, or name a new file"
+    )
+
+
+_LOCK = re.compile(r"Could not set lock on file|Conflicting lock", re.IGNORECASE)
+_PID = re.compile(r"\(PID (\d+)\)")
+_CORRUPT = re.compile(
+    r"not a valid DuckDB database|Could not read enough bytes|corrupt|checksum|"
+    r"invalid block|Failed to load metadata|unsupported version|"
+    r"is not a sessionflow store",
+    re.IGNORECASE,
+)
+_READ_ONLY = re.compile(
+    r"Permission denied|Operation not permitted|Read-only file system|read-only mode",
+    re.IGNORECASE,
+)
+_FULL = re.compile(r"No space left|File too large|Disk quota|disk is full|out of disk", re.I)
+_QUOTED = re.compile(r'\s*"[^"]*"')
+_MISSING = re.compile(r"database does not exist", re.IGNORECASE)
+
+
+def holder(pid: int | None) -> str:
+    """``PID n: <command line>`` for the process holding a lock, as far as /proc says."""
+    if pid is None:
+        return "PID unknown"
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return f"PID {pid}"
+    cmd = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    if len(cmd) > 120:
+        cmd = cmd[:117] + "..."
+    return f"PID {pid}: {cmd}" if cmd else f"PID {pid}"
+
+
+def store_error(path: str | Path, exc: BaseException) -> StoreError | None:
+    """The :class:`StoreError` DuckDB's ``exc`` means for ``path``; None if not a store fault."""
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    first = _QUOTED.sub("", first.removeprefix("IO Error: "))  # the path is named already
+    if _LOCK.search(text):
+        match = _PID.search(text)
+        return StoreLocked(path, int(match.group(1)) if match else None)
+    if "different configuration" in text:
+        return StoreOpenHere(path)
+    if _MISSING.search(text):
+        return StoreMissing(path)
+    if _FULL.search(text):
+        return StoreFull(path, first)
+    if _READ_ONLY.search(text):
+        return StoreReadOnly(path, first)
+    if _CORRUPT.search(text):
+        return StoreCorrupt(path, first)
+    return None
