@@ -7,9 +7,7 @@ with a reason; a running session never crashes and loses none of its good bars.
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
-import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sessionflow import Bar, BarEvent, Event, Quote, SystemManager, Tick
+from sessionflow.check.bad_input import lean_trade_zip
 from sessionflow.check.stores import store_checksum
 from sessionflow.cli.app import app
 from sessionflow.demo import synthetic_bars
@@ -104,25 +103,12 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def _lean_zip(rows: int = 390) -> bytes:
-    """A valid LEAN trade zip: one row per minute from 09:30 ET, prices x 10,000."""
-    lines = [
-        f"{34_200_000 + 60_000 * i},{1_000_000 + i},{1_010_000 + i},{990_000 + i},{1_000_000 + i},"
-        f"{100 + i}"
-        for i in range(rows)
-    ]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("20131007_zzz_minute_trade.csv", "\n".join(lines) + "\n")
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize("keep", [0, 30, 0.5, -22, -1], ids=lambda k: f"keep={k}")
 def test_truncated_zip_aborts_and_store_is_unchanged(
     tmp_path: Path, calendar: ExchangeCalendar, keep: float
 ) -> None:
     """A zip cut short (download interrupted): the whole import stops before any write."""
-    data = _lean_zip()
+    data = lean_trade_zip()
     root = tmp_path / "lean" / "zzz"
     root.mkdir(parents=True)
     (root / "20131004_trade.zip").write_bytes(data)  # a good file in the same import

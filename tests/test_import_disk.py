@@ -71,13 +71,14 @@ def test_full_disk_during_a_lean_import_commits_all_or_nothing(
             assert db.count_bars() == 15_971 and db.count_quotes() == 18_132
         else:
             assert limit < 64_000_000  # room enough: the import must succeed
-            assert done.returncode == 1
+            assert done.returncode == 2  # a store error: one line, as from every command
             assert not any(r["committed"] for r in reports)
             error = reports[0]["error"]
-            assert f"writing {store} failed" in error and "nothing was written" in error
+            assert f"store {store}: the disk is full" in error and "nothing was written" in error
             assert "File too large" in error and ".duckdb" in error  # names the file written
+            assert done.stderr.strip() == f"error: {error}"
             assert store_checksum(db) == before and db.count_bars() == bars_before
     finally:
         db.close()
     if limit == 300_000:
-        assert done.returncode == 1  # the WAL alone needs more: this limit must fail
+        assert done.returncode == 2  # the WAL alone needs more: this limit must fail

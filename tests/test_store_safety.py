@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from sessionflow.check.bad_input import lean_trade_zip
 from sessionflow.demo import build_demo_store, synthetic_bars
 from sessionflow.store import DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar
@@ -203,7 +204,8 @@ def test_a_writer_holding_the_store_gives_every_command_one_line(
 ) -> None:
     store = _demo_store(tmp_path, calendar)
     csv = write_csv(tmp_path / "x.csv", [1.0])
-    (tmp_path / "lean").mkdir()
+    (tmp_path / "lean" / "zzz").mkdir(parents=True)  # a readable LEAN folder: the store is next
+    (tmp_path / "lean" / "zzz" / "20131004_trade.zip").write_bytes(lean_trade_zip())
     day = ("--start", "2024-11-25", "--end", "2024-11-25")
     commands = [
         ("import", "bars", str(csv), "--symbol", "X"),

@@ -94,7 +94,8 @@ class _Case:
         return BadInputResult(name, where, "accepted", "no error raised", None, False)
 
 
-def _lean_zip(rows: int = 390) -> bytes:
+def lean_trade_zip(rows: int = 390) -> bytes:
+    """A valid LEAN trade zip: one row per minute from 09:30 ET, prices x 10,000."""
     lines = [
         f"{34_200_000 + 60_000 * i},{1_000_000 + i},{1_010_000 + i},{990_000 + i},"
         f"{1_000_000 + i},{100 + i}"
@@ -220,7 +221,7 @@ def _csv_cases(workdir: Path, cal: ExchangeCalendar) -> list[BadInputResult]:
 
 def _lean_cases(workdir: Path, cal: ExchangeCalendar) -> list[BadInputResult]:
     out = []
-    data = _lean_zip()
+    data = lean_trade_zip()
     for name, cut in (("zip truncated mid-file", len(data) // 2), ("zero-length zip", 0)):
         c = _Case(workdir, cal, f"lean_{cut}")
         folder = c.dir / "lean" / "zzz"

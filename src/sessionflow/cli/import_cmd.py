@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.console import Console
 
+from sessionflow.cli.errors import store_error_line
 from sessionflow.cli.render import print_import
 from sessionflow.importer import POLICIES, Job, run_import
 from sessionflow.store import DuckDBStore
@@ -65,7 +66,10 @@ def run(store_path: Path, jobs: list[Job], on_conflict: str, as_json: bool) -> N
                 console.print(f"[red]aborted:[/] {report.error}")
             else:
                 print_import(console, report)
-        if result.error:
+        if result.error and result.store_error is None:
             console.print(f"[red]error:[/] {result.error} (store unchanged)")
+    if result.store_error is not None:  # the store failed: one line and exit 2, as everywhere
+        typer.echo(store_error_line(result.store_error), err=True)
+        raise typer.Exit(2)
     if not result.committed:
         raise typer.Exit(1)

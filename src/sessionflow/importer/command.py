@@ -18,6 +18,7 @@ from sessionflow.importer.bars import ImportError_, ImportReport, iter_bar_file
 from sessionflow.models import from_us
 from sessionflow.store import BarBatch, QuoteBatch, Store
 from sessionflow.store.base import I64, Conflict, StoreWriteError
+from sessionflow.store.errors import StoreError
 from sessionflow.time_provider import ExchangeCalendar
 
 POLICIES = ("error", "replace", "keep")
@@ -36,6 +37,7 @@ class ImportResult:
     reports: list[ImportReport]
     committed: bool = False
     error: str | None = None  # why nothing was written (a file, a conflict, the store)
+    store_error: StoreError | None = None  # the store itself failed (full, read-only, locked)
     conflicts: int = 0
     examples: list[str] = field(default_factory=list)
 
@@ -82,6 +84,9 @@ def run_import(store: Store, jobs: list[Job], on_conflict: str = "error") -> Imp
                 )
                 return result
         counts = stage.merge(on_conflict)
+    except StoreError as exc:
+        result.error, result.store_error = str(exc), exc
+        return result
     except StoreWriteError as exc:
         result.error = str(exc)
         return result

@@ -30,6 +30,7 @@ from sessionflow.store.base import (
     QuoteBatch,
     StoreWriteError,
 )
+from sessionflow.store.errors import store_error
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bars_1m (
@@ -495,6 +496,9 @@ class DuckDBStagedImport:
                     self._rollback()
                     raise
             except (duckdb.Error, OSError) as exc:
+                known = store_error(store.path, exc)  # a full disk, a read-only file: one line
+                if known is not None:
+                    raise known from exc
                 raise StoreWriteError(
                     f"writing {store.path} failed: {exc}; rolled back, nothing was written"
                 ) from exc
