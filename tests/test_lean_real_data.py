@@ -473,10 +473,13 @@ def test_cli_import_lean_and_report(lean_dir: Path, tmp_path: Path, xnys: Exchan
     )
     csv_path, json_path = tmp_path / "r.csv", tmp_path / "r.json"
     args = ["report", "--symbols", "SHY", "--start", "2008-03-07", "--end", "2008-03-10"]
-    args += ["--store", str(store), "--csv", str(csv_path), "--json", str(json_path)]
-    out = runner.invoke(app, args)
+    args += ["--store", str(store)]
+    out = runner.invoke(app, [*args, "--output", str(csv_path)])
     assert out.exit_code == 0, out.output
+    as_json = runner.invoke(app, [*args, "--json", "-o", str(json_path)])
+    assert as_json.exit_code == 0, as_json.output
     rows = json.loads(json_path.read_text())
+    assert json.loads(as_json.stdout) == rows  # --json prints, --output writes: the same rows
     table = pd.read_csv(csv_path)
     assert [r["session"] for r in rows] == list(table["session"]) == ["2008-03-07", "2008-03-10"]
     for r, (_, c) in zip(rows, table.iterrows(), strict=True):

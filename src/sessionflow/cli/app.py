@@ -1,4 +1,7 @@
-"""``sessionflow`` commands: demo, import, backtest."""
+"""sessionflow: replay stored 1-minute bars session by session, import data, run live.
+
+Run 'sessionflow COMMAND -h' for a command's options; exit codes are in docs/cli.md.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
-from sessionflow.cli.errors import StoreErrorGroup
-from sessionflow.cli.options import one_line, parse_symbols
+from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
+from sessionflow.cli.options import (
+    calendar_option,
+    check_output,
+    one_line,
+    output_format,
+    parse_symbols,
+    print_version,
+)
 from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import run_system
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
@@ -24,9 +34,30 @@ from sessionflow.session_data import SessionReport
 from sessionflow.system_manager import Settings, build_system
 from sessionflow.time_provider import ExchangeCalendar
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=StoreErrorGroup)
-import_app = typer.Typer(no_args_is_help=True, help="Import data into the store.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=__doc__,
+    cls=StoreErrorGroup,
+    context_settings={"help_option_names": HELP_OPTIONS},
+)
+import_app = typer.Typer(
+    no_args_is_help=True, help="Import data into the store.", cls=StoreErrorGroup
+)
 app.add_typer(import_app, name="import")
+
+
+@app.callback()
+def _top(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=print_version, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    pass
+
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file")]
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="DuckDB store file")]
@@ -104,19 +135,27 @@ def _run_backtest(settings: Settings, as_json: bool) -> list[SessionReport]:
 @app.command()
 def demo(
     store: StoreOpt = None,
-    speed: Annotated[float, typer.Option(help="0 = as fast as possible")] = 0.0,
+    speed: Annotated[float, typer.Option(min=0, help="0 = as fast as possible")] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Create the demo store once (deterministic), then backtest it and print the report.
 
     Never writes into a store holding data the demo did not create (docs/reliability.md).
     """
-    ran = prepare_demo_store(store or Settings().store_path, ExchangeCalendar(), store is not None)
-    if ran.note:
-        typer.echo(ran.note, err=True)
-    settings = Settings.load(
-        store_path=ran.path, symbols=list(DEMO_SYMBOLS), start=DEMO_START, end=DEMO_END, speed=speed
-    )
+    try:
+        default = store or Settings().store_path
+        ran = prepare_demo_store(default, ExchangeCalendar(), store is not None)
+        if ran.note:
+            typer.echo(ran.note, err=True)
+        settings = Settings.load(
+            store_path=ran.path,
+            symbols=list(DEMO_SYMBOLS),
+            start=DEMO_START,
+            end=DEMO_END,
+            speed=speed,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(exc)
     _run_backtest(settings, as_json)
 
 
@@ -125,7 +164,9 @@ def backtest(
     symbols: SymbolsOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    speed: Annotated[float | None, typer.Option(help="0 fast, 1 real time, 60 = 60x")] = None,
+    speed: Annotated[
+        float | None, typer.Option(min=0, help="0 fast, 1 real time, 60 = 60x")
+    ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -174,8 +215,8 @@ def import_bars_cmd(
     An unreadable file, a conflict or a failed write writes nothing (exit 1). Per file:
     rows new, unchanged, replaced (stored values changed) and rejected, with reasons.
     """
-    cal = ExchangeCalendar(calendar)
     try:
+        cal = calendar_option(calendar)
         zone = import_cmd.zone(tz, cal)
         import_cmd.check_policy(on_conflict)
     except ValueError as exc:
@@ -202,7 +243,7 @@ def import_lean_cmd(
         settings = Settings.load(config, store_path=store, import_max_unzipped_mb=max_unzipped_mb)
         import_cmd.check_policy(on_conflict)
         limit = int(settings.import_max_unzipped_mb * 1024 * 1024)
-        jobs = lean_jobs(directory, ExchangeCalendar(calendar), limit)
+        jobs = lean_jobs(directory, calendar_option(calendar), limit)
     except ImportError_ as exc:
         import_cmd.abort(str(exc), as_json)
     except (ValueError, FileNotFoundError) as exc:
@@ -217,20 +258,35 @@ def report(
     end: EndOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    csv_file: Annotated[Path | None, typer.Option("--csv", help="write rows as CSV")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="write rows as JSON")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="also write the rows to this file")
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or json for --output (default: from its suffix)"),
+    ] = None,
 ) -> None:
     """Backtest, then per session and symbol: quality %, gaps in exchange time, fills."""
     try:
+        kind = output_format(output, fmt)
+        if output is not None:
+            check_output(output)
         reports, filled, tz = report_cmd.run_report(_settings(config, store, symbols, start, end))
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
     rows = report_cmd.report_rows(reports, filled, tz)
-    report_cmd.print_report(Console(width=max(Console().width, 150)), rows)
-    if csv_file:
-        report_cmd.write_csv(csv_file, rows)
-    if json_file:
-        report_cmd.write_json(json_file, rows)
+    if as_json:
+        typer.echo(report_cmd.rows_json(rows))
+    else:
+        report_cmd.print_report(Console(width=max(Console().width, 150)), rows)
+    try:
+        if output is not None and kind == "csv":
+            report_cmd.write_csv(output, rows)
+        elif output is not None:
+            output.write_text(report_cmd.rows_json(rows) + "\n", encoding="utf-8")
+    except OSError as exc:
+        _fail(ValueError(f"--output {output}: cannot write ({exc.strerror or exc})"))
 
 
 app.command()(live_cmd.live)

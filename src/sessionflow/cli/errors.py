@@ -1,9 +1,11 @@
-"""One line and exit 2 for a store that cannot be used, from every command.
+"""One line and exit 2 for a store that cannot be used or a mistyped command line.
 
 The group wraps every sub-command (``import bars`` and ``import lean`` too), so a
 ``StoreError`` raised anywhere while a command runs (locked, damaged, too new,
 read-only, full, missing) reaches the user as ``error: <message>`` on stderr,
-never as a traceback. ``typer.echo`` rather than rich: rich wraps long lines.
+never as a traceback. A usage error (unknown option, bad value for an option)
+is one line too, not click's framed box. ``typer.echo`` rather than rich: rich
+wraps long lines. Flags show no ``<bool>`` type in help: they take no value.
 """
 
 from __future__ import annotations
@@ -11,21 +13,57 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from sessionflow.store.errors import StoreError
+
+EXIT_USAGE = 2
+HELP_OPTIONS = ["-h", "--help"]
 
 
 def store_error_line(exc: StoreError) -> str:
     return f"error: {exc}"
 
 
+def usage_error_line(exc: UsageError) -> str:
+    msg = " ".join(exc.format_message().split())
+    path = exc.ctx.command_path if exc.ctx is not None else "sessionflow"
+    return f"error: {msg} (see '{path} -h')"
+
+
+def _hide_flag_types(params: list[Any]) -> list[Any]:
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+    return params
+
+
 class StoreErrorGroup(TyperGroup):
-    """A command group that turns a ``StoreError`` into one line and exit code 2."""
+    """A command group: a ``StoreError`` or a usage error is one line and exit code 2."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except StoreError as exc:
             typer.echo(store_error_line(exc), err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_USAGE) from None
+        except UsageError as exc:
+            typer.echo(usage_error_line(exc), err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _hide_flag_types(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _hide_in(cmd, ctx)
+        return cmd
+
+
+def _hide_in(cmd: Any, ctx: Any) -> None:
+    """Sub-groups (``import``, ...) too, whatever class they were built with."""
+    _hide_flag_types(cmd.get_params(ctx))
+    for sub in getattr(cmd, "commands", {}).values():
+        _hide_in(sub, ctx)

@@ -7,9 +7,14 @@ error must reach the user as one line, not pydantic's multi-line report.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import typer
 from pydantic import ValidationError
 
 from sessionflow.models import SymbolError, normalize_symbol
+from sessionflow.time_provider import ExchangeCalendar
 
 
 def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | None:
@@ -38,3 +43,49 @@ def one_line(exc: BaseException) -> str:
             parts.append(f"{where}: {msg}")
         return "settings: " + "; ".join(parts)
     return " ".join(str(exc).split())
+
+
+def calendar_option(name: str) -> ExchangeCalendar:
+    """``--calendar``: an exchange_calendars code; an unknown one is a one-line error."""
+    try:
+        return ExchangeCalendar(name)
+    except ValueError:
+        raise ValueError(
+            f"--calendar {name!r}: unknown exchange calendar; use a code such as XNYS"
+        ) from None
+
+
+OUTPUT_FORMATS = ("csv", "json")
+
+
+def output_format(path: Path | None, fmt: str | None) -> str | None:
+    """``--format`` if given, else the suffix of ``--output``; None without ``--output``."""
+    if fmt is not None and fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"--format {fmt!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+    if path is None:
+        return None
+    kind = fmt or path.suffix.lower().lstrip(".")
+    if kind not in OUTPUT_FORMATS:
+        raise ValueError(
+            f"--output {path}: cannot tell the format from the suffix; add --format csv|json"
+        )
+    return kind
+
+
+def check_output(path: Path) -> None:
+    """Fail before the work, not after it: the file's directory must exist."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise ValueError(f"--output {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"--output {path}: is a directory")
+
+
+def print_version(value: bool) -> None:
+    if value:
+        try:
+            text = version("sessionflow")
+        except PackageNotFoundError:
+            text = "unknown"
+        typer.echo(f"sessionflow {text}")
+        raise typer.Exit()

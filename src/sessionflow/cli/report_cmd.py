@@ -158,5 +158,5 @@ def write_csv(path: Path, rows: Sequence[ReportRow]) -> None:
             writer.writerow(d)
 
 
-def write_json(path: Path, rows: Sequence[ReportRow]) -> None:
-    path.write_text(json.dumps([r.to_dict() for r in rows], indent=2) + "\n", encoding="utf-8")
+def rows_json(rows: Sequence[ReportRow]) -> str:
+    return json.dumps([r.to_dict() for r in rows], indent=2)

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from sessionflow.models import normalize_symbol
+from sessionflow.system_manager.config_file import ConfigError, check_keys, describe, read_config
 from sessionflow.system_manager.live_settings import LiveSettings
 
 
@@ -26,13 +30,13 @@ class Settings(BaseSettings):
     mode: Literal["backtest", "live"] = "backtest"
     store_path: Path = Path("data/sessionflow.duckdb")
     calendar: str = "XNYS"
-    symbols: list[str] = Field(default_factory=list)
+    symbols: Annotated[list[str], NoDecode] = Field(default_factory=list)
     start: date | None = None
     end: date | None = None
     speed: float = Field(default=0.0, ge=0)
     trailing_days: int = Field(default=5, ge=0)
-    historical_intervals: list[int] = Field(default_factory=lambda: [1, 5])
-    derived_intervals: list[int] = Field(default_factory=lambda: [5, 15])
+    historical_intervals: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 5])
+    derived_intervals: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [5, 15])
     check_interval_seconds: float = Field(default=60.0, gt=0)
     max_fill_attempts: int = Field(default=5, ge=0)
     end_of_data_timeout_seconds: float = Field(default=0.0, ge=0)
@@ -43,6 +47,19 @@ class Settings(BaseSettings):
     live: LiveSettings = Field(default_factory=LiveSettings)  # mode=live only
     # A LEAN zip whose CSV expands beyond this many MiB is refused (a minute file is ~0.15 MiB).
     import_max_unzipped_mb: float = Field(default=16.0, gt=0)
+
+    @field_validator("symbols", "historical_intervals", "derived_intervals", mode="before")
+    @classmethod
+    def _list_from_text(cls, v: Any) -> Any:
+        """``AAPL,MSFT`` as well as ``["AAPL", "MSFT"]`` (how an env var gives a list)."""
+        if not isinstance(v, str):
+            return v
+        if v.strip().startswith("["):
+            try:
+                return json.loads(v)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list ({exc})") from None
+        return [part for part in v.split(",")] if v.strip() else []
 
     @field_validator("symbols")
     @classmethod
@@ -76,12 +93,25 @@ class Settings(BaseSettings):
 
     @classmethod
     def load(cls, toml_file: Path | None = None, **overrides: Any) -> Settings:
-        """Build settings; ``overrides`` with value None are ignored (unset CLI options)."""
+        """Build settings; ``overrides`` with value None are ignored (unset CLI options).
+
+        Raises ConfigError (one line naming the file, variable or key) or FileNotFoundError.
+        """
         given = {k: v for k, v in overrides.items() if v is not None}
+        data = read_config(toml_file) if toml_file is not None else {}
+        if toml_file is not None:
+            check_keys(toml_file, data, cls)
+        try:
+            return cls._build(toml_file, given)
+        except ValidationError as exc:
+            raise ConfigError(describe(exc, toml_file, data, given)) from None
+        except SettingsError as exc:  # an environment variable that is not valid JSON
+            raise ConfigError(f"settings: {exc}") from None
+
+    @classmethod
+    def _build(cls, toml_file: Path | None, given: dict[str, Any]) -> Settings:
         if toml_file is None:
             return cls(**given)
-        if not toml_file.is_file():
-            raise FileNotFoundError(f"config file {toml_file} does not exist")
 
         class _FromFile(cls):  # type: ignore[valid-type,misc]
             model_config = SettingsConfigDict(

@@ -1,0 +1,124 @@
+"""Every anticipated mistake is one line ``error: ...`` naming what was wrong, and exit 2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sessionflow.cli.app import app
+
+runner = CliRunner()
+DAY = ["--start", "2024-11-25", "--end", "2024-11-25"]
+
+
+def one_error_line(args: list[str], env: dict[str, str] | None = None) -> str:
+    res = runner.invoke(app, args, env=env)
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1, res.output
+    assert lines[0].startswith("error: "), res.output
+    assert "Traceback" not in res.output and "pydantic.dev" not in res.output
+    return lines[0]
+
+
+@pytest.fixture
+def store(tmp_path: Path, demo_store_path: Path) -> Path:
+    path = tmp_path / "s.duckdb"
+    shutil.copy(demo_store_path, path)
+    return path
+
+
+def test_unknown_calendar(tmp_path: Path) -> None:
+    csv = tmp_path / "x.csv"
+    csv.write_text("timestamp,open,high,low,close,volume\n2024-11-29T09:30:00-05:00,1,1,1,1,1\n")
+    line = one_error_line(
+        ["import", "bars", str(csv), "--symbol", "X", "--store", str(tmp_path / "s.duckdb"),
+         "--calendar", "XXXX"]
+    )  # fmt: skip
+    assert "--calendar" in line and "XXXX" in line
+    assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_negative_speed(tmp_path: Path) -> None:
+    line = one_error_line(["demo", "--speed", "-5", "--store", str(tmp_path / "d.duckdb")])
+    assert "--speed" in line and "greater than or equal to 0" in line
+
+
+def test_report_output_into_a_missing_directory(store: Path) -> None:
+    line = one_error_line(
+        ["report", "--store", str(store), "--symbols", "AAPL", *DAY,
+         "--output", "/no/such/dir/x.csv"]
+    )  # fmt: skip
+    assert "--output" in line and "/no/such/dir" in line and "does not exist" in line
+
+
+def test_corrupt_store_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"this is not a database" * 100)
+    line = one_error_line(["backtest", "--store", str(bad), "--symbols", "AAPL", *DAY])
+    assert str(bad) in line and "damaged" in line
+    assert bad.read_bytes() == b"this is not a database" * 100
+
+
+def test_duplicate_symbols(store: Path) -> None:
+    line = one_error_line(["backtest", "--store", str(store), "--symbols", "AAPL,AAPL", *DAY])
+    assert "--symbols" in line and "duplicate symbol 'AAPL'" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "suggestion"),
+    [
+        ('symbolz = ["AAPL"]\n', "symbolz", "symbols"),
+        ('[live]\nfed = "iex"\n', "live.fed", "live.feed"),
+        ("speeed = 1\n", "speeed", "speed"),
+    ],
+)
+def test_config_file_typo_names_file_key_and_closest_key(
+    tmp_path: Path, store: Path, text: str, key: str, suggestion: str
+) -> None:
+    cfg = tmp_path / "my.toml"
+    cfg.write_text(text)
+    line = one_error_line(["backtest", "--store", str(store), "--config", str(cfg), *DAY])
+    assert str(cfg) in line and f"unknown key '{key}'" in line
+    assert f"did you mean '{suggestion}'" in line
+    assert "_FromFile" not in line
+
+
+def test_config_file_bad_value_names_file_and_key(tmp_path: Path, store: Path) -> None:
+    cfg = tmp_path / "my.toml"
+    cfg.write_text('symbols = ["AAPL"]\nspeed = "fast"\n')
+    line = one_error_line(["backtest", "--store", str(store), "--config", str(cfg), *DAY])
+    assert str(cfg) in line and "speed" in line and "'fast'" in line
+
+
+def test_toml_syntax_error_names_file_and_line(tmp_path: Path, store: Path) -> None:
+    cfg = tmp_path / "broken.toml"
+    cfg.write_text('speed = 0\nsymbols = ["AAPL"\ntrailing_days = 2\n')
+    line = one_error_line(["backtest", "--store", str(store), "--config", str(cfg), *DAY])
+    assert str(cfg) in line and "line 3" in line
+
+
+def test_env_symbols_accept_the_comma_form_and_json(store: Path) -> None:
+    for value in ("AAPL,msft", '["AAPL", "msft"]'):
+        res = runner.invoke(
+            app, ["backtest", "--store", str(store), *DAY, "--json"],
+            env={"SESSIONFLOW_SYMBOLS": value},
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert '"symbol": "MSFT"' in res.stdout and '"symbol": "AAPL"' in res.stdout
+
+
+def test_bad_env_value_names_the_variable(store: Path) -> None:
+    line = one_error_line(
+        ["backtest", "--store", str(store), "--symbols", "AAPL", *DAY],
+        env={"SESSIONFLOW_SPEED": "fast"},
+    )
+    assert "SESSIONFLOW_SPEED" in line and "'fast'" in line
+
+
+def test_unknown_option_is_one_line(store: Path) -> None:
+    line = one_error_line(["live", "--symbols", "AAPL", "--speed", "3"])
+    assert "--speed" in line and "live -h" in line
