@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +126,32 @@ def test_bad_env_value_names_the_variable(store: Path) -> None:
 def test_unknown_option_is_one_line(store: Path) -> None:
     line = one_error_line(["live", "--symbols", "AAPL", "--speed", "3"])
     assert "--speed" in line and "live -h" in line
+
+
+def test_live_without_network_is_one_line_per_reconnect_attempt(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "live.toml"
+    cfg.write_text(
+        "[live]\nconnect_timeout_seconds = 3\nreconnect_min_seconds = 0.2\n"
+        "reconnect_max_seconds = 0.4\n"
+    )
+    env = {**os.environ, "APCA_API_KEY_ID": "key-id-0123", "APCA_API_SECRET_KEY": "secret-4567"}
+    env["PYTHONPATH"] = str(Path(__file__).parents[1] / "src")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sessionflow.cli.app", "live", "--symbols", "AAPL",
+         "--config", str(cfg), "--store", str(tmp_path / "live.duckdb"),
+         "--feed-url", f"ws://127.0.0.1:{port}/v2/iex", "--rest-url", f"http://127.0.0.1:{port}"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr
+    attempts, last = lines[:-1], lines[-1]
+    assert len(attempts) >= 2, proc.stderr
+    for line in attempts:
+        assert line.startswith("warning: ") and f"127.0.0.1:{port}" in line, line
+        assert "refused" in line.lower() and "attempt" in line, line
+    assert last.startswith("error: ") and "not subscribed" in last
+    assert "secret-4567" not in proc.stderr

@@ -295,3 +295,7 @@ app.command()(check_cmd.check)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

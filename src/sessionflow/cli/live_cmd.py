@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from sessionflow.cli.logs import one_line_logs
 from sessionflow.cli.options import one_line, parse_symbols
 from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import exit_if_unjoined, quiet_stop_log
@@ -124,7 +125,8 @@ def live(
         if clock_start is not None or clock_rate != 1.0:
             start = datetime.fromisoformat(clock_start) if clock_start else None
             clock = WallTimeClock(start, clock_rate)
-        code = run_live(settings, as_json, LiveParts(clock=clock))
+        with one_line_logs():
+            code = run_live(settings, as_json, LiveParts(clock=clock))
     except (FeedError, ValueError, FileNotFoundError) as exc:
         Console(stderr=True).print(f"[red]error:[/] {escape(one_line(exc))}", soft_wrap=True)
         raise typer.Exit(2) from exc

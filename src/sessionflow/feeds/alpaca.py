@@ -11,6 +11,9 @@ SDK otherwise hides what the engine needs to know:
 - ``_start_ws``/``_consume``: report connecting/authenticated/disconnected, and
   count a frame that is not msgpack (the SDK would log it and drop it unseen).
 - ``_dispatch``: report subscription acks and server errors.
+- ``_reconnect_delay``: a failed connect is logged as ONE warning line per
+  reconnect attempt (what failed, attempt number, delay); the SDK's own record of
+  that same failure (with a traceback) is dropped by a filter on its logger.
 
 Messages arrive raw (``raw_data=True``) and are parsed one by one
 (``alpaca_parse``) so one malformed message costs only itself: any error while
@@ -49,6 +52,7 @@ from sessionflow.feeds.base import (
 from sessionflow.feeds.credentials import AlpacaCredentials
 
 log = logging.getLogger(__name__)
+SDK_LOG = logging.getLogger("alpaca.data.live.websocket")
 
 FATAL_AUTH_CODES = frozenset({402, 409})  # auth failed, insufficient subscription
 Route = Callable[[Any], Awaitable[None]]  # one raw message of one type
@@ -97,6 +101,8 @@ class _Stream(StockDataStream):
         self._sink = sink
         self._creds = creds
         self.routes: dict[str, Route] = {}
+        self.reported: BaseException | None = None  # the last failure we logged ourselves
+        self._pending: str | None = None  # ... and not yet followed by its retry line
 
     async def _start_ws(self) -> None:
         self._sink.set_state(FeedState.CONNECTING)
@@ -105,8 +111,22 @@ class _Stream(StockDataStream):
         except Exception as exc:
             detail = self._creds.scrub(f"connect failed: {type(exc).__name__}: {exc}")
             self._sink.set_state(FeedState.DISCONNECTED, detail)
+            self.reported, self._pending = exc, detail
             raise
         self._sink.set_state(FeedState.AUTHENTICATED)
+
+    def _reconnect_delay(self, retries: int) -> float:
+        delay = float(super()._reconnect_delay(retries))
+        if self._pending is not None:
+            log.warning(
+                "alpaca feed: %s: %s; reconnect attempt %d in %.1fs",
+                self._endpoint,
+                self._pending,
+                retries,
+                delay,
+            )
+            self._pending = None
+        return delay
 
     async def _auth(self) -> None:
         ws: Any = self._ws
@@ -156,6 +176,22 @@ class _Stream(StockDataStream):
             await super()._dispatch(msg)
 
 
+class _DropReported(logging.Filter):
+    """Drops the SDK's record (and traceback) of a failure the stream already logged."""
+
+    def __init__(self, stream: _Stream) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        reported = self._stream.reported
+        if reported is None:
+            return True
+        if record.exc_info and record.exc_info[1] is reported:
+            return False
+        return not record.getMessage().endswith(str(reported))
+
+
 class AlpacaFeed:
     """The :class:`~sessionflow.feeds.base.Feed` for Alpaca stocks: bars (+ quotes, trades)."""
 
@@ -182,6 +218,7 @@ class AlpacaFeed:
         self._thread: threading.Thread | None = None
         self._stream: _Stream | None = None
         self._sink: FeedSink | None = None
+        self._quiet: logging.Filter | None = None
 
     def __repr__(self) -> str:  # never the credentials
         return f"AlpacaFeed(symbols={len(self.symbols)}, url={self.url!r}, feed={self._feed!r})"
@@ -203,6 +240,8 @@ class AlpacaFeed:
             stream.subscribe_trades(stream.routes["t"], *self.symbols)
         loop = asyncio.new_event_loop()
         self._loop, self._stream = loop, stream
+        self._quiet = _DropReported(stream)
+        SDK_LOG.addFilter(self._quiet)
         self._task = loop.create_task(stream._run_forever())
         self._thread = threading.Thread(
             target=self._main, args=(sink,), name="sessionflow-feed", daemon=True
@@ -226,6 +265,8 @@ class AlpacaFeed:
             with contextlib.suppress(Exception):
                 loop.run_until_complete(stream.close())
             loop.close()
+            if self._quiet is not None:
+                SDK_LOG.removeFilter(self._quiet)
             if sink.state is not FeedState.FAILED:
                 sink.set_state(FeedState.STOPPED)
 
