@@ -62,7 +62,7 @@ def _backtest(store: Path, cwd: Path, **kw: object) -> subprocess.Popen[str]:
 
 
 def _report(store: Path, out: Path, cwd: Path, **kw: object) -> subprocess.Popen[str]:
-    return start("report", *RANGE, "--store", str(store), "--json", str(out), cwd=cwd, **kw)  # type: ignore[arg-type]
+    return start("report", *RANGE, "--store", str(store), "--output", str(out), cwd=cwd, **kw)  # type: ignore[arg-type]
 
 
 def _results(procs: list[subprocess.Popen[str]], report_json: Path | None) -> list[object]:

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
+from sessionflow.cli.coverage import check_coverage
 from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
 from sessionflow.cli.options import (
     calendar_option,
@@ -93,6 +94,16 @@ def _day(option: str, text: str | None) -> date | None:
         raise ValueError(f"{option} {text!r} is not a YYYY-MM-DD date ({exc})") from None
 
 
+def _warn_coverage(reports: list[SessionReport]) -> None:
+    """One warning line for empty symbol-sessions; nothing stored at all: error, exit 2."""
+    try:
+        warning = check_coverage(reports)
+    except ValueError as exc:
+        _fail(exc)
+    if warning:
+        typer.echo(warning, err=True)
+
+
 def _fail(exc: Exception) -> NoReturn:
     Console(stderr=True).print(f"[red]error:[/] {escape(one_line(exc))}", soft_wrap=True)
     raise typer.Exit(2) from exc
@@ -119,6 +130,7 @@ def _run_backtest(settings: Settings, as_json: bool) -> list[SessionReport]:
         system.on_event(on_event)
         run_system(system)
     reports = system.data_manager.reports
+    _warn_coverage(reports)
     if as_json:
         out = {
             "settings": json.loads(settings.model_dump_json()),
@@ -186,6 +198,10 @@ TzOpt = Annotated[
         "required when a file has such timestamps",
     ),
 ]
+StrictOpt = Annotated[
+    bool,
+    typer.Option("--strict", help="any rejected row fails the import: nothing is written, exit 1"),
+]
 ConflictOpt = Annotated[
     str,
     typer.Option(
@@ -208,12 +224,14 @@ def import_bars_cmd(
     store: StoreOpt = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
     extended: Annotated[bool, typer.Option(help="keep 04:00-20:00 rows, flagged")] = False,
+    strict: StrictOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Import 1m bars. All files are checked, then written in ONE transaction (or not at all).
 
-    An unreadable file, a conflict or a failed write writes nothing (exit 1). Per file:
-    rows new, unchanged, replaced (stored values changed) and rejected, with reasons.
+    An unreadable file, a file with no importable row, a conflict or a failed write
+    writes nothing (exit 1). Per file: rows new, unchanged, replaced (stored values
+    changed) and rejected, with reasons.
     """
     try:
         cal = calendar_option(calendar)
@@ -222,7 +240,7 @@ def import_bars_cmd(
     except ValueError as exc:
         _fail(exc)
     jobs = [bar_job(f, cal, symbol, extended, zone) for f in files]
-    import_cmd.run(store or Settings().store_path, jobs, on_conflict, as_json)
+    import_cmd.run(store or Settings().store_path, jobs, on_conflict, as_json, strict)
 
 
 @import_app.command("lean")
@@ -236,6 +254,7 @@ def import_lean_cmd(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
+    strict: StrictOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Import LEAN minute trade/quote zips in ONE transaction; any unreadable zip writes nothing."""
@@ -248,7 +267,7 @@ def import_lean_cmd(
         import_cmd.abort(str(exc), as_json)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
-    import_cmd.run(settings.store_path, jobs, on_conflict, as_json)
+    import_cmd.run(settings.store_path, jobs, on_conflict, as_json, strict)
 
 
 @app.command()
@@ -275,6 +294,7 @@ def report(
         reports, filled, tz = report_cmd.run_report(_settings(config, store, symbols, start, end))
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
+    _warn_coverage(reports)
     rows = report_cmd.report_rows(reports, filled, tz)
     if as_json:
         typer.echo(report_cmd.rows_json(rows))

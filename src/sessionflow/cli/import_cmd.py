@@ -44,11 +44,16 @@ def abort(message: str, as_json: bool) -> NoReturn:
     raise typer.Exit(1)
 
 
-def run(store_path: Path, jobs: list[Job], on_conflict: str, as_json: bool) -> None:
-    """Import ``jobs`` into the store; exit 1 (nothing written) if any file or the write failed."""
+def run(
+    store_path: Path, jobs: list[Job], on_conflict: str, as_json: bool, strict: bool = False
+) -> None:
+    """Import ``jobs`` into the store; exit 1 (nothing written) if any file or the write failed.
+
+    A file with no importable row counts as failed; ``strict``: so does any rejection.
+    """
     db = DuckDBStore(store_path)
     try:
-        result = run_import(db, jobs, on_conflict)
+        result = run_import(db, jobs, on_conflict, strict)
     finally:
         db.close()
     if as_json:

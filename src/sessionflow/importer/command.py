@@ -48,8 +48,14 @@ class ImportResult:
         raise ImportError_(own or self.error or "nothing was written")
 
 
-def run_import(store: Store, jobs: list[Job], on_conflict: str = "error") -> ImportResult:
-    """Stage every job, check conflicts, then merge all in one transaction (or write nothing)."""
+def run_import(
+    store: Store, jobs: list[Job], on_conflict: str = "error", strict: bool = False
+) -> ImportResult:
+    """Stage every job, check conflicts, then merge all in one transaction (or write nothing).
+
+    A file from which no row could be imported fails like an unreadable one (it is
+    almost always the wrong file, symbol or time zone); ``strict`` fails on any rejection.
+    """
     if on_conflict not in POLICIES:
         raise ValueError(f"--on-conflict {on_conflict!r}: use one of {', '.join(POLICIES)}")
     result = ImportResult([j.report for j in jobs])
@@ -65,6 +71,8 @@ def run_import(store: Store, jobs: list[Job], on_conflict: str = "error") -> Imp
             except ImportError_ as exc:
                 job.report.error = str(exc)
             job.report.imported = job.report.rows - sum(job.report.rejected.values())
+            if job.report.error is None:
+                job.report.error = _unusable(job.report, strict)
         failed = [r.file for r in result.reports if r.error]
         if failed:
             result.error = (
@@ -101,6 +109,20 @@ def run_import(store: Store, jobs: list[Job], on_conflict: str = "error") -> Imp
         report.committed = True
     result.committed = True
     return result
+
+
+def _unusable(report: ImportReport, strict: bool) -> str | None:
+    """Why a readable file still fails the import, or None."""
+    rejected = sum(report.rejected.values())
+    first = report.rejections[0] if report.rejections else None
+    where = f" (first: line {first[0]}: {first[1]} {first[2]})" if first else ""
+    if report.rows == 0:
+        return f"{report.file}: no row could be imported: the file has no data rows"
+    if report.imported == 0:
+        return f"{report.file}: no row could be imported: all {rejected} row(s) rejected{where}"
+    if strict and rejected:
+        return f"{report.file}: --strict: {rejected} row(s) rejected{where}"
+    return None
 
 
 def _describe(c: Conflict, reports: list[ImportReport]) -> str:
