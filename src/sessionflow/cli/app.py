@@ -62,7 +62,7 @@ def _top(
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file")]
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="DuckDB store file")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON to stdout")]
 SymbolsOpt = Annotated[str | None, typer.Option(help="comma-separated symbols")]
 StartOpt = Annotated[str | None, typer.Option(help="first session, YYYY-MM-DD")]
 EndOpt = Annotated[str | None, typer.Option(help="last session, YYYY-MM-DD")]

@@ -82,7 +82,9 @@ def check(
     kill: Annotated[
         bool, typer.Option("--kill/--no-kill", help="SIGKILL a child mid-import/backtest")
     ] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the result as JSON to stdout")
+    ] = False,
 ) -> None:
     """Bad input, faults, stop(), determinism and stress on a temporary store; the figures."""
     err = Console(stderr=True)

@@ -107,7 +107,9 @@ def live(
         str | None, typer.Option(help="simulation: start the clock here (ISO, with zone)")
     ] = None,
     clock_rate: Annotated[float, typer.Option(help="simulation: clock speed-up")] = 1.0,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the result as JSON to stdout")
+    ] = False,
 ) -> None:
     """Stream live bars into per-session state; print each session's report when it ends."""
     given = {"feed_url": feed_url, "rest_url": rest_url, "feed": feed, "sessions": sessions}
