@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import sessionflow
 from sessionflow.cli.app import app
 
 runner = CliRunner()
@@ -138,9 +139,10 @@ def test_live_without_network_is_one_line_per_reconnect_attempt(tmp_path: Path) 
         "reconnect_max_seconds = 0.4\n"
     )
     env = {**os.environ, "APCA_API_KEY_ID": "key-id-0123", "APCA_API_SECRET_KEY": "secret-4567"}
-    env["PYTHONPATH"] = str(Path(__file__).parents[1] / "src")
+    env["PYTHONPATH"] = str(Path(sessionflow.__file__).parents[1])  # the code under test
     proc = subprocess.run(
-        [sys.executable, "-m", "sessionflow.cli.app", "live", "--symbols", "AAPL",
+        [sys.executable, "-c", "from sessionflow.cli.app import main; main()",
+         "live", "--symbols", "AAPL",
          "--config", str(cfg), "--store", str(tmp_path / "live.duckdb"),
          "--feed-url", f"ws://127.0.0.1:{port}/v2/iex", "--rest-url", f"http://127.0.0.1:{port}"],
         capture_output=True, text=True, env=env, timeout=60,
