@@ -92,3 +92,14 @@ def test_some_empty_symbol_sessions_are_named_in_one_warning(store: Path, comman
     warnings = [ln for ln in res.stderr.splitlines() if ln.startswith("warning:")]
     assert warnings == ["warning: no stored bars for NVDA on 2024-11-26"], res.stderr
     json.loads(res.stdout)  # stdout stays pure JSON
+
+
+def test_a_failed_import_ends_in_one_error_line_on_stderr(tmp_path: Path) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_text(HEADER + BAD)
+    res = runner.invoke(
+        app, ["import", "bars", str(f), "--symbol", "X", "--store", str(tmp_path / "s.duckdb")]
+    )
+    assert res.exit_code == 1
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "bad.csv" in line and "nothing was written" in line

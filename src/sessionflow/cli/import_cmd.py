@@ -71,8 +71,8 @@ def run(
                 console.print(f"[red]aborted:[/] {report.error}")
             else:
                 print_import(console, report)
-        if result.error and result.store_error is None:
-            console.print(f"[red]error:[/] {result.error} (store unchanged)")
+        if result.error and result.store_error is None:  # one line on stderr, for scripts
+            typer.echo(f"error: {result.error} (store unchanged)", err=True)
     if result.store_error is not None:  # the store failed: one line and exit 2, as everywhere
         typer.echo(store_error_line(result.store_error), err=True)
         raise typer.Exit(2)
