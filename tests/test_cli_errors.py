@@ -157,3 +157,11 @@ def test_live_without_network_is_one_line_per_reconnect_attempt(tmp_path: Path) 
         assert "refused" in line.lower() and "attempt" in line, line
     assert last.startswith("error: ") and "not subscribed" in last
     assert "secret-4567" not in proc.stderr
+
+
+def test_unparsable_nested_env_value_names_the_variable(store: Path) -> None:
+    line = one_error_line(
+        ["backtest", "--store", str(store), "--symbols", "AAPL", *DAY],
+        env={"SESSIONFLOW_LIVE": "{bad"},
+    )
+    assert "SESSIONFLOW_LIVE:" in line and "SESSIONFLOW_LIVE__<KEY>" in line

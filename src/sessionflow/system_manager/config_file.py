@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 ENV_PREFIX = "SESSIONFLOW_"
+_ENV_FIELD = re.compile(r'field "(?P<field>\w+)" from source "EnvSettingsSource"')
 _TOML_WHERE = re.compile(r"^(?P<msg>.*) \(at (?P<where>line \d+, column \d+|end of document)\)$")
 
 
@@ -85,3 +86,12 @@ def _source(
     if path is not None and loc[0] in data:
         return f"config {path}: "
     return "settings: "
+
+
+def env_error(exc: Exception) -> str:
+    """pydantic-settings' message for an unparsable variable, naming the variable."""
+    m = _ENV_FIELD.search(str(exc))
+    if m is None:
+        return f"settings: {exc}"
+    name = ENV_PREFIX + m["field"].upper()
+    return f"{name}: not valid JSON; use {name}__<KEY> variables for its keys"

@@ -18,7 +18,13 @@ from pydantic_settings import (
 )
 
 from sessionflow.models import normalize_symbol
-from sessionflow.system_manager.config_file import ConfigError, check_keys, describe, read_config
+from sessionflow.system_manager.config_file import (
+    ConfigError,
+    check_keys,
+    describe,
+    env_error,
+    read_config,
+)
 from sessionflow.system_manager.live_settings import LiveSettings
 
 
@@ -106,7 +112,7 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             raise ConfigError(describe(exc, toml_file, data, given)) from None
         except SettingsError as exc:  # an environment variable that is not valid JSON
-            raise ConfigError(f"settings: {exc}") from None
+            raise ConfigError(env_error(exc)) from None
 
     @classmethod
     def _build(cls, toml_file: Path | None, given: dict[str, Any]) -> Settings:
