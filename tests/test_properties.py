@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sessionflow.data_upkeep import derive_bars
-from sessionflow.importer import import_bars
+from sessionflow.importer import bar_job, run_import
 from sessionflow.importer.validate import REASONS
 from sessionflow.models import MINUTE, Bar, to_us
 from sessionflow.session_data.grid import BarGrid, aggregate, derive_grid
@@ -168,8 +168,12 @@ def test_import_accounts_for_every_row_and_stores_exactly_the_good_ones(
         "symbol,timestamp,open,high,low,close,volume\n" + "\n".join(r.text() for r in rows) + "\n"
     )
     store = DuckDBStore(":memory:")
-    report = import_bars(store, path, calendar, tz=calendar.tz)
+    result = run_import(store, [bar_job(path, calendar, tz=calendar.tz)])
+    report = result.reports[0]
     want_rejected, want_kept = expected_outcome(rows)
+    # a file with no importable row fails the import and writes nothing (docs/cli.md)
+    assert result.committed == bool(want_kept)
+    assert (report.error is None) == bool(want_kept)
 
     assert report.rows == len(rows)
     assert report.imported + sum(report.rejected.values()) == len(rows)
