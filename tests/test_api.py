@@ -1,4 +1,4 @@
-"""The public Python API: what ``import sessionflow`` offers, pinned, and docs/api.md run as written."""
+"""The public Python API: ``sessionflow.__all__`` pinned, and docs/api.md run as written."""
 
 from __future__ import annotations
 
