@@ -11,7 +11,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -553,3 +553,21 @@ class DuckDBStagedImport:
         self._tables.clear()
         with contextlib.suppress(duckdb.Error):
             self._cur.execute(f"SET memory_limit = '{self._memory[0][0]}'")
+
+
+def bar_days(store: DuckDBStore, tz: str) -> list[tuple[str, date, int, int]]:
+    """Per symbol and exchange-local date (zone ``tz``): regular and extended bar counts.
+
+    One grouped query, so an inventory of a large store never loads its bars.
+    """
+    with schema.store_errors(store.path):
+        rows = (
+            store._cursor()
+            .execute(
+                "SELECT symbol, timezone($tz, ts)::DATE AS day, count(*) FILTER (WHERE regular), "
+                "count(*) FILTER (WHERE NOT regular) FROM bars_1m GROUP BY ALL ORDER BY 1, 2",
+                {"tz": tz},
+            )
+            .fetchall()
+        )
+    return [(str(s), d, int(r), int(x)) for s, d, r, x in rows]
