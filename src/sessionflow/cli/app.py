@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
 from sessionflow.cli.errors import StoreErrorGroup
+from sessionflow.cli.export_cmd import export_app
 from sessionflow.cli.options import one_line, parse_symbols
 from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import run_system
@@ -29,6 +30,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=
 import_app = typer.Typer(no_args_is_help=True, help="Import data into the store.")
 app.add_typer(import_app, name="import")
 app.add_typer(store_app, name="store")
+app.add_typer(export_app, name="export")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file")]
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="DuckDB store file")]
