@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
 from sessionflow.cli.errors import StoreErrorGroup
 from sessionflow.cli.export_cmd import export_app
+from sessionflow.cli.feed_server_cmd import feed_server
 from sessionflow.cli.options import one_line, parse_symbols
 from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import run_system
@@ -239,6 +240,7 @@ def report(
 
 app.command()(live_cmd.live)
 app.command()(check_cmd.check)
+app.command("feed-server")(feed_server)
 
 
 def main() -> None:
