@@ -161,3 +161,17 @@ def test_bad_options_are_one_line_and_write_nothing(
     assert result.stderr.startswith("error:") and needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_unwritable_output_is_one_line_and_leaves_nothing(
+    demo_store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "x.csv"
+    result = CliRunner().invoke(
+        app, ["export", "bars", "--store", str(demo_store_path), "--start", START, "--end", END,
+              "--output", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: cannot write {out}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
