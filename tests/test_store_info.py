@@ -90,3 +90,27 @@ def test_empty_store_reports_nothing_stored(tmp_path: Path) -> None:
     assert got["symbols"] == [] and got["first_session"] is None and got["per_symbol"] == []
     code, text, _ = info("--store", str(path))
     assert code == 0 and "no bars" in text
+
+
+def test_a_legacy_store_is_read_as_it_is_and_left_unchanged(tmp_path: Path) -> None:
+    import duckdb
+
+    from tests.store_support import digest
+
+    legacy = tmp_path / "legacy.duckdb"  # from before the meta table: bars_1m only
+    con = duckdb.connect(str(legacy))
+    con.execute(
+        "CREATE TABLE bars_1m (symbol VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL, "
+        "open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL, close DOUBLE NOT NULL, "
+        "volume BIGINT NOT NULL, regular BOOLEAN NOT NULL DEFAULT TRUE)"
+    )
+    con.execute("INSERT INTO bars_1m VALUES ('OLD', '2024-11-25 14:30:00+00', 1, 1, 1, 1, 5, true)")
+    con.close()
+    before = digest(legacy)
+    code, out, err = info("--store", str(legacy), "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert (got["schema_version"], got["created_by"]) == (0, "legacy")
+    assert got["rows"] == {"bars": 1, "quotes": 0, "ticks": 0}
+    assert got["per_symbol"][0]["quality"] == round(100 / 390, 2)
+    assert digest(legacy) == before

@@ -571,3 +571,11 @@ def bar_days(store: DuckDBStore, tz: str) -> list[tuple[str, date, int, int]]:
             .fetchall()
         )
     return [(str(s), d, int(r), int(x)) for s, d, r, x in rows]
+
+
+def table_rows(store: DuckDBStore) -> dict[str, int]:
+    """Rows of bars, quotes and ticks; a table an older store lacks counts 0 (read as it is)."""
+    with schema.store_errors(store.path):
+        present = schema._tables(store._cursor())
+    counts = {"bars": "bars_1m", "quotes": "quotes", "ticks": "ticks"}
+    return {k: store._count(t) if t in present else 0 for k, t in counts.items()}

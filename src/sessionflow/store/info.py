@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from sessionflow.store.duckdb_store import DuckDBStore, bar_days
+from sessionflow.store.duckdb_store import DuckDBStore, bar_days, table_rows
 from sessionflow.time_provider import ExchangeCalendar
 
 
@@ -74,11 +74,7 @@ def store_info(store: DuckDBStore, calendar: ExchangeCalendar) -> StoreInfo:
         created_by=meta.get("created_by", "unknown"),
         user_data=meta.get("user_data") == "true",
         calendar=calendar.name,
-        rows={
-            "bars": store.count_bars(),
-            "quotes": store.count_quotes(),
-            "ticks": store.count_ticks(),
-        },
+        rows=table_rows(store),
         symbols=sorted(per),
         first_session=first,
         last_session=last,
