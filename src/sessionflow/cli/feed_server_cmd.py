@@ -55,7 +55,7 @@ def feed_server(
     ] = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
 ) -> None:
-    """Serve one stored session over the Alpaca protocol so `sessionflow live` runs offline."""
+    """Serve one stored session over the Alpaca protocol, so that live mode runs offline."""
     try:
         names = parse_symbols(symbols) or []
         day = date.fromisoformat(session) if session else None
