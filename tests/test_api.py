@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,15 +77,13 @@ def test_api_doc_has_the_promised_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(_blocks()) if API_DOC.exists() else 1))
-def test_api_doc_example_runs(index: int, tmp_path: Path) -> None:
+def test_api_doc_example_runs(index: int, tmp_path: Path, demo_store_path: Path) -> None:
     """Each ```python block of docs/api.md runs as is in a fresh interpreter, in a temp dir
     whose ``data/sessionflow.duckdb`` is the demo store (what ``sessionflow demo`` makes)."""
     blocks = _blocks()
     assert blocks, f"no python examples in {API_DOC}"
-    from sessionflow.demo import prepare_demo_store
-    from sessionflow.time_provider import ExchangeCalendar
-
-    prepare_demo_store(tmp_path / "data" / "sessionflow.duckdb", ExchangeCalendar(), True)
+    (tmp_path / "data").mkdir()
+    shutil.copyfile(demo_store_path, tmp_path / "data" / "sessionflow.duckdb")
     script = tmp_path / f"example_{index}.py"
     script.write_text(blocks[index])
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
