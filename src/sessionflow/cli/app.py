@@ -14,9 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
 from sessionflow.cli.errors import StoreErrorGroup
+from sessionflow.cli.export_cmd import export_app
+from sessionflow.cli.feed_server_cmd import feed_server
 from sessionflow.cli.options import one_line, parse_symbols
 from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import run_system
+from sessionflow.cli.store_cmd import store_app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
 from sessionflow.events import Event, SessionEndEvent
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
@@ -27,6 +30,8 @@ from sessionflow.time_provider import ExchangeCalendar
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=StoreErrorGroup)
 import_app = typer.Typer(no_args_is_help=True, help="Import data into the store.")
 app.add_typer(import_app, name="import")
+app.add_typer(store_app, name="store")
+app.add_typer(export_app, name="export")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file")]
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="DuckDB store file")]
@@ -235,6 +240,7 @@ def report(
 
 app.command()(live_cmd.live)
 app.command()(check_cmd.check)
+app.command("feed-server")(feed_server)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -373,3 +373,29 @@ def _bar_batch(rows: dict[str, Any]) -> BarBatch:
         volume=np.asarray(rows["volume"], dtype=np.int64),
         regular=np.asarray(rows["regular"], dtype=np.bool_),
     )
+
+
+def bar_days(store: DuckDBStore, tz: str) -> list[tuple[str, date, int, int]]:
+    """Per symbol and exchange-local date (zone ``tz``): regular and extended bar counts.
+
+    One grouped query, so an inventory of a large store never loads its bars.
+    """
+    with schema.store_errors(store.path):
+        rows = (
+            store._cursor()
+            .execute(
+                "SELECT symbol, timezone($tz, ts)::DATE AS day, count(*) FILTER (WHERE regular), "
+                "count(*) FILTER (WHERE NOT regular) FROM bars_1m GROUP BY ALL ORDER BY 1, 2",
+                {"tz": tz},
+            )
+            .fetchall()
+        )
+    return [(str(s), d, int(r), int(x)) for s, d, r, x in rows]
+
+
+def table_rows(store: DuckDBStore) -> dict[str, int]:
+    """Rows of bars, quotes and ticks; a table an older store lacks counts 0 (read as it is)."""
+    with schema.store_errors(store.path):
+        present = schema._tables(store._cursor())
+    counts = {"bars": "bars_1m", "quotes": "quotes", "ticks": "ticks"}
+    return {k: store._count(t) if t in present else 0 for k, t in counts.items()}
