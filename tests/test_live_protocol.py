@@ -14,7 +14,7 @@ from sessionflow.cli.live_cmd import health_line
 from sessionflow.feeds.alpaca_parse import Malformed, parse_bar, timestamp_us
 from sessionflow.feeds.base import QuoteUpdate
 from sessionflow.models import MINUTE, to_us
-from sessionflow.stream_coordinator.live_quotes import QuoteBarBuilder
+from sessionflow.stream_coordinator.live.quotes import QuoteBarBuilder
 from sessionflow.testing.alpaca_server import FakeAlpaca, bar_msg
 from sessionflow.time_provider import ExchangeCalendar
 from tests.live_support import (

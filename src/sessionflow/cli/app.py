@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
 from sessionflow.cli.coverage import check_coverage
 from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
+from sessionflow.cli.export_cmd import export_app
+from sessionflow.cli.feed_server_cmd import feed_server
 from sessionflow.cli.options import (
     calendar_option,
     check_output,
@@ -28,6 +30,7 @@ from sessionflow.cli.options import (
 )
 from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import run_system
+from sessionflow.cli.store_cmd import store_app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
 from sessionflow.events import Event, SessionEndEvent
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
@@ -46,6 +49,8 @@ import_app = typer.Typer(
     no_args_is_help=True, help="Import data into the store.", cls=StoreErrorGroup
 )
 app.add_typer(import_app, name="import")
+app.add_typer(store_app, name="store")
+app.add_typer(export_app, name="export")
 
 
 @app.callback()
@@ -311,6 +316,7 @@ def report(
 
 app.command()(live_cmd.live)
 app.command()(check_cmd.check)
+app.command("feed-server")(feed_server)
 
 
 def main() -> None:

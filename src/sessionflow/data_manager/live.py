@@ -27,7 +27,7 @@ from sessionflow.session_data import SessionData
 from sessionflow.store import Store
 from sessionflow.stream_coordinator import CoordinatorHooks, EventPublisher
 from sessionflow.stream_coordinator.live import LiveCoordinator, LiveTiming
-from sessionflow.stream_coordinator.live_store import StoreBatcher
+from sessionflow.stream_coordinator.live.store import StoreBatcher
 from sessionflow.system_manager.settings import Settings
 from sessionflow.time_provider import ExchangeCalendar
 from sessionflow.time_provider.live_clock import WaitableClock, WallTimeClock

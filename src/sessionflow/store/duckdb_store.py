@@ -7,13 +7,12 @@ so a failed write leaves the file exactly as it was.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import duckdb
 import numpy as np
@@ -23,14 +22,12 @@ import pyarrow as pa
 from sessionflow.models import Tick, from_us, to_us
 from sessionflow.store import schema
 from sessionflow.store.base import (
-    I64,
     BarBatch,
-    Conflict,
-    MergeCounts,
     QuoteBatch,
-    StoreWriteError,
 )
-from sessionflow.store.errors import store_error
+
+if TYPE_CHECKING:
+    from sessionflow.store.duckdb_staging import DuckDBStagedImport
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bars_1m (
@@ -59,6 +56,37 @@ _QUOTE_COLS = (
 
 def _ts_array(ts_us: np.ndarray[Any, Any]) -> pa.Array:
     return pa.array(ts_us.astype(np.int64), type=pa.timestamp("us", tz="UTC"))
+
+
+def _bar_columns(batch: BarBatch) -> dict[str, Any]:
+    """A bar batch as the store's columns (Arrow-ready), for upserts and staging alike."""
+    return {
+        "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
+        "ts": _ts_array(batch.ts_us),
+        "open": batch.open,
+        "high": batch.high,
+        "low": batch.low,
+        "close": batch.close,
+        "volume": batch.volume,
+        "regular": batch.regular,
+    }
+
+
+def _quote_columns(batch: QuoteBatch) -> dict[str, Any]:
+    """A quote batch as the store's columns: bid/ask OHLC split into one column each."""
+    cols: dict[str, Any] = {
+        "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
+        "ts": _ts_array(batch.ts_us),
+    }
+    for side, prices, sizes in (
+        ("bid", batch.bid, batch.bid_size),
+        ("ask", batch.ask, batch.ask_size),
+    ):
+        for j, part in enumerate(("open", "high", "low", "close")):
+            cols[f"{side}_{part}"] = prices[:, j] if len(prices) else np.empty(0)
+        cols[f"{side}_size"] = sizes
+    cols["regular"] = batch.regular
+    return cols
 
 
 def _merge_sql(table: str, cols: Sequence[str], keys: Sequence[str] = ("symbol", "ts")) -> str:
@@ -172,34 +200,10 @@ class DuckDBStore:
 
     def upsert_bars(self, batch: BarBatch) -> int:
         """Insert or replace bars by (symbol, ts); one transaction, never a duplicate row."""
-        table = pa.table(
-            {
-                "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
-                "ts": _ts_array(batch.ts_us),
-                "open": batch.open,
-                "high": batch.high,
-                "low": batch.low,
-                "close": batch.close,
-                "volume": batch.volume,
-                "regular": batch.regular,
-            }
-        )
-        return self._merge("bars_1m", _BAR_COLS, table)
+        return self._merge("bars_1m", _BAR_COLS, pa.table(_bar_columns(batch)))
 
     def upsert_quotes(self, batch: QuoteBatch) -> int:
-        cols: dict[str, Any] = {
-            "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
-            "ts": _ts_array(batch.ts_us),
-        }
-        for side, prices, sizes in (
-            ("bid", batch.bid, batch.bid_size),
-            ("ask", batch.ask, batch.ask_size),
-        ):
-            for j, part in enumerate(("open", "high", "low", "close")):
-                cols[f"{side}_{part}"] = prices[:, j] if len(prices) else np.empty(0)
-            cols[f"{side}_size"] = sizes
-        cols["regular"] = batch.regular
-        return self._merge("quotes", _QUOTE_COLS, pa.table(cols))
+        return self._merge("quotes", _QUOTE_COLS, pa.table(_quote_columns(batch)))
 
     def load_bars(
         self, symbols: Sequence[str], start: datetime, end: datetime, regular_only: bool = True
@@ -347,6 +351,8 @@ class DuckDBStore:
 
     def stage_import(self) -> DuckDBStagedImport:
         """Hold an import's rows in temporary tables; :meth:`DuckDBStagedImport.merge` writes."""
+        from sessionflow.store.duckdb_staging import DuckDBStagedImport
+
         return DuckDBStagedImport(self)
 
     def close(self) -> None:
@@ -369,187 +375,27 @@ def _bar_batch(rows: dict[str, Any]) -> BarBatch:
     )
 
 
-_STAGED_COLS = {"bars_1m": _BAR_COLS, "quotes": _QUOTE_COLS}
+def bar_days(store: DuckDBStore, tz: str) -> list[tuple[str, date, int, int]]:
+    """Per symbol and exchange-local date (zone ``tz``): regular and extended bar counts.
 
-
-def _as_tuple(v: Any) -> tuple[object, ...]:
-    return tuple(v.values()) if isinstance(v, dict) else tuple(v)
-
-
-def _row(alias: str, cols: Sequence[str]) -> str:
-    return "ROW(" + ", ".join(f"{alias}.{c}" for c in cols) + ")"
-
-
-class DuckDBStagedImport:
-    """An import command's rows in TEMP tables (spilled to disk by DuckDB when large).
-
-    Nothing reaches the store until :meth:`merge`, which decides every row against the
-    earlier files of the command and the stored rows, then writes in ONE transaction.
+    One grouped query, so an inventory of a large store never loads its bars.
     """
-
-    def __init__(self, store: DuckDBStore, memory_mb: int = 256) -> None:
-        self._store = store
-        self._cur = store._cursor()
-        self._tables: list[str] = []
-        # DuckDB's default (80% of RAM) would let staging hold a whole file in memory;
-        # with a limit it spills to its temp directory, which keeps an import's RSS bounded.
-        self._memory = self._cur.execute("SELECT current_setting('memory_limit')").fetchall()
-        self._cur.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
-
-    def _stage(self, table: str, file: int, lines: I64, cols: dict[str, Any]) -> None:
-        name = f"import_stage_{table}"
-        try:
-            if table not in self._tables:
-                self._cur.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT 0::INTEGER AS file, "
-                    f"0::BIGINT AS line, * FROM {table} LIMIT 0"
-                )
-                self._tables.append(table)
-            if not len(lines):
-                return
-            data = pa.table({"line": pa.array(lines, type=pa.int64()), **cols})
-            self._cur.register("import_chunk", data)
-            try:
-                names = ", ".join(data.column_names)
-                self._cur.execute(
-                    f"INSERT INTO {name} (file, {names}) SELECT {int(file)}, {names} "
-                    "FROM import_chunk"
-                )
-            finally:
-                self._cur.unregister("import_chunk")
-        except (duckdb.Error, OSError) as exc:
-            raise StoreWriteError(f"staging rows next to {self._store.path} failed: {exc}") from exc
-
-    def add_bars(self, file: int, batch: BarBatch, lines: I64) -> None:
-        cols: dict[str, Any] = {
-            "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
-            "ts": _ts_array(batch.ts_us),
-            "open": batch.open,
-            "high": batch.high,
-            "low": batch.low,
-            "close": batch.close,
-            "volume": batch.volume,
-            "regular": batch.regular,
-        }
-        self._stage("bars_1m", file, lines, cols)
-
-    def add_quotes(self, file: int, batch: QuoteBatch, lines: I64) -> None:
-        cols: dict[str, Any] = {
-            "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
-            "ts": _ts_array(batch.ts_us),
-        }
-        for side, prices, sizes in (
-            ("bid", batch.bid, batch.bid_size),
-            ("ask", batch.ask, batch.ask_size),
-        ):
-            for j, part in enumerate(("open", "high", "low", "close")):
-                cols[f"{side}_{part}"] = prices[:, j] if len(prices) else np.empty(0)
-            cols[f"{side}_size"] = sizes
-        cols["regular"] = batch.regular
-        self._stage("quotes", file, lines, cols)
-
-    def conflicts(self, limit: int = 5) -> tuple[int, list[Conflict]]:
-        """Rows whose (symbol, minute) an earlier file of this import gave different values."""
-        total, examples = 0, []
-        for table in self._tables:
-            cols = _STAGED_COLS[table]
-            cur = _row("s", cols)
-            rows = self._cur.execute(
-                "WITH s AS (SELECT s.symbol, s.ts, s.file, s.line, "
-                f"{cur} AS v, lag({cur}) OVER w AS pv, lag(s.file) OVER w AS pf, "
-                f"lag(s.line) OVER w AS pl FROM import_stage_{table} s "
-                "WINDOW w AS (PARTITION BY s.symbol, s.ts ORDER BY s.file)), "
-                "c AS (SELECT * FROM s WHERE pv IS NOT NULL AND pv IS DISTINCT FROM v) "
-                "SELECT (SELECT count(*) FROM c), symbol, epoch_us(ts), pf, pl, file, line, pv, v "
-                f"FROM c ORDER BY ts, symbol, file LIMIT {int(limit)}"
-            ).fetchall()
-            if not rows:
-                continue
-            total += int(rows[0][0])
-            for _, sym, ts, pf, pl, f, ln, pv, v in rows:
-                examples.append(
-                    Conflict(table, str(sym), int(ts), (int(pf), int(pl)), (int(f), int(ln)),
-                             _as_tuple(pv), _as_tuple(v))
-                )  # fmt: skip
-        return total, examples[:limit]
-
-    def merge(self, policy: str) -> dict[int, MergeCounts]:
-        """Write the staged rows in one transaction; per file: new, unchanged, replaced, kept.
-
-        ``replace`` (and ``error``, once :meth:`conflicts` found none): a later file wins
-        and a stored row differing from the imported one is replaced. ``keep``: the stored
-        row, or else the first file's, stays.
-        """
-        if policy not in ("error", "replace", "keep"):
-            raise ValueError(f"unknown conflict policy {policy!r}")
-        counts: dict[int, MergeCounts] = {}
-        store = self._store
-        with store._write_lock:
-            try:
-                self._cur.execute("BEGIN TRANSACTION")
-                try:
-                    for table in self._tables:
-                        self._merge_table(table, policy, counts)
-                    marked = store.mark_written(self._cur)
-                    self._cur.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-            except (duckdb.Error, OSError) as exc:
-                known = store_error(store.path, exc)  # a full disk, a read-only file: one line
-                if known is not None:
-                    raise known from exc
-                raise StoreWriteError(
-                    f"writing {store.path} failed: {exc}; rolled back, nothing was written"
-                ) from exc
-            store._version += 1
-            if marked:
-                store.meta["user_data"] = "true"
-        return counts
-
-    def _rollback(self) -> None:
-        with contextlib.suppress(duckdb.Error):  # a failed statement may have ended it already
-            self._cur.execute("ROLLBACK")
-
-    def _merge_table(self, table: str, policy: str, counts: dict[int, MergeCounts]) -> None:
-        cols = _STAGED_COLS[table]
-        cur, old = _row("s", cols), _row("t", cols)
-        if policy == "keep":
-            prev = "CASE WHEN t.symbol IS NOT NULL THEN " + old + " WHEN k > 1 THEN fv END"
-            write = "k = 1 AND t.symbol IS NULL"
-        else:
-            prev = "CASE WHEN k > 1 THEN pv WHEN t.symbol IS NOT NULL THEN " + old + " END"
-            write = f"k = n AND (t.symbol IS NULL OR {old} IS DISTINCT FROM {cur})"
-        differs = "replaced" if policy != "keep" else "kept"
-        self._cur.execute(
-            "CREATE OR REPLACE TEMP TABLE import_plan AS "
-            f"WITH s AS (SELECT *, lag({cur}) OVER w AS pv, first_value({cur}) OVER w AS fv, "
-            "row_number() OVER w AS k, count(*) OVER (PARTITION BY s.symbol, s.ts) AS n "
-            f"FROM import_stage_{table} s "
-            "WINDOW w AS (PARTITION BY s.symbol, s.ts ORDER BY s.file)) "
-            f"SELECT s.*, CASE WHEN p IS NULL THEN 'new' WHEN p IS NOT DISTINCT FROM {cur} "
-            f"THEN 'unchanged' ELSE '{differs}' END AS status "
-            f"FROM (SELECT s.*, {prev} AS p, {write} AS write FROM s "
-            f"LEFT JOIN {table} t ON t.symbol = s.symbol AND t.ts = s.ts) s"
+    with schema.store_errors(store.path):
+        rows = (
+            store._cursor()
+            .execute(
+                "SELECT symbol, timezone($tz, ts)::DATE AS day, count(*) FILTER (WHERE regular), "
+                "count(*) FILTER (WHERE NOT regular) FROM bars_1m GROUP BY ALL ORDER BY 1, 2",
+                {"tz": tz},
+            )
+            .fetchall()
         )
-        for file, status, n in self._cur.execute(
-            "SELECT file, status, count(*) FROM import_plan GROUP BY ALL"
-        ).fetchall():
-            c = counts.setdefault(int(file), MergeCounts())
-            setattr(c, str(status), getattr(c, str(status)) + int(n))
-        self._cur.execute(
-            f"MERGE INTO {table} AS t USING (SELECT * FROM import_plan WHERE write) AS s "
-            "ON t.symbol = s.symbol AND t.ts = s.ts "
-            f"WHEN MATCHED THEN UPDATE SET {', '.join(f'{c} = s.{c}' for c in cols)} "
-            f"WHEN NOT MATCHED THEN INSERT (symbol, ts, {', '.join(cols)}) "
-            f"VALUES (s.symbol, s.ts, {', '.join(f's.{c}' for c in cols)})"
-        )
-        self._cur.execute("DROP TABLE import_plan")
+    return [(str(s), d, int(r), int(x)) for s, d, r, x in rows]
 
-    def close(self) -> None:
-        for table in self._tables:
-            with contextlib.suppress(duckdb.Error):  # an invalidated database dropped them
-                self._cur.execute(f"DROP TABLE IF EXISTS import_stage_{table}")
-        self._tables.clear()
-        with contextlib.suppress(duckdb.Error):
-            self._cur.execute(f"SET memory_limit = '{self._memory[0][0]}'")
+
+def table_rows(store: DuckDBStore) -> dict[str, int]:
+    """Rows of bars, quotes and ticks; a table an older store lacks counts 0 (read as it is)."""
+    with schema.store_errors(store.path):
+        present = schema._tables(store._cursor())
+    counts = {"bars": "bars_1m", "quotes": "quotes", "ticks": "ticks"}
+    return {k: store._count(t) if t in present else 0 for k, t in counts.items()}

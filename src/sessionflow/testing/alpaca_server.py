@@ -116,12 +116,18 @@ class _Conn:
 
 
 class FakeAlpaca:
-    """Websocket + REST server on 127.0.0.1 (ports chosen by the OS); a context manager."""
+    """Websocket + REST server on 127.0.0.1 (ports 0: chosen by the OS); a context manager."""
 
     def __init__(
-        self, key: str = "test-key", secret: str = "test-secret", max_connections: int = 1
+        self,
+        key: str = "test-key",
+        secret: str = "test-secret",
+        max_connections: int = 1,
+        ws_port: int = 0,
+        rest_port: int = 0,
     ) -> None:
         self.key, self.secret = key, secret
+        self.ports = (ws_port, rest_port)
         self.max_connections = max_connections
         self.received: list[dict[str, Any]] = []  # every client action, in order
         self.rest_requests: list[dict[str, str]] = []
@@ -142,7 +148,7 @@ class FakeAlpaca:
     def start(self) -> FakeAlpaca:
         self._thread.start()
         self._server = self.run(self._open())
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _rest_handler(self))
+        self._http = ThreadingHTTPServer(("127.0.0.1", self.ports[1]), _rest_handler(self))
         ws_port = next(iter(self._server.sockets)).getsockname()[1]
         self.ws_url = f"ws://127.0.0.1:{ws_port}/v2/iex"
         self.rest_url = f"http://127.0.0.1:{self._http.server_address[1]}"
@@ -153,7 +159,8 @@ class FakeAlpaca:
 
     async def _open(self) -> Server:
         quiet = NoFrameDebug(logging.getLogger("sessionflow.testing.alpaca_server"), {})
-        return await serve(self._handle, "127.0.0.1", 0, max_size=2**24, logger=quiet)
+        port = self.ports[0]
+        return await serve(self._handle, "127.0.0.1", port, max_size=2**24, logger=quiet)
 
     def close(self) -> None:
         if self._http is not None:

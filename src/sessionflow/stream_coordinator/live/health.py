@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sessionflow.stream_coordinator.live import LiveCoordinator
+    from sessionflow.stream_coordinator.live.coordinator import LiveCoordinator
 
 _ABSOLUTE = frozenset({"feed_max_backlog"})
 

@@ -20,7 +20,7 @@ What differs is where items and time come from, and so:
 - a live bar that arrives after its minute was marked missing clears that gap;
 - an item that arrives before it can exist (available later than the clock
   plus ``future_tolerance``) is counted as ``from_future`` and never delivered;
-- accepted data goes to the store in micro-batches (``live_store``); whatever
+- accepted data goes to the store in micro-batches (``live.store``); whatever
   consumers were given is stored before the thread ends, on stop() too.
 """
 
@@ -47,9 +47,9 @@ from sessionflow.stream_coordinator.coordinator import (
     run_coordinator,
     wait_while_paused,
 )
-from sessionflow.stream_coordinator.live_delivery import Delivery, Window
-from sessionflow.stream_coordinator.live_health import counters_of, session_delta
-from sessionflow.stream_coordinator.live_store import StoreBatcher
+from sessionflow.stream_coordinator.live.delivery import Delivery, Window
+from sessionflow.stream_coordinator.live.health import counters_of, session_delta
+from sessionflow.stream_coordinator.live.store import StoreBatcher
 from sessionflow.stream_coordinator.publisher import EventPublisher
 from sessionflow.time_provider import SessionInfo
 from sessionflow.time_provider.live_clock import WaitableClock

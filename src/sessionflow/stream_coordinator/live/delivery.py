@@ -21,8 +21,8 @@ from sessionflow.feeds.base import FromFuture, QuoteUpdate, SinkItem
 from sessionflow.models import Bar, Quote, Tick, to_us
 from sessionflow.session_data import SessionData
 from sessionflow.store import BarBatch
-from sessionflow.stream_coordinator.live_quotes import QuoteBarBuilder
-from sessionflow.stream_coordinator.live_store import StoreBatcher
+from sessionflow.stream_coordinator.live.quotes import QuoteBarBuilder
+from sessionflow.stream_coordinator.live.store import StoreBatcher
 from sessionflow.time_provider import SessionInfo
 
 

@@ -1,0 +1,77 @@
+"""``sessionflow store info``: an inventory of the store, opened read-only.
+
+Read-only so it runs beside a backtest or another reader, never creates a file,
+and never migrates an older store (docs/reliability.md, readers and writers).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sessionflow.store import DuckDBStore
+from sessionflow.store.info import StoreInfo, store_info
+from sessionflow.system_manager import Settings
+from sessionflow.time_provider import ExchangeCalendar
+
+store_app = typer.Typer(no_args_is_help=True, help="Look inside the store.")
+_LISTED = 10  # missing sessions named in the text output; --json has them all
+
+
+@store_app.command("info")
+def info(
+    store: Annotated[Path | None, typer.Option("--store", help="DuckDB store file")] = None,
+    calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the result as JSON to stdout")
+    ] = False,
+) -> None:
+    """Symbols, sessions covered, rows of bars/quotes/ticks and bar quality per symbol."""
+    try:
+        cal = ExchangeCalendar(calendar)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    db = DuckDBStore(store or Settings().store_path, read_only=True)
+    try:
+        got = store_info(db, cal)
+    finally:
+        db.close()
+    if as_json:
+        typer.echo(json.dumps(got.to_dict(), indent=2))
+    else:
+        print_info(Console(width=max(Console().width, 110)), got)
+
+
+def print_info(console: Console, got: StoreInfo) -> None:
+    user = ", holds user data" if got.user_data else ""
+    console.print(f"[bold]{got.path}[/] schema {got.schema_version}, "
+                  f"created by {got.created_by}{user}", soft_wrap=True)  # fmt: skip
+    rows = got.rows
+    console.print(
+        f"rows: {rows['bars']:,} bars, {rows['quotes']:,} quotes, {rows['ticks']:,} ticks"
+    )
+    if got.first_session is None:
+        console.print("no bars stored")
+        return
+    console.print(
+        f"{len(got.symbols)} symbols; sessions {got.first_session} .. {got.last_session} "
+        f"({got.calendar}): {got.sessions_covered} of {got.calendar_sessions} have bars"
+    )
+    if got.missing_sessions:
+        shown = ", ".join(d.isoformat() for d in got.missing_sessions[:_LISTED])
+        more = len(got.missing_sessions) - _LISTED
+        tail = f" and {more} more" if more > 0 else ""
+        console.print(f"sessions without any bar: {shown}{tail}")
+    table = Table("symbol", "first", "last", "sessions", "bars", "expected", "quality %",
+                  "extended")  # fmt: skip
+    for s in got.per_symbol:
+        table.add_row(s.symbol, str(s.first_session), str(s.last_session),
+                      f"{s.sessions}/{s.calendar_sessions}", f"{s.bars:,}", f"{s.expected:,}",
+                      f"{s.quality:.2f}", f"{s.extended_bars:,}")  # fmt: skip
+    console.print(table)
