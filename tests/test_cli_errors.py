@@ -165,3 +165,17 @@ def test_unparsable_nested_env_value_names_the_variable(store: Path) -> None:
         env={"SESSIONFLOW_LIVE": "{bad"},
     )
     assert "SESSIONFLOW_LIVE:" in line and "SESSIONFLOW_LIVE__<KEY>" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["store", "info"],
+        ["export", "bars", *DAY, "--output", "x.csv"],
+        ["feed-server", "--symbols", "AAPL", "--session", "2024-11-25"],
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_unknown_calendar_on_every_command(store: Path, args: list[str]) -> None:
+    line = one_error_line([*args, "--store", str(store), "--calendar", "XXXX"])
+    assert "--calendar 'XXXX'" in line

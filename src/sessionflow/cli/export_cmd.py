@@ -13,12 +13,11 @@ from typing import Annotated
 
 import typer
 
-from sessionflow.cli.options import one_line, parse_symbols
+from sessionflow.cli.options import calendar_option, one_line, parse_symbols
 from sessionflow.export import export_chunks, parse_interval, write_bars
 from sessionflow.export.bars import FORMATS
 from sessionflow.store import DuckDBStore
 from sessionflow.system_manager import Settings
-from sessionflow.time_provider import ExchangeCalendar
 
 export_app = typer.Typer(no_args_is_help=True, help="Export data from the store.")
 
@@ -63,7 +62,7 @@ def bars(
         minutes = parse_interval(interval)
         kind = _format(fmt, output)
         first, last = _date("--start", start), _date("--end", end)
-        cal = ExchangeCalendar(calendar)
+        cal = calendar_option(calendar)
         sessions = cal.sessions(first, last)
         if not sessions:
             raise ValueError(f"no {cal.name} sessions between {first} and {last}")

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from sessionflow.cli.options import one_line, parse_symbols
+from sessionflow.cli.options import calendar_option, one_line, parse_symbols
 from sessionflow.store import DuckDBStore
 from sessionflow.system_manager import Settings
 from sessionflow.testing.alpaca_server import FakeAlpaca
@@ -66,7 +66,7 @@ def feed_server(
         if not 0 <= port <= 65534:
             raise ValueError(f"--port {port}: use 0 or 1..65534 (REST takes port+1)")
         frm = parse_from(start)
-        cal = ExchangeCalendar(calendar)
+        cal = calendar_option(calendar)
     except ValueError as exc:
         raise _fail(one_line(exc)) from None
     path = store or Settings().store_path

@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sessionflow.cli.options import calendar_option
 from sessionflow.store import DuckDBStore
 from sessionflow.store.info import StoreInfo, store_info
 from sessionflow.system_manager import Settings
-from sessionflow.time_provider import ExchangeCalendar
 
 store_app = typer.Typer(no_args_is_help=True, help="Look inside the store.")
 _LISTED = 10  # missing sessions named in the text output; --json has them all
@@ -33,7 +33,7 @@ def info(
 ) -> None:
     """Symbols, sessions covered, rows of bars/quotes/ticks and bar quality per symbol."""
     try:
-        cal = ExchangeCalendar(calendar)
+        cal = calendar_option(calendar)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
