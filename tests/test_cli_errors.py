@@ -179,3 +179,18 @@ def test_unparsable_nested_env_value_names_the_variable(store: Path) -> None:
 def test_unknown_calendar_on_every_command(store: Path, args: list[str]) -> None:
     line = one_error_line([*args, "--store", str(store), "--calendar", "XXXX"])
     assert "--calendar 'XXXX'" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--sessions", "0"], "--sessions"),
+        (["--clock-start", "noon"], "--clock-start 'noon'"),
+        (["--clock-start", "2024-11-29T12:00"], "needs a UTC offset"),
+    ],
+)
+def test_bad_live_options_are_one_line(tmp_path: Path, args: list[str], named: str) -> None:
+    env = {"APCA_API_KEY_ID": "key-id-0123", "APCA_API_SECRET_KEY": "secret-4567"}
+    base = ["live", "--symbols", "AAPL", "--store", str(tmp_path / "l.duckdb")]
+    line = one_error_line([*base, *args], env=env)
+    assert named in line

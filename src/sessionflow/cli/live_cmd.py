@@ -93,12 +93,22 @@ def _print_json(
     typer.echo(json.dumps(out, indent=2, sort_keys=True))
 
 
+def _clock_start(text: str) -> datetime:
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--clock-start {text!r} is not an ISO date and time") from None
+    if start.tzinfo is None:
+        raise ValueError(f"--clock-start {text!r} needs a UTC offset, e.g. -05:00")
+    return start
+
+
 def live(
     symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
     feed_url: Annotated[str | None, typer.Option(help="websocket URL (default Alpaca)")] = None,
     rest_url: Annotated[str | None, typer.Option(help="REST base URL (default Alpaca)")] = None,
     feed: Annotated[str | None, typer.Option(help="iex or sip")] = None,
-    sessions: Annotated[int, typer.Option(help="stop after this many sessions")] = 1,
+    sessions: Annotated[int, typer.Option(min=1, help="stop after this many sessions")] = 1,
     quotes: Annotated[bool, typer.Option(help="also subscribe to quotes")] = False,
     trades: Annotated[bool, typer.Option(help="also subscribe to trades")] = False,
     store: Annotated[Path | None, typer.Option(help="DuckDB store file")] = None,
@@ -125,7 +135,7 @@ def live(
         )
         clock = None
         if clock_start is not None or clock_rate != 1.0:
-            start = datetime.fromisoformat(clock_start) if clock_start else None
+            start = _clock_start(clock_start) if clock_start else None
             clock = WallTimeClock(start, clock_rate)
         with one_line_logs():
             code = run_live(settings, as_json, LiveParts(clock=clock))
