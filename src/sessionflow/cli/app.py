@@ -145,6 +145,14 @@ TzOpt = Annotated[
         "required when a file has such timestamps",
     ),
 ]
+EpochOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--epoch",
+        help="integer time column: its unit since 1970-01-01 UTC, s, ms, us or ns "
+        "(docs/formats.md)",
+    ),
+]
 ConflictOpt = Annotated[
     str,
     typer.Option(
@@ -163,6 +171,7 @@ def import_bars_cmd(
         str | None, typer.Option(help="symbol, for files without a symbol column")
     ] = None,
     tz: TzOpt = None,
+    epoch: EpochOpt = None,
     on_conflict: ConflictOpt = "error",
     store: StoreOpt = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
@@ -177,10 +186,11 @@ def import_bars_cmd(
     cal = ExchangeCalendar(calendar)
     try:
         zone = import_cmd.zone(tz, cal)
+        unit = import_cmd.epoch(epoch, tz)
         import_cmd.check_policy(on_conflict)
     except ValueError as exc:
         _fail(exc)
-    jobs = [bar_job(f, cal, symbol, extended, zone) for f in files]
+    jobs = [bar_job(f, cal, symbol, extended, zone, unit) for f in files]
     import_cmd.run(store or Settings().store_path, jobs, on_conflict, as_json)
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from sessionflow.cli.errors import store_error_line
 from sessionflow.cli.render import print_import
 from sessionflow.importer import POLICIES, Job, run_import
+from sessionflow.importer.validate import epoch_unit
 from sessionflow.store import DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar
 
@@ -29,6 +30,16 @@ def zone(tz: str | None, calendar: ExchangeCalendar) -> ZoneInfo | None:
         raise ValueError(
             f"--tz {tz!r} is not a time zone; use 'exchange' or an IANA name such as UTC"
         ) from None
+
+
+def epoch(unit: str | None, tz: str | None) -> str | None:
+    """``--epoch``: integer times count from 1970-01-01 UTC, so a zone would be ambiguous."""
+    if unit is not None and tz is not None:
+        raise ValueError(
+            "--epoch and --tz together: epoch times count from 1970-01-01 UTC and need no zone; "
+            "drop --tz (or --epoch if the times are text)"
+        )
+    return epoch_unit(unit)
 
 
 def check_policy(policy: str) -> None:

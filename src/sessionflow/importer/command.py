@@ -121,11 +121,12 @@ def bar_job(
     symbol: str | None = None,
     keep_extended: bool = False,
     tz: ZoneInfo | None = None,
+    epoch: str | None = None,
 ) -> Job:
     report = ImportReport(str(path))
 
     def chunks() -> Iterator[tuple[BarBatch | QuoteBatch, I64]]:
-        yield from iter_bar_file(path, calendar, report, symbol, keep_extended, tz)
+        yield from iter_bar_file(path, calendar, report, symbol, keep_extended, tz, epoch)
 
     return Job(report, chunks)
 
@@ -138,8 +139,10 @@ def import_bars(
     keep_extended: bool = False,
     tz: ZoneInfo | None = None,
     on_conflict: str = "error",
+    epoch: str | None = None,
 ) -> ImportReport:
     """Validate ``path`` then write its good rows in one transaction; raises if nothing was."""
-    result = run_import(store, [bar_job(path, calendar, symbol, keep_extended, tz)], on_conflict)
+    job = bar_job(path, calendar, symbol, keep_extended, tz, epoch)
+    result = run_import(store, [job], on_conflict)
     result.raise_on_error()
     return result.reports[0]
