@@ -10,15 +10,11 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
+from sessionflow.cli import check_cmd, import_cmd, live_cmd, progress, report_cmd
 from sessionflow.cli.errors import StoreErrorGroup
 from sessionflow.cli.options import one_line, parse_symbols
-from sessionflow.cli.render import session_tables
-from sessionflow.cli.shutdown import run_system
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
-from sessionflow.events import Event, SessionEndEvent
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
 from sessionflow.session_data import SessionReport
 from sessionflow.system_manager import Settings, build_system
@@ -68,37 +64,23 @@ def _fail(exc: Exception) -> NoReturn:
 
 
 def _run_backtest(settings: Settings, as_json: bool) -> list[SessionReport]:
-    console = Console(stderr=as_json, width=max(Console().width, 110))
+    """Replay with progress on stderr; after a Ctrl-C print what completed, then exit 130."""
     system = build_system(settings)
-    sessions = system.data_manager.sessions
-    with Progress(
-        TextColumn("[bold]backtest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=as_json,
-    ) as progress:
-        task = progress.add_task("", total=len(sessions))
-
-        def on_event(ev: Event) -> None:
-            if isinstance(ev, SessionEndEvent):
-                progress.update(task, advance=1, description=str(ev.session))
-
-        system.on_event(on_event)
-        run_system(system)
-    reports = system.data_manager.reports
+    replay = progress.run_replay(system, as_json)
     if as_json:
         out = {
             "settings": json.loads(settings.model_dump_json()),
-            "sessions": [r.to_dict() for r in reports],
+            "sessions": replay.session_dicts(),
             "counters": dict(system.counters),
+            "interrupted": replay.interrupted,
         }
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
     else:
-        for table in session_tables(reports, settings.derived_intervals):
+        console = Console(width=max(Console().width, 110))
+        for table in replay.tables(settings.derived_intervals):
             console.print(table)
-    return reports
+    replay.exit_if_interrupted()
+    return replay.reports
 
 
 @app.command()

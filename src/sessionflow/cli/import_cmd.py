@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from sessionflow.cli.errors import store_error_line
+from sessionflow.cli.progress import import_progress
 from sessionflow.cli.render import print_import
 from sessionflow.importer import POLICIES, Job, run_import
 from sessionflow.importer.validate import epoch_unit
@@ -59,7 +60,8 @@ def run(store_path: Path, jobs: list[Job], on_conflict: str, as_json: bool) -> N
     """Import ``jobs`` into the store; exit 1 (nothing written) if any file or the write failed."""
     db = DuckDBStore(store_path)
     try:
-        result = run_import(db, jobs, on_conflict)
+        with import_progress(len(jobs), as_json) as on_progress:
+            result = run_import(db, jobs, on_conflict, on_progress)
     finally:
         db.close()
     if as_json:

@@ -22,6 +22,7 @@ from sessionflow.store.errors import StoreError
 from sessionflow.time_provider import ExchangeCalendar
 
 POLICIES = ("error", "replace", "keep")
+OnProgress = Callable[[int, ImportReport], None]  # (file index, its report so far), per chunk
 
 
 @dataclass
@@ -48,8 +49,14 @@ class ImportResult:
         raise ImportError_(own or self.error or "nothing was written")
 
 
-def run_import(store: Store, jobs: list[Job], on_conflict: str = "error") -> ImportResult:
-    """Stage every job, check conflicts, then merge all in one transaction (or write nothing)."""
+def run_import(
+    store: Store, jobs: list[Job], on_conflict: str = "error", progress: OnProgress | None = None
+) -> ImportResult:
+    """Stage every job, check conflicts, then merge all in one transaction (or write nothing).
+
+    ``progress`` is called after each staged chunk and at the end of each file, on this
+    thread, so a command can show rows as they are read without the library printing.
+    """
     if on_conflict not in POLICIES:
         raise ValueError(f"--on-conflict {on_conflict!r}: use one of {', '.join(POLICIES)}")
     result = ImportResult([j.report for j in jobs])
@@ -62,9 +69,13 @@ def run_import(store: Store, jobs: list[Job], on_conflict: str = "error") -> Imp
                         stage.add_bars(i, batch, lines)
                     else:
                         stage.add_quotes(i, batch, lines)
+                    if progress is not None:
+                        progress(i, job.report)
             except ImportError_ as exc:
                 job.report.error = str(exc)
             job.report.imported = job.report.rows - sum(job.report.rejected.values())
+            if progress is not None:
+                progress(i, job.report)
         failed = [r.file for r in result.reports if r.error]
         if failed:
             result.error = (
