@@ -171,15 +171,26 @@ app.main()
 """
 
 
-@pytest.mark.parametrize("as_json", [False, True])
-def test_ctrl_c_mid_backtest_prints_the_completed_sessions_and_the_partial_one(
-    tmp_path: Path, demo_store_path: Path, calendar: ExchangeCalendar, as_json: bool
+@pytest.mark.parametrize(
+    ("command", "as_json"), [("backtest", False), ("backtest", True), ("report", False)]
+)
+def test_ctrl_c_mid_run_prints_the_completed_sessions_and_the_partial_one(
+    tmp_path: Path,
+    demo_store_path: Path,
+    calendar: ExchangeCalendar,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    as_json: bool,
 ) -> None:
     store = tmp_path / "s.duckdb"
     shutil.copy(demo_store_path, store)
     first, second = (s.date.isoformat() for s in calendar.sessions(DEMO_START, DEMO_END)[:2])
-    args = ["backtest", "--store", str(store), "--symbols", ",".join(DEMO_SYMBOLS)]
-    args += ["--start", str(DEMO_START), "--end", str(DEMO_END), "--speed", "3000"]
+    args = [command, "--store", str(store), "--symbols", ",".join(DEMO_SYMBOLS)]
+    args += ["--start", str(DEMO_START), "--end", str(DEMO_END)]
+    if command == "backtest":
+        args += ["--speed", "3000"]
+    else:  # report has no --speed: the setting comes from the environment
+        monkeypatch.setenv("SESSIONFLOW_SPEED", "3000")
     if as_json:  # --json shows no progress: a consumer added by a driver says when it runs
         driver = tmp_path / "driver.py"
         driver.write_text(SIGNAL_DRIVER)
@@ -208,5 +219,7 @@ def test_ctrl_c_mid_backtest_prints_the_completed_sessions_and_the_partial_one(
         assert sum(r["bars"] for r in sessions[-1]["rows"]) > 0
         return
     text = child.out.decode()
-    assert first in text, text
-    assert f"{second} (partial" in text, text
+    assert first in text and second in text, text
+    assert f"{second} partial" in err
+    if command == "backtest":
+        assert f"{second} (partial" in text, text
