@@ -188,9 +188,9 @@ def test_ctrl_c_mid_run_prints_the_completed_sessions_and_the_partial_one(
     args = [command, "--store", str(store), "--symbols", ",".join(DEMO_SYMBOLS)]
     args += ["--start", str(DEMO_START), "--end", str(DEMO_END)]
     if command == "backtest":
-        args += ["--speed", "3000"]
+        args += ["--speed", "6000"]
     else:  # report has no --speed: the setting comes from the environment
-        monkeypatch.setenv("SESSIONFLOW_SPEED", "3000")
+        monkeypatch.setenv("SESSIONFLOW_SPEED", "6000")
     if as_json:  # --json shows no progress: a consumer added by a driver says when it runs
         driver = tmp_path / "driver.py"
         driver.write_text(SIGNAL_DRIVER)
@@ -223,3 +223,28 @@ def test_ctrl_c_mid_run_prints_the_completed_sessions_and_the_partial_one(
     assert f"{second} partial" in err
     if command == "backtest":
         assert f"{second} (partial" in text, text
+
+
+def test_ctrl_c_mid_import_writes_nothing_and_exits_130(
+    tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    f = tmp_path / "big.csv"
+    big_csv(f, calendar, 1500)  # 585,000 rows: several seconds of reading
+    store = tmp_path / "s.duckdb"
+    code_args = ["-c", "from sessionflow.cli.app import main; main()"]
+    child = Child([*code_args, "import", "bars", str(f), "--epoch", "s", "--store", str(store)])
+    try:
+        shown = child.wait_for("65,536 rows")  # the first chunk is staged
+        assert shown, child.err.decode(errors="replace")
+        child.proc.send_signal(signal.SIGINT)
+    finally:
+        code = child.finish()
+    err = child.err.decode(errors="replace")
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert "interrupted: nothing was written" in err
+    db = DuckDBStore(store)
+    try:
+        assert db._cursor().execute("SELECT count(*) FROM bars_1m").fetchone() == (0,)
+    finally:
+        db.close()

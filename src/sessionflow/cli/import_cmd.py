@@ -13,6 +13,7 @@ from rich.console import Console
 from sessionflow.cli.errors import store_error_line
 from sessionflow.cli.progress import import_progress
 from sessionflow.cli.render import print_import
+from sessionflow.cli.shutdown import EXIT_INTERRUPTED
 from sessionflow.importer import POLICIES, Job, run_import
 from sessionflow.importer.validate import epoch_unit
 from sessionflow.store import DuckDBStore
@@ -62,6 +63,11 @@ def run(store_path: Path, jobs: list[Job], on_conflict: str, as_json: bool) -> N
     try:
         with import_progress(len(jobs), as_json) as on_progress:
             result = run_import(db, jobs, on_conflict, on_progress)
+    except KeyboardInterrupt:  # the write is one transaction: it rolled back, or it is done
+        done = bool(jobs) and all(j.report.committed for j in jobs)
+        state = "the import was already written" if done else "nothing was written"
+        typer.echo(f"interrupted: {state} (an import is one transaction)", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         db.close()
     if as_json:
