@@ -65,21 +65,25 @@ def test_import_reports_rows_per_chunk_through_a_callback(
     assert seen[-1] == (0, n)
 
 
-def test_import_progress_on_stderr_and_none_with_json(
+def test_import_progress_on_a_terminal_and_none_with_json(
     tmp_path: Path, calendar: ExchangeCalendar
 ) -> None:
     f = tmp_path / "b.csv"
     n = big_csv(f, calendar, 3)
     store = tmp_path / "s.duckdb"
-    res = runner.invoke(app, ["import", "bars", str(f), "--epoch", "s", "--store", str(store)])
-    assert res.exit_code == 0, res.output
-    assert "1/1 files" in res.stderr and f"{n:,} rows" in res.stderr
-    res = runner.invoke(
-        app, ["import", "bars", str(f), "--epoch", "s", "--store", str(store), "--json"]
-    )
-    assert res.exit_code == 0, res.output
-    assert res.stderr == ""
-    assert json.loads(res.stdout)[0]["unchanged"] == n
+    code = ["-c", "from sessionflow.cli.app import main; main()"]
+    args = [*code, "import", "bars", str(f), "--epoch", "s", "--store", str(store)]
+    child = Child(args)
+    shown = child.wait_for(f"{n:,} rows")
+    assert child.finish() == 0
+    err = child.err.decode(errors="replace")
+    assert shown and "1/1 files" in err, err
+    child = Child([*args, "--json"])
+    assert child.finish() == 0
+    assert child.err == b""  # the terminal stays quiet: JSON only, on stdout
+    assert json.loads(child.out)[0]["unchanged"] == n
+    res = runner.invoke(app, args[2:])  # stderr not a terminal (a log, a pipe): no progress
+    assert res.exit_code == 0 and res.stderr == "", res.output
 
 
 class Child:

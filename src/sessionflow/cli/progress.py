@@ -2,9 +2,10 @@
 
 The library never prints: the importer reports per chunk through a callback and the
 replay is watched by an ordinary batch consumer, so the same progress works for any
-caller. Progress goes to stderr (stdout stays the report or the JSON) and is not shown
-with ``--json``. The replay consumer touches the display at most every ``interval``
-seconds, so at speed 0 it costs one clock read per instant, not a redraw.
+caller. Progress goes to stderr (stdout stays the report or the JSON), only when it is a
+terminal and not with ``--json``: a log or a pipe gets no redraw noise. The replay consumer
+touches the display at most every REFRESH_S seconds, so at speed 0 it costs one clock read
+per instant, not a redraw.
 """
 
 from __future__ import annotations
@@ -34,14 +35,19 @@ from sessionflow.system_manager import SystemManager
 REFRESH_S = 0.1
 
 
-def _stderr() -> Console:
-    return Console(stderr=True, width=max(Console(stderr=True).width, 100))
+def _terminal(as_json: bool) -> Console | None:
+    """stderr when it is a terminal and the output is not JSON; a log or a pipe gets nothing."""
+    console = Console(stderr=True)
+    if as_json or not console.is_terminal:
+        return None
+    return Console(stderr=True, width=max(console.width, 100))
 
 
 @contextmanager
 def import_progress(files: int, as_json: bool) -> Iterator[OnProgress | None]:
     """A progress callback for :func:`run_import` showing file i/n and rows read, or None."""
-    if as_json:
+    console = _terminal(as_json)
+    if console is None:
         yield None
         return
     columns = (
@@ -51,7 +57,7 @@ def import_progress(files: int, as_json: bool) -> Iterator[OnProgress | None]:
         TextColumn("{task.fields[rows]:,} rows {task.fields[rate]}"),
         TextColumn("{task.description}"),
     )
-    with Progress(*columns, console=_stderr()) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("", total=files, rows=0, rate="")
         rows: dict[int, int] = {}
         t0 = time.monotonic()
@@ -169,7 +175,8 @@ def run_replay(system: SystemManager, as_json: bool) -> Replay:
         TextColumn("sessions"),
         TextColumn("{task.description}"),
     )
-    progress = None if as_json else Progress(*columns, console=_stderr(), transient=True)
+    console = _terminal(as_json)
+    progress = None if console is None else Progress(*columns, console=console, transient=True)
     watch = ReplayProgress(progress, sessions, system.calendar.tz)
     system.on_batch(watch)
     if progress is None:
