@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,8 @@ def test_ctrl_c_mid_run_prints_the_completed_sessions_and_the_partial_one(
         sessions = out["sessions"]
         assert sessions[0]["session"] == first and "partial" not in sessions[0]
         assert sessions[-1]["partial"] is True and sessions[-1]["session"] >= second
+        cut = datetime.fromisoformat(sessions[-1]["interrupted_at"])
+        assert cut.date().isoformat() == sessions[-1]["session"] and cut.utcoffset() is not None
         assert sum(r["bars"] for r in sessions[-1]["rows"]) > 0
         return
     text = child.out.decode()

@@ -135,14 +135,15 @@ class Replay:
     reports: list[SessionReport]
     interrupted: bool = False
     partial: SessionReport | None = None
-    until: str = "-"  # the simulated minute reached, exchange time
+    until: str = "-"  # the simulated minute reached, exchange time, for people
+    until_iso: str | None = None  # the same instant for programs (ISO 8601, exchange offset)
     total: int = 0
 
     def session_dicts(self) -> list[dict[str, Any]]:
         out = [r.to_dict() for r in self.reports]
         if self.partial is not None:
             d = self.partial.to_dict()
-            d["partial"], d["interrupted_at"] = True, self.until
+            d["partial"], d["interrupted_at"] = True, self.until_iso
             out.append(d)
         return out
 
@@ -188,6 +189,8 @@ def run_replay(system: SystemManager, as_json: bool) -> Replay:
     if interrupted:
         replay.partial = partial_report(system)
         replay.until = watch.minute()
+        if watch.now is not None:
+            replay.until_iso = watch.now.astimezone(watch.tz).isoformat()
     return replay
 
 
