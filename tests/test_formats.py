@@ -6,8 +6,10 @@ and checks what was printed and what the store holds.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from sessionflow.check.bad_input import lean_trade_zip
 from sessionflow.cli.app import app
 from sessionflow.importer.validate import REASONS
 from sessionflow.store import DuckDBStore
@@ -176,3 +179,17 @@ def test_epoch_with_a_timestamp_typed_parquet_column_is_refused(tmp_path: Path) 
     assert code == 1
     assert "drop --epoch" in " ".join(out.split())
     assert stored(store) == []
+
+
+def test_a_utf8_bom_inside_a_lean_zip_is_accepted(tmp_path: Path) -> None:
+    folder = tmp_path / "lean" / "aapl"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(io.BytesIO(lean_trade_zip(3))) as zf:
+        text = zf.read("data.csv")
+    with zipfile.ZipFile(folder / "20241129_trade.zip", "w") as zf:
+        zf.writestr("20241129_aapl_minute_trade.csv", "\ufeff".encode() + text)
+    store = tmp_path / "s.duckdb"
+    code, out = cli("import", "lean", folder, "--store", store, "--json")
+    assert code == 0, out
+    (report,) = json.loads(out)
+    assert report["new"] == 3 and report["rejected"] == {}
