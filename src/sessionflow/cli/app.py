@@ -13,9 +13,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from sessionflow.cli import check_cmd, import_cmd, live_cmd, report_cmd
+from sessionflow.cli import check_cmd, import_cmd, live_cmd, progress, report_cmd
 from sessionflow.cli.coverage import check_coverage
 from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
 from sessionflow.cli.export_cmd import export_app
@@ -28,11 +27,8 @@ from sessionflow.cli.options import (
     parse_symbols,
     print_version,
 )
-from sessionflow.cli.render import session_tables
-from sessionflow.cli.shutdown import run_system
 from sessionflow.cli.store_cmd import store_app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
-from sessionflow.events import Event, SessionEndEvent
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
 from sessionflow.session_data import SessionReport
 from sessionflow.system_manager import Settings, build_system
@@ -115,38 +111,25 @@ def _fail(exc: Exception) -> NoReturn:
 
 
 def _run_backtest(settings: Settings, as_json: bool) -> list[SessionReport]:
-    console = Console(stderr=as_json, width=max(Console().width, 110))
+    """Replay with progress on stderr; after a Ctrl-C print what completed, then exit 130."""
     system = build_system(settings)
-    sessions = system.data_manager.sessions
-    with Progress(
-        TextColumn("[bold]backtest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=as_json,
-    ) as progress:
-        task = progress.add_task("", total=len(sessions))
-
-        def on_event(ev: Event) -> None:
-            if isinstance(ev, SessionEndEvent):
-                progress.update(task, advance=1, description=str(ev.session))
-
-        system.on_event(on_event)
-        run_system(system)
-    reports = system.data_manager.reports
-    _warn_coverage(reports)
+    replay = progress.run_replay(system, as_json)
+    if not replay.interrupted:
+        _warn_coverage(replay.reports)
     if as_json:
         out = {
             "settings": json.loads(settings.model_dump_json()),
-            "sessions": [r.to_dict() for r in reports],
+            "sessions": replay.session_dicts(),
             "counters": dict(system.counters),
+            "interrupted": replay.interrupted,
         }
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
     else:
-        for table in session_tables(reports, settings.derived_intervals):
+        console = Console(width=max(Console().width, 110))
+        for table in replay.tables(settings.derived_intervals):
             console.print(table)
-    return reports
+    replay.exit_if_interrupted()
+    return replay.reports
 
 
 @app.command()
@@ -207,6 +190,14 @@ StrictOpt = Annotated[
     bool,
     typer.Option("--strict", help="any rejected row fails the import: nothing is written, exit 1"),
 ]
+EpochOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--epoch",
+        help="integer time column: its unit since 1970-01-01 UTC, s, ms, us or ns "
+        "(docs/formats.md)",
+    ),
+]
 ConflictOpt = Annotated[
     str,
     typer.Option(
@@ -225,6 +216,7 @@ def import_bars_cmd(
         str | None, typer.Option(help="symbol, for files without a symbol column")
     ] = None,
     tz: TzOpt = None,
+    epoch: EpochOpt = None,
     on_conflict: ConflictOpt = "error",
     store: StoreOpt = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
@@ -241,10 +233,11 @@ def import_bars_cmd(
     try:
         cal = calendar_option(calendar)
         zone = import_cmd.zone(tz, cal)
+        unit = import_cmd.epoch(epoch, tz)
         import_cmd.check_policy(on_conflict)
     except ValueError as exc:
         _fail(exc)
-    jobs = [bar_job(f, cal, symbol, extended, zone) for f in files]
+    jobs = [bar_job(f, cal, symbol, extended, zone, unit) for f in files]
     import_cmd.run(store or Settings().store_path, jobs, on_conflict, as_json, strict)
 
 

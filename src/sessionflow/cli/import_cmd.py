@@ -11,8 +11,11 @@ import typer
 from rich.console import Console
 
 from sessionflow.cli.errors import store_error_line
+from sessionflow.cli.progress import import_progress
 from sessionflow.cli.render import print_import
+from sessionflow.cli.shutdown import EXIT_INTERRUPTED
 from sessionflow.importer import POLICIES, Job, run_import
+from sessionflow.importer.validate import epoch_unit
 from sessionflow.store import DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar
 
@@ -29,6 +32,16 @@ def zone(tz: str | None, calendar: ExchangeCalendar) -> ZoneInfo | None:
         raise ValueError(
             f"--tz {tz!r} is not a time zone; use 'exchange' or an IANA name such as UTC"
         ) from None
+
+
+def epoch(unit: str | None, tz: str | None) -> str | None:
+    """``--epoch``: integer times count from 1970-01-01 UTC, so a zone would be ambiguous."""
+    if unit is not None and tz is not None:
+        raise ValueError(
+            "--epoch and --tz together: epoch times count from 1970-01-01 UTC and need no zone; "
+            "drop --tz (or --epoch if the times are text)"
+        )
+    return epoch_unit(unit)
 
 
 def check_policy(policy: str) -> None:
@@ -53,7 +66,13 @@ def run(
     """
     db = DuckDBStore(store_path)
     try:
-        result = run_import(db, jobs, on_conflict, strict)
+        with import_progress(len(jobs), as_json) as on_progress:
+            result = run_import(db, jobs, on_conflict, strict, on_progress)
+    except KeyboardInterrupt:  # the write is one transaction: it rolled back, or it is done
+        done = bool(jobs) and all(j.report.committed for j in jobs)
+        state = "the import was already written" if done else "nothing was written"
+        typer.echo(f"interrupted: {state} (an import is one transaction)", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         db.close()
     if as_json:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from sessionflow.cli.shutdown import run_system
+from sessionflow.cli.progress import run_replay
 from sessionflow.data_upkeep import minute_ranges
 from sessionflow.events import BarEvent, Event, SessionStartEvent
 from sessionflow.models import from_us, to_us
@@ -73,10 +73,15 @@ def run_report(settings: Settings) -> tuple[list[SessionReport], Filled, ZoneInf
 
     system.on_event(on_event)
     try:
-        run_system(system)
+        replay = run_replay(system, as_json=False)
     finally:
         system.store.close()
-    return system.data_manager.reports, dict(filled), system.calendar.tz
+    tz = system.calendar.tz
+    if replay.interrupted:  # print what completed, the cut session last, then exit 130
+        partial = [replay.partial] if replay.partial is not None else []
+        print_report(Console(width=150), report_rows([*replay.reports, *partial], filled, tz))
+        replay.exit_if_interrupted()
+    return replay.reports, dict(filled), tz
 
 
 def format_range(start: datetime, end: datetime, tz: ZoneInfo) -> str:

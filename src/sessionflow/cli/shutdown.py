@@ -23,18 +23,26 @@ STOP_TIMEOUT_S = 2.0
 
 def run_system(system: SystemManager) -> None:
     """``system.run()``; Ctrl-C stops the workers and exits 130, or 3 if one did not stop."""
+    if run_interruptible(system):
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def run_interruptible(system: SystemManager) -> bool:
+    """Like :func:`run_system`, but a Ctrl-C returns True once the workers have stopped,
+    so the command can print what completed before it exits 130."""
     with quiet_stop_log():
         try:
             system.run()
         except KeyboardInterrupt:
             system.stop(STOP_TIMEOUT_S)
             exit_if_unjoined(system)
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            return True
         except BaseException:
             exit_if_unjoined(system)
             raise
         exit_if_unjoined(system)
+    return False
 
 
 def _not_a_stop_report(record: logging.LogRecord) -> bool:

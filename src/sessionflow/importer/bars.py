@@ -22,11 +22,14 @@ import numpy as np
 
 from sessionflow.importer.validate import (
     NaiveTime,
+    NumericTime,
     RowProblem,
     SessionFilter,
     check_prices,
     check_range,
+    is_integer_text,
     localize,
+    parse_epoch,
     parse_number,
     parse_time,
     parse_volume,
@@ -120,8 +123,10 @@ class RowChecker:
         tz: ZoneInfo | None,
         keep_extended: bool,
         time_kind: str = "text",  # "text", "utc_us" (tz-aware column) or "wall_us" (naive)
+        epoch: str | None = None,  # --epoch: integer times in this unit since 1970 UTC
     ) -> None:
         self.path, self.report, self.tz, self.keep_extended = path, report, tz, keep_extended
+        self.epoch = epoch
         self.exchange_tz = calendar.tz
         self.time_kind = time_kind
         self.sessions = SessionFilter(calendar)
@@ -144,6 +149,8 @@ class RowChecker:
         except NaiveTime as naive:
             where = f"{self.path}: line {line}"
             raise ImportError_(naive.message(where, self.exchange_tz)) from None
+        except NumericTime as numeric:
+            raise ImportError_(numeric.message(f"{self.path}: line {line}")) from None
 
     def _add(self, raw_sym: object, when: object, cells: Sequence[object]) -> None:
         sym = self._symbol(raw_sym)
@@ -203,9 +210,13 @@ class RowChecker:
         return got
 
     def _time(self, when: object) -> int:
+        if self.epoch is not None and self.time_kind == "text":
+            return parse_epoch(when, self.epoch)
         if self.time_kind == "text" or not isinstance(when, int):
             if when is None:
                 raise RowProblem("unparsable_time", "time is empty")
+            if is_integer_text(when):
+                raise NumericTime(str(when).strip())
             return parse_time(str(when), self.tz)
         text = str(when)
         if self.time_kind == "utc_us":
@@ -277,6 +288,7 @@ def iter_bar_file(
     symbol: str | None = None,
     keep_extended: bool = False,
     tz: ZoneInfo | None = None,
+    epoch: str | None = None,
 ) -> Iterator[tuple[BarBatch, I64]]:
     """Validate ``path`` in chunks, filling ``report``; yields the good rows. Writes nothing."""
     if not path.is_file():
@@ -284,9 +296,9 @@ def iter_bar_file(
     if path.stat().st_size == 0:
         raise ImportError_(f"{path}: file is empty")
     if path.suffix.lower() == ".parquet":
-        yield from _parquet(path, calendar, report, symbol, keep_extended, tz)
+        yield from _parquet(path, calendar, report, symbol, keep_extended, tz, epoch)
     else:
-        yield from _csv(path, calendar, report, symbol, keep_extended, tz)
+        yield from _csv(path, calendar, report, symbol, keep_extended, tz, epoch)
 
 
 def _csv(
@@ -296,9 +308,10 @@ def _csv(
     symbol: str | None,
     keep_extended: bool,
     tz: ZoneInfo | None,
+    epoch: str | None,
 ) -> Iterator[tuple[BarBatch, I64]]:
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not the header
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None:
@@ -308,7 +321,7 @@ def _csv(
             width = len(header)
             t, s = col["time"], col.get("symbol", 0)
             prices = [col[n] for n in _PRICE_NAMES]
-            check = RowChecker(path, report, calendar, tz, keep_extended)
+            check = RowChecker(path, report, calendar, tz, keep_extended, epoch=epoch)
             for row in reader:
                 if not row or all(not c.strip() for c in row):
                     continue
@@ -339,6 +352,7 @@ def _parquet(
     symbol: str | None,
     keep_extended: bool,
     tz: ZoneInfo | None,
+    epoch: str | None,
 ) -> Iterator[tuple[BarBatch, I64]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -350,11 +364,8 @@ def _parquet(
         raise ImportError_(f"{path}: unreadable Parquet ({exc})") from exc
     col = _columns(path, schema.names)
     fixed = _fixed_symbol(path, symbol, "symbol" in col)
-    time_type = schema.field(col["time"]).type
-    kind = "text"
-    if pa.types.is_timestamp(time_type):
-        kind = "wall_us" if time_type.tz is None else "utc_us"
-    check = RowChecker(path, report, calendar, tz, keep_extended, kind)
+    kind = _parquet_time_kind(path, schema.field(col["time"]), epoch)
+    check = RowChecker(path, report, calendar, tz, keep_extended, kind, epoch)
     line = 1
     try:
         for batch in pf.iter_batches(batch_size=CHUNK_ROWS):
@@ -376,11 +387,31 @@ def _parquet(
         raise ImportError_(f"{path}: unreadable Parquet ({exc})") from exc
 
 
+def _parquet_time_kind(path: Path, time_field: Any, epoch: str | None) -> str:
+    """How the time column is read; an integer column needs --epoch, a timestamp refuses it."""
+    import pyarrow as pa
+
+    t = time_field.type
+    if pa.types.is_timestamp(t):
+        if epoch is not None:
+            raise ImportError_(
+                f"{path}: time column {time_field.name!r} is a timestamp ({t}); drop --epoch, "
+                "which is for integer time columns"
+            )
+        return "wall_us" if t.tz is None else "utc_us"
+    if pa.types.is_integer(t) and epoch is None:
+        raise ImportError_(
+            f"{path}: time column {time_field.name!r} holds integers ({t}); pass --epoch s, ms, "
+            "us or ns (its unit, counted from 1970-01-01 UTC)"
+        )
+    return "text"
+
+
 def _time_values(column: Any, kind: str) -> list[Any]:
     """Timestamp columns as integer microseconds (exact, any year); others as Python values."""
     import pyarrow as pa
 
-    if kind == "text":
+    if kind == "text":  # also integers under --epoch
         return [v.isoformat() if hasattr(v, "isoformat") else v for v in column.to_pylist()]
     unit = column.type.unit
     raw = column.cast(pa.int64()).to_pylist()
@@ -400,10 +431,11 @@ def read_bar_file(
     symbol: str | None = None,
     keep_extended: bool = False,
     tz: ZoneInfo | None = None,
+    epoch: str | None = None,
 ) -> tuple[BarBatch, ImportReport]:
     """The whole file's good rows in memory, and the report (for tests and small files)."""
     report = ImportReport(str(path))
-    chunks = [b for b, _ in iter_bar_file(path, calendar, report, symbol, keep_extended, tz)]
+    chunks = [b for b, _ in iter_bar_file(path, calendar, report, symbol, keep_extended, tz, epoch)]
     report.imported = sum(len(c) for c in chunks)
     return concat_bars(chunks), report
 

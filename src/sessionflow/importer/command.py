@@ -22,6 +22,7 @@ from sessionflow.store.errors import StoreError
 from sessionflow.time_provider import ExchangeCalendar
 
 POLICIES = ("error", "replace", "keep")
+OnProgress = Callable[[int, ImportReport], None]  # (file index, its report so far), per chunk
 
 
 @dataclass
@@ -49,12 +50,18 @@ class ImportResult:
 
 
 def run_import(
-    store: Store, jobs: list[Job], on_conflict: str = "error", strict: bool = False
+    store: Store,
+    jobs: list[Job],
+    on_conflict: str = "error",
+    strict: bool = False,
+    progress: OnProgress | None = None,
 ) -> ImportResult:
     """Stage every job, check conflicts, then merge all in one transaction (or write nothing).
 
     A file from which no row could be imported fails like an unreadable one (it is
     almost always the wrong file, symbol or time zone); ``strict`` fails on any rejection.
+    ``progress`` is called after each staged chunk and at the end of each file, on this
+    thread, so a command can show rows as they are read without the library printing.
     """
     if on_conflict not in POLICIES:
         raise ValueError(f"--on-conflict {on_conflict!r}: use one of {', '.join(POLICIES)}")
@@ -68,11 +75,15 @@ def run_import(
                         stage.add_bars(i, batch, lines)
                     else:
                         stage.add_quotes(i, batch, lines)
+                    if progress is not None:
+                        progress(i, job.report)
             except ImportError_ as exc:
                 job.report.error = str(exc)
             job.report.imported = job.report.rows - sum(job.report.rejected.values())
             if job.report.error is None:
                 job.report.error = _unusable(job.report, strict)
+            if progress is not None:
+                progress(i, job.report)
         failed = [r.file for r in result.reports if r.error]
         if failed:
             result.error = (
@@ -143,11 +154,12 @@ def bar_job(
     symbol: str | None = None,
     keep_extended: bool = False,
     tz: ZoneInfo | None = None,
+    epoch: str | None = None,
 ) -> Job:
     report = ImportReport(str(path))
 
     def chunks() -> Iterator[tuple[BarBatch | QuoteBatch, I64]]:
-        yield from iter_bar_file(path, calendar, report, symbol, keep_extended, tz)
+        yield from iter_bar_file(path, calendar, report, symbol, keep_extended, tz, epoch)
 
     return Job(report, chunks)
 
@@ -160,8 +172,10 @@ def import_bars(
     keep_extended: bool = False,
     tz: ZoneInfo | None = None,
     on_conflict: str = "error",
+    epoch: str | None = None,
 ) -> ImportReport:
     """Validate ``path`` then write its good rows in one transaction; raises if nothing was."""
-    result = run_import(store, [bar_job(path, calendar, symbol, keep_extended, tz)], on_conflict)
+    job = bar_job(path, calendar, symbol, keep_extended, tz, epoch)
+    result = run_import(store, [job], on_conflict)
     result.raise_on_error()
     return result.reports[0]

@@ -113,7 +113,7 @@ def _csv_text(path: Path, limit: int = MAX_MEMBER_BYTES) -> str:
     except _ZIP_ERRORS as exc:
         raise ImportError_(f"{path}: unreadable zip ({exc})") from exc
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte order mark is not part of the first row
     except UnicodeDecodeError as exc:
         raise ImportError_(f"{path}: CSV is not UTF-8 text ({exc.reason})") from exc
 

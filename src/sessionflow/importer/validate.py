@@ -43,6 +43,7 @@ PRICE_FIELDS = ("open", "high", "low", "close")
 _DIGITS = re.compile(r"[+-]?\d+")
 _FRACTION = re.compile(r"\d{2}:?\d{2}:?\d{2}[.,](\d+)")
 _EPOCH = datetime(1970, 1, 1)
+EPOCH_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}  # microseconds per unit; ns divides
 
 
 class RowProblem(ValueError):
@@ -74,6 +75,49 @@ class NaiveTime(ValueError):
             f"{where}: timestamp {self.text!r} has no UTC offset; {readings[0]}, {readings[1]}; "
             "pass --tz exchange, --tz UTC or another IANA zone name"
         )
+
+
+class NumericTime(ValueError):
+    """An integer time without ``--epoch``: its unit cannot be guessed, the whole file stops."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def message(self, where: str) -> str:
+        return (
+            f"{where}: timestamp {self.text!r} is a number; pass --epoch s, ms, us or ns "
+            "(its unit, counted from 1970-01-01 UTC)"
+        )
+
+
+def epoch_unit(unit: str | None) -> str | None:
+    """``--epoch``: None or one of EPOCH_UNITS (case-insensitive)."""
+    if unit is None:
+        return None
+    if unit.strip().lower() not in EPOCH_UNITS:
+        raise ValueError(f"--epoch {unit!r}: use one of {', '.join(EPOCH_UNITS)}")
+    return unit.strip().lower()
+
+
+def is_integer_text(cell: object) -> bool:
+    return isinstance(cell, str) and _DIGITS.fullmatch(cell.strip()) is not None
+
+
+def parse_epoch(cell: object, unit: str) -> int:
+    """An integer count of ``unit`` since 1970-01-01 UTC, as epoch microseconds."""
+    if isinstance(cell, int) and not isinstance(cell, bool):
+        n = cell
+    elif is_integer_text(cell):
+        n = int(str(cell).strip())
+    else:
+        detail = f"time {_show(cell)} is not an integer (--epoch {unit})"
+        raise RowProblem("unparsable_time", detail)
+    if unit == "ns":
+        if n % 1000:
+            raise RowProblem("not_minute_aligned", f"time {n} ns has a sub-microsecond part")
+        return check_range(n // 1000, f"{n} ns")
+    return check_range(n * EPOCH_UNITS[unit], f"{n} {unit}")
 
 
 def parse_number(name: str, cell: object) -> float:
