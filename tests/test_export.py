@@ -134,6 +134,19 @@ def test_exported_1m_reimports_as_all_new_identical_rows(
     b.close()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_exported_5m_file_is_refused_by_import_not_stored_as_1m(
+    demo_store_path: Path, tmp_path: Path, fmt: str
+) -> None:
+    out = tmp_path / f"bars5.{fmt}"
+    export(demo_store_path, out, "5m", fmt)
+    fresh = tmp_path / "fresh.duckdb"
+    done = CliRunner().invoke(app, ["import", "bars", str(out), "--store", str(fresh)])
+    assert done.exit_code == 1, done.output
+    assert "minutes '5': this file holds 5-minute bars" in done.output.replace("\n", "")
+    assert not fresh.exists() or DuckDBStore(fresh, read_only=True).count_bars() == 0
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

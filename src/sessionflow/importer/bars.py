@@ -93,6 +93,20 @@ class ImportReport:
         return out
 
 
+def _one_minute(path: Path, line: int, minutes: object) -> None:
+    """A ``minutes`` column other than 1 means longer bars: the whole file is refused.
+
+    Read as 1-minute bars, a 5-minute file would store each bar at its open and leave
+    four gaps after it, so this is never a row rejection but an error before writing.
+    """
+    text = str(minutes).strip()
+    if text not in ("1", "1.0"):
+        raise ImportError_(
+            f"{path}: line {line}: minutes {text!r}: this file holds {text}-minute bars; "
+            "import takes 1-minute bars (sessionflow derives longer ones)"
+        )
+
+
 def _columns(path: Path, header: Sequence[str]) -> dict[str, int]:
     names = [h.strip().lower() for h in header]
     index: dict[str, int] = {}
@@ -104,6 +118,8 @@ def _columns(path: Path, header: Sequence[str]) -> dict[str, int]:
         index["time"] = names.index(time_col)
     if "symbol" in names:
         index["symbol"] = names.index("symbol")
+    if "minutes" in names:  # what `export bars` writes: the bar length in minutes
+        index["minutes"] = names.index("minutes")
     missing = [n for n in (*_PRICE_NAMES, "time") if n not in index]
     if missing:
         raise ImportError_(
@@ -331,6 +347,8 @@ def _csv(
                         reader.line_num, "malformed_row", f"{len(row)} fields, header has {width}"
                     )
                     continue
+                if "minutes" in col:
+                    _one_minute(path, reader.line_num, row[col["minutes"]])
                 sym = fixed if fixed is not None else row[s]
                 check.add(reader.line_num, sym, row[t], [row[j] for j in prices])
                 if check.pending >= CHUNK_ROWS:
@@ -373,8 +391,11 @@ def _parquet(
             times: list[Any] = _time_values(cols[col["time"]], kind)
             syms = cols[col["symbol"]].to_pylist() if fixed is None else None
             values = [cols[col[n]].to_pylist() for n in _PRICE_NAMES]
+            minutes = cols[col["minutes"]].to_pylist() if "minutes" in col else None
             for i in range(batch.num_rows):
                 line += 1
+                if minutes is not None:
+                    _one_minute(path, line, minutes[i])
                 report.rows += 1
                 when = times[i]
                 if isinstance(when, RowProblem):
