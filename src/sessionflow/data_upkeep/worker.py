@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from sessionflow.session_data import SessionData
 from sessionflow.session_data.grid import MINUTE_US, BarGrid, aggregate
 from sessionflow.store import BarBatch
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
+from sessionflow.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 _EMPTY = BarBatch.empty()
@@ -61,7 +61,7 @@ class CheckResult:
     fill_error: str | None = None
 
 
-class UpkeepWorker:
+class UpkeepWorker(WorkerThread):
     """Thread 2. Owns gap tracking and derived-bar emission state for the current session."""
 
     def __init__(
@@ -82,7 +82,7 @@ class UpkeepWorker:
         self.last_fill_error: str | None = None
         self._jitter = jitter
         self._jobs: queue.Queue[tuple[Callable[[], Any], Future[Any]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="sessionflow-upkeep", daemon=True)
+        super().__init__(self._run, "sessionflow-upkeep")
         self._gaps: GapTracker | None = None
         self._emitted: dict[int, int] = {}
         self._prefetched: dict[Any, Future[SessionPayload]] = {}
@@ -93,16 +93,8 @@ class UpkeepWorker:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._jobs.put(None)
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    @property
-    def thread(self) -> threading.Thread:
-        return self._thread
+        if self.alive:
+            self.join(timeout)
 
     def submit(self, job: Callable[[], Any]) -> Future[Any]:
         fut: Future[Any] = Future()

@@ -37,6 +37,7 @@ from sessionflow.stream_coordinator.merge import Instant, StreamMerger
 from sessionflow.stream_coordinator.pacing import Pacer
 from sessionflow.stream_coordinator.publisher import EventPublisher
 from sessionflow.time_provider import BacktestClock, SessionInfo
+from sessionflow.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,7 +109,7 @@ class CoordinatorHooks:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-class StreamCoordinator:
+class StreamCoordinator(WorkerThread):
     def __init__(
         self,
         sessions: Sequence[SessionInfo],
@@ -138,27 +139,10 @@ class StreamCoordinator:
         self.checks_on_upkeep_thread = checks_on_upkeep_thread
         self.merger = StreamMerger()
         self.reports: list[Any] = []
-        self._thread = threading.Thread(
-            target=self._run, name="sessionflow-coordinator", daemon=True
-        )
+        super().__init__(self._run, "sessionflow-coordinator")
 
     def start(self) -> None:
         self._thread.start()
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread to end; on the thread itself (stop() called from a consumer
-        callback) return at once: it unwinds at its next stop check."""
-        if threading.current_thread() is self._thread:
-            return
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    @property
-    def thread(self) -> threading.Thread:
-        return self._thread
 
     def _run(self) -> None:
         run_coordinator("stream coordinator", self._play_all, self.publisher, self.hooks)

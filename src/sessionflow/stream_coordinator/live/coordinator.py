@@ -54,6 +54,7 @@ from sessionflow.stream_coordinator.publisher import EventPublisher
 from sessionflow.time_provider import SessionInfo
 from sessionflow.time_provider.live_clock import WaitableClock
 from sessionflow.time_provider.schedule import SessionSchedule
+from sessionflow.worker_thread import WorkerThread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,7 +83,7 @@ class _Run:
     pending: Future[CheckResult] | None = field(default=None, repr=False)
 
 
-class LiveCoordinator:
+class LiveCoordinator(WorkerThread):
     def __init__(
         self,
         schedule: SessionSchedule,
@@ -116,7 +117,7 @@ class LiveCoordinator:
         self.reports: list[SessionReport] = []
         self.health: list[dict[str, int]] = []
         self._connected = False
-        self._thread = threading.Thread(target=self._run, name="sessionflow-live", daemon=True)
+        super().__init__(self._run, "sessionflow-live")
 
     def connect(self) -> None:
         """Start the feed and wait for its first subscription; raise (e.g. bad keys) otherwise."""
@@ -141,21 +142,6 @@ class LiveCoordinator:
     def start(self) -> None:
         self.connect()
         self._thread.start()
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread to end; on the thread itself (stop() from a consumer callback)
-        return at once: it unwinds, and stores what it delivered, at its next stop check."""
-        if threading.current_thread() is self._thread:
-            return
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    @property
-    def thread(self) -> threading.Thread:
-        return self._thread
 
     def counters(self) -> dict[str, int]:
         return counters_of(self)
