@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,15 @@ class Action:
 
     def volume_factor(self, mode: str) -> float:
         return 1.0 if mode == "raw" else self.split
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "ex_date": self.ex_date.isoformat(),
+            "split": self.split,
+            "dividend": self.dividend,
+            "dividend_factor": self.dividend_factor,
+        }
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import pairwise
 from datetime import date, datetime
+from itertools import pairwise
 from pathlib import Path
 
 from sessionflow.corporate_actions.adjust import Action, MapEntry

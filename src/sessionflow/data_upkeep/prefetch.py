@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import numpy.typing as npt
 
+from sessionflow.corporate_actions.adjust import (
+    Action,
+    MapEntry,
+    adjust_day,
+    check_mode,
+    history_symbols,
+)
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.store import BarBatch, Store
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
@@ -80,11 +87,14 @@ class SessionLoader:
         calendar: ExchangeCalendar,
         symbols: Sequence[str],
         include_extended_hours: bool = False,
+        adjustment: str = "raw",
     ) -> None:
         self.store = store
         self.calendar = calendar
         self.symbols = sorted(set(symbols))
         self.include_extended_hours = include_extended_hours
+        self.adjustment = check_mode(adjustment)
+        self._actions: tuple[int | None, list[Action], list[MapEntry]] | None = None
 
     def window(self, session: SessionInfo) -> tuple[datetime, datetime]:
         if self.include_extended_hours:
@@ -104,6 +114,35 @@ class SessionLoader:
             payload.streams.setdefault((TICKS, tick.symbol), []).append(tick)
         return payload
 
-    def load_session_bars(self, session: SessionInfo) -> BarBatch:
-        """Regular-session 1m bars of a past session (for history)."""
-        return self.store.load_bars(self.symbols, session.open, session.close)
+    def actions(self) -> tuple[list[Action], list[MapEntry]]:
+        """The symbols' corporate actions and renames (re-read when the store changed)."""
+        version = self.store.data_version()
+        if self._actions is None or self._actions[0] != version or version is None:
+            load_a = getattr(self.store, "load_actions", None)
+            load_m = getattr(self.store, "load_symbol_map", None)
+            acts: list[Action] = load_a(self.symbols) if load_a is not None else []
+            maps: list[MapEntry] = load_m(self.symbols) if load_m is not None else []
+            self._actions = (version, acts, maps)
+        return self._actions[1], self._actions[2]
+
+    def load_session_bars(self, session: SessionInfo, as_of: date | None = None) -> BarBatch:
+        """Regular-session 1m bars of a past session (for history), as seen as of ``as_of``.
+
+        A symbol that traded under another ticker that day (map file) is read under
+        that ticker and named as now; prices and volumes are adjusted for the actions
+        effective after ``session`` and up to ``as_of`` (docs/corporate-actions.md).
+        """
+        actions, renames = self.actions()
+        names = {s: history_symbols(s, session.date, renames) for s in self.symbols}
+        batch = self.store.load_bars(sorted(set(names.values())), session.open, session.close)
+        if any(t != s for s, t in names.items()) and len(batch):
+            back = {t: s for s, t in names.items()}
+            symbol = np.array([back.get(str(t), str(t)) for t in batch.symbol], dtype=object)
+            order = np.lexsort((symbol.astype(str), batch.ts_us))
+            batch = BarBatch(
+                symbol, batch.ts_us, batch.open, batch.high, batch.low, batch.close,
+                batch.volume, batch.regular,
+            ).take(order)  # fmt: skip
+        if as_of is None:
+            return batch
+        return adjust_day(batch, session.date, as_of, actions, self.adjustment)
