@@ -133,3 +133,31 @@ def test_schema_1_store_migrates_on_first_write_and_reads_as_is(tmp_path: Path) 
         assert store.meta["schema_version"] == "2" and len(store.load_actions(["XYZ"])) == 1
     finally:
         store.close()
+
+
+def test_split_ratio_from_rounded_factors_is_exact() -> None:
+    from sessionflow.corporate_actions.lean_files import snap_ratio
+
+    assert snap_ratio(0.25 / 0.0357143) == 7.0
+    assert snap_ratio(0.0357143 / 0.25) == pytest.approx(1 / 7, abs=0)
+    assert snap_ratio(1.0374) == 1.0374  # no simple fraction near: kept as given
+
+
+def test_adjust_day_no_look_ahead_and_reverse_split() -> None:
+    import numpy as np
+
+    from sessionflow.corporate_actions import Action, adjust_day
+    from sessionflow.store import BarBatch
+
+    batch = BarBatch(
+        np.array(["A", "B"], dtype=object), np.array([0, 0], dtype=np.int64),
+        np.array([10.0, 10.0]), np.array([10.0, 10.0]), np.array([10.0, 10.0]),
+        np.array([10.0, 10.0]), np.array([100, 100], dtype=np.int64),
+    )  # fmt: skip
+    acts = [Action("A", date(2024, 3, 6), split=0.5), Action("B", date(2024, 3, 5), 1.0, 1.0, 0.9)]
+    day = date(2024, 3, 4)
+    before = adjust_day(batch, day, date(2024, 3, 5), acts, "split_dividend")
+    assert before.close.tolist() == [10.0, 9.0] and before.volume.tolist() == [100, 100]
+    after = adjust_day(batch, day, date(2024, 3, 6), acts, "split")
+    assert after.close.tolist() == [20.0, 10.0] and after.volume.tolist() == [50, 100]
+    assert adjust_day(batch, date(2024, 3, 6), date(2024, 3, 6), acts, "split") is batch

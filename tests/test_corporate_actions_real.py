@@ -151,3 +151,36 @@ def test_raw_setting_leaves_history_raw(store: Path) -> None:
     got = seen[DAYS[2]][("AAPL", 1, DAYS[1])]
     assert [b.close for b in got] == [b.close for b in raw_bars(store, "AAPL", DAYS[1])]
     assert reports[0].actions == []
+
+
+def _export(store: Path, out: Path, *extra: str) -> list[dict[str, str]]:
+    import csv
+
+    args = ["export", "bars", "--start", "2014-06-05", "--end", "2014-06-09", "--symbols", "AAPL"]
+    res = CliRunner().invoke(
+        app, [*args, "--interval", "15m", "-o", str(out), "--store", str(store), *extra]
+    )
+    assert res.exit_code == 0, res.output
+    with out.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_export_as_of(store: Path, tmp_path: Path) -> None:
+    last_0606 = "2014-06-06T19:45:00+00:00"
+    raw = {r["timestamp"]: r for r in _export(store, tmp_path / "raw.csv")}
+    split = {r["timestamp"]: r for r in _export(store, tmp_path / "a.csv", "--as-of", "2014-06-09")}
+    early = {r["timestamp"]: r for r in _export(store, tmp_path / "b.csv", "--as-of", "2014-06-06")}
+    assert float(raw[last_0606]["close"]) == 645.57
+    assert round(float(split[last_0606]["close"]), 2) == 92.22
+    assert int(split[last_0606]["volume"]) == 7 * int(raw[last_0606]["volume"])
+    assert early[last_0606] == raw[last_0606]  # as of 06-06 the action has not happened
+    on_0609 = [t for t in raw if t.startswith("2014-06-09")]
+    assert on_0609 and all(split[t] == raw[t] for t in on_0609)  # the as-of session is raw
+    ratio = factor("aapl", DAYS[0], True) / factor("aapl", DAYS[2], True)
+    for t in (t for t in raw if t.startswith("2014-06-05")):
+        assert float(split[t]["open"]) == pytest.approx(float(raw[t]["open"]) * ratio, rel=1e-6)
+    bad = ["--adjustment", "bogus", "-o", str(tmp_path / "x.csv"), "--store", str(store)]
+    res = CliRunner().invoke(
+        app, ["export", "bars", "--start", "2014-06-05", "--end", "2014-06-09", *bad]
+    )
+    assert res.exit_code == 2 and "bogus" in res.stderr and not (tmp_path / "x.csv").exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 
@@ -30,6 +31,16 @@ class Parsed:
     entries: list[MapEntry] = field(default_factory=list)
     rows: int = 0
     rejections: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def snap_ratio(ratio: float) -> float:
+    """A split ratio from 7-digit factors (6.9999972) as the ratio it stands for (7.0).
+
+    Factor files round to 7 significant digits, so a ratio within 1e-5 of a fraction
+    with a small denominator (7/1, 3/2, 1/10) is that fraction.
+    """
+    near = Fraction(ratio).limit_denominator(100)
+    return float(near) if abs(float(near) - ratio) <= 1e-5 * ratio else ratio
 
 
 def parse_day(text: str) -> date:
@@ -77,7 +88,7 @@ def read_factor_file(path: Path, symbol: str, next_session: Callable[[date], dat
         div = pf / pf2
         if abs(split - 1) < _SAME and abs(div - 1) < _SAME:
             continue
-        split = 1.0 if abs(split - 1) < _SAME else round(split, 6)
+        split = 1.0 if abs(split - 1) < _SAME else snap_ratio(split)
         div = 1.0 if abs(div - 1) < _SAME else div
         cash = round(ref * (1 - div), 6) if div != 1.0 else 0.0
         out.actions.append(Action(symbol, next_session(day), split, cash, div))

@@ -15,13 +15,8 @@ from datetime import date, datetime
 import numpy as np
 import numpy.typing as npt
 
-from sessionflow.corporate_actions.adjust import (
-    Action,
-    MapEntry,
-    adjust_day,
-    check_mode,
-    history_symbols,
-)
+from sessionflow.corporate_actions.adjust import Action, MapEntry, check_mode
+from sessionflow.corporate_actions.history import session_bars, stored_actions
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.store import BarBatch, Store
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
@@ -118,11 +113,7 @@ class SessionLoader:
         """The symbols' corporate actions and renames (re-read when the store changed)."""
         version = self.store.data_version()
         if self._actions is None or self._actions[0] != version or version is None:
-            load_a = getattr(self.store, "load_actions", None)
-            load_m = getattr(self.store, "load_symbol_map", None)
-            acts: list[Action] = load_a(self.symbols) if load_a is not None else []
-            maps: list[MapEntry] = load_m(self.symbols) if load_m is not None else []
-            self._actions = (version, acts, maps)
+            self._actions = (version, *stored_actions(self.store, self.symbols))
         return self._actions[1], self._actions[2]
 
     def load_session_bars(self, session: SessionInfo, as_of: date | None = None) -> BarBatch:
@@ -133,16 +124,6 @@ class SessionLoader:
         effective after ``session`` and up to ``as_of`` (docs/corporate-actions.md).
         """
         actions, renames = self.actions()
-        names = {s: history_symbols(s, session.date, renames) for s in self.symbols}
-        batch = self.store.load_bars(sorted(set(names.values())), session.open, session.close)
-        if any(t != s for s, t in names.items()) and len(batch):
-            back = {t: s for s, t in names.items()}
-            symbol = np.array([back.get(str(t), str(t)) for t in batch.symbol], dtype=object)
-            order = np.lexsort((symbol.astype(str), batch.ts_us))
-            batch = BarBatch(
-                symbol, batch.ts_us, batch.open, batch.high, batch.low, batch.close,
-                batch.volume, batch.regular,
-            ).take(order)  # fmt: skip
-        if as_of is None:
-            return batch
-        return adjust_day(batch, session.date, as_of, actions, self.adjustment)
+        return session_bars(
+            self.store, self.symbols, session, as_of, self.adjustment, actions, renames
+        )
