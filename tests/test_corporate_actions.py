@@ -161,3 +161,46 @@ def test_adjust_day_no_look_ahead_and_reverse_split() -> None:
     after = adjust_day(batch, day, date(2024, 3, 6), acts, "split")
     assert after.close.tolist() == [20.0, 10.0] and after.volume.tolist() == [50, 100]
     assert adjust_day(batch, date(2024, 3, 6), date(2024, 3, 6), acts, "split") is batch
+
+
+def test_history_and_export_follow_renames(tmp_path: Path) -> None:
+    from sessionflow import Event, SessionStartEvent, Settings, build_system
+
+    db = tmp_path / "s.duckdb"
+    bars = tmp_path / "bars.csv"
+    bars.write_text(
+        "symbol,ts,open,high,low,close,volume\n"
+        "OLDCO,2024-03-04T20:58:00Z,10,11,9,10.5,100\n"
+        "NEWCO,2024-03-05T20:58:00Z,20,21,19,20.5,200\n"
+    )
+    assert _invoke("import", "bars", str(bars), "--store", str(db))[0] == 0
+    (tmp_path / "f" / "map_files").mkdir(parents=True)
+    (tmp_path / "f" / "map_files" / "newco.csv").write_text(
+        "20000103,oldco,N\n20240304,oldco,N\n20501231,newco,N\n"
+    )
+    code, _, err = _invoke("import", "factors", str(tmp_path / "f"), "--store", str(db))
+    assert code == 0, err
+    settings = Settings(
+        store_path=db, symbols=["NEWCO"], start=date(2024, 3, 5), end=date(2024, 3, 5),
+        trailing_days=1, historical_intervals=[1],
+    )  # fmt: skip
+    system = build_system(settings)
+    seen: list[tuple[str, float]] = []
+
+    def on_event(ev: Event) -> None:
+        if isinstance(ev, SessionStartEvent):
+            hist = system.data_manager.history("NEWCO", 1, date(2024, 3, 4))
+            seen.extend((b.symbol, b.close) for b in hist)
+
+    system.on_event(on_event)
+    try:
+        system.run()
+    finally:
+        system.store.close()
+    assert seen == [("NEWCO", 10.5)]
+    out = tmp_path / "x.csv"
+    args = ["--start", "2024-03-04", "--end", "2024-03-05", "--symbols", "NEWCO", "-o", str(out)]
+    code, _, err = _invoke("export", "bars", *args, "--store", str(db))
+    assert code == 0, err
+    rows = out.read_text().splitlines()[1:]
+    assert [r.split(",")[0] + "," + r.split(",")[5] for r in rows] == ["NEWCO,10.5", "NEWCO,20.5"]
