@@ -28,7 +28,7 @@ def test_demo_store_inventory_matches_a_backtest(
     sessions = calendar.sessions(DEMO_START, DEMO_END)
     expected = sum(s.minutes for s in sessions)  # the 13:00 early close counts 210
     assert expected == 10 * 390 + 210
-    assert got["schema_version"] == 1 and got["created_by"] == "demo"
+    assert got["schema_version"] == 2 and got["created_by"] == "demo"
     assert got["symbols"] == sorted(DEMO_SYMBOLS)
     assert (got["first_session"], got["last_session"]) == ("2024-11-20", "2024-12-05")
     assert (got["sessions_covered"], got["calendar_sessions"]) == (11, 11)
@@ -72,7 +72,7 @@ def test_sessions_without_data_are_counted_and_named(tmp_path: Path) -> None:
     assert row["expected"] == 3 * 390 and row["sessions"] == 2
     code, text, err = info("--store", str(store))
     assert code == 0, err
-    assert "ABC" in text and "2024-11-26" in text and "schema 1" in text
+    assert "ABC" in text and "2024-11-26" in text and "schema 2" in text
 
 
 def test_info_opens_read_only_and_missing_store_is_one_line(tmp_path: Path) -> None:

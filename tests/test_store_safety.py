@@ -34,7 +34,7 @@ from tests.store_support import (
     write_csv,
 )
 
-SCHEMA_VERSION = 1  # this code writes version 1 (sessionflow.store.schema)
+SCHEMA_VERSION = 2  # this code writes version 2 (sessionflow.store.schema)
 RANGE = ("--symbols", "AAPL,MSFT", "--start", "2024-11-27", "--end", "2024-11-29")
 
 

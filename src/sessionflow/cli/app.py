@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sessionflow.cli import check_cmd, import_cmd, live_cmd, progress, report_cmd
+from sessionflow.cli import actions_cmd, check_cmd, import_cmd, live_cmd, progress, report_cmd
 from sessionflow.cli.coverage import check_coverage
 from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
 from sessionflow.cli.export_cmd import export_app
@@ -266,6 +266,42 @@ def import_lean_cmd(
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
     import_cmd.run(settings.store_path, jobs, on_conflict, as_json, strict)
+
+
+@import_app.command("factors")
+def import_factors_cmd(
+    directory: Annotated[
+        Path, typer.Argument(help="folder with LEAN factor_files/ and map_files/")
+    ],
+    store: StoreOpt = None,
+    calendar: Annotated[str, typer.Option(help="exchange calendar (ex-dates)")] = "XNYS",
+    strict: StrictOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import LEAN factor files (splits, dividends) and map files (renames) in ONE transaction."""
+    try:
+        cal = calendar_option(calendar)
+    except ValueError as exc:
+        _fail(exc)
+    actions_cmd.run(
+        store or Settings().store_path, actions_cmd.factors(directory, cal), strict, as_json
+    )
+
+
+@import_app.command("actions")
+def import_actions_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV: symbol, ex_date, split, dividend")],
+    store: StoreOpt = None,
+    calendar: Annotated[str, typer.Option(help="exchange calendar (ex-dates)")] = "XNYS",
+    strict: StrictOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import corporate actions from a plain CSV in ONE transaction (dividends need stored bars)."""
+    try:
+        cal = calendar_option(calendar)
+    except ValueError as exc:
+        _fail(exc)
+    actions_cmd.run(store or Settings().store_path, actions_cmd.actions(file, cal), strict, as_json)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from sessionflow.cli.options import calendar_option, one_line, parse_symbols
+from sessionflow.corporate_actions.adjust import check_mode
 from sessionflow.export import export_chunks, parse_interval, write_bars
 from sessionflow.export.bars import FORMATS
 from sessionflow.store import DuckDBStore
@@ -37,6 +38,15 @@ def _format(fmt: str | None, output: Path) -> str:
     return fmt.strip().lower()
 
 
+def _adjustment(mode: str | None, as_of: str | None, end: date) -> tuple[str, date | None]:
+    """No option: raw, as stored. ``--adjustment`` alone is as of ``--end``."""
+    if mode is None and as_of is None:
+        return "raw", None
+    chosen = check_mode((mode or "split").strip().lower())
+    day = _date("--as-of", as_of) if as_of is not None else end
+    return chosen, None if chosen == "raw" else day
+
+
 @export_app.command("bars")
 def bars(
     start: Annotated[str, typer.Option(help="first session, YYYY-MM-DD")],
@@ -52,6 +62,16 @@ def bars(
     store: Annotated[Path | None, typer.Option("--store", help="DuckDB store file")] = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="adjust earlier sessions for corporate actions up to this session"
+        ),
+    ] = None,
+    adjustment: Annotated[
+        str | None,
+        typer.Option(help="raw, split or split_dividend (default: split with --as-of, else raw)"),
+    ] = None,
 ) -> None:
     """Write regular-session bars, derived k-minute bars aligned to the session open.
 
@@ -67,6 +87,7 @@ def bars(
         if not sessions:
             raise ValueError(f"no {cal.name} sessions between {first} and {last}")
         wanted = parse_symbols(symbols)
+        mode, as_of_day = _adjustment(adjustment, as_of, last)
     except ValueError as exc:
         typer.echo(f"error: {one_line(exc)}", err=True)
         raise typer.Exit(2) from None
@@ -80,7 +101,8 @@ def bars(
             typer.echo(f"error: {why} ({db.path})", err=True)
             raise typer.Exit(2)
         try:
-            counts = write_bars(export_chunks(db, names, sessions, minutes), output, kind)
+            chunks = export_chunks(db, names, sessions, minutes, as_of_day, mode)
+            counts = write_bars(chunks, output, kind)
         except OSError as exc:
             typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
             raise typer.Exit(2) from None
@@ -94,6 +116,8 @@ def bars(
             "interval_minutes": minutes,
             "sessions": len(sessions),
             "bars": per_symbol,
+            "adjustment": mode,
+            "as_of": as_of_day.isoformat() if as_of_day else None,
         }
         typer.echo(json.dumps(summary, indent=2))
         return

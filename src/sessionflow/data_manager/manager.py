@@ -49,7 +49,7 @@ class DataManager:
             trailing_days=settings.trailing_days,
         )
         self.loader = SessionLoader(
-            store, calendar, settings.symbols, settings.include_extended_hours
+            store, calendar, settings.symbols, settings.include_extended_hours, settings.adjustment
         )
         self.clock: Clock
         self.coordinator: StreamCoordinator | LiveCoordinator

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import numpy.typing as npt
 
+from sessionflow.corporate_actions.adjust import Action, MapEntry, check_mode
+from sessionflow.corporate_actions.history import session_bars, stored_actions
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.store import BarBatch, Store
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
@@ -80,11 +82,14 @@ class SessionLoader:
         calendar: ExchangeCalendar,
         symbols: Sequence[str],
         include_extended_hours: bool = False,
+        adjustment: str = "raw",
     ) -> None:
         self.store = store
         self.calendar = calendar
         self.symbols = sorted(set(symbols))
         self.include_extended_hours = include_extended_hours
+        self.adjustment = check_mode(adjustment)
+        self._actions: tuple[int | None, list[Action], list[MapEntry]] | None = None
 
     def window(self, session: SessionInfo) -> tuple[datetime, datetime]:
         if self.include_extended_hours:
@@ -104,6 +109,21 @@ class SessionLoader:
             payload.streams.setdefault((TICKS, tick.symbol), []).append(tick)
         return payload
 
-    def load_session_bars(self, session: SessionInfo) -> BarBatch:
-        """Regular-session 1m bars of a past session (for history)."""
-        return self.store.load_bars(self.symbols, session.open, session.close)
+    def actions(self) -> tuple[list[Action], list[MapEntry]]:
+        """The symbols' corporate actions and renames (re-read when the store changed)."""
+        version = self.store.data_version()
+        if self._actions is None or self._actions[0] != version or version is None:
+            self._actions = (version, *stored_actions(self.store, self.symbols))
+        return self._actions[1], self._actions[2]
+
+    def load_session_bars(self, session: SessionInfo, as_of: date | None = None) -> BarBatch:
+        """Regular-session 1m bars of a past session (for history), as seen as of ``as_of``.
+
+        A symbol that traded under another ticker that day (map file) is read under
+        that ticker and named as now; prices and volumes are adjusted for the actions
+        effective after ``session`` and up to ``as_of`` (docs/corporate-actions.md).
+        """
+        actions, renames = self.actions()
+        return session_bars(
+            self.store, self.symbols, session, as_of, self.adjustment, actions, renames
+        )

@@ -13,11 +13,12 @@ import queue
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import numpy as np
 
+from sessionflow.corporate_actions.adjust import Action
 from sessionflow.data_upkeep.derived import completed_windows
 from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
@@ -87,6 +88,7 @@ class UpkeepWorker(WorkerThread):
         self._emitted: dict[int, int] = {}
         self._prefetched: dict[Any, Future[SessionPayload]] = {}
         self._known_version: int | None = None
+        self._applied: list[Action] = []  # actions applied to history at the next begin
 
     def start(self) -> None:
         self._thread.start()
@@ -155,10 +157,14 @@ class UpkeepWorker(WorkerThread):
         sd.start_session(session)
         self._gaps = GapTracker(session, len(sd.names))
         self._emitted = {k: 0 for k in sd.derived_intervals}
+        applied, self._applied = self._applied, []
         if load_history:
-            for day in self.calendar.previous_sessions(session.date, sd.trailing_days):
-                batch = self.loader.load_session_bars(day)
+            days = self.calendar.previous_sessions(session.date, sd.trailing_days)
+            for day in days:
+                batch = self.loader.load_session_bars(day, as_of=session.date)
                 sd.set_history(day.date, sd.grid_from_batch(batch, day))
+            applied = self._effective(days[0].date if days else session.date, session.date)
+        sd.applied_actions = applied
 
     def _roll(self, ended: SessionInfo, upcoming: SessionInfo | None) -> None:
         """Move the ended session into history; after the last session history stays as is."""
@@ -170,6 +176,19 @@ class UpkeepWorker(WorkerThread):
             if ended.date in {d.date for d in keep} and sd.grid is not None:
                 sd.set_history(ended.date, sd.grid)
             sd.trim_history(d.date for d in keep)
+            # history becomes as of the upcoming session: its actions apply from now on
+            self._applied = self._effective(ended.date, upcoming.date)
+            mode = self.loader.adjustment
+            for a in self._applied:
+                sd.scale_history(a.symbol, a.price_factor(mode), a.volume_factor(mode))
+
+    def _effective(self, after: date, upto: date) -> list[Action]:
+        """Actions with ``after < ex_date <= upto`` (none with ``adjustment = raw``)."""
+        if self.loader.adjustment == "raw":
+            return []
+        actions, _ = self.loader.actions()
+        names = set(self.session_data.names)
+        return [a for a in actions if after < a.ex_date <= upto and a.symbol in names]
 
     def _check(self, now_us: int, final: bool) -> CheckResult:
         """Scan, fill, derive and rate in one lock hold, so no reader sees half a check.

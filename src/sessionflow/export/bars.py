@@ -16,12 +16,14 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sessionflow.corporate_actions.history import session_bars, stored_actions
 from sessionflow.session_data import SessionData
 from sessionflow.session_data.grid import derive_grid
 from sessionflow.store import Store
@@ -63,12 +65,23 @@ class ExportChunk:
 
 
 def export_chunks(
-    store: Store, symbols: Sequence[str], sessions: Iterable[SessionInfo], interval: int
+    store: Store,
+    symbols: Sequence[str],
+    sessions: Iterable[SessionInfo],
+    interval: int,
+    as_of: date | None = None,
+    adjustment: str = "raw",
 ) -> Iterator[ExportChunk]:
-    """Session by session, so memory stays one session's bars whatever the range."""
+    """Session by session, so memory stays one session's bars whatever the range.
+
+    With ``as_of``, sessions before it are adjusted for the actions up to it, exactly
+    as a backtest's history on that session (docs/corporate-actions.md); renames are
+    followed either way.
+    """
     data = SessionData(symbols, derived_intervals=(), historical_intervals=(1,), trailing_days=0)
+    actions, renames = stored_actions(store, data.names)
     for session in sessions:
-        batch = store.load_bars(data.names, session.open, session.close)
+        batch = session_bars(store, data.names, session, as_of, adjustment, actions, renames)
         grid = data.grid_from_batch(batch, session)
         if interval > 1:
             grid = derive_grid(grid, interval)

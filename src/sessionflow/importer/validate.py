@@ -37,6 +37,9 @@ REASONS = (
     "unknown_symbol",
     "bad_symbol",
     "from_future",  # live: stamped later than the live clock allows
+    "unparsable_date",  # corporate actions: a date that is not yyyymmdd / yyyy-mm-dd
+    "bad_factor",  # corporate actions: a split, factor or dividend out of range
+    "no_reference_close",  # a cash dividend with no stored close before its ex-date
 )
 
 PRICE_FIELDS = ("open", "high", "low", "close")

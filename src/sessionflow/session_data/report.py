@@ -31,6 +31,8 @@ class SessionReport:
     session: date
     early_close: bool
     rows: list[SymbolReport]
+    # corporate actions applied to history when this session began (docs/corporate-actions.md)
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

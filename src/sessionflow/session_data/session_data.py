@@ -20,6 +20,7 @@ from datetime import date
 
 import numpy as np
 
+from sessionflow.corporate_actions.adjust import Action
 from sessionflow.models import MAX_VOLUME, Bar, Quote, Tick, price_problem
 from sessionflow.session_data.grid import (
     BOOL,
@@ -66,6 +67,7 @@ class SessionData:
         self.grid: BarGrid | None = None
         self.derived: dict[int, BarGrid] = {}
         self.history: dict[int, dict[date, BarGrid]] = {}
+        self.applied_actions: list[Action] = []  # applied to history as this session began
         self.volume = np.zeros(n, dtype=np.int64)
         self.high = np.full(n, np.nan)
         self.low = np.full(n, np.nan)
@@ -381,6 +383,18 @@ class SessionData:
                 grid = grid_1m if k == 1 else derive_grid(grid_1m, k)
                 self.history.setdefault(k, {})[day] = grid
 
+    def scale_history(self, symbol: str, price: float, volume: float) -> None:
+        """Scale one symbol's history: prices by ``price``, volumes by ``volume`` (an action)."""
+        if (price == 1.0 and volume == 1.0) or symbol not in self._index:
+            return
+        row = self._index[symbol]
+        with self._lock:
+            for per_day in self.history.values():
+                for grid in {id(g): g for g in per_day.values()}.values():
+                    for col in (grid.open, grid.high, grid.low, grid.close):
+                        col[:, row] *= price
+                    grid.volume[:, row] = np.rint(grid.volume[:, row] * volume).astype(np.int64)
+
     def trim_history(self, keep: Iterable[date]) -> None:
         """Drop history for days not in ``keep`` (the trailing trading days)."""
         keep_set = set(keep)
@@ -450,7 +464,12 @@ class SessionData:
                         extended_quotes=len(data.extended_quotes),
                     )
                 )
-            return SessionReport(session=session.date, early_close=session.early_close, rows=rows)
+            return SessionReport(
+                session=session.date,
+                early_close=session.early_close,
+                rows=rows,
+                actions=[a.to_dict() for a in self.applied_actions],
+            )
 
 
 def _gap_ranges(gap_open: BOOL, open_us: int) -> dict[int, list[tuple[str, str]]]:

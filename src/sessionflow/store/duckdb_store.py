@@ -23,10 +23,12 @@ from sessionflow.models import Tick, from_us, to_us
 from sessionflow.store import schema
 from sessionflow.store.base import (
     BarBatch,
+    MergeCounts,
     QuoteBatch,
 )
 
 if TYPE_CHECKING:
+    from sessionflow.corporate_actions import Action, MapEntry
     from sessionflow.store.duckdb_staging import DuckDBStagedImport
 
 _SCHEMA = """
@@ -44,6 +46,13 @@ CREATE TABLE IF NOT EXISTS quotes (
 CREATE TABLE IF NOT EXISTS ticks (
     symbol VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL, seq BIGINT NOT NULL,
     price DOUBLE NOT NULL, size BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS corporate_actions (
+    symbol VARCHAR NOT NULL, ex_date DATE NOT NULL,
+    split DOUBLE NOT NULL, dividend DOUBLE NOT NULL, dividend_factor DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS symbol_map (
+    symbol VARCHAR NOT NULL, until DATE NOT NULL, ticker VARCHAR NOT NULL
 );
 """
 
@@ -348,6 +357,38 @@ class DuckDBStore:
         # fetchall, not fetchone: an unfinished result blocks the cursor's next write
         rows = self._cursor().execute(f"SELECT count(*) FROM {table}").fetchall()
         return int(rows[0][0])
+
+    def write_actions(
+        self, actions: Sequence[Action], entries: Sequence[MapEntry]
+    ) -> dict[tuple[str, str], MergeCounts]:
+        """Upsert actions by (symbol, ex_date) and renames by (symbol, until) in one transaction."""
+        from sessionflow.store.actions import write_actions
+
+        with self._write_lock, schema.store_errors(self.path):
+            counts = write_actions(self._cursor(), actions, entries, self.mark_written)
+            self._version += 1
+            if self.origin != "demo":
+                self.meta["user_data"] = "true"
+        return counts
+
+    @_reads
+    def load_actions(self, symbols: Sequence[str]) -> list[Action]:
+        """Stored actions of ``symbols`` by ex-date; none from a store older than the table."""
+        from sessionflow.store.actions import load_actions
+
+        return load_actions(self._cursor(), symbols)
+
+    @_reads
+    def last_close_before(self, symbol: str, ts: datetime) -> float | None:
+        from sessionflow.store.actions import last_close_before
+
+        return last_close_before(self._cursor(), symbol, ts)
+
+    @_reads
+    def load_symbol_map(self, symbols: Sequence[str]) -> list[MapEntry]:
+        from sessionflow.store.actions import load_symbol_map
+
+        return load_symbol_map(self._cursor(), symbols)
 
     def stage_import(self) -> DuckDBStagedImport:
         """Hold an import's rows in temporary tables; :meth:`DuckDBStagedImport.merge` writes."""

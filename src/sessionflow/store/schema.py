@@ -3,7 +3,8 @@
 A small ``sessionflow_meta`` table holds ``schema_version``, ``created_by``
 (``demo``, ``user`` or ``legacy``) and ``user_data`` (``true`` once anything but
 the demo has written). Versions: 0 is a store from before the meta table (the
-three data tables only), 1 adds the meta table. Opening for writing creates a
+three data tables only), 1 adds the meta table, 2 the ``corporate_actions`` and
+``symbol_map`` tables. Opening for writing creates a
 new store or migrates an older one in one transaction; opening read-only never
 writes, so an older store is read as it is. A newer store is refused either way.
 """
@@ -24,7 +25,7 @@ from sessionflow.store.errors import (
     store_error,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META_TABLE = "sessionflow_meta"
 _DATA_TABLES = ("bars_1m", "quotes", "ticks")
 
@@ -93,6 +94,8 @@ def prepare(
             version = _version(path, meta)
             if version > SCHEMA_VERSION:
                 raise StoreTooNew(path, f"schema {version} > {SCHEMA_VERSION}")
+            if version < SCHEMA_VERSION and not read_only:
+                _upgrade(con, meta, tables_sql)
             return meta
         if tables and "bars_1m" not in tables:
             raise StoreCorrupt(path, f"is not a sessionflow store: {len(tables)} other tables")
@@ -137,6 +140,21 @@ def _create_or_migrate(
         rollback(con)
         raise
     return meta
+
+
+def _upgrade(con: duckdb.DuckDBPyConnection, meta: dict[str, str], tables_sql: str) -> None:
+    """Version 1 to now: add the missing tables (``IF NOT EXISTS``) in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(tables_sql)
+        con.execute(
+            f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        rollback(con)
+        raise
+    meta["schema_version"] = str(SCHEMA_VERSION)
 
 
 def mark_user_data(cur: duckdb.DuckDBPyConnection) -> None:

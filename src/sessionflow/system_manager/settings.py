@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     end: date | None = None
     speed: float = Field(default=0.0, ge=0)
     trailing_days: int = Field(default=5, ge=0)
+    # History (trailing days) as of each session: raw, split or split_dividend adjusted.
+    adjustment: Literal["raw", "split", "split_dividend"] = "split"
     historical_intervals: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 5])
     derived_intervals: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [5, 15])
     check_interval_seconds: float = Field(default=60.0, gt=0)

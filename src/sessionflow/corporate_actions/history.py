@@ -1,0 +1,54 @@
+"""One past session's stored bars as seen as of a later session: renames followed, adjusted.
+
+Shared by the backtest's history loader and ``export bars --as-of`` so both give the
+same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import numpy as np
+
+from sessionflow.corporate_actions.adjust import Action, MapEntry, adjust_day, history_symbols
+from sessionflow.store.base import BarBatch, Store
+from sessionflow.time_provider import SessionInfo
+
+
+def stored_actions(store: Store, symbols: Sequence[str]) -> tuple[list[Action], list[MapEntry]]:
+    """Actions and renames of ``symbols``; none from a store that keeps none."""
+    load_a = getattr(store, "load_actions", None)
+    load_m = getattr(store, "load_symbol_map", None)
+    acts: list[Action] = load_a(symbols) if load_a is not None else []
+    maps: list[MapEntry] = load_m(symbols) if load_m is not None else []
+    return acts, maps
+
+
+def session_bars(
+    store: Store,
+    symbols: Sequence[str],
+    session: SessionInfo,
+    as_of: date | None,
+    mode: str,
+    actions: Sequence[Action],
+    renames: Sequence[MapEntry],
+) -> BarBatch:
+    """Regular-session bars of ``session`` named as now, adjusted as of ``as_of`` (None: raw).
+
+    A symbol that traded under another ticker that day (map file) is read under that
+    ticker; bars come back ordered by (ts, symbol) as the store gives them.
+    """
+    names = {s: history_symbols(s, session.date, renames) for s in symbols}
+    batch = store.load_bars(sorted(set(names.values())), session.open, session.close)
+    if any(t != s for s, t in names.items()) and len(batch):
+        back = {t: s for s, t in names.items()}
+        symbol = np.array([back.get(str(t), str(t)) for t in batch.symbol], dtype=object)
+        order = np.lexsort((symbol.astype(str), batch.ts_us))
+        batch = BarBatch(
+            symbol, batch.ts_us, batch.open, batch.high, batch.low, batch.close,
+            batch.volume, batch.regular,
+        ).take(order)  # fmt: skip
+    if as_of is None:
+        return batch
+    return adjust_day(batch, session.date, as_of, actions, mode)
