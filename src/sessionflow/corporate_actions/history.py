@@ -17,12 +17,8 @@ from sessionflow.time_provider import SessionInfo
 
 
 def stored_actions(store: Store, symbols: Sequence[str]) -> tuple[list[Action], list[MapEntry]]:
-    """Actions and renames of ``symbols``; none from a store that keeps none."""
-    load_a = getattr(store, "load_actions", None)
-    load_m = getattr(store, "load_symbol_map", None)
-    acts: list[Action] = load_a(symbols) if load_a is not None else []
-    maps: list[MapEntry] = load_m(symbols) if load_m is not None else []
-    return acts, maps
+    """Actions and renames of ``symbols``; none from a store older than their tables."""
+    return store.load_actions(symbols), store.load_symbol_map(symbols)
 
 
 def session_bars(

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from sessionflow.models import Bar, Quote, Tick, from_us
+
+if TYPE_CHECKING:
+    from sessionflow.corporate_actions.adjust import Action, MapEntry
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -171,6 +174,14 @@ class Store(Protocol):
     def count_bars(self) -> int: ...
 
     def stage_import(self) -> StagedImport: ...
+
+    def load_actions(self, symbols: Sequence[str]) -> list[Action]:
+        """Corporate actions of ``symbols`` by ex-date (none from a store that has none)."""
+        ...
+
+    def load_symbol_map(self, symbols: Sequence[str]) -> list[MapEntry]:
+        """The tickers ``symbols`` traded under before (LEAN map files)."""
+        ...
 
     def close(self) -> None: ...
 
