@@ -46,7 +46,7 @@ def print_import(console: Console, report: ImportReport, limit: int = 20) -> Non
         f"{report.unchanged} unchanged, {report.replaced} replaced"
         + (f", {report.kept} kept (differing, not written)" if report.kept else "")
         + f", {sum(report.rejected.values())} rejected"
-        f" ({report.extended} extended-hours rows accepted)"
+        + (f" ({report.extended} extended-hours rows accepted)" if report.extended else "")
     )
     for reason, n in sorted(report.rejected.items()):
         console.print(f"  {reason}: {n}")
