@@ -40,14 +40,19 @@ import websockets
 from alpaca.data.enums import DataFeed
 from alpaca.data.live.stock import StockDataStream
 
-from sessionflow.feeds.alpaca_parse import Malformed, parse_bar, parse_quote, parse_trade
+from sessionflow.feeds.alpaca_parse import (
+    Malformed,
+    parse_bar,
+    parse_correction,
+    parse_quote,
+    parse_trade,
+)
 from sessionflow.feeds.base import (
+    Arrival,
     FeedAuthError,
     FeedError,
-    FeedItem,
     FeedSink,
     FeedState,
-    QuoteUpdate,
 )
 from sessionflow.feeds.credentials import AlpacaCredentials
 
@@ -232,6 +237,8 @@ class AlpacaFeed:
         if bars:
             stream.routes["b"] = _handler(sink, "bar", parse_bar)
             stream.subscribe_bars(stream.routes["b"], *self.symbols)
+            stream.routes["u"] = _handler(sink, "bar", parse_correction)
+            stream.subscribe_updated_bars(stream.routes["u"], *self.symbols)
         if quotes:
             stream.routes["q"] = _handler(sink, "quote", parse_quote)
             stream.subscribe_quotes(stream.routes["q"], *self.symbols)
@@ -288,9 +295,7 @@ class AlpacaFeed:
         thread.join(timeout)
 
 
-def _handler(
-    sink: FeedSink, kind: str, parse: Callable[[Mapping[str, Any]], FeedItem | QuoteUpdate]
-) -> Route:
+def _handler(sink: FeedSink, kind: str, parse: Callable[[Mapping[str, Any]], Arrival]) -> Route:
     async def handle(msg: Any) -> None:
         try:
             item = parse(msg)

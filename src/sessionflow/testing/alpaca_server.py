@@ -42,7 +42,7 @@ from sessionflow.feeds.alpaca import NoFrameDebug
 from sessionflow.models import MINUTE, Bar, Tick, to_us
 from sessionflow.time_provider.live_clock import WallTimeClock
 
-_CHANNELS = {"b": "bars", "q": "quotes", "t": "trades"}
+_CHANNELS = {"b": "bars", "u": "updatedBars", "q": "quotes", "t": "trades"}
 _ACK_KEYS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
 
 
@@ -64,6 +64,11 @@ def bar_msg(bar: Bar) -> dict[str, Any]:
         "n": 1,
         "vw": round((bar.high + bar.low + bar.close) / 3, 4),
     }
+
+
+def updated_bar_msg(bar: Bar) -> dict[str, Any]:
+    """A corrected bar (``updatedBars`` channel): same minute, recomputed after late trades."""
+    return {**bar_msg(bar), "T": "u"}
 
 
 def quote_msg(symbol: str, ts: datetime, bid: float, ask: float, size: int = 1) -> dict[str, Any]:
@@ -376,4 +381,4 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-__all__ = ["FakeAlpaca", "bar_msg", "quote_msg", "rest_bar", "trade_msg"]
+__all__ = ["FakeAlpaca", "bar_msg", "quote_msg", "rest_bar", "trade_msg", "updated_bar_msg"]
