@@ -33,6 +33,8 @@ from sessionflow.time_provider import ExchangeCalendar
 from sessionflow.time_provider.live_clock import WaitableClock, WallTimeClock
 from sessionflow.time_provider.schedule import CalendarSchedule, SessionSchedule
 
+DELAYED_SIP_S = 15 * 60.0  # delayed_sip sends each bar this much after its minute
+
 
 @dataclass
 class LiveParts:
@@ -98,7 +100,8 @@ def build_live(
     batcher = StoreBatcher(store, upkeep.submit, live.batch_items, live.batch_seconds)
     timing = LiveTiming(
         check_interval_s=settings.check_interval_seconds,
-        grace_s=live.bar_grace_seconds,
+        # delayed_sip sends each bar 15 minutes after its minute: wait that long too
+        grace_s=live.bar_grace_seconds + (DELAYED_SIP_S if live.feed == "delayed_sip" else 0),
         silence_timeout_s=live.silence_timeout_seconds,
         connect_timeout_s=live.connect_timeout_seconds,
         max_sessions=live.sessions,

@@ -3,13 +3,18 @@
 Why it exists: the live path must be tested against the real SDK over real
 sockets, not a mocked client. This server answers the SDK exactly as Alpaca does:
 
-- websocket, msgpack frames, every frame an array of maps: on connect
-  ``[{"T":"success","msg":"connected"}]``; ``{"action":"auth","key","secret"}`` gets
-  ``authenticated``, or ``{"T":"error","code":402,"msg":"auth failed"}``, or 406
-  ``connection limit exceeded`` when ``max_connections`` sessions are open;
+- websocket on ``/v2/{feed}``, every frame an array of maps, msgpack when the client
+  sends ``Content-Type: application/msgpack`` (the SDK does), JSON text otherwise: on
+  connect ``[{"T":"success","msg":"connected"}]``; ``{"action":"auth","key","secret"}``
+  gets ``authenticated``, or one of the documented errors (``ERRORS``): 402 bad keys,
+  409 a feed outside the ``plan``, 406 when ``max_connections`` sessions are open, 403
+  a second auth, 404 no auth within ``auth_timeout_s``; 405 when the basic plan
+  subscribes more than 30 symbols to trades and quotes; ``send_error`` sends 407 slow
+  client (then closes) or 500 internal error;
   ``{"action":"subscribe","bars":[..],"quotes":[..],"trades":[..]}`` gets a
   ``{"T":"subscription",...}`` ack; data goes only to connections subscribed to the
-  symbol, as ``{"T":"b","S","o","h","l","c","v","t"}`` (``t`` a msgpack Timestamp);
+  symbol, as ``{"T":"b","S","o","h","l","c","v","t"}`` (``t`` a msgpack Timestamp), and
+  corrections as ``"T":"u"`` to ``updatedBars`` subscribers;
 - REST ``GET /v2/stocks/bars?symbols=A,B&timeframe=1Min&start&end&limit&page_token``
   with ``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY`` headers, answering
   ``{"bars": {"A": [{"t","o","h","l","c","v","n","vw"}]}, "next_page_token"}``.
@@ -44,6 +49,25 @@ from sessionflow.time_provider.live_clock import WallTimeClock
 
 _CHANNELS = {"b": "bars", "u": "updatedBars", "q": "quotes", "t": "trades"}
 _ACK_KEYS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
+# which stream feeds each plan may open (docs.alpaca.markets/docs/about-market-data-api)
+PLANS: dict[str, frozenset[str]] = {
+    "basic": frozenset({"iex", "delayed_sip"}),
+    "algo_trader_plus": frozenset({"iex", "sip", "delayed_sip"}),
+}
+FREE_SYMBOL_LIMIT = 30  # basic plan: trades and quotes; bars are unlimited
+# Alpaca's documented stream errors (docs.alpaca.markets/docs/streaming-market-data#errors)
+ERRORS = {
+    400: "invalid syntax",
+    401: "not authenticated",
+    402: "auth failed",
+    403: "already authenticated",
+    404: "auth timeout",
+    405: "symbol limit exceeded",
+    406: "connection limit exceeded",
+    407: "slow client",
+    409: "insufficient subscription",
+    500: "internal error",
+}
 
 
 def _ts(dt: datetime) -> msgpack.Timestamp:
@@ -111,7 +135,12 @@ def rest_bar(bar: Bar) -> dict[str, Any]:
 @dataclass(eq=False)
 class _Conn:
     ws: ServerConnection
+    feed: str = "iex"
+    packed: bool = True  # msgpack only when the client asked for it
     subs: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def encode(self, messages: Sequence[Any]) -> bytes | str:
+        return msgpack.packb(messages) if self.packed else json.dumps(messages, default=_json)
 
     def wants(self, msg: Any) -> bool:
         if not isinstance(msg, dict) or msg.get("T") not in _CHANNELS:
@@ -130,8 +159,13 @@ class FakeAlpaca:
         max_connections: int = 1,
         ws_port: int = 0,
         rest_port: int = 0,
+        plan: str = "basic",
+        auth_timeout_s: float = 10.0,
     ) -> None:
         self.key, self.secret = key, secret
+        self.plan = plan
+        self.feeds = PLANS[plan]
+        self.auth_timeout_s = auth_timeout_s
         self.ports = (ws_port, rest_port)
         self.max_connections = max_connections
         self.received: list[dict[str, Any]] = []  # every client action, in order
@@ -148,19 +182,24 @@ class FakeAlpaca:
         )
         self._server: Server | None = None
         self._http: ThreadingHTTPServer | None = None
-        self.ws_url = self.rest_url = ""  # set by start()
+        self.ws_url = self.rest_url = self._ws_base = ""  # set by start()
 
     def start(self) -> FakeAlpaca:
         self._thread.start()
         self._server = self.run(self._open())
         self._http = ThreadingHTTPServer(("127.0.0.1", self.ports[1]), _rest_handler(self))
         ws_port = next(iter(self._server.sockets)).getsockname()[1]
-        self.ws_url = f"ws://127.0.0.1:{ws_port}/v2/iex"
+        self._ws_base = f"ws://127.0.0.1:{ws_port}/v2"
+        self.ws_url = self.url_for("iex")
         self.rest_url = f"http://127.0.0.1:{self._http.server_address[1]}"
         threading.Thread(
             target=self._http.serve_forever, name="fake-alpaca-rest", daemon=True
         ).start()
         return self
+
+    def url_for(self, feed: str) -> str:
+        """The stream URL of one feed (``/v2/{feed}``, as Alpaca's)."""
+        return f"{self._ws_base}/{feed}"
 
     async def _open(self) -> Server:
         quiet = NoFrameDebug(logging.getLogger("sessionflow.testing.alpaca_server"), {})
@@ -189,14 +228,28 @@ class FakeAlpaca:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _handle(self, ws: ServerConnection) -> None:
-        conn = _Conn(ws)
-        await ws.send(msgpack.packb([{"T": "success", "msg": "connected"}]))
+        request = ws.request
+        path = request.path if request is not None else ""
+        packed = (
+            request is not None and request.headers.get("Content-Type") == "application/msgpack"
+        )
+        conn = _Conn(ws, path.rstrip("/").rsplit("/", 1)[-1], packed)
+        await self._send(conn, {"T": "success", "msg": "connected"})
+        deadline = asyncio.get_running_loop().time() + self.auth_timeout_s
         try:
-            async for raw in ws:
+            while True:
+                wait = None
+                if conn not in self._conns:
+                    wait = max(0.0, deadline - asyncio.get_running_loop().time())
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), wait)
+                except TimeoutError:
+                    await self._refuse(conn, 404)
+                    return
                 try:
                     msg = msgpack.unpackb(raw) if isinstance(raw, bytes) else json.loads(raw)
                 except ValueError:
-                    await self._send(ws, {"T": "error", "code": 400, "msg": "invalid syntax"})
+                    await self._send(conn, {"T": "error", "code": 400, "msg": ERRORS[400]})
                     continue
                 self.received.append(msg)
                 if not await self._action(conn, msg):
@@ -211,46 +264,71 @@ class FakeAlpaca:
         """Answer one client action; False closes the connection."""
         action = msg.get("action")
         if action == "auth":
+            if conn in self._conns:
+                await self._refuse(conn, 403)
+                return True
             if msg.get("key") != self.key or msg.get("secret") != self.secret:
-                await self._refuse(conn, 402, "auth failed")
+                await self._refuse(conn, 402)
+                return False
+            if conn.feed not in self.feeds:
+                await self._refuse(conn, 409)
                 return False
             with self._cond:
                 full = len(self._conns) >= self.max_connections
                 if not full:
                     self._conns.add(conn)
             if full:
-                await self._refuse(conn, 406, "connection limit exceeded")
+                await self._refuse(conn, 406)
                 return False
-            await self._send(conn.ws, {"T": "success", "msg": "authenticated"})
+            await self._send(conn, {"T": "success", "msg": "authenticated"})
         elif conn not in self._conns:
-            await self._send(conn.ws, {"T": "error", "code": 401, "msg": "not authenticated"})
+            await self._send(conn, {"T": "error", "code": 401, "msg": ERRORS[401]})
         elif action in ("subscribe", "unsubscribe"):
+            subs = {k: set(conn.subs.get(k, ())) for k in _ACK_KEYS}
             for key in _ACK_KEYS:
                 change = set(msg.get(key) or ())
-                if action == "subscribe":
-                    conn.subs[key] |= change
-                else:
-                    conn.subs[key] -= change
+                subs[key] = subs[key] | change if action == "subscribe" else subs[key] - change
+            if "sip" not in self.feeds and len(subs["trades"] | subs["quotes"]) > FREE_SYMBOL_LIMIT:
+                await self._refuse(conn, 405)
+                return True
+            conn.subs.update(subs)
             ack = {"T": "subscription", **{k: sorted(conn.subs.get(k, ())) for k in _ACK_KEYS}}
-            await self._send(conn.ws, ack)
+            await self._send(conn, ack)
             with self._cond:
                 self._subscriptions += 1
                 self._cond.notify_all()
         return True
 
-    async def _refuse(self, conn: _Conn, code: int, text: str) -> None:
-        await self._send(conn.ws, {"T": "error", "code": code, "msg": text})
+    async def _refuse(self, conn: _Conn, code: int) -> None:
+        await self._send(conn, {"T": "error", "code": code, "msg": ERRORS[code]})
         with self._cond:
             self.refused[code] += 1
             self._cond.notify_all()
+
+    def send_error(self, code: int) -> None:
+        """Send a documented runtime error (407 slow client, 500 internal error) to every
+        connection; Alpaca closes a slow client's connection after telling it."""
+        with self._cond:
+            conns = list(self._conns)
+            if code == 407:
+                self._conns.clear()
+
+        async def go() -> None:
+            for conn in conns:
+                with contextlib.suppress(ConnectionClosed):
+                    await self._refuse(conn, code)
+                    if code == 407:
+                        await conn.ws.close()
+
+        self.run(go())
 
     def wait_refused(self, code: int, count: int = 1, timeout: float = 10.0) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self.refused[code] >= count, timeout)
 
     @staticmethod
-    async def _send(ws: ServerConnection, msg: dict[str, Any]) -> None:
-        await ws.send(msgpack.packb([msg]))
+    async def _send(conn: _Conn, msg: dict[str, Any]) -> None:
+        await conn.ws.send(conn.encode([msg]))
 
     async def broadcast(self, messages: Sequence[Any]) -> None:
         """One frame per connection with the messages it subscribed to."""
@@ -260,7 +338,7 @@ class FakeAlpaca:
             mine = [m for m in messages if conn.wants(m)]
             if mine:
                 with contextlib.suppress(ConnectionClosed):
-                    await conn.ws.send(msgpack.packb(mine))
+                    await conn.ws.send(conn.encode(mine))
 
     async def broadcast_raw(self, frame: bytes) -> None:
         with self._cond:
@@ -345,6 +423,13 @@ class FakeAlpaca:
             out[b.symbol].append(rest_bar(b))
         more = offset + limit < len(hits)
         return 200, {"bars": dict(out), "next_page_token": str(offset + limit) if more else None}
+
+
+def _json(value: Any) -> Any:
+    """JSON mode sends times as RFC 3339 strings, as Alpaca does."""
+    if isinstance(value, msgpack.Timestamp):
+        return value.to_datetime().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    raise TypeError(f"not JSON serialisable: {value!r}")
 
 
 def _parse_time(text: str | None, default: int) -> int:
