@@ -26,13 +26,16 @@ bars on a clock for the CLI, the benchmark and demos.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
 import json
 import logging
+import math
 import threading
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +57,8 @@ PLANS: dict[str, frozenset[str]] = {
     "basic": frozenset({"iex", "delayed_sip"}),
     "algo_trader_plus": frozenset({"iex", "sip", "delayed_sip"}),
 }
+TIMEFRAMES = frozenset({"1Min", "5Min", "15Min", "1Hour", "1Day", "1Week", "1Month"})
+SIP_DELAY_US = 15 * 60_000_000  # the basic plan may query SIP older than this
 FREE_SYMBOL_LIMIT = 30  # basic plan: trades and quotes; bars are unlimited
 # Alpaca's documented stream errors (docs.alpaca.markets/docs/streaming-market-data#errors)
 ERRORS = {
@@ -161,11 +166,17 @@ class FakeAlpaca:
         rest_port: int = 0,
         plan: str = "basic",
         auth_timeout_s: float = 10.0,
+        rate_limit: int | None = None,
+        rate_window_s: float = 60.0,
     ) -> None:
         self.key, self.secret = key, secret
         self.plan = plan
         self.feeds = PLANS[plan]
         self.auth_timeout_s = auth_timeout_s
+        self.now: Callable[[], datetime] = WallTimeClock().now  # what "recent" is measured from
+        self.rate_limit, self.rate_window_s = rate_limit, rate_window_s  # requests per window
+        self._window_end, self._window_used = 0.0, 0
+        self.rate_limited = 0  # 429s sent
         self.ports = (ws_port, rest_port)
         self.max_connections = max_connections
         self.received: list[dict[str, Any]] = []  # every client action, in order
@@ -402,27 +413,75 @@ class FakeAlpaca:
         with self._cond:
             self._rest_failures = count
 
-    def _bars_page(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _bars_page(self, query: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """One page of ``/v2/stocks/bars``: (status, body, rate-limit headers)."""
         with self._cond:
             self.rest_requests.append(query)
             self._cond.notify_all()
+            headers, limited = self._rate()
+            if limited:
+                return 429, {"message": "too many requests"}, headers
             if self._rest_failures > 0:
                 self._rest_failures -= 1
-                return 500, {"code": 50010000, "message": "internal server error"}
+                return 500, {"code": 50010000, "message": "internal server error"}, headers
             rows = sorted(self._rest_bars.items())
-        if query.get("timeframe") != "1Min":
-            return 422, {"message": f"unsupported timeframe {query.get('timeframe')!r}"}
+        problem = self._bad_params(query)
+        if problem is not None:
+            status, text = problem
+            return status, {"code": status * 100000 + 10000, "message": text}, headers
         symbols = set(query.get("symbols", "").split(","))
         lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
         hits = [b for (s, ts), b in rows if s in symbols and lo <= ts <= hi]
-        offset = int(query.get("page_token") or 0)
+        offset = int(base64.b64decode(query["page_token"])) if query.get("page_token") else 0
         limit = int(query.get("limit") or 1000)
         page = hits[offset : offset + limit]
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for b in page:
             out[b.symbol].append(rest_bar(b))
         more = offset + limit < len(hits)
-        return 200, {"bars": dict(out), "next_page_token": str(offset + limit) if more else None}
+        token = base64.b64encode(str(offset + limit).encode()).decode() if more else None
+        return 200, {"bars": dict(out), "next_page_token": token}, headers
+
+    def _bad_params(self, query: dict[str, str]) -> tuple[int, str] | None:
+        """Alpaca's parameter checks: 422 for bad values, 403 for recent SIP off-plan."""
+        if query.get("timeframe") not in TIMEFRAMES:
+            return 422, f"invalid timeframe: {query.get('timeframe')!r}"
+        if query.get("timeframe") != "1Min":
+            return 422, "this local server holds 1Min bars only"
+        limit = query.get("limit")
+        if limit is not None and not (limit.isdigit() and 1 <= int(limit) <= 10_000):
+            return 422, f"invalid limit: {limit!r} (1 to 10000)"
+        feed = query.get("feed", "sip" if "sip" in self.feeds else "iex")
+        if feed not in ("iex", "sip", "delayed_sip", "otc", "boats", "overnight"):
+            return 422, f"invalid feed: {feed!r}"
+        try:
+            lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
+        except ValueError:
+            return 422, "invalid start or end"
+        if hi < lo:
+            return 422, "end should not be before start"
+        recent = to_us(self.now()) - SIP_DELAY_US
+        if feed == "sip" and "sip" not in self.feeds and min(hi, to_us(self.now())) > recent:
+            return 403, "subscription does not permit querying recent SIP data"
+        return None
+
+    def _rate(self) -> tuple[dict[str, str], bool]:
+        """Count one request in the current window (call with the lock held)."""
+        if self.rate_limit is None:
+            return {}, False
+        now = time.time()
+        if now >= self._window_end:
+            self._window_end, self._window_used = now + self.rate_window_s, 0
+        self._window_used += 1
+        limited = self._window_used > self.rate_limit
+        if limited:
+            self.rate_limited += 1
+        headers = {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(max(0, self.rate_limit - self._window_used)),
+            "X-RateLimit-Reset": str(math.ceil(self._window_end)),
+        }
+        return headers, limited
 
 
 def _json(value: Any) -> Any:
@@ -444,6 +503,7 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            headers: dict[str, str] = {}
             if url.path != "/v2/stocks/bars":
                 status, body = 404, {"message": "not found"}
             elif (
@@ -452,9 +512,11 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
             ):
                 status, body = 403, {"message": "forbidden"}
             else:
-                status, body = server._bars_page(query)
+                status, body, headers = server._bars_page(query)
             data = json.dumps(body).encode()
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
