@@ -24,7 +24,17 @@ from websockets.sync.client import ClientConnection, connect
 from sessionflow import Settings, build_system
 from sessionflow.feeds.base import FeedAuthError, FeedError
 from sessionflow.testing.alpaca_server import FakeAlpaca
-from tests.live_support import KEY, SECRET, WAIT, live_settings
+from sessionflow.time_provider import ExchangeCalendar
+from tests.live_support import (
+    KEY,
+    SECRET,
+    WAIT,
+    LiveRun,
+    by_minute,
+    day_bars,
+    live_settings,
+    short_session,
+)
 
 ACK_KEYS = {"T", "trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds"}
 
@@ -141,3 +151,30 @@ def test_delayed_sip_is_a_supported_feed(tmp_path: Path) -> None:
             assert server.wait_subscriptions(1, WAIT)
         finally:
             system.stop()
+
+
+def test_slow_client_and_internal_error_are_counted_and_the_session_ends_whole(
+    tmp_path: Path,
+) -> None:
+    session = short_session(8)
+    bars = [b for b in day_bars(ExchangeCalendar()) if b.ts < session.close]
+    minutes = by_minute(bars)
+    t = list(minutes)
+    with FakeAlpaca(KEY, SECRET) as server:
+        server.add_rest_bars(bars)
+        run = LiveRun(live_settings(tmp_path, server), server, session)
+        run.start()
+        for ts in t[:3]:
+            run.minute(ts, minutes[ts])
+        server.send_error(500)  # reported; the connection stays
+        server.send_error(407)  # reported, then the server closes the socket
+        assert run.coordinator.sink.wait_subscribed(2, WAIT)  # the SDK reconnected
+        for ts in t[3:5]:
+            run.minute(ts, [])  # lost while away: REST fills them
+        for ts in t[5:]:
+            run.minute(ts, minutes[ts])
+        run.finish()
+    counters = run.system.counters
+    assert counters["feed_server_error_407"] == 1 and counters["feed_server_error_500"] == 1
+    for row in run.system.data_manager.reports[0].rows:
+        assert (row.bars, row.gaps_filled) == (8, 2)
