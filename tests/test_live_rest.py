@@ -10,6 +10,7 @@ seconds); 422 for a bad timeframe, limit or range.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,16 @@ from sessionflow.feeds.base import FeedError
 from sessionflow.feeds.credentials import AlpacaCredentials
 from sessionflow.models import MINUTE, Bar, to_us
 from sessionflow.testing.alpaca_server import FakeAlpaca
-from tests.live_support import KEY, SECRET
+from sessionflow.time_provider import ExchangeCalendar
+from tests.live_support import (
+    KEY,
+    SECRET,
+    LiveRun,
+    by_minute,
+    day_bars,
+    live_settings,
+    short_session,
+)
 
 T0 = datetime(2024, 11, 25, 9, 0, tzinfo=UTC)
 CREDS = AlpacaCredentials(key_id=SecretStr(KEY), secret_key=SecretStr(SECRET))
@@ -124,3 +134,25 @@ def test_a_refused_feed_is_one_clear_error_and_not_retried() -> None:
     text = str(caught.value)
     assert "'sip'" in text and "recent SIP data" in text
     assert "'iex'" in text and "delayed_sip" in text
+
+
+def test_a_live_backfill_met_by_429_waits_completes_and_counts_it(tmp_path: Path) -> None:
+    session = short_session(4)
+    bars = [b for b in day_bars(ExchangeCalendar()) if b.ts < session.close]
+    minutes = by_minute(bars)
+    t = list(minutes)
+    with FakeAlpaca(KEY, SECRET) as server:
+        server.add_rest_bars(bars)
+        run = LiveRun(live_settings(tmp_path, server), server, session)
+        run.start()
+        run.minute(t[0], minutes[t[0]])
+        server.limit_rest(1, 0.5)  # the backfill's first request meets the limit
+        for ts in t[1:3]:
+            run.minute(ts, [])
+        run.minute(t[3], minutes[t[3]])
+        run.finish()
+    assert server.rate_limited == 1
+    assert run.system.counters["rest_rate_limited"] == 1
+    assert run.system.counters["fill_errors"] == 0  # waited, not failed
+    for row in run.system.data_manager.reports[0].rows:
+        assert (row.bars, row.gaps_filled) == (4, 2)

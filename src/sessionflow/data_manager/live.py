@@ -80,13 +80,19 @@ def build_live(
             backoff=(live.reconnect_min_seconds, live.reconnect_max_seconds),
         )
     fill = parts.fill_source
+    source_counters: Callable[[], dict[str, int]] | None = None
     if fill is None:
         from sessionflow.feeds.alpaca_rest import AlpacaRestGapFill
 
         assert creds is not None
-        fill = AlpacaRestGapFill(
+        rest = AlpacaRestGapFill(
             creds, url=live.rest_url, feed=live.feed, timeout_s=live.rest_timeout_seconds
         )
+        fill = rest
+
+        def source_counters() -> dict[str, int]:
+            return {"rest_rate_limited": rest.rate_limited}
+
     clock = parts.clock or WallTimeClock()
     rate = clock.rate if isinstance(clock, WallTimeClock) else 1.0
     upkeep = UpkeepWorker(
@@ -118,5 +124,6 @@ def build_live(
         hooks,
         batcher,
         timing,
+        source_counters,
     )
     return clock, upkeep, coordinator

@@ -177,6 +177,7 @@ class FakeAlpaca:
         self.rate_limit, self.rate_window_s = rate_limit, rate_window_s  # requests per window
         self._window_end, self._window_used = 0.0, 0
         self.rate_limited = 0  # 429s sent
+        self._forced_429, self._forced_reset_s = 0, 0.0
         self.ports = (ws_port, rest_port)
         self.max_connections = max_connections
         self.received: list[dict[str, Any]] = []  # every client action, in order
@@ -408,6 +409,12 @@ class FakeAlpaca:
         with self._cond:
             return self._cond.wait_for(lambda: len(self.rest_requests) >= count, timeout)
 
+    def limit_rest(self, count: int, reset_in_s: float) -> None:
+        """The next ``count`` REST requests answer 429, the window reopening in ``reset_in_s``
+        (tests: a rate limit met at a known request, whatever the machine's speed)."""
+        with self._cond:
+            self._forced_429, self._forced_reset_s = count, reset_in_s
+
     def fail_rest(self, count: int) -> None:
         """The next ``count`` REST requests answer 500."""
         with self._cond:
@@ -467,9 +474,16 @@ class FakeAlpaca:
 
     def _rate(self) -> tuple[dict[str, str], bool]:
         """Count one request in the current window (call with the lock held)."""
+        now = time.time()
+        if self._forced_429 > 0:
+            self._forced_429 -= 1
+            self.rate_limited += 1
+            limit = str(self.rate_limit or 200)
+            reset = str(math.ceil(now + self._forced_reset_s))
+            return {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": reset}, True  # fmt: skip
         if self.rate_limit is None:
             return {}, False
-        now = time.time()
         if now >= self._window_end:
             self._window_end, self._window_used = now + self.rate_window_s, 0
         self._window_used += 1
