@@ -100,7 +100,11 @@ def test_a_silent_socket_is_reconnected_and_the_silence_backfilled(tmp_path: Pat
 def test_connection_limit_is_retried_with_backoff_until_the_slot_frees(tmp_path: Path) -> None:
     session = short_session(2)
     _, minutes = _session_bars(2)
-    with FakeAlpaca(KEY, SECRET) as server, connect(server.ws_url) as blocker:
+    packed = {"Content-Type": "application/msgpack"}  # as the SDK asks; else JSON text
+    with (
+        FakeAlpaca(KEY, SECRET) as server,
+        connect(server.ws_url, additional_headers=packed) as blocker,
+    ):
         blocker.recv()  # another client holds the only connection slot
         blocker.send(msgpack.packb({"action": "auth", "key": KEY, "secret": SECRET}))
         assert msgpack.unpackb(blocker.recv())[0]["msg"] == "authenticated"

@@ -30,10 +30,15 @@ class SessionEndEvent:
 
 
 class BarEvent(NamedTuple):
-    """One 1m bar; ``time`` is when it became available (its close)."""
+    """One 1m bar; ``time`` is when it became available (its close).
+
+    ``corrected``: the vendor corrected a bar already given for this minute (or sent
+    the correction first); this one replaces it.
+    """
 
     bar: Bar
     time: datetime
+    corrected: bool = False
 
 
 class DerivedBarEvent(NamedTuple):
@@ -66,6 +71,7 @@ class BarSliceEvent:
     bars: BarBatch
     time: datetime
     filled: bool = False
+    corrected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +95,9 @@ def expand(events: list[BatchEvent]) -> list[Event]:
     out: list[Event] = []
     for ev in events:
         if isinstance(ev, BarSliceEvent):
-            out.extend(BarEvent(b, ev.time) for b in ev.bars.iter_bars(filled=ev.filled))
+            out.extend(
+                BarEvent(b, ev.time, ev.corrected) for b in ev.bars.iter_bars(filled=ev.filled)
+            )
         elif isinstance(ev, DerivedSliceEvent):
             out.extend(
                 DerivedBarEvent(b, ev.time, ev.revised)

@@ -107,7 +107,7 @@ def live(
     symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
     feed_url: Annotated[str | None, typer.Option(help="websocket URL (default Alpaca)")] = None,
     rest_url: Annotated[str | None, typer.Option(help="REST base URL (default Alpaca)")] = None,
-    feed: Annotated[str | None, typer.Option(help="iex or sip")] = None,
+    feed: Annotated[str | None, typer.Option(help="iex, sip or delayed_sip")] = None,
     sessions: Annotated[int, typer.Option(min=1, help="stop after this many sessions")] = 1,
     quotes: Annotated[bool, typer.Option(help="also subscribe to quotes")] = False,
     trades: Annotated[bool, typer.Option(help="also subscribe to trades")] = False,

@@ -33,6 +33,8 @@ from sessionflow.time_provider import ExchangeCalendar
 from sessionflow.time_provider.live_clock import WaitableClock, WallTimeClock
 from sessionflow.time_provider.schedule import CalendarSchedule, SessionSchedule
 
+DELAYED_SIP_S = 15 * 60.0  # delayed_sip sends each bar this much after its minute
+
 
 @dataclass
 class LiveParts:
@@ -78,13 +80,19 @@ def build_live(
             backoff=(live.reconnect_min_seconds, live.reconnect_max_seconds),
         )
     fill = parts.fill_source
+    source_counters: Callable[[], dict[str, int]] | None = None
     if fill is None:
         from sessionflow.feeds.alpaca_rest import AlpacaRestGapFill
 
         assert creds is not None
-        fill = AlpacaRestGapFill(
+        rest = AlpacaRestGapFill(
             creds, url=live.rest_url, feed=live.feed, timeout_s=live.rest_timeout_seconds
         )
+        fill = rest
+
+        def source_counters() -> dict[str, int]:
+            return {"rest_rate_limited": rest.rate_limited}
+
     clock = parts.clock or WallTimeClock()
     rate = clock.rate if isinstance(clock, WallTimeClock) else 1.0
     upkeep = UpkeepWorker(
@@ -98,7 +106,8 @@ def build_live(
     batcher = StoreBatcher(store, upkeep.submit, live.batch_items, live.batch_seconds)
     timing = LiveTiming(
         check_interval_s=settings.check_interval_seconds,
-        grace_s=live.bar_grace_seconds,
+        # delayed_sip sends each bar 15 minutes after its minute: wait that long too
+        grace_s=live.bar_grace_seconds + (DELAYED_SIP_S if live.feed == "delayed_sip" else 0),
         silence_timeout_s=live.silence_timeout_seconds,
         connect_timeout_s=live.connect_timeout_seconds,
         max_sessions=live.sessions,
@@ -115,5 +124,6 @@ def build_live(
         hooks,
         batcher,
         timing,
+        source_counters,
     )
     return clock, upkeep, coordinator

@@ -268,20 +268,24 @@ class UpkeepWorker(WorkerThread):
         session = sd.current_session
         assert session is not None
         filled = result.filled
+        # minutes changed after they may have been announced: fills and vendor corrections
+        fixes = sd.take_corrections()
+        changed_rows = np.array([r for r, _ in fixes], dtype=np.intp)
+        changed_min = np.array([m for _, m in fixes], dtype=np.int64)
+        if len(filled):
+            changed_rows = np.concatenate([sd.index_of(filled.symbol.tolist()), changed_rows])
+            changed_min = np.concatenate([(filled.ts_us - grid.open_us) // MINUTE_US, changed_min])
         revised: list[tuple[int, int, DerivedSlice]] = []
         fresh: list[tuple[int, int, DerivedSlice]] = []
         for k, done in self._emitted.items():
             target = sd.derived[k]
             upto = completed_windows(session, k, now_us)
-            if upto == done and not len(filled):
-                continue  # the usual minute: no window closed, nothing filled
-            if len(filled):
-                filled_rows = sd.index_of(filled.symbol.tolist())
-                filled_min = (filled.ts_us - grid.open_us) // MINUTE_US
-                for j in sorted(set((filled_min // k).tolist())):
-                    if j < done:
-                        rows = np.unique(filled_rows[filled_min // k == j])
-                        revised.extend(self._window(sd, grid, target, k, j, rows))
+            if upto == done and not len(changed_rows):
+                continue  # the usual minute: no window closed, nothing filled or corrected
+            for j in sorted(set((changed_min // k).tolist())):
+                if j < done:
+                    rows = np.unique(changed_rows[changed_min // k == j])
+                    revised.extend(self._window(sd, grid, target, k, j, rows))
             for j in range(done, upto):
                 fresh.extend(self._window(sd, grid, target, k, j, None))
             if upto > done:

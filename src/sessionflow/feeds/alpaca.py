@@ -40,14 +40,19 @@ import websockets
 from alpaca.data.enums import DataFeed
 from alpaca.data.live.stock import StockDataStream
 
-from sessionflow.feeds.alpaca_parse import Malformed, parse_bar, parse_quote, parse_trade
+from sessionflow.feeds.alpaca_parse import (
+    Malformed,
+    parse_bar,
+    parse_correction,
+    parse_quote,
+    parse_trade,
+)
 from sessionflow.feeds.base import (
+    Arrival,
     FeedAuthError,
     FeedError,
-    FeedItem,
     FeedSink,
     FeedState,
-    QuoteUpdate,
 )
 from sessionflow.feeds.credentials import AlpacaCredentials
 
@@ -56,6 +61,23 @@ SDK_LOG = logging.getLogger("alpaca.data.live.websocket")
 
 FATAL_AUTH_CODES = frozenset({402, 409})  # auth failed, insufficient subscription
 Route = Callable[[Any], Awaitable[None]]  # one raw message of one type
+DELAYED_SIP_URL = "wss://stream.data.alpaca.markets/v2/delayed_sip"
+SYMBOL_LIMIT = (
+    "Alpaca refused the subscription ({detail}): the free plan streams trades and quotes "
+    "for at most 30 symbols (bars are unlimited); subscribe fewer symbols, or bars only "
+    "(no --quotes/--trades)"
+)
+
+
+def feed_refused(feed: str, detail: str) -> str:
+    """The one error for a feed the key's plan lacks: which feed, and what to use instead."""
+    return (
+        f"Alpaca refused feed {feed!r} for this key ({detail}): the key's plan does not "
+        "include it; use feed 'iex' (real time) or 'delayed_sip' (SIP, 15 minutes late), "
+        "or upgrade the plan"
+    )
+
+
 _KNOWN = frozenset({"b", "u", "d", "q", "t", "s", "l", "c", "x", "o", "n"})
 
 
@@ -93,11 +115,14 @@ class _Stream(StockDataStream):
             creds.key_id.get_secret_value(),
             creds.secret_key.get_secret_value(),
             raw_data=True,
-            feed=DataFeed(feed),
+            # the SDK knows only iex and sip; delayed_sip is sip's protocol on its own path
+            feed=DataFeed.SIP if feed == "delayed_sip" else DataFeed(feed),
             websocket_params=params,
-            url_override=url,
+            url_override=url or (DELAYED_SIP_URL if feed == "delayed_sip" else None),
         )
         self._reconnect_min_backoff, self._reconnect_max_backoff = backoff
+        # the feed the server sees: the URL's last segment (as Alpaca's /v2/{feed})
+        self._feed_name = url.rstrip("/").rsplit("/", 1)[-1] if url else feed
         self._sink = sink
         self._creds = creds
         self.routes: dict[str, Route] = {}
@@ -139,6 +164,8 @@ class _Stream(StockDataStream):
         code = first.get("code")
         detail = self._creds.scrub(f"{code} {first.get('msg', 'unexpected reply')}")
         self._sink.server_error(str(code), detail)
+        if code == 409:
+            raise _Fatal(FeedAuthError(feed_refused(self._feed_name, detail)))
         if code in FATAL_AUTH_CODES:
             raise _Fatal(FeedAuthError(f"Alpaca refused the connection ({detail})"))
         self._sink.count("auth_retries")
@@ -168,6 +195,8 @@ class _Stream(StockDataStream):
             code, text = msg.get("code"), self._creds.scrub(str(msg.get("msg")))
             self._sink.server_error(str(code), f"server error {code}: {text}")
             log.warning("alpaca feed: server error %s: %s", code, text)
+            if code == 405:
+                raise _Fatal(FeedError(SYMBOL_LIMIT.format(detail=f"{code} {text}")))
         elif (route := self.routes.get(kind)) is not None:
             await route(msg)
         elif kind not in _KNOWN and kind != "success":
@@ -232,6 +261,8 @@ class AlpacaFeed:
         if bars:
             stream.routes["b"] = _handler(sink, "bar", parse_bar)
             stream.subscribe_bars(stream.routes["b"], *self.symbols)
+            stream.routes["u"] = _handler(sink, "bar", parse_correction)
+            stream.subscribe_updated_bars(stream.routes["u"], *self.symbols)
         if quotes:
             stream.routes["q"] = _handler(sink, "quote", parse_quote)
             stream.subscribe_quotes(stream.routes["q"], *self.symbols)
@@ -288,9 +319,7 @@ class AlpacaFeed:
         thread.join(timeout)
 
 
-def _handler(
-    sink: FeedSink, kind: str, parse: Callable[[Mapping[str, Any]], FeedItem | QuoteUpdate]
-) -> Route:
+def _handler(sink: FeedSink, kind: str, parse: Callable[[Mapping[str, Any]], Arrival]) -> Route:
     async def handle(msg: Any) -> None:
         try:
             item = parse(msg)

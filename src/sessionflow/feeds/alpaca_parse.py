@@ -26,7 +26,7 @@ from typing import Any
 
 import msgpack
 
-from sessionflow.feeds.base import QuoteUpdate
+from sessionflow.feeds.base import Correction, QuoteUpdate
 from sessionflow.models import (
     MAX_TS_US,
     MAX_VOLUME,
@@ -113,6 +113,11 @@ def parse_bar(msg: Mapping[str, Any]) -> Bar:
         raise Malformed(reason, f"inconsistent OHLC {o}/{h}/{lo}/{c}")
     ts = from_us(timestamp_us(_field(msg, "t")))
     return Bar(_symbol(msg), ts, o, h, lo, c, _size(msg, "v"))
+
+
+def parse_correction(msg: Mapping[str, Any]) -> Correction:
+    """An ``updatedBars`` message ("u"): a bar recomputed after trades reported late."""
+    return Correction(parse_bar(msg))
 
 
 def parse_quote(msg: Mapping[str, Any]) -> QuoteUpdate:

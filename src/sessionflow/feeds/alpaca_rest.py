@@ -12,6 +12,7 @@ HTTP timeout; a hung request would block the upkeep thread, so one is mounted.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from requests.adapters import HTTPAdapter
 
 from sessionflow.data_upkeep import minute_ranges
 from sessionflow.feeds.alpaca_parse import Malformed, parse_bar
+from sessionflow.feeds.base import FeedError
 from sessionflow.feeds.credentials import AlpacaCredentials
 from sessionflow.models import Bar, from_us, to_us
 from sessionflow.store import BarBatch
@@ -32,12 +34,24 @@ log = logging.getLogger(__name__)
 
 _MIN_US = 60_000_000
 MERGE_GAP_MINUTES = 30  # ranges closer than this are fetched as one request
+RATE_RETRIES = 3  # 429s answered by waiting, per request, before it counts as a failure
+MAX_RATE_WAIT_S = 60.0  # Alpaca's window is a minute
+RECENT_SIP = "recent SIP data"  # in Alpaca's 403 text when the plan lacks SIP
 
 
 class _TimeoutAdapter(HTTPAdapter):
+    """A timeout on every request, and 429 answered by waiting as Alpaca's headers say.
+
+    Why here and not the SDK's retry: the SDK waits a fixed 3 s whatever the server
+    says. ``X-RateLimit-Reset`` is the unix second the window reopens; we wait until
+    then (at most ``MAX_RATE_WAIT_S``, at least a little), up to ``RATE_RETRIES`` times.
+    """
+
     def __init__(self, timeout_s: float) -> None:
         super().__init__(max_retries=0)
         self._timeout_s = timeout_s
+        self.rate_limited = 0
+        self.waited_s = 0.0
 
     def send(
         self,
@@ -49,7 +63,25 @@ class _TimeoutAdapter(HTTPAdapter):
         proxies: dict[str, str] | None = None,
     ) -> Response:
         timeout = self._timeout_s if timeout is None else timeout
+        for _ in range(RATE_RETRIES):
+            response = super().send(request, stream, timeout, verify, cert, proxies)
+            if response.status_code != 429:
+                return response
+            self.rate_limited += 1
+            wait = _rate_wait(response.headers.get("X-RateLimit-Reset"))
+            log.warning("alpaca REST: rate limited (429); waiting %.1fs as the server says", wait)
+            self.waited_s += wait
+            time.sleep(wait)
         return super().send(request, stream, timeout, verify, cert, proxies)
+
+
+def _rate_wait(reset: str | None) -> float:
+    """Seconds until ``X-RateLimit-Reset`` (unix seconds), bounded; 1 s if absent or bad."""
+    try:
+        wait = float(reset) - time.time() if reset is not None else 1.0
+    except ValueError:
+        wait = 1.0
+    return min(MAX_RATE_WAIT_S, max(0.05, wait))
 
 
 class AlpacaRestGapFill:
@@ -66,7 +98,7 @@ class AlpacaRestGapFill:
             raw_data=True,
             url_override=url,
         )
-        adapter = _TimeoutAdapter(timeout_s)
+        adapter = self._adapter = _TimeoutAdapter(timeout_s)
         self._client._session.mount("http://", adapter)
         self._client._session.mount("https://", adapter)
         self._feed = DataFeed(feed)
@@ -74,6 +106,16 @@ class AlpacaRestGapFill:
         self.url = url
         self.requests = 0
         self.malformed = 0
+        self._refused: FeedError | None = None  # a permission refusal: known, not re-asked
+
+    @property
+    def rate_limited(self) -> int:
+        """429s met (each answered by waiting until the server's reset)."""
+        return self._adapter.rate_limited
+
+    @property
+    def rate_limit_wait_s(self) -> float:
+        return self._adapter.waited_s
 
     def __repr__(self) -> str:  # never the credentials
         return f"AlpacaRestGapFill(url={self.url!r}, feed={self._feed.value!r})"
@@ -101,11 +143,18 @@ class AlpacaRestGapFill:
             end=from_us(last_us),  # Alpaca's end is inclusive
             feed=self._feed,
         )
+        if self._refused is not None:
+            raise self._refused
         self.requests += 1
         try:
             raw: Any = self._client.get_stock_bars(request)
         except Exception as exc:  # the SDK's errors carry the server's text: scrub it anyway
-            raise RuntimeError(self._creds.scrub(f"{type(exc).__name__}: {exc}")) from None
+            text = self._creds.scrub(f"{type(exc).__name__}: {exc}")
+            if RECENT_SIP in text:
+                self._refused = FeedError(rest_refused(self._feed.value, text))
+                log.error("%s", self._refused)
+                raise self._refused from None
+            raise RuntimeError(text) from None
         bars: list[Bar] = []
         for symbol, rows in (raw or {}).items():
             for row in rows:
@@ -115,6 +164,15 @@ class AlpacaRestGapFill:
                     self.malformed += 1
                     log.warning("alpaca REST: malformed bar for %s skipped: %s", symbol, exc)
         return bars
+
+
+def rest_refused(feed: str, detail: str) -> str:
+    """The one error for REST bars the key may not read: which feed, and what to use instead."""
+    return (
+        f"Alpaca REST refused bars of feed {feed!r} ({detail}); gap fills stop: the key's "
+        "plan does not include recent SIP data; use feed 'iex', or 'delayed_sip' "
+        "(15 minutes late), or upgrade the plan"
+    )
 
 
 def _merged_ranges(minutes: set[int]) -> list[tuple[int, int]]:

@@ -63,16 +63,34 @@ class QuoteUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class Correction:
+    """A corrected 1m bar (Alpaca ``updatedBars``): it replaces whatever holds its minute."""
+
+    bar: Bar
+
+    @property
+    def ts(self) -> datetime:
+        return self.bar.ts
+
+    @property
+    def available_at(self) -> datetime:
+        return self.bar.available_at
+
+
+Arrival = FeedItem | QuoteUpdate | Correction
+
+
+@dataclass(frozen=True, slots=True)
 class FromFuture:
     """An item stamped later than the live clock allowed when it arrived; never delivered."""
 
-    item: FeedItem | QuoteUpdate
+    item: Arrival
 
 
-SinkItem = FeedItem | QuoteUpdate | FromFuture
+SinkItem = Arrival | FromFuture
 
 
-def _in_time(item: FeedItem | QuoteUpdate, limit: datetime) -> bool:
+def _in_time(item: Arrival, limit: datetime) -> bool:
     """Whether an item is complete by ``limit`` (compared as datetimes: to_us is slower)."""
     if isinstance(item, QuoteUpdate):
         return item.ts_us <= to_us(limit)
@@ -126,9 +144,9 @@ class FeedSink:
         self._health = FeedHealth()
         self._taken = 0
 
-    def put(self, items: Iterable[FeedItem | QuoteUpdate]) -> None:
+    def put(self, items: Iterable[Arrival]) -> None:
         limit = None if self._horizon is None else self._horizon()
-        future: FeedItem | QuoteUpdate | None = None
+        future: Arrival | None = None
         with self._cond:
             before = len(self._items)
             if limit is None:

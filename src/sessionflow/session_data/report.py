@@ -24,6 +24,7 @@ class SymbolReport:
     quotes: int = 0
     extended_bars: int = 0
     extended_quotes: int = 0
+    corrected: int = 0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from datetime import date
 import numpy as np
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.models import MAX_VOLUME, Bar, Quote, Tick, price_problem
+from sessionflow.models import MAX_VOLUME, Bar, Quote, Tick, price_problem, to_us
 from sessionflow.session_data.grid import (
     BOOL,
     F64,
@@ -77,6 +77,7 @@ class SessionData:
         self.expected_so_far = 0
         self.gap_open = np.zeros((0, n), dtype=np.bool_)
         self.flags: dict[str, BOOL] = {t: np.zeros(n, dtype=np.bool_) for t in DATA_TYPES}
+        self._corrections: list[tuple[int, int]] = []  # (row, slot) not yet re-derived
 
     @property
     def lock(self) -> threading.RLock:
@@ -115,6 +116,7 @@ class SessionData:
             self.gap_open = np.zeros((session.minutes, n), dtype=np.bool_)
             for flags in self.flags.values():
                 flags[:] = False
+            self._corrections = []
             for data in self._symbols.values():
                 data.reset()
 
@@ -306,6 +308,70 @@ class SessionData:
             )
             return [b for b, keep in zip(known, ok.tolist(), strict=True) if keep]
 
+    def correct_bars(self, bars: Iterable[Bar]) -> list[Bar]:
+        """Replace each bar's minute with its correction (Alpaca ``updatedBars``).
+
+        A correction is the vendor's latest word on a minute, so it wins over the
+        stream bar or REST fill holding the minute, and holds an empty minute itself.
+        Session volume, high and low follow; derived windows holding the minute are
+        re-derived (and re-announced as revised) by the next upkeep check. Returns
+        the corrections applied; each counts as ``corrected``, never ``duplicate``.
+        """
+        applied: list[Bar] = []
+        with self._lock:
+            grid = self.grid
+            if grid is None:
+                raise RuntimeError("correct_bars before start_session")
+            for bar in bars:
+                data = self._symbols.get(bar.symbol)
+                if data is None:
+                    self.unknown_symbols[bar.symbol] = self.unknown_symbols.get(bar.symbol, 0) + 1
+                    continue
+                problem = price_problem(bar.open, bar.high, bar.low, bar.close, bar.volume)
+                if problem is not None:
+                    data.rejections[problem] += 1
+                    continue
+                offset = to_us(bar.ts) - grid.open_us
+                slot, row = offset // MINUTE_US, data.index
+                if offset % MINUTE_US:
+                    data.rejections["not_minute_aligned"] += 1
+                    continue
+                if not bar.regular:
+                    kept = [b for b in data.extended_bars if b.ts != bar.ts]
+                    data.extended_bars = [*kept, bar]
+                elif not 0 <= slot < grid.n_slots:
+                    data.rejections["outside_session"] += 1
+                    continue
+                else:
+                    self._replace(grid, row, slot, bar)
+                data.corrected += 1
+                self.flags["bars"][row] = True
+                applied.append(bar)
+        return applied
+
+    def _replace(self, grid: BarGrid, row: int, slot: int, bar: Bar) -> None:
+        """Put ``bar`` in its slot, whatever held it, and redo the session figures."""
+        held = bool(grid.present[slot, row])
+        old = int(grid.volume[slot, row]) if held else 0
+        r, s = np.array([row], dtype=np.intp), np.array([slot], dtype=np.intp)
+        o, h, lo, c = (np.array([x]) for x in (bar.open, bar.high, bar.low, bar.close))
+        grid.put(r, s, o, h, lo, c, np.array([bar.volume], dtype=np.int64))
+        self.gap_open[slot, row] = False
+        self.volume[row] += bar.volume - old
+        col = grid.present[:, row]
+        self.high[row] = np.max(grid.high[col, row])
+        self.low[row] = np.min(grid.low[col, row])
+        if not held:
+            self.received[row] += 1
+            self.last_slot[row] = max(int(self.last_slot[row]), slot)
+        self._corrections.append((row, slot))
+
+    def take_corrections(self) -> list[tuple[int, int]]:
+        """(row, slot) of corrections since the last call, for re-deriving their windows."""
+        with self._lock:
+            out, self._corrections = self._corrections, []
+            return out
+
     def reject(self, symbol: str, reason: str) -> None:
         """Count a bar refused before it got here (live: ``from_future``) against its symbol."""
         with self._lock:
@@ -462,6 +528,7 @@ class SessionData:
                         quotes=len(data.quotes),
                         extended_bars=len(data.extended_bars),
                         extended_quotes=len(data.extended_quotes),
+                        corrected=data.corrected,
                     )
                 )
             return SessionReport(

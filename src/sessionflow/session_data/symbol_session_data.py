@@ -57,10 +57,12 @@ class SymbolSessionData:
     extended_bars: list[Bar] = field(default_factory=list)
     extended_quotes: list[Quote] = field(default_factory=list)
     rejections: Counter[str] = field(default_factory=Counter)
+    corrected: int = 0  # bars replaced by a vendor correction (updatedBars)
 
     def reset(self) -> None:
         self.quotes, self.ticks, self.extended_bars, self.extended_quotes = [], [], [], []
         self.rejections = Counter()
+        self.corrected = 0
 
     @property
     def bars_1m(self) -> list[Bar]:

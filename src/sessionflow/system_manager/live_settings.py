@@ -18,7 +18,7 @@ class LiveSettings(BaseModel):
 
     feed_url: str | None = None  # None: Alpaca's wss://stream.data.alpaca.markets/v2/<feed>
     rest_url: str | None = None  # None: https://data.alpaca.markets
-    feed: Literal["iex", "sip"] = "iex"
+    feed: Literal["iex", "sip", "delayed_sip"] = "iex"
     key_id: SecretStr | None = None
     secret_key: SecretStr | None = None
     quotes: bool = False

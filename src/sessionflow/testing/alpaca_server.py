@@ -3,13 +3,18 @@
 Why it exists: the live path must be tested against the real SDK over real
 sockets, not a mocked client. This server answers the SDK exactly as Alpaca does:
 
-- websocket, msgpack frames, every frame an array of maps: on connect
-  ``[{"T":"success","msg":"connected"}]``; ``{"action":"auth","key","secret"}`` gets
-  ``authenticated``, or ``{"T":"error","code":402,"msg":"auth failed"}``, or 406
-  ``connection limit exceeded`` when ``max_connections`` sessions are open;
+- websocket on ``/v2/{feed}``, every frame an array of maps, msgpack when the client
+  sends ``Content-Type: application/msgpack`` (the SDK does), JSON text otherwise: on
+  connect ``[{"T":"success","msg":"connected"}]``; ``{"action":"auth","key","secret"}``
+  gets ``authenticated``, or one of the documented errors (``ERRORS``): 402 bad keys,
+  409 a feed outside the ``plan``, 406 when ``max_connections`` sessions are open, 403
+  a second auth, 404 no auth within ``auth_timeout_s``; 405 when the basic plan
+  subscribes more than 30 symbols to trades and quotes; ``send_error`` sends 407 slow
+  client (then closes) or 500 internal error;
   ``{"action":"subscribe","bars":[..],"quotes":[..],"trades":[..]}`` gets a
   ``{"T":"subscription",...}`` ack; data goes only to connections subscribed to the
-  symbol, as ``{"T":"b","S","o","h","l","c","v","t"}`` (``t`` a msgpack Timestamp);
+  symbol, as ``{"T":"b","S","o","h","l","c","v","t"}`` (``t`` a msgpack Timestamp), and
+  corrections as ``"T":"u"`` to ``updatedBars`` subscribers;
 - REST ``GET /v2/stocks/bars?symbols=A,B&timeframe=1Min&start&end&limit&page_token``
   with ``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY`` headers, answering
   ``{"bars": {"A": [{"t","o","h","l","c","v","n","vw"}]}, "next_page_token"}``.
@@ -21,13 +26,16 @@ bars on a clock for the CLI, the benchmark and demos.
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
 import json
 import logging
+import math
 import threading
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,8 +50,29 @@ from sessionflow.feeds.alpaca import NoFrameDebug
 from sessionflow.models import MINUTE, Bar, Tick, to_us
 from sessionflow.time_provider.live_clock import WallTimeClock
 
-_CHANNELS = {"b": "bars", "q": "quotes", "t": "trades"}
+_CHANNELS = {"b": "bars", "u": "updatedBars", "q": "quotes", "t": "trades"}
 _ACK_KEYS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
+# which stream feeds each plan may open (docs.alpaca.markets/docs/about-market-data-api)
+PLANS: dict[str, frozenset[str]] = {
+    "basic": frozenset({"iex", "delayed_sip"}),
+    "algo_trader_plus": frozenset({"iex", "sip", "delayed_sip"}),
+}
+TIMEFRAMES = frozenset({"1Min", "5Min", "15Min", "1Hour", "1Day", "1Week", "1Month"})
+SIP_DELAY_US = 15 * 60_000_000  # the basic plan may query SIP older than this
+FREE_SYMBOL_LIMIT = 30  # basic plan: trades and quotes; bars are unlimited
+# Alpaca's documented stream errors (docs.alpaca.markets/docs/streaming-market-data#errors)
+ERRORS = {
+    400: "invalid syntax",
+    401: "not authenticated",
+    402: "auth failed",
+    403: "already authenticated",
+    404: "auth timeout",
+    405: "symbol limit exceeded",
+    406: "connection limit exceeded",
+    407: "slow client",
+    409: "insufficient subscription",
+    500: "internal error",
+}
 
 
 def _ts(dt: datetime) -> msgpack.Timestamp:
@@ -64,6 +93,11 @@ def bar_msg(bar: Bar) -> dict[str, Any]:
         "n": 1,
         "vw": round((bar.high + bar.low + bar.close) / 3, 4),
     }
+
+
+def updated_bar_msg(bar: Bar) -> dict[str, Any]:
+    """A corrected bar (``updatedBars`` channel): same minute, recomputed after late trades."""
+    return {**bar_msg(bar), "T": "u"}
 
 
 def quote_msg(symbol: str, ts: datetime, bid: float, ask: float, size: int = 1) -> dict[str, Any]:
@@ -106,7 +140,12 @@ def rest_bar(bar: Bar) -> dict[str, Any]:
 @dataclass(eq=False)
 class _Conn:
     ws: ServerConnection
+    feed: str = "iex"
+    packed: bool = True  # msgpack only when the client asked for it
     subs: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def encode(self, messages: Sequence[Any]) -> bytes | str:
+        return msgpack.packb(messages) if self.packed else json.dumps(messages, default=_json)
 
     def wants(self, msg: Any) -> bool:
         if not isinstance(msg, dict) or msg.get("T") not in _CHANNELS:
@@ -125,8 +164,20 @@ class FakeAlpaca:
         max_connections: int = 1,
         ws_port: int = 0,
         rest_port: int = 0,
+        plan: str = "basic",
+        auth_timeout_s: float = 10.0,
+        rate_limit: int | None = None,
+        rate_window_s: float = 60.0,
     ) -> None:
         self.key, self.secret = key, secret
+        self.plan = plan
+        self.feeds = PLANS[plan]
+        self.auth_timeout_s = auth_timeout_s
+        self.now: Callable[[], datetime] = WallTimeClock().now  # what "recent" is measured from
+        self.rate_limit, self.rate_window_s = rate_limit, rate_window_s  # requests per window
+        self._window_end, self._window_used = 0.0, 0
+        self.rate_limited = 0  # 429s sent
+        self._forced_429, self._forced_reset_s = 0, 0.0
         self.ports = (ws_port, rest_port)
         self.max_connections = max_connections
         self.received: list[dict[str, Any]] = []  # every client action, in order
@@ -143,19 +194,24 @@ class FakeAlpaca:
         )
         self._server: Server | None = None
         self._http: ThreadingHTTPServer | None = None
-        self.ws_url = self.rest_url = ""  # set by start()
+        self.ws_url = self.rest_url = self._ws_base = ""  # set by start()
 
     def start(self) -> FakeAlpaca:
         self._thread.start()
         self._server = self.run(self._open())
         self._http = ThreadingHTTPServer(("127.0.0.1", self.ports[1]), _rest_handler(self))
         ws_port = next(iter(self._server.sockets)).getsockname()[1]
-        self.ws_url = f"ws://127.0.0.1:{ws_port}/v2/iex"
+        self._ws_base = f"ws://127.0.0.1:{ws_port}/v2"
+        self.ws_url = self.url_for("iex")
         self.rest_url = f"http://127.0.0.1:{self._http.server_address[1]}"
         threading.Thread(
             target=self._http.serve_forever, name="fake-alpaca-rest", daemon=True
         ).start()
         return self
+
+    def url_for(self, feed: str) -> str:
+        """The stream URL of one feed (``/v2/{feed}``, as Alpaca's)."""
+        return f"{self._ws_base}/{feed}"
 
     async def _open(self) -> Server:
         quiet = NoFrameDebug(logging.getLogger("sessionflow.testing.alpaca_server"), {})
@@ -184,14 +240,28 @@ class FakeAlpaca:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _handle(self, ws: ServerConnection) -> None:
-        conn = _Conn(ws)
-        await ws.send(msgpack.packb([{"T": "success", "msg": "connected"}]))
+        request = ws.request
+        path = request.path if request is not None else ""
+        packed = (
+            request is not None and request.headers.get("Content-Type") == "application/msgpack"
+        )
+        conn = _Conn(ws, path.rstrip("/").rsplit("/", 1)[-1], packed)
+        await self._send(conn, {"T": "success", "msg": "connected"})
+        deadline = asyncio.get_running_loop().time() + self.auth_timeout_s
         try:
-            async for raw in ws:
+            while True:
+                wait = None
+                if conn not in self._conns:
+                    wait = max(0.0, deadline - asyncio.get_running_loop().time())
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), wait)
+                except TimeoutError:
+                    await self._refuse(conn, 404)
+                    return
                 try:
                     msg = msgpack.unpackb(raw) if isinstance(raw, bytes) else json.loads(raw)
                 except ValueError:
-                    await self._send(ws, {"T": "error", "code": 400, "msg": "invalid syntax"})
+                    await self._send(conn, {"T": "error", "code": 400, "msg": ERRORS[400]})
                     continue
                 self.received.append(msg)
                 if not await self._action(conn, msg):
@@ -206,46 +276,71 @@ class FakeAlpaca:
         """Answer one client action; False closes the connection."""
         action = msg.get("action")
         if action == "auth":
+            if conn in self._conns:
+                await self._refuse(conn, 403)
+                return True
             if msg.get("key") != self.key or msg.get("secret") != self.secret:
-                await self._refuse(conn, 402, "auth failed")
+                await self._refuse(conn, 402)
+                return False
+            if conn.feed not in self.feeds:
+                await self._refuse(conn, 409)
                 return False
             with self._cond:
                 full = len(self._conns) >= self.max_connections
                 if not full:
                     self._conns.add(conn)
             if full:
-                await self._refuse(conn, 406, "connection limit exceeded")
+                await self._refuse(conn, 406)
                 return False
-            await self._send(conn.ws, {"T": "success", "msg": "authenticated"})
+            await self._send(conn, {"T": "success", "msg": "authenticated"})
         elif conn not in self._conns:
-            await self._send(conn.ws, {"T": "error", "code": 401, "msg": "not authenticated"})
+            await self._send(conn, {"T": "error", "code": 401, "msg": ERRORS[401]})
         elif action in ("subscribe", "unsubscribe"):
+            subs = {k: set(conn.subs.get(k, ())) for k in _ACK_KEYS}
             for key in _ACK_KEYS:
                 change = set(msg.get(key) or ())
-                if action == "subscribe":
-                    conn.subs[key] |= change
-                else:
-                    conn.subs[key] -= change
+                subs[key] = subs[key] | change if action == "subscribe" else subs[key] - change
+            if "sip" not in self.feeds and len(subs["trades"] | subs["quotes"]) > FREE_SYMBOL_LIMIT:
+                await self._refuse(conn, 405)
+                return True
+            conn.subs.update(subs)
             ack = {"T": "subscription", **{k: sorted(conn.subs.get(k, ())) for k in _ACK_KEYS}}
-            await self._send(conn.ws, ack)
+            await self._send(conn, ack)
             with self._cond:
                 self._subscriptions += 1
                 self._cond.notify_all()
         return True
 
-    async def _refuse(self, conn: _Conn, code: int, text: str) -> None:
-        await self._send(conn.ws, {"T": "error", "code": code, "msg": text})
+    async def _refuse(self, conn: _Conn, code: int) -> None:
+        await self._send(conn, {"T": "error", "code": code, "msg": ERRORS[code]})
         with self._cond:
             self.refused[code] += 1
             self._cond.notify_all()
+
+    def send_error(self, code: int) -> None:
+        """Send a documented runtime error (407 slow client, 500 internal error) to every
+        connection; Alpaca closes a slow client's connection after telling it."""
+        with self._cond:
+            conns = list(self._conns)
+            if code == 407:
+                self._conns.clear()
+
+        async def go() -> None:
+            for conn in conns:
+                with contextlib.suppress(ConnectionClosed):
+                    await self._refuse(conn, code)
+                    if code == 407:
+                        await conn.ws.close()
+
+        self.run(go())
 
     def wait_refused(self, code: int, count: int = 1, timeout: float = 10.0) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self.refused[code] >= count, timeout)
 
     @staticmethod
-    async def _send(ws: ServerConnection, msg: dict[str, Any]) -> None:
-        await ws.send(msgpack.packb([msg]))
+    async def _send(conn: _Conn, msg: dict[str, Any]) -> None:
+        await conn.ws.send(conn.encode([msg]))
 
     async def broadcast(self, messages: Sequence[Any]) -> None:
         """One frame per connection with the messages it subscribed to."""
@@ -255,7 +350,7 @@ class FakeAlpaca:
             mine = [m for m in messages if conn.wants(m)]
             if mine:
                 with contextlib.suppress(ConnectionClosed):
-                    await conn.ws.send(msgpack.packb(mine))
+                    await conn.ws.send(conn.encode(mine))
 
     async def broadcast_raw(self, frame: bytes) -> None:
         with self._cond:
@@ -314,32 +409,100 @@ class FakeAlpaca:
         with self._cond:
             return self._cond.wait_for(lambda: len(self.rest_requests) >= count, timeout)
 
+    def limit_rest(self, count: int, reset_in_s: float) -> None:
+        """The next ``count`` REST requests answer 429, the window reopening in ``reset_in_s``
+        (tests: a rate limit met at a known request, whatever the machine's speed)."""
+        with self._cond:
+            self._forced_429, self._forced_reset_s = count, reset_in_s
+
     def fail_rest(self, count: int) -> None:
         """The next ``count`` REST requests answer 500."""
         with self._cond:
             self._rest_failures = count
 
-    def _bars_page(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _bars_page(self, query: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """One page of ``/v2/stocks/bars``: (status, body, rate-limit headers)."""
         with self._cond:
             self.rest_requests.append(query)
             self._cond.notify_all()
+            headers, limited = self._rate()
+            if limited:
+                return 429, {"message": "too many requests"}, headers
             if self._rest_failures > 0:
                 self._rest_failures -= 1
-                return 500, {"code": 50010000, "message": "internal server error"}
+                return 500, {"code": 50010000, "message": "internal server error"}, headers
             rows = sorted(self._rest_bars.items())
-        if query.get("timeframe") != "1Min":
-            return 422, {"message": f"unsupported timeframe {query.get('timeframe')!r}"}
+        problem = self._bad_params(query)
+        if problem is not None:
+            status, text = problem
+            return status, {"code": status * 100000 + 10000, "message": text}, headers
         symbols = set(query.get("symbols", "").split(","))
         lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
         hits = [b for (s, ts), b in rows if s in symbols and lo <= ts <= hi]
-        offset = int(query.get("page_token") or 0)
+        offset = int(base64.b64decode(query["page_token"])) if query.get("page_token") else 0
         limit = int(query.get("limit") or 1000)
         page = hits[offset : offset + limit]
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for b in page:
             out[b.symbol].append(rest_bar(b))
         more = offset + limit < len(hits)
-        return 200, {"bars": dict(out), "next_page_token": str(offset + limit) if more else None}
+        token = base64.b64encode(str(offset + limit).encode()).decode() if more else None
+        return 200, {"bars": dict(out), "next_page_token": token}, headers
+
+    def _bad_params(self, query: dict[str, str]) -> tuple[int, str] | None:
+        """Alpaca's parameter checks: 422 for bad values, 403 for recent SIP off-plan."""
+        if query.get("timeframe") not in TIMEFRAMES:
+            return 422, f"invalid timeframe: {query.get('timeframe')!r}"
+        if query.get("timeframe") != "1Min":
+            return 422, "this local server holds 1Min bars only"
+        limit = query.get("limit")
+        if limit is not None and not (limit.isdigit() and 1 <= int(limit) <= 10_000):
+            return 422, f"invalid limit: {limit!r} (1 to 10000)"
+        feed = query.get("feed", "sip" if "sip" in self.feeds else "iex")
+        if feed not in ("iex", "sip", "delayed_sip", "otc", "boats", "overnight"):
+            return 422, f"invalid feed: {feed!r}"
+        try:
+            lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
+        except ValueError:
+            return 422, "invalid start or end"
+        if hi < lo:
+            return 422, "end should not be before start"
+        recent = to_us(self.now()) - SIP_DELAY_US
+        if feed == "sip" and "sip" not in self.feeds and min(hi, to_us(self.now())) > recent:
+            return 403, "subscription does not permit querying recent SIP data"
+        return None
+
+    def _rate(self) -> tuple[dict[str, str], bool]:
+        """Count one request in the current window (call with the lock held)."""
+        now = time.time()
+        if self._forced_429 > 0:
+            self._forced_429 -= 1
+            self.rate_limited += 1
+            limit = str(self.rate_limit or 200)
+            reset = str(math.ceil(now + self._forced_reset_s))
+            return {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": reset}, True  # fmt: skip
+        if self.rate_limit is None:
+            return {}, False
+        if now >= self._window_end:
+            self._window_end, self._window_used = now + self.rate_window_s, 0
+        self._window_used += 1
+        limited = self._window_used > self.rate_limit
+        if limited:
+            self.rate_limited += 1
+        headers = {
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(max(0, self.rate_limit - self._window_used)),
+            "X-RateLimit-Reset": str(math.ceil(self._window_end)),
+        }
+        return headers, limited
+
+
+def _json(value: Any) -> Any:
+    """JSON mode sends times as RFC 3339 strings, as Alpaca does."""
+    if isinstance(value, msgpack.Timestamp):
+        return value.to_datetime().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    raise TypeError(f"not JSON serialisable: {value!r}")
 
 
 def _parse_time(text: str | None, default: int) -> int:
@@ -354,6 +517,7 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            headers: dict[str, str] = {}
             if url.path != "/v2/stocks/bars":
                 status, body = 404, {"message": "not found"}
             elif (
@@ -362,9 +526,11 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
             ):
                 status, body = 403, {"message": "forbidden"}
             else:
-                status, body = server._bars_page(query)
+                status, body, headers = server._bars_page(query)
             data = json.dumps(body).encode()
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -376,4 +542,4 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-__all__ = ["FakeAlpaca", "bar_msg", "quote_msg", "rest_bar", "trade_msg"]
+__all__ = ["FakeAlpaca", "bar_msg", "quote_msg", "rest_bar", "trade_msg", "updated_bar_msg"]

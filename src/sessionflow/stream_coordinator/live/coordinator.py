@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -96,6 +96,7 @@ class LiveCoordinator(WorkerThread):
         hooks: CoordinatorHooks,
         batcher: StoreBatcher,
         timing: LiveTiming,
+        source_counters: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.schedule = schedule
         self.session_data = session_data
@@ -107,6 +108,7 @@ class LiveCoordinator(WorkerThread):
         self.hooks = hooks
         self.batcher = batcher
         self.timing = timing
+        self.source_counters = source_counters  # the fill source's own (REST 429s)
         self.grace = timedelta(seconds=timing.grace_s)
         self._interval = timedelta(seconds=timing.check_interval_s)
         self._silence = timedelta(seconds=timing.silence_timeout_s)
@@ -144,7 +146,10 @@ class LiveCoordinator(WorkerThread):
         self._thread.start()
 
     def counters(self) -> dict[str, int]:
-        return counters_of(self)
+        out = counters_of(self)
+        if self.source_counters is not None:
+            out.update(self.source_counters())
+        return out
 
     def _run(self) -> None:
         run_coordinator(

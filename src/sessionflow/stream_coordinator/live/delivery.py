@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sessionflow.events import BarSliceEvent, BatchEvent, QuoteEvent, TickEvent
-from sessionflow.feeds.base import FromFuture, QuoteUpdate, SinkItem
+from sessionflow.feeds.base import Correction, FromFuture, QuoteUpdate, SinkItem
 from sessionflow.models import Bar, Quote, Tick, to_us
 from sessionflow.session_data import SessionData
 from sessionflow.store import BarBatch
@@ -56,34 +56,52 @@ class Delivery:
         bars: list[Bar] = []
         ticks: list[Tick] = []
         quotes: list[Quote] = []
+        fixes: list[Bar] = []
+        events: list[BatchEvent] = []
         for item in items:
-            if isinstance(item, Bar):
+            if isinstance(item, Bar | Correction):
                 # without extended hours an outside bar stays regular: add_bars rejects it
-                out = w.extended and not w.regular(item.ts)
-                bars.append(item._replace(regular=False) if out else item)
+                bar = item if isinstance(item, Bar) else item.bar
+                if w.extended and not w.regular(bar.ts):
+                    bar = bar._replace(regular=False)
+                if isinstance(item, Bar) and fixes:  # keep arrival order around corrections
+                    self._bars(bars, fixes, events, now)
+                    bars, fixes = [], []
+                (bars if isinstance(item, Bar) else fixes).append(bar)
             elif isinstance(item, QuoteUpdate):
                 quotes.extend(self.quotes.add(item))
             elif isinstance(item, Quote):  # a feed that sends minute quote bars itself
                 quotes.append(item)
             elif isinstance(item, FromFuture):
-                if isinstance(item.item, Bar):
-                    self.session_data.reject(item.item.symbol, "from_future")
+                if isinstance(item.item, Bar | Correction):
+                    bar = item.item if isinstance(item.item, Bar) else item.item.bar
+                    self.session_data.reject(bar.symbol, "from_future")
             elif w.start <= item.ts < w.end:
                 ticks.append(item)
             else:
                 self.outside_session += 1
-        events: list[BatchEvent] = []
-        kept = self.session_data.add_bars(bars) if bars else []
-        if kept:
-            kept.sort(key=lambda b: (b.ts, b.symbol))
-            events.append(BarSliceEvent(BarBatch.from_bars(kept), now))
-            self.batcher.add(kept, (), now)
+        self._bars(bars, fixes, events, now)
         if ticks:
             self.batcher.add((), (), now, ticks)
             self.session_data.add_ticks(ticks)
             events.extend(TickEvent(t, now) for t in ticks)
         self.publish(events)
         self.quote_bars(w, quotes, now)
+
+    def _bars(
+        self, bars: list[Bar], fixes: list[Bar], events: list[BatchEvent], now: datetime
+    ) -> None:
+        """Plain bars, then the corrections that arrived after them."""
+        kept = self.session_data.add_bars(bars) if bars else []
+        if kept:
+            kept.sort(key=lambda b: (b.ts, b.symbol))
+            events.append(BarSliceEvent(BarBatch.from_bars(kept), now))
+            self.batcher.add(kept, (), now)
+        fixed = self.session_data.correct_bars(fixes) if fixes else []
+        if fixed:
+            fixed.sort(key=lambda b: (b.ts, b.symbol))
+            events.append(BarSliceEvent(BarBatch.from_bars(fixed), now, corrected=True))
+            self.batcher.add(fixed, (), now)
 
     def quote_bars(self, w: Window, quotes: Sequence[Quote], now: datetime) -> None:
         keep: list[Quote] = []
@@ -111,5 +129,5 @@ class Delivery:
         return keep
 
 
-def _stamp_us(item: Bar | Quote | Tick | QuoteUpdate) -> int:
+def _stamp_us(item: Bar | Quote | Tick | QuoteUpdate | Correction) -> int:
     return item.ts_us if isinstance(item, QuoteUpdate) else to_us(item.ts)

@@ -140,8 +140,10 @@ class StoreBatcher:
         return bars, quotes, ticks
 
     def _write(self, bars: list[Bar], quotes: list[Quote], ticks: list[Tick]) -> int:
+        # a correction may share a batch with the bar it replaces: the later one wins
+        latest = list({(b.symbol, b.ts): b for b in bars}.values())
         try:
-            n = self.store.upsert_bars(BarBatch.from_bars(bars)) if bars else 0
+            n = self.store.upsert_bars(BarBatch.from_bars(latest)) if latest else 0
             n += self.store.upsert_quotes(quote_batch(quotes)) if quotes else 0
             n += self.store.upsert_ticks(ticks) if ticks else 0
         except Exception as exc:
