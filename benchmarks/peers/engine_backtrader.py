@@ -91,15 +91,8 @@ class _Counter(bt.Strategy):  # type: ignore[misc]
             row = self.rows.get(key)
             if row is None:
                 row = self.rows[key] = Row()
-            if interval == 1:
-                row.n_1m += 1
-                row.volume += int(d.volume[0])
-                row.high = max(row.high, d.high[0])
-                row.low = min(row.low, d.low[0])
-            elif interval == 5:
-                row.n_5m += 1
-            else:
-                row.n_15m += 1
+            open_us = stamp_us - interval * MINUTE_US
+            row.add(interval, open_us, d.open[0], d.high[0], d.low[0], d.close[0], d.volume[0])
 
 
 def _utc_time(us: int) -> dt.time:

@@ -69,16 +69,15 @@ class _BarCounter(Actor):  # type: ignore[misc]
         row = self.rows.get(key)
         if row is None:
             row = self.rows[key] = Row()
-        if interval == 1:
-            row.n_1m += 1
-            row.volume += int(bar.volume.as_double())
-            high, low = float(str(bar.high)), float(str(bar.low))
-            row.high = max(row.high, high)
-            row.low = min(row.low, low)
-        elif interval == 5:
-            row.n_5m += 1
-        else:
-            row.n_15m += 1
+        row.add(
+            interval,
+            bar.ts_event // 1000 - interval * MINUTE_US,
+            float(str(bar.open)),
+            float(str(bar.high)),
+            float(str(bar.low)),
+            float(str(bar.close)),
+            round(bar.volume.as_double()),  # the aggregate can be 60716.99999...
+        )
 
 
 def run(data: Path, job: Job) -> EngineResult:

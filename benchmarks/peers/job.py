@@ -11,8 +11,13 @@ Parquet columns: ``symbol`` (string), ``ts_us`` (int64, bar open, epoch microsec
 UTC), ``open``/``high``/``low``/``close`` (float64), ``volume`` (int64), sorted by
 (ts_us, symbol).
 
-Every engine reports, per (symbol, session): ``n_1m``, ``n_5m``, ``n_15m`` (bars its
-consumer received), ``volume``, ``high``, ``low`` (session aggregates of the 1m bars).
+Every engine reports, per (symbol, session) and computed by its own consumer from the
+bars it received: ``n_<m>m`` (bars of each series), ``volume``, ``high``, ``low``
+(session aggregates of the 1m bars) and ``sum_<m>m``, a checksum of every bar of each
+series: the sum, mod 2**64, of ``hash((open_ts_us, open, high, low, close, volume))``.
+Python hashes ints and floats by value (``hash(5.0) == hash(5)``, no per-process salt),
+so every engine's children agree; the sum does not depend on delivery order, but any
+changed field, timestamp, missing or extra bar changes it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,15 @@ MISSING_FRACTION = 0.02
 SEED = 20241129
 INTERVALS = (5, 15)
 MINUTE_US = 60_000_000
-COLUMNS = ("n_1m", "n_5m", "n_15m", "volume", "high", "low")
+SERIES = (1, *INTERVALS)
+COLUMNS = (
+    *(f"n_{m}m" for m in SERIES),
+    "volume",
+    "high",
+    "low",
+    *(f"sum_{m}m" for m in SERIES),
+)
+HASH_MASK = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -86,12 +99,35 @@ class Columns:
 
 @dataclass
 class Row:
-    n_1m: int = 0
-    n_5m: int = 0
-    n_15m: int = 0
+    """What one consumer received for one (symbol, session)."""
+
+    n: dict[int, int] = field(default_factory=lambda: dict.fromkeys(SERIES, 0))
+    sums: dict[int, int] = field(default_factory=lambda: dict.fromkeys(SERIES, 0))
     volume: int = 0
     high: float = float("-inf")
     low: float = float("inf")
+
+    def add(
+        self, series: int, ts_us: int, o: float, h: float, lo: float, c: float, v: float
+    ) -> None:
+        """One delivered bar of ``series`` (1 or a derived interval), stamped at its open."""
+        self.n[series] += 1
+        self.sums[series] = (self.sums[series] + hash((ts_us, o, h, lo, c, v))) & HASH_MASK
+        if series == 1:
+            self.volume += int(v)
+            if h > self.high:
+                self.high = h
+            if lo < self.low:
+                self.low = lo
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            *(self.n[m] for m in SERIES),
+            self.volume,
+            self.high,
+            self.low,
+            *(self.sums[m] for m in SERIES),
+        )
 
 
 Rows = dict[tuple[str, str], Row]
@@ -244,20 +280,15 @@ def write_csv(path: Path, rows: Rows) -> None:
         w = csv.writer(fh)
         w.writerow(("symbol", "session", *COLUMNS))
         for (sym, day), r in sorted(rows.items()):
-            w.writerow((sym, day, r.n_1m, r.n_5m, r.n_15m, r.volume, repr(r.high), repr(r.low)))
+            w.writerow((sym, day, *(repr(x) for x in r.values())))
 
 
-def read_csv(path: Path) -> dict[tuple[str, str], tuple[int, int, int, int, float, float]]:
+def read_csv(path: Path) -> dict[tuple[str, str], tuple[int | float, ...]]:
     out = {}
     with path.open(newline="") as fh:
         for rec in csv.DictReader(fh):
-            out[(rec["symbol"], rec["session"])] = (
-                int(rec["n_1m"]),
-                int(rec["n_5m"]),
-                int(rec["n_15m"]),
-                int(rec["volume"]),
-                float(rec["high"]),
-                float(rec["low"]),
+            out[(rec["symbol"], rec["session"])] = tuple(
+                float(rec[name]) if name in ("high", "low") else int(rec[name]) for name in COLUMNS
             )
     return out
 
@@ -299,7 +330,8 @@ def peak_rss_mb() -> float:
 
 
 def totals(rows: Iterable[Row]) -> tuple[int, dict[int, int]]:
-    n1 = n5 = n15 = 0
+    sums = dict.fromkeys(SERIES, 0)
     for r in rows:
-        n1, n5, n15 = n1 + r.n_1m, n5 + r.n_5m, n15 + r.n_15m
-    return n1, {5: n5, 15: n15}
+        for m in SERIES:
+            sums[m] += r.n[m]
+    return sums[1], {m: sums[m] for m in INTERVALS}
