@@ -132,3 +132,44 @@ def test_one_corrupted_delivered_bar_fails_the_comparison(
     assert cmp["columns_differ"] == {column: 1}, cmp
     # the old check compared only these columns: it would have printed "yes"
     assert not set(cmp["columns_differ"]) & OLD_COLUMNS
+
+
+def test_job_has_empty_windows_and_short_last_windows(
+    peers: Any, job_data: tuple[Any, Path, Path]
+) -> None:
+    """Item 2: the rules "no bar for an empty window" and "short last window kept"."""
+    import numpy as np
+
+    _, data, ref = job_data
+    c = peers.read_columns(data)
+    lengths = {s.minutes for s in c.sessions}
+    assert lengths == {390, 210}
+    # an interval whose last window is short on every session, the early close included
+    assert any(all(n % m for n in lengths) for m in peers.INTERVALS)
+    for m in peers.INTERVALS:
+        empty = 0
+        for code in range(len(c.names)):
+            for s in c.sessions:
+                mine = (c.code == code) & (c.ts_us >= s.open_us) & (c.ts_us < s.close_us)
+                used = set(((c.ts_us[mine] - s.open_us) // (m * peers.MINUTE_US)).tolist())
+                empty += -(-s.minutes // m) - len(used)
+        assert empty > 0, f"no empty {m}m window in the job"
+    # the reference counts exactly the non-empty windows, short last ones included
+    rows = peers.read_csv(ref)
+    col = peers.COLUMNS.index
+    for m in peers.INTERVALS:
+        total = sum(r[col(f"n_{m}m")] for r in rows.values())
+        windows = sum(
+            len(
+                np.unique(
+                    (
+                        c.ts_us[(c.ts_us >= s.open_us) & (c.ts_us < s.close_us)] - s.open_us
+                    )
+                    // (m * peers.MINUTE_US)
+                    * len(c.names)
+                    + c.code[(c.ts_us >= s.open_us) & (c.ts_us < s.close_us)]
+                )
+            )
+            for s in c.sessions
+        )
+        assert total == windows

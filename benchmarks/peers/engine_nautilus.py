@@ -29,11 +29,13 @@ sorts the stream). Replay = ``engine.run()``.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.common.actor import Actor
@@ -41,12 +43,21 @@ from nautilus_trader.common.config import LoggingConfig
 from nautilus_trader.data.config import DataEngineConfig
 from nautilus_trader.model.currencies import USD
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import AccountType, OmsType
+from nautilus_trader.model.enums import AccountType, BarAggregation, OmsType
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
-from peers.job import MINUTE_US, EngineResult, Job, Row, Rows, SessionLookup, read_columns
+from peers.job import (
+    INTERVALS,
+    MINUTE_US,
+    EngineResult,
+    Job,
+    Row,
+    Rows,
+    SessionLookup,
+    read_columns,
+)
 
 VENUE = "XNAS"
 
@@ -80,35 +91,52 @@ class _BarCounter(Actor):  # type: ignore[misc]
         )
 
 
+def _sentinel(engine: BacktestEngine, at_us: int) -> Any:
+    """One bar of an unwatched instrument after the last close: Nautilus builds a window
+    when its clock passes the close, and has no end-of-data flush, so without a later
+    data point the last session's short 8m windows (closing at 21:02 UTC, after the
+    session) are never built. ``engine.run(end=...)`` does not advance the clock there."""
+    instrument = TestInstrumentProvider.equity(symbol="ZZEND", venue=VENUE)
+    engine.add_instrument(instrument)
+    stamp = np.array([at_us * 1000], dtype=np.uint64)
+    one = np.array([1.0])
+    return Bar.from_raw_arrays_to_list(
+        BarType.from_str(f"ZZEND.{VENUE}-1-MINUTE-LAST-EXTERNAL"),
+        instrument.price_precision,
+        instrument.size_precision,
+        one,
+        one,
+        one,
+        one,
+        one,
+        stamp,
+        stamp,
+    )[0]
+
+
 def run(data: Path, job: Job) -> EngineResult:
     t0 = time.perf_counter()
     c = read_columns(data)
-    engine = BacktestEngine(
-        config=BacktestEngineConfig(
-            logging=LoggingConfig(log_level="ERROR"),
-            data_engine=DataEngineConfig(time_bars_build_with_no_updates=False),
-            run_analysis=False,
-        )
-    )
-    engine.add_venue(
-        venue=Venue(VENUE),
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.CASH,
-        starting_balances=[Money(1_000_000, USD)],
-        bar_execution=False,
-    )
     kinds: dict[BarType, tuple[str, int]] = {}
+    # one origin for every minute aggregation (Nautilus keys it by MINUTE): the open's
+    # minute of the day modulo lcm(5, 8, 15) = 120, so all windows start at the open
+    first_open = c.sessions[0].open_us
+    if any((s.open_us - first_open) % (24 * 60 * MINUTE_US) for s in c.sessions):
+        raise ValueError("sessions open at different times of day: one origin offset won't do")
+    offset = (first_open // MINUTE_US) % (24 * 60) % math.lcm(*INTERVALS)
+    origin = {BarAggregation.MINUTE: pd.Timedelta(minutes=offset)}
+    instruments = []
     per_symbol: list[list[Any]] = []
     order = np.argsort(c.code, kind="stable")  # stable: each symbol's bars stay in time order
     bounds = np.searchsorted(c.code[order], np.arange(len(c.names) + 1))
     for code, sym in enumerate(c.names):
         instrument = TestInstrumentProvider.equity(symbol=sym, venue=VENUE)
-        engine.add_instrument(instrument)
+        instruments.append(instrument)
         bar_type = BarType.from_str(f"{sym}.{VENUE}-1-MINUTE-LAST-EXTERNAL")
         kinds[bar_type] = (sym, 1)
-        for m in (5, 15):
-            derived = f"{sym}.{VENUE}-{m}-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL"
-            kinds[BarType.from_str(derived)] = (sym, m)
+        for m in INTERVALS:
+            derived = BarType.from_str(f"{sym}.{VENUE}-{m}-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL")
+            kinds[derived] = (sym, m)
         idx = order[bounds[code] : bounds[code + 1]]
         stamp = ((c.ts_us[idx] + MINUTE_US) * 1000).astype(np.uint64)  # close, in ns
         per_symbol.append(
@@ -125,12 +153,32 @@ def run(data: Path, job: Job) -> EngineResult:
                 stamp,
             )
         )
+    engine = BacktestEngine(
+        config=BacktestEngineConfig(
+            logging=LoggingConfig(log_level="ERROR"),
+            data_engine=DataEngineConfig(
+                time_bars_build_with_no_updates=False,
+                time_bars_origin_offset=origin,
+            ),
+            run_analysis=False,
+        )
+    )
+    engine.add_venue(
+        venue=Venue(VENUE),
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.CASH,
+        starting_balances=[Money(1_000_000, USD)],
+        bar_execution=False,
+    )
+    for instrument in instruments:
+        engine.add_instrument(instrument)
     # one time-ordered stream (the file is sorted by time, then symbol); one add_data call
     merged: list[Any] = [None] * len(c)
     for code, bars in enumerate(per_symbol):
         for pos, bar in zip(order[bounds[code] : bounds[code + 1]].tolist(), bars, strict=True):
             merged[pos] = bar
     del per_symbol
+    merged.append(_sentinel(engine, c.sessions[-1].close_us + max(INTERVALS) * MINUTE_US))
     engine.add_data(merged, sort=True)
     counter = _BarCounter(kinds, SessionLookup(c.sessions))
     engine.add_actor(counter)

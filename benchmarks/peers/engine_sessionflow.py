@@ -199,6 +199,7 @@ def run(
                 symbols=symbols,
                 start=sessions[0].day,
                 end=sessions[-1].day,
+                derived_intervals=list(INTERVALS),
             ),
             store=store,
         )

@@ -2,7 +2,11 @@
 
 Job: ``symbols`` x ``sessions`` NYSE sessions of 1-minute bars starting 2024-11-25 (so
 the 13:00 ET early close on 2024-11-29 is inside), from sessionflow's seeded
-``synthetic_bars`` with 2% of the minutes of every symbol missing. The bars are written
+``synthetic_bars`` with 2% of the minutes of every symbol missing, plus, per symbol, one
+missing stretch of ``STRETCH`` minutes (so whole 5m, 8m and 15m windows are empty) and,
+for every fourth symbol, the last ``TAIL`` minutes of one session (an empty last window).
+8 minutes divides neither 390 nor 210, so every session ends with a short 8m window (6
+minutes, 2 on the early close). The bars are written
 once to a Parquet file under ``benchmarks/.data/``; the session table (open/close per
 session, from the exchange calendar) travels in the file's schema metadata, so an
 engine needs nothing but that file.
@@ -42,7 +46,9 @@ if TYPE_CHECKING:
 START = date(2024, 11, 25)
 MISSING_FRACTION = 0.02
 SEED = 20241129
-INTERVALS = (5, 15)
+INTERVALS = (5, 8, 15)
+STRETCH = 31
+TAIL = 9
 MINUTE_US = 60_000_000
 SERIES = (1, *INTERVALS)
 COLUMNS = (
@@ -76,7 +82,7 @@ class Job:
         return [f"S{i:04d}" for i in range(self.symbols)]
 
     def data_path(self, data_dir: Path) -> Path:
-        return data_dir / f"bars_{self.symbols}x{self.sessions}_seed{SEED}.parquet"
+        return data_dir / f"bars_{self.symbols}x{self.sessions}_seed{SEED}_gaps.parquet"
 
 
 @dataclass(frozen=True)
@@ -187,7 +193,9 @@ def ensure_data(job: Job, data_dir: Path) -> Path:
         {n: MISSING_FRACTION for n in names},
         seed=SEED,
     )
-    order = np.lexsort((batch.symbol.astype(str), batch.ts_us))
+    keep = ~_gaps(batch.symbol.astype(str), batch.ts_us, names, sessions)
+    order = np.lexsort((batch.symbol[keep].astype(str), batch.ts_us[keep]))
+    order = np.flatnonzero(keep)[order]
     table = pa.table(
         {
             "symbol": pa.array(batch.symbol[order].astype(str), type=pa.string()),
@@ -203,6 +211,8 @@ def ensure_data(job: Job, data_dir: Path) -> Path:
         "sessions": [[s.day.isoformat(), s.open_us, s.close_us] for s in sessions],
         "symbols": names,
         "missing_fraction": MISSING_FRACTION,
+        "stretch_minutes": STRETCH,
+        "tail_minutes": TAIL,
         "seed": SEED,
     }
     table = table.replace_schema_metadata({"sessionflow_job": json.dumps(meta)})
@@ -210,6 +220,24 @@ def ensure_data(job: Job, data_dir: Path) -> Path:
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(path)
     return path
+
+
+def _gaps(symbol: Any, ts_us: I64, names: list[str], sessions: list[Session]) -> Any:
+    """Mask of the bars taken out on top of the random 2%: symbol i loses ``STRETCH``
+    minutes of session ``i % D`` from minute ``20 + 7i % 150``; symbols 1, 5, 9, ...
+    also lose the last ``TAIL`` minutes of session ``i % D + 1``."""
+    import numpy as np
+
+    drop = np.zeros(len(ts_us), dtype=bool)
+    for i, name in enumerate(names):
+        mine = symbol == name
+        s = sessions[i % len(sessions)]
+        start = s.open_us + (20 + 7 * i % 150) * MINUTE_US
+        drop |= mine & (ts_us >= start) & (ts_us < start + STRETCH * MINUTE_US)
+        if i % 4 == 1:
+            t = sessions[(i % len(sessions) + 1) % len(sessions)]
+            drop |= mine & (ts_us >= t.close_us - TAIL * MINUTE_US) & (ts_us < t.close_us)
+    return drop
 
 
 def read_meta(path: Path) -> dict[str, Any]:
