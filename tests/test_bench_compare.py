@@ -159,17 +159,9 @@ def test_job_has_empty_windows_and_short_last_windows(
     col = peers.COLUMNS.index
     for m in peers.INTERVALS:
         total = sum(r[col(f"n_{m}m")] for r in rows.values())
-        windows = sum(
-            len(
-                np.unique(
-                    (
-                        c.ts_us[(c.ts_us >= s.open_us) & (c.ts_us < s.close_us)] - s.open_us
-                    )
-                    // (m * peers.MINUTE_US)
-                    * len(c.names)
-                    + c.code[(c.ts_us >= s.open_us) & (c.ts_us < s.close_us)]
-                )
-            )
-            for s in c.sessions
-        )
+        windows = 0
+        for s in c.sessions:
+            inside = (c.ts_us >= s.open_us) & (c.ts_us < s.close_us)
+            window = (c.ts_us[inside] - s.open_us) // (m * peers.MINUTE_US)
+            windows += len(np.unique(window * len(c.names) + c.code[inside]))
         assert total == windows
