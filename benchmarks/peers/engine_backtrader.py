@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from peers.job import (
+    INTERVALS,
     MINUTE_US,
     EngineResult,
     Job,
@@ -87,11 +88,11 @@ class _Counter(bt.Strategy):  # type: ignore[misc]
             self.lens[i] = n
             sym, interval = self.kinds[i]
             stamp_us = round((d.datetime[0] - _EPOCH_NUM) * 1440) * MINUTE_US
-            key = (sym, self.lookup.of_close_stamp(stamp_us))
+            day, open_us = self.lookup.window_of_close_stamp(stamp_us, interval)
+            key = (sym, day)
             row = self.rows.get(key)
             if row is None:
                 row = self.rows[key] = Row()
-            open_us = stamp_us - interval * MINUTE_US
             row.add(interval, open_us, d.open[0], d.high[0], d.low[0], d.close[0], d.volume[0])
 
 
@@ -116,6 +117,11 @@ def run(data: Path, job: Job) -> EngineResult:
     cerebro = bt.Cerebro(stdstats=False, preload=True, runonce=True)
     cerebro.addcalendar(trading_calendar(c.sessions))
     kinds: list[tuple[str, int]] = []
+    # backtrader's windows start at midnight + k * compression minutes - boundoff; this
+    # puts them on the session open (which must be at one time of day for all sessions)
+    open_min = c.sessions[0].open_us // MINUTE_US % 1440
+    if any(s.open_us // MINUTE_US % 1440 != open_min for s in c.sessions):
+        raise ValueError("sessions open at different times of day: one boundoff won't do")
     order = np.argsort(c.code, kind="stable")
     bounds = np.searchsorted(c.code[order], np.arange(len(c.names) + 1))
     for code in np.argsort(c.names):
@@ -140,7 +146,8 @@ def run(data: Path, job: Job) -> EngineResult:
         )
         cerebro.adddata(feed)
         kinds.append((sym, 1))
-        for m in (5, 15):
+        for m in INTERVALS:
+            boundoff = -open_min % m
             cerebro.resampledata(
                 feed,
                 name=f"{sym}/{m}",
@@ -149,6 +156,7 @@ def run(data: Path, job: Job) -> EngineResult:
                 bar2edge=True,
                 adjbartime=True,
                 rightedge=True,
+                boundoff=boundoff,
             )
             kinds.append((sym, m))
     cerebro.addstrategy(_Counter, kinds=kinds, lookup=SessionLookup(c.sessions))

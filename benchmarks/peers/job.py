@@ -301,6 +301,18 @@ class SessionLookup:
             raise ValueError(f"bar closing at {ts_us} is before the first session")
         return self.labels[i]
 
+    def window_of_close_stamp(self, ts_us: int, minutes: int) -> tuple[str, int]:
+        """Session and open of the ``minutes`` window (aligned to the session open) that a
+        bar stamped at ``ts_us`` closes: the window holding the minute before the stamp.
+        Right for a short last window stamped at the session close, and for a window
+        emitted late but stamped at its edge."""
+        i = bisect_left(self._opens, ts_us) - 1
+        if i < 0:
+            raise ValueError(f"bar closing at {ts_us} is before the first session")
+        open_us = self._opens[i]
+        step = minutes * MINUTE_US
+        return self.labels[i], open_us + (ts_us - MINUTE_US - open_us) // step * step
+
 
 def write_csv(path: Path, rows: Rows) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
