@@ -41,7 +41,15 @@ DATA_DIR = HERE / ".data"
 RESULTS = HERE / "results"
 README = HERE / "README.md"
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
-ENGINES = ("numpy", "sessionflow", "sessionflow_batch", "backtrader", "nautilus")
+ENGINES = (
+    "numpy",
+    "sessionflow",
+    "sessionflow_batch",
+    "backtrader",
+    "backtrader_strategy",
+    "nautilus",
+    "nautilus_actor",
+)
 REFERENCE = "numpy"
 MARK = "COMPARE_RESULT "
 
@@ -64,9 +72,12 @@ def child_engine(engine: str, data: Path, out: Path) -> dict[str, Any]:
     module = importlib.import_module(f"peers.engine_{engine}")
     res = module.run(data, job)
     write_csv(out, res.rows)
-    package = {"nautilus": "nautilus_trader", "sessionflow_batch": "sessionflow"}.get(
-        engine, engine
-    )
+    package = {
+        "nautilus": "nautilus_trader",
+        "nautilus_actor": "nautilus_trader",
+        "backtrader_strategy": "backtrader",
+        "sessionflow_batch": "sessionflow",
+    }.get(engine, engine)
     return {
         "engine": engine,
         "package": package,

@@ -165,3 +165,22 @@ def test_job_has_empty_windows_and_short_last_windows(
             window = (c.ts_us[inside] - s.open_us) // (m * peers.MINUTE_US)
             windows += len(np.unique(window * len(c.names) + c.code[inside]))
         assert total == windows
+
+
+def test_window_builder_of_the_peer_variants_equals_the_reference(
+    peers: Any, job_data: tuple[Any, Path, Path], tmp_path: Path
+) -> None:
+    """The consumer-side aggregation the backtrader/Nautilus variants use, fed the 1m bars
+    in time order, delivers the reference's derived bars (short and empty windows too)."""
+    _, data, ref = job_data
+    c = peers.read_columns(data)
+    rows: dict[tuple[str, str], Any] = {}
+    builder = peers.WindowBuilder(c.sessions, rows)
+    cols = (c.ts_us, c.open, c.high, c.low, c.close, c.volume)
+    for code, *bar in zip(c.code.tolist(), *(x.tolist() for x in cols), strict=True):
+        builder.add(c.names[code], *bar).add(1, *bar)
+    builder.flush()
+    out = tmp_path / "builder.csv"
+    peers.write_csv(out, rows)
+    cmp = peers.compare_csv(ref, out)
+    assert cmp["equal"], cmp

@@ -51,6 +51,7 @@ from peers.job import (
     Rows,
     Session,
     SessionLookup,
+    WindowBuilder,
     read_columns,
 )
 
@@ -111,7 +112,32 @@ def trading_calendar(sessions: list[Session]) -> Any:
     )
 
 
-def run(data: Path, job: Job) -> EngineResult:
+class _Builder(_Counter):
+    """The variant: 1m feeds only; the strategy builds the derived bars (WindowBuilder)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.builder = WindowBuilder(self.lookup.sessions, self.rows)
+
+    def stop(self) -> None:
+        self.builder.flush()
+        self.stopped = time.perf_counter()
+
+    def _see(self) -> None:
+        add = self.builder.add
+        for i, d in enumerate(self.datas):
+            n = len(d)
+            if n == self.lens[i]:
+                continue
+            self.lens[i] = n
+            open_us = round((d.datetime[0] - _EPOCH_NUM) * 1440 - 1) * MINUTE_US
+            o, h, lo, c, v = d.open[0], d.high[0], d.low[0], d.close[0], d.volume[0]
+            add(self.kinds[i][0], open_us, o, h, lo, c, v).add(1, open_us, o, h, lo, c, v)
+
+
+def run(data: Path, job: Job, build_in_strategy: bool = False) -> EngineResult:
+    """``build_in_strategy``: no ``resampledata``; the strategy builds 5m/8m/15m itself,
+    so backtrader keeps preload and runonce on."""
     t0 = time.perf_counter()
     c = read_columns(data)
     cerebro = bt.Cerebro(stdstats=False, preload=True, runonce=True)
@@ -146,7 +172,7 @@ def run(data: Path, job: Job) -> EngineResult:
         )
         cerebro.adddata(feed)
         kinds.append((sym, 1))
-        for m in INTERVALS:
+        for m in () if build_in_strategy else INTERVALS:
             boundoff = -open_min % m
             cerebro.resampledata(
                 feed,
@@ -159,7 +185,8 @@ def run(data: Path, job: Job) -> EngineResult:
                 boundoff=boundoff,
             )
             kinds.append((sym, m))
-    cerebro.addstrategy(_Counter, kinds=kinds, lookup=SessionLookup(c.sessions))
+    strategy = _Builder if build_in_strategy else _Counter
+    cerebro.addstrategy(strategy, kinds=kinds, lookup=SessionLookup(c.sessions))
     strat: Any = cerebro.run(maxcpus=1)[0]
     load_s = strat.started - t0  # feeds built + backtrader's preload
     replay_s = strat.stopped - strat.started

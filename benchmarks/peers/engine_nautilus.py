@@ -56,6 +56,7 @@ from peers.job import (
     Row,
     Rows,
     SessionLookup,
+    WindowBuilder,
     read_columns,
 )
 
@@ -83,12 +84,38 @@ class _BarCounter(Actor):  # type: ignore[misc]
         row.add(
             interval,
             bar.ts_event // 1000 - interval * MINUTE_US,
-            float(str(bar.open)),
-            float(str(bar.high)),
-            float(str(bar.low)),
-            float(str(bar.close)),
+            bar.open.as_double(),
+            bar.high.as_double(),
+            bar.low.as_double(),
+            bar.close.as_double(),
             round(bar.volume.as_double()),  # the aggregate can be 60716.99999...
         )
+
+
+class _Builder(Actor):  # type: ignore[misc]
+    """The variant: subscribes to the 1m bars only and builds 5m/8m/15m itself."""
+
+    def __init__(self, kinds: dict[BarType, tuple[str, int]], lookup: SessionLookup) -> None:
+        super().__init__()
+        self.kinds = {bt: v for bt, v in kinds.items() if v[1] == 1}
+        self.symbol_of = {bt.standard(): v[0] for bt, v in self.kinds.items()}
+        self.rows: Rows = {}
+        self.builder = WindowBuilder(lookup.sessions, self.rows)
+
+    def on_start(self) -> None:
+        for bar_type in self.kinds:
+            self.subscribe_bars(bar_type)
+
+    def on_bar(self, bar: Bar) -> None:
+        open_us = bar.ts_event // 1000 - MINUTE_US
+        o, h = bar.open.as_double(), bar.high.as_double()
+        lo, c = bar.low.as_double(), bar.close.as_double()
+        v = bar.volume.as_double()
+        row = self.builder.add(self.symbol_of[bar.bar_type], open_us, o, h, lo, c, v)
+        row.add(1, open_us, o, h, lo, c, v)
+
+    def on_stop(self) -> None:
+        self.builder.flush()
 
 
 def _sentinel(engine: BacktestEngine, at_us: int) -> Any:
@@ -114,7 +141,9 @@ def _sentinel(engine: BacktestEngine, at_us: int) -> Any:
     )[0]
 
 
-def run(data: Path, job: Job) -> EngineResult:
+def run(data: Path, job: Job, build_in_actor: bool = False) -> EngineResult:
+    """``build_in_actor``: the actor subscribes to the 1m bars only and builds the derived
+    bars itself, instead of Nautilus's internal aggregation."""
     t0 = time.perf_counter()
     c = read_columns(data)
     kinds: dict[BarType, tuple[str, int]] = {}
@@ -180,12 +209,14 @@ def run(data: Path, job: Job) -> EngineResult:
     del per_symbol
     merged.append(_sentinel(engine, c.sessions[-1].close_us + max(INTERVALS) * MINUTE_US))
     engine.add_data(merged, sort=True)
-    counter = _BarCounter(kinds, SessionLookup(c.sessions))
+    counter = (_Builder if build_in_actor else _BarCounter)(kinds, SessionLookup(c.sessions))
     engine.add_actor(counter)
     load_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     engine.run()
+    if build_in_actor:  # on_stop has flushed already; a second flush emits nothing
+        counter.builder.flush()
     replay_s = time.perf_counter() - t1
     engine.dispose()
 

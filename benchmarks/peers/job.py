@@ -375,3 +375,61 @@ def totals(rows: Iterable[Row]) -> tuple[int, dict[int, int]]:
         for m in SERIES:
             sums[m] += r.n[m]
     return sums[1], {m: sums[m] for m in INTERVALS}
+
+
+class WindowBuilder:
+    """Derived bars built by a consumer from the 1m bars it receives (the peers' variants).
+
+    Windows are aligned to the session open; a window is emitted into its Row when the
+    symbol's next bar falls in another window, and the rest by ``flush()`` at the end, so
+    the short last window of a session is kept and an empty window yields nothing. The
+    emission is later than at the window's close (at the symbol's next bar), which does
+    not change what is delivered.
+    """
+
+    def __init__(self, sessions: Sequence[Session], rows: Rows) -> None:
+        self.lookup = SessionLookup(sessions)
+        self.rows = rows
+        # per symbol: [session label, session open, session close, *one list per interval]
+        self.state: dict[str, list[Any]] = {}
+
+    def add(self, sym: str, ts_us: int, o: float, h: float, lo: float, c: float, v: float) -> Row:
+        """One 1m bar (stamped at its open) of ``sym``; returns the bar's Row."""
+        st = self.state.get(sym)
+        if st is None or not st[1] <= ts_us < st[2]:
+            if st is not None:
+                self._emit(sym, st)
+            label = self.lookup.of_open_stamp(ts_us)
+            s = self.lookup.sessions[self.lookup.labels.index(label)]
+            st = self.state[sym] = [label, s.open_us, s.close_us] + [None] * len(INTERVALS)
+        key = (sym, st[0])
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = Row()
+        offset = ts_us - st[1]
+        for j, m in enumerate(INTERVALS, start=3):
+            start = st[1] + offset // (m * MINUTE_US) * (m * MINUTE_US)
+            w = st[j]
+            if w is not None and w[0] == start:
+                if h > w[2]:
+                    w[2] = h
+                if lo < w[3]:
+                    w[3] = lo
+                w[4] = c
+                w[5] += v
+                continue
+            if w is not None:
+                row.add(m, *w)
+            st[j] = [start, o, h, lo, c, v]
+        return row
+
+    def _emit(self, sym: str, st: list[Any]) -> None:
+        row = self.rows[(sym, st[0])]
+        for j, m in enumerate(INTERVALS, start=3):
+            if st[j] is not None:
+                row.add(m, *st[j])
+                st[j] = None
+
+    def flush(self) -> None:
+        for sym, st in self.state.items():
+            self._emit(sym, st)
