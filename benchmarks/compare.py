@@ -1,14 +1,16 @@
 """sessionflow against numpy, backtrader and NautilusTrader on one fixed job.
 
 Job (``peers/job.py``): N symbols x D NYSE sessions of 1-minute bars from 2024-11-25
-(the 13:00 ET early close on 2024-11-29 included), 2% of minutes missing per symbol,
-written once to ``benchmarks/.data/*.parquet``. Every engine replays it in time order
-at full speed, keeps session volume/high/low per symbol, derives 5m and 15m bars
-aligned to the session open, and counts every 1m and derived bar its consumer gets.
+(the 13:00 ET early close on 2024-11-29 included), 2% of minutes missing per symbol
+plus stretches that empty whole windows, written once to ``benchmarks/.data/*.parquet``.
+Every engine replays it in time order at full speed and derives 5m, 8m (short last
+window) and 15m bars aligned to the session open; its consumer passes every 1m and
+derived bar to ``Row.add`` (counts, session volume/high/low, per-series checksums).
 
 Each engine x size runs in its own subprocess (peak RSS is that run's alone) under the
 peers virtualenv (``bash benchmarks/setup_peers.sh``), writes per-(symbol, session)
-results to CSV, and those are checked equal, column by column, against numpy's.
+results to CSV, and those are checked equal, column by column, against numpy's. Each
+runs ``--repeat`` times (default 3); the fastest replay is shown with the load average.
 
 Usage:
     bash benchmarks/setup_peers.sh

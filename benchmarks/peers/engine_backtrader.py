@@ -1,34 +1,33 @@
-"""backtrader: one pandas feed per symbol, resampled to 5 and 15 minutes.
+"""backtrader: one pandas feed per symbol, resampled to 5, 8 and 15 minutes (its default
+way of deriving bars); ``build_in_strategy`` is the variant without ``resampledata``.
 
 The feed is ``bt.feeds.PandasDirectData`` (rows via ``itertuples``), backtrader's own
 faster sibling of ``PandasData`` (row by row via ``.iloc``): same bars, about twice
-the throughput here, so backtrader is shown at its better stock setting.
+the throughput here.
 
 Bars are handed to backtrader stamped at their *close* (open + 1 minute), its own
 convention, so ``resampledata(..., bar2edge=True, rightedge=True)`` closes the 5m
-window (09:30, 09:35] with the bar opening at 09:34 (stamped 09:35). 09:30 ET is a
-multiple of 5 and 15 minutes of the day, so backtrader's time-of-day boundaries
-coincide with windows aligned to the session open, and both session lengths here
-(390 and 210 minutes) are multiples of 15, so no short last window exists. A window
-whose closing bar is missing is delivered late, when the next bar arrives, or at the
-end of data; it is attributed to the last session that opened before its timestamp.
+window (09:30, 09:35] with the bar opening at 09:34 (stamped 09:35). backtrader's
+boundaries are minutes of the day; ``boundoff`` moves them onto the session open (09:30
+ET is on the 5m and 15m grid but not on the 8m one). A derived bar's open is recovered
+on the session grid from its stamp (a short last window is stamped at the close).
 
 The session's end must come from a trading calendar: without one, backtrader's
 resampler takes the end of session from ``sessionend`` (23:59:59.999989) and only
 moves it forward when it detects it, which stops after the first session whose last
-window closed on its edge. From then on, a session whose last minute is missing has
-its last 5m/15m window merged into the next session's first window (seen at 100
-symbols: 7 sessions one 5m and one 15m bar short). So a ``bt.TradingCalendar`` is
-added with every session of the job as an explicit (date, open, close) entry in UTC
-(the 13:00 ET close included) and the other weekdays as holidays; with it the outputs
-match numpy exactly.
+window closed on its edge; later sessions' last windows then merge into the next
+session's first. So a ``bt.TradingCalendar`` is added with every session of the job as
+an explicit (date, open, close) entry in UTC and the other weekdays as holidays.
+
+Even so, the resampler delivers wrong bars around missing minutes (a window's first bar
+lost after a window with a gap, windows lost after a long gap, late windows stamped at
+the next edge); the checksums show it and benchmarks/README.md describes it.
 
 Load = per-symbol DataFrames and feeds, up to the strategy's ``start()`` inside
 ``cerebro.run()``. ``resampledata`` makes backtrader turn preloading off (it sets
-``_doreplay``), so feeds are read bar by bar during the replay, which is where
-backtrader spends that time. Replay = ``start()`` to ``stop()``:
-the strategy sees every 1m and resampled bar (by watching each feed's length grow) and
-keeps per-session counts, volume, high and low.
+``_doreplay``), so feeds are read bar by bar during the replay. Replay = ``start()`` to
+``stop()``: the strategy sees every 1m and resampled bar (by watching each feed's
+length grow) and passes it to ``Row.add``.
 """
 
 from __future__ import annotations

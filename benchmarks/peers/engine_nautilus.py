@@ -3,25 +3,26 @@
 Each symbol's bars go in as ``<SYM>.XNAS-1-MINUTE-LAST-EXTERNAL`` (built with
 ``Bar.from_raw_arrays_to_list``), stamped at their close (open + 1 minute) as
 Nautilus expects (``ts_event = ts_init`` = close). An Actor subscribes to the 1m bars
-and to ``<SYM>.XNAS-5-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL`` and the 15-minute
-equivalent, so the DataEngine's TimeBarAggregator builds the derived bars, and counts
-every bar in ``on_bar``.
+and to ``<SYM>.XNAS-<m>-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL`` for m = 5, 8, 15, so the
+DataEngine's TimeBarAggregator builds the derived bars, and passes every bar to
+``Row.add`` in ``on_bar`` (prices via ``as_double()``). ``build_in_actor`` is the
+variant whose actor subscribes to 1m only and builds the derived bars itself.
 
 Settings, all for a data-only job:
 - ``time_bars_build_with_no_updates=False``: a window with no 1m bar yields no bar
   (by default Nautilus emits flat zero-volume bars, all night long);
 - intervals left-open and stamped on close (defaults): window (09:30, 09:35] holds the
-  bars opening 09:30..09:34. Time bars align to the clock (origin = midnight UTC);
-  09:30 ET (14:30 UTC in these weeks) is a multiple of 5 and 15 minutes and both
-  session lengths (390, 210) are multiples of 15, so clock alignment equals
-  alignment to the session open here;
+  bars opening 09:30..09:34. Time bars align to midnight UTC plus
+  ``time_bars_origin_offset``, keyed by aggregation (MINUTE), so one offset serves 5, 8
+  and 15: the open's minute of day modulo lcm(5, 8, 15) = 120;
 - venue ``bar_execution=False`` and ``run_analysis=False``: no orders are placed, so the
   matching engine and the post-run portfolio analysis have nothing to do;
 - log level ERROR.
 
 A window's bar is built when the engine clock passes its close, which only happens when
-some data at or after that instant exists. If no symbol has the last minute of the
-last session, the last windows are never built: Nautilus has no end-of-data flush.
+some data at or after that instant exists: Nautilus has no end-of-data flush. The last
+session's short 8m window closes after every bar, so one bar of an unwatched instrument
+is added after the last close (``_sentinel``).
 
 Load = Parquet to Nautilus ``Bar`` objects plus ``add_instrument``/``add_data`` (which
 sorts the stream). Replay = ``engine.run()``.
