@@ -143,12 +143,14 @@ class _Tally:
     def bar(self, b: Any) -> None:
         self._row(b.symbol).add(1, to_us(b.ts), b.open, b.high, b.low, b.close, b.volume)
 
-    def derived_bar(self, b: Any) -> None:
-        assert self.day is not None
+    def derived_bar(self, b: Any, interval: int | None) -> None:
+        """``interval`` from the event; None on a sessionflow whose events lack it."""
         ts_us = to_us(b.ts)
-        offset = (ts_us - self.opens[self.day]) // 60_000_000
-        k = _interval_of(b.minutes, offset, self.minutes[self.day])
-        self._row(b.symbol).add(k, ts_us, b.open, b.high, b.low, b.close, b.volume)
+        if interval is None:
+            assert self.day is not None
+            offset = (ts_us - self.opens[self.day]) // 60_000_000
+            interval = _interval_of(b.minutes, offset, self.minutes[self.day])
+        self._row(b.symbol).add(interval, ts_us, b.open, b.high, b.low, b.close, b.volume)
 
     def bar_slice(self, bars: Any, interval: int = 1) -> None:
         cols = (bars.ts_us, bars.open, bars.high, bars.low, bars.close, bars.volume)
@@ -225,6 +227,7 @@ def run(
 
             system.on_batch(consume_batch)
         else:
+            has_interval = "interval" in DerivedBarEvent._fields
 
             def consume(ev: Any) -> None:
                 if tamper is not None:
@@ -235,7 +238,7 @@ def run(
                     if ev.revised:
                         tally.revised += 1
                     else:
-                        tally.derived_bar(ev.bar)
+                        tally.derived_bar(ev.bar, ev.interval if has_interval else None)
                 elif isinstance(ev, SessionStartEvent | SessionEndEvent):
                     tally.session_event(ev)
 
