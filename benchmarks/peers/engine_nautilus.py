@@ -3,25 +3,26 @@
 Each symbol's bars go in as ``<SYM>.XNAS-1-MINUTE-LAST-EXTERNAL`` (built with
 ``Bar.from_raw_arrays_to_list``), stamped at their close (open + 1 minute) as
 Nautilus expects (``ts_event = ts_init`` = close). An Actor subscribes to the 1m bars
-and to ``<SYM>.XNAS-5-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL`` and the 15-minute
-equivalent, so the DataEngine's TimeBarAggregator builds the derived bars, and counts
-every bar in ``on_bar``.
+and to ``<SYM>.XNAS-<m>-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL`` for m = 5, 8, 15, so the
+DataEngine's TimeBarAggregator builds the derived bars, and passes every bar to
+``Row.add`` in ``on_bar`` (prices via ``as_double()``). ``build_in_actor`` is the
+variant whose actor subscribes to 1m only and builds the derived bars itself.
 
 Settings, all for a data-only job:
 - ``time_bars_build_with_no_updates=False``: a window with no 1m bar yields no bar
   (by default Nautilus emits flat zero-volume bars, all night long);
 - intervals left-open and stamped on close (defaults): window (09:30, 09:35] holds the
-  bars opening 09:30..09:34. Time bars align to the clock (origin = midnight UTC);
-  09:30 ET (14:30 UTC in these weeks) is a multiple of 5 and 15 minutes and both
-  session lengths (390, 210) are multiples of 15, so clock alignment equals
-  alignment to the session open here;
+  bars opening 09:30..09:34. Time bars align to midnight UTC plus
+  ``time_bars_origin_offset``, keyed by aggregation (MINUTE), so one offset serves 5, 8
+  and 15: the open's minute of day modulo lcm(5, 8, 15) = 120;
 - venue ``bar_execution=False`` and ``run_analysis=False``: no orders are placed, so the
   matching engine and the post-run portfolio analysis have nothing to do;
 - log level ERROR.
 
 A window's bar is built when the engine clock passes its close, which only happens when
-some data at or after that instant exists. If no symbol has the last minute of the
-last session, the last windows are never built: Nautilus has no end-of-data flush.
+some data at or after that instant exists: Nautilus has no end-of-data flush. The last
+session's short 8m window closes after every bar, so one bar of an unwatched instrument
+is added after the last close (``_sentinel``).
 
 Load = Parquet to Nautilus ``Bar`` objects plus ``add_instrument``/``add_data`` (which
 sorts the stream). Replay = ``engine.run()``.
@@ -29,11 +30,13 @@ sorts the stream). Replay = ``engine.run()``.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.common.actor import Actor
@@ -41,12 +44,22 @@ from nautilus_trader.common.config import LoggingConfig
 from nautilus_trader.data.config import DataEngineConfig
 from nautilus_trader.model.currencies import USD
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import AccountType, OmsType
+from nautilus_trader.model.enums import AccountType, BarAggregation, OmsType
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.objects import Money
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
-from peers.job import MINUTE_US, EngineResult, Job, Row, Rows, SessionLookup, read_columns
+from peers.job import (
+    INTERVALS,
+    MINUTE_US,
+    EngineResult,
+    Job,
+    Row,
+    Rows,
+    SessionLookup,
+    WindowBuilder,
+    read_columns,
+)
 
 VENUE = "XNAS"
 
@@ -69,47 +82,91 @@ class _BarCounter(Actor):  # type: ignore[misc]
         row = self.rows.get(key)
         if row is None:
             row = self.rows[key] = Row()
-        if interval == 1:
-            row.n_1m += 1
-            row.volume += int(bar.volume.as_double())
-            high, low = float(str(bar.high)), float(str(bar.low))
-            row.high = max(row.high, high)
-            row.low = min(row.low, low)
-        elif interval == 5:
-            row.n_5m += 1
-        else:
-            row.n_15m += 1
+        row.add(
+            interval,
+            bar.ts_event // 1000 - interval * MINUTE_US,
+            bar.open.as_double(),
+            bar.high.as_double(),
+            bar.low.as_double(),
+            bar.close.as_double(),
+            round(bar.volume.as_double()),  # the aggregate can be 60716.99999...
+        )
 
 
-def run(data: Path, job: Job) -> EngineResult:
+class _Builder(Actor):  # type: ignore[misc]
+    """The variant: subscribes to the 1m bars only and builds 5m/8m/15m itself."""
+
+    def __init__(self, kinds: dict[BarType, tuple[str, int]], lookup: SessionLookup) -> None:
+        super().__init__()
+        self.kinds = {bt: v for bt, v in kinds.items() if v[1] == 1}
+        self.symbol_of = {bt.standard(): v[0] for bt, v in self.kinds.items()}
+        self.rows: Rows = {}
+        self.builder = WindowBuilder(lookup.sessions, self.rows)
+
+    def on_start(self) -> None:
+        for bar_type in self.kinds:
+            self.subscribe_bars(bar_type)
+
+    def on_bar(self, bar: Bar) -> None:
+        open_us = bar.ts_event // 1000 - MINUTE_US
+        o, h = bar.open.as_double(), bar.high.as_double()
+        lo, c = bar.low.as_double(), bar.close.as_double()
+        v = bar.volume.as_double()
+        row = self.builder.add(self.symbol_of[bar.bar_type], open_us, o, h, lo, c, v)
+        row.add(1, open_us, o, h, lo, c, v)
+
+    def on_stop(self) -> None:
+        self.builder.flush()
+
+
+def _sentinel(engine: BacktestEngine, at_us: int) -> Any:
+    """One bar of an unwatched instrument after the last close: Nautilus builds a window
+    when its clock passes the close, and has no end-of-data flush, so without a later
+    data point the last session's short 8m windows (closing at 21:02 UTC, after the
+    session) are never built. ``engine.run(end=...)`` does not advance the clock there."""
+    instrument = TestInstrumentProvider.equity(symbol="ZZEND", venue=VENUE)
+    engine.add_instrument(instrument)
+    stamp = np.array([at_us * 1000], dtype=np.uint64)
+    one = np.array([1.0])
+    return Bar.from_raw_arrays_to_list(
+        BarType.from_str(f"ZZEND.{VENUE}-1-MINUTE-LAST-EXTERNAL"),
+        instrument.price_precision,
+        instrument.size_precision,
+        one,
+        one,
+        one,
+        one,
+        one,
+        stamp,
+        stamp,
+    )[0]
+
+
+def run(data: Path, job: Job, build_in_actor: bool = False) -> EngineResult:
+    """``build_in_actor``: the actor subscribes to the 1m bars only and builds the derived
+    bars itself, instead of Nautilus's internal aggregation."""
     t0 = time.perf_counter()
     c = read_columns(data)
-    engine = BacktestEngine(
-        config=BacktestEngineConfig(
-            logging=LoggingConfig(log_level="ERROR"),
-            data_engine=DataEngineConfig(time_bars_build_with_no_updates=False),
-            run_analysis=False,
-        )
-    )
-    engine.add_venue(
-        venue=Venue(VENUE),
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.CASH,
-        starting_balances=[Money(1_000_000, USD)],
-        bar_execution=False,
-    )
     kinds: dict[BarType, tuple[str, int]] = {}
+    # one origin for every minute aggregation (Nautilus keys it by MINUTE): the open's
+    # minute of the day modulo lcm(5, 8, 15) = 120, so all windows start at the open
+    first_open = c.sessions[0].open_us
+    if any((s.open_us - first_open) % (24 * 60 * MINUTE_US) for s in c.sessions):
+        raise ValueError("sessions open at different times of day: one origin offset won't do")
+    offset = (first_open // MINUTE_US) % (24 * 60) % math.lcm(*INTERVALS)
+    origin = {BarAggregation.MINUTE: pd.Timedelta(minutes=offset)}
+    instruments = []
     per_symbol: list[list[Any]] = []
     order = np.argsort(c.code, kind="stable")  # stable: each symbol's bars stay in time order
     bounds = np.searchsorted(c.code[order], np.arange(len(c.names) + 1))
     for code, sym in enumerate(c.names):
         instrument = TestInstrumentProvider.equity(symbol=sym, venue=VENUE)
-        engine.add_instrument(instrument)
+        instruments.append(instrument)
         bar_type = BarType.from_str(f"{sym}.{VENUE}-1-MINUTE-LAST-EXTERNAL")
         kinds[bar_type] = (sym, 1)
-        for m in (5, 15):
-            derived = f"{sym}.{VENUE}-{m}-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL"
-            kinds[BarType.from_str(derived)] = (sym, m)
+        for m in INTERVALS:
+            derived = BarType.from_str(f"{sym}.{VENUE}-{m}-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL")
+            kinds[derived] = (sym, m)
         idx = order[bounds[code] : bounds[code + 1]]
         stamp = ((c.ts_us[idx] + MINUTE_US) * 1000).astype(np.uint64)  # close, in ns
         per_symbol.append(
@@ -126,19 +183,41 @@ def run(data: Path, job: Job) -> EngineResult:
                 stamp,
             )
         )
+    engine = BacktestEngine(
+        config=BacktestEngineConfig(
+            logging=LoggingConfig(log_level="ERROR"),
+            data_engine=DataEngineConfig(
+                time_bars_build_with_no_updates=False,
+                time_bars_origin_offset=origin,
+            ),
+            run_analysis=False,
+        )
+    )
+    engine.add_venue(
+        venue=Venue(VENUE),
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.CASH,
+        starting_balances=[Money(1_000_000, USD)],
+        bar_execution=False,
+    )
+    for instrument in instruments:
+        engine.add_instrument(instrument)
     # one time-ordered stream (the file is sorted by time, then symbol); one add_data call
     merged: list[Any] = [None] * len(c)
     for code, bars in enumerate(per_symbol):
         for pos, bar in zip(order[bounds[code] : bounds[code + 1]].tolist(), bars, strict=True):
             merged[pos] = bar
     del per_symbol
+    merged.append(_sentinel(engine, c.sessions[-1].close_us + max(INTERVALS) * MINUTE_US))
     engine.add_data(merged, sort=True)
-    counter = _BarCounter(kinds, SessionLookup(c.sessions))
+    counter = (_Builder if build_in_actor else _BarCounter)(kinds, SessionLookup(c.sessions))
     engine.add_actor(counter)
     load_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     engine.run()
+    if build_in_actor:  # on_stop has flushed already; a second flush emits nothing
+        counter.builder.flush()
     replay_s = time.perf_counter() - t1
     engine.dispose()
 

@@ -4,7 +4,9 @@ Load = read the Parquet file into arrays. Replay = one vectorised pass: session 
 bar, sort by (symbol, session, time), session volume/high/low by ``reduceat``, and
 the 5m/15m bars (OHLCV, aligned to the session open, short last window kept, empty
 windows absent) by ``reduceat`` over window boundaries. Nothing is event-driven, so
-"consumer" here means counting the derived bars that were built.
+there is no consumer inside the timed replay: after the timer stops, every 1m bar and
+every derived bar built is fed through the same ``Row.add`` the other engines' consumers
+call, which gives the reference counts, session figures and checksums.
 """
 
 from __future__ import annotations
@@ -40,41 +42,44 @@ def run(data: Path, job: Job) -> EngineResult:
     group_of_row = np.repeat(np.arange(len(starts)), n_1m)
     minute = (ts - opens[sess[order]]) // MINUTE_US
     open_1m, close_1m, vol_1m = c.open[order], c.close[order], c.volume[order]
-    derived_counts: dict[int, np.ndarray] = {}
-    derived_total: dict[int, int] = {}
+    built: dict[int, dict[str, np.ndarray]] = {}
     for m in INTERVALS:
         window = k * (10_000 // m + 1) + minute // m
         w_starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
         w_ends = np.r_[w_starts[1:], len(window)] - 1
-        bars = {  # the derived bars themselves, built in full
+        built[m] = {  # the derived bars themselves, built in full
+            "group": group_of_row[w_starts],
+            "ts": opens[sess[order]][w_starts] + (minute[w_starts] // m) * m * MINUTE_US,
             "open": open_1m[w_starts],
             "high": np.maximum.reduceat(high_1m, w_starts),
             "low": np.minimum.reduceat(low_1m, w_starts),
             "close": close_1m[w_ends],
             "volume": np.add.reduceat(vol_1m, w_starts),
         }
-        derived_total[m] = len(bars["open"])
-        derived_counts[m] = np.bincount(group_of_row[w_starts], minlength=len(starts))
     replay_s = time.perf_counter() - t1
 
-    rows: Rows = {}
     labels = [s.day.isoformat() for s in c.sessions]
-    for g, first in enumerate(starts.tolist()):
-        kk = int(k[first])
-        sym, si = divmod(kk, len(c.sessions))
-        rows[(c.names[sym], labels[si])] = Row(
-            n_1m=int(n_1m[g]),
-            n_5m=int(derived_counts[5][g]),
-            n_15m=int(derived_counts[15][g]),
-            volume=int(volume[g]),
-            high=float(high[g]),
-            low=float(low[g]),
-        )
+    by_group: list[Row] = []
+    rows: Rows = {}
+    for first in starts.tolist():
+        sym, si = divmod(int(k[first]), len(c.sessions))
+        row = rows[(c.names[sym], labels[si])] = Row()
+        by_group.append(row)
+    series = [(1, group_of_row, ts, open_1m, high_1m, low_1m, close_1m, vol_1m)] + [
+        (m, b["group"], b["ts"], b["open"], b["high"], b["low"], b["close"], b["volume"])
+        for m, b in built.items()
+    ]
+    for m, grp, *cols in series:
+        for g, *bar in zip(grp.tolist(), *(x.tolist() for x in cols), strict=True):
+            by_group[g].add(m, *bar)
+    for g, row in enumerate(by_group):  # the consumer's figures must match reduceat's
+        if (row.volume, row.high, row.low) != (int(volume[g]), float(high[g]), float(low[g])):
+            raise AssertionError(f"reference disagrees with itself for group {g}")
     return EngineResult(
         rows=rows,
         load_s=load_s,
         replay_s=replay_s,
         bars_1m=len(c),
-        derived=derived_total,
+        derived={m: len(b["open"]) for m, b in built.items()},
         extra={"note": "vectorised; no per-bar events"},
     )

@@ -2,9 +2,13 @@
 
 Load = read the Parquet file and write it into a fresh DuckDB store
 (``DuckDBStore.upsert_bars``), plus ``build_system``. Replay = ``system.run()`` at
-speed 0 with one ``on_event`` consumer that counts every BarEvent and DerivedBarEvent
-per (symbol, session). Results come from ``SessionEndEvent.report``; the consumer's
-counts must agree with the report, or the run fails.
+speed 0 with one ``on_event`` consumer that feeds every BarEvent and DerivedBarEvent
+into ``Row.add`` per (symbol, session): counts, volume/high/low and checksums are the
+consumer's own, like the peers'. The counts must also agree with
+``SessionEndEvent.report``, or the run fails.
+
+``tamper`` (tests only) rewrites each event before the consumer sees it: a stand-in for
+a wrong engine, to show the comparison catches it.
 
 Afterwards the memory held by SessionData is measured without relying on its layout:
 the object is copied (pickle round trip, thread locks recreated) while ``tracemalloc``
@@ -22,7 +26,8 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +43,7 @@ from peers.job import (
     read_columns,
     read_sessions,
 )
+from sessionflow.models import to_us
 
 
 def _interval_of(minutes: int, offset_min: int, session_min: int) -> int:
@@ -110,23 +116,23 @@ def _session_data_memory(system: Any) -> dict[str, Any]:
 
 
 class _Tally:
-    """The consumer: counts every 1m and derived bar per (symbol, session)."""
+    """The consumer: every 1m and derived bar into its (symbol, session) Row."""
 
     def __init__(self, sessions: list[Session]) -> None:
         self.minutes = {s.day: s.minutes for s in sessions}
         self.opens = {s.day: s.open_us for s in sessions}
-        self.seen: dict[tuple[str, str], list[int]] = {}  # [1m, 5m, 15m]
+        self.rows: Rows = {}
         self.reports: list[Any] = []
         self.day: date | None = None
         self.label = ""
         self.revised = 0
 
-    def _counts(self, symbol: str) -> list[int]:
+    def _row(self, symbol: str) -> Row:
         key = (symbol, self.label)
-        counts = self.seen.get(key)
-        if counts is None:
-            counts = self.seen[key] = [0, 0, 0]
-        return counts
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = Row()
+        return row
 
     def session_event(self, ev: Any) -> None:
         if hasattr(ev, "report"):  # SessionEndEvent
@@ -134,26 +140,30 @@ class _Tally:
         else:  # SessionStartEvent
             self.day, self.label = ev.session, ev.session.isoformat()
 
-    def bar(self, symbol: str) -> None:
-        self._counts(symbol)[0] += 1
+    def bar(self, b: Any) -> None:
+        self._row(b.symbol).add(1, to_us(b.ts), b.open, b.high, b.low, b.close, b.volume)
 
-    def derived_bar(self, symbol: str, ts: datetime, minutes: int) -> None:
-        assert self.day is not None
-        offset = (int(ts.timestamp()) * 1_000_000 - self.opens[self.day]) // 60_000_000
-        k = _interval_of(minutes, offset, self.minutes[self.day])
-        self._counts(symbol)[1 if k == 5 else 2] += 1
+    def derived_bar(self, b: Any, interval: int | None) -> None:
+        """``interval`` from the event; None on a sessionflow whose events lack it."""
+        ts_us = to_us(b.ts)
+        if interval is None:
+            assert self.day is not None
+            offset = (ts_us - self.opens[self.day]) // 60_000_000
+            interval = _interval_of(b.minutes, offset, self.minutes[self.day])
+        self._row(b.symbol).add(interval, ts_us, b.open, b.high, b.low, b.close, b.volume)
 
-    def bar_slice(self, symbols: Any) -> None:
-        for sym in symbols.tolist():
-            self._counts(sym)[0] += 1
-
-    def derived_slice(self, symbols: Any, interval: int) -> None:
-        col = 1 if interval == 5 else 2
-        for sym in symbols.tolist():
-            self._counts(sym)[col] += 1
+    def bar_slice(self, bars: Any, interval: int = 1) -> None:
+        cols = (bars.ts_us, bars.open, bars.high, bars.low, bars.close, bars.volume)
+        for sym, *bar in zip(bars.symbol.tolist(), *(c.tolist() for c in cols), strict=True):
+            self._row(sym).add(interval, *bar)
 
 
-def run(data: Path, job: Job, batch: bool = False) -> EngineResult:
+def run(
+    data: Path,
+    job: Job,
+    batch: bool = False,
+    tamper: Callable[[Any], Any] | None = None,
+) -> EngineResult:
     """``batch=False``: ``on_event`` (one event per bar); ``True``: ``on_batch`` slices."""
     from sessionflow import (
         BarEvent,
@@ -191,6 +201,7 @@ def run(data: Path, job: Job, batch: bool = False) -> EngineResult:
                 symbols=symbols,
                 start=sessions[0].day,
                 end=sessions[-1].day,
+                derived_intervals=list(INTERVALS),
             ),
             store=store,
         )
@@ -202,27 +213,32 @@ def run(data: Path, job: Job, batch: bool = False) -> EngineResult:
             from sessionflow.events import BarSliceEvent, DerivedSliceEvent
 
             def consume_batch(ev: Any) -> None:
+                if tamper is not None:
+                    ev = tamper(ev)
                 if isinstance(ev, BarSliceEvent):
-                    tally.bar_slice(ev.bars.symbol)
+                    tally.bar_slice(ev.bars)
                 elif isinstance(ev, DerivedSliceEvent):
                     if ev.revised:
                         tally.revised += len(ev.bars)
                     else:
-                        tally.derived_slice(ev.bars.symbol, ev.interval)
+                        tally.bar_slice(ev.bars, ev.interval)
                 elif isinstance(ev, SessionStartEvent | SessionEndEvent):
                     tally.session_event(ev)
 
             system.on_batch(consume_batch)
         else:
+            has_interval = "interval" in DerivedBarEvent._fields
 
             def consume(ev: Any) -> None:
+                if tamper is not None:
+                    ev = tamper(ev)
                 if isinstance(ev, BarEvent):
-                    tally.bar(ev.bar.symbol)
+                    tally.bar(ev.bar)
                 elif isinstance(ev, DerivedBarEvent):
                     if ev.revised:
                         tally.revised += 1
                     else:
-                        tally.derived_bar(ev.bar.symbol, ev.bar.ts, ev.bar.minutes)
+                        tally.derived_bar(ev.bar, ev.interval if has_interval else None)
                 elif isinstance(ev, SessionStartEvent | SessionEndEvent):
                     tally.session_event(ev)
 
@@ -231,27 +247,21 @@ def run(data: Path, job: Job, batch: bool = False) -> EngineResult:
         system.run()
         replay_s = time.perf_counter() - t1
 
-        rows: Rows = {}
+        rows = tally.rows
+        reported = set()
         for rep in tally.reports:
             day = rep.session.isoformat()
             for r in rep.rows:
                 if r.bars == 0:
                     continue
-                got = tally.seen.get((r.symbol, day), [0, 0, 0])
-                want = [r.bars, r.derived.get(5, 0), r.derived.get(15, 0)]
+                reported.add((r.symbol, day))
+                got = rows[(r.symbol, day)].n if (r.symbol, day) in rows else {}
+                want = {1: r.bars, **{m: r.derived.get(m, 0) for m in INTERVALS}}
                 if got != want:
                     raise AssertionError(
                         f"{r.symbol} {day}: consumer counted {got}, report says {want}"
                     )
-                rows[(r.symbol, day)] = Row(
-                    n_1m=r.bars,
-                    n_5m=r.derived.get(5, 0),
-                    n_15m=r.derived.get(15, 0),
-                    volume=int(r.volume),
-                    high=float(r.high),
-                    low=float(r.low),
-                )
-        if set(tally.seen) != set(rows):
+        if set(rows) != reported:
             raise AssertionError("consumer saw bars for (symbol, session) pairs not reported")
         extra = _session_data_memory(system)
         extra["revised_derived_events"] = tally.revised

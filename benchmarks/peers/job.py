@@ -2,7 +2,11 @@
 
 Job: ``symbols`` x ``sessions`` NYSE sessions of 1-minute bars starting 2024-11-25 (so
 the 13:00 ET early close on 2024-11-29 is inside), from sessionflow's seeded
-``synthetic_bars`` with 2% of the minutes of every symbol missing. The bars are written
+``synthetic_bars`` with 2% of the minutes of every symbol missing, plus, per symbol, one
+missing stretch of ``STRETCH`` minutes (so whole 5m, 8m and 15m windows are empty) and,
+for every fourth symbol, the last ``TAIL`` minutes of one session (an empty last window).
+8 minutes divides neither 390 nor 210, so every session ends with a short 8m window (6
+minutes, 2 on the early close). The bars are written
 once to a Parquet file under ``benchmarks/.data/``; the session table (open/close per
 session, from the exchange calendar) travels in the file's schema metadata, so an
 engine needs nothing but that file.
@@ -11,8 +15,13 @@ Parquet columns: ``symbol`` (string), ``ts_us`` (int64, bar open, epoch microsec
 UTC), ``open``/``high``/``low``/``close`` (float64), ``volume`` (int64), sorted by
 (ts_us, symbol).
 
-Every engine reports, per (symbol, session): ``n_1m``, ``n_5m``, ``n_15m`` (bars its
-consumer received), ``volume``, ``high``, ``low`` (session aggregates of the 1m bars).
+Every engine reports, per (symbol, session) and computed by its own consumer from the
+bars it received: ``n_<m>m`` (bars of each series), ``volume``, ``high``, ``low``
+(session aggregates of the 1m bars) and ``sum_<m>m``, a checksum of every bar of each
+series: the sum, mod 2**64, of ``hash((open_ts_us, open, high, low, close, volume))``.
+Python hashes ints and floats by value (``hash(5.0) == hash(5)``, no per-process salt),
+so every engine's children agree; the sum does not depend on delivery order, but any
+changed field, timestamp, missing or extra bar changes it.
 """
 
 from __future__ import annotations
@@ -37,9 +46,19 @@ if TYPE_CHECKING:
 START = date(2024, 11, 25)
 MISSING_FRACTION = 0.02
 SEED = 20241129
-INTERVALS = (5, 15)
+INTERVALS = (5, 8, 15)
+STRETCH = 31
+TAIL = 9
 MINUTE_US = 60_000_000
-COLUMNS = ("n_1m", "n_5m", "n_15m", "volume", "high", "low")
+SERIES = (1, *INTERVALS)
+COLUMNS = (
+    *(f"n_{m}m" for m in SERIES),
+    "volume",
+    "high",
+    "low",
+    *(f"sum_{m}m" for m in SERIES),
+)
+HASH_MASK = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -63,7 +82,7 @@ class Job:
         return [f"S{i:04d}" for i in range(self.symbols)]
 
     def data_path(self, data_dir: Path) -> Path:
-        return data_dir / f"bars_{self.symbols}x{self.sessions}_seed{SEED}.parquet"
+        return data_dir / f"bars_{self.symbols}x{self.sessions}_seed{SEED}_gaps.parquet"
 
 
 @dataclass(frozen=True)
@@ -86,12 +105,35 @@ class Columns:
 
 @dataclass
 class Row:
-    n_1m: int = 0
-    n_5m: int = 0
-    n_15m: int = 0
+    """What one consumer received for one (symbol, session)."""
+
+    n: dict[int, int] = field(default_factory=lambda: dict.fromkeys(SERIES, 0))
+    sums: dict[int, int] = field(default_factory=lambda: dict.fromkeys(SERIES, 0))
     volume: int = 0
     high: float = float("-inf")
     low: float = float("inf")
+
+    def add(
+        self, series: int, ts_us: int, o: float, h: float, lo: float, c: float, v: float
+    ) -> None:
+        """One delivered bar of ``series`` (1 or a derived interval), stamped at its open."""
+        self.n[series] += 1
+        self.sums[series] = (self.sums[series] + hash((ts_us, o, h, lo, c, v))) & HASH_MASK
+        if series == 1:
+            self.volume += int(v)
+            if h > self.high:
+                self.high = h
+            if lo < self.low:
+                self.low = lo
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            *(self.n[m] for m in SERIES),
+            self.volume,
+            self.high,
+            self.low,
+            *(self.sums[m] for m in SERIES),
+        )
 
 
 Rows = dict[tuple[str, str], Row]
@@ -151,7 +193,9 @@ def ensure_data(job: Job, data_dir: Path) -> Path:
         {n: MISSING_FRACTION for n in names},
         seed=SEED,
     )
-    order = np.lexsort((batch.symbol.astype(str), batch.ts_us))
+    keep = ~_gaps(batch.symbol.astype(str), batch.ts_us, names, sessions)
+    order = np.lexsort((batch.symbol[keep].astype(str), batch.ts_us[keep]))
+    order = np.flatnonzero(keep)[order]
     table = pa.table(
         {
             "symbol": pa.array(batch.symbol[order].astype(str), type=pa.string()),
@@ -167,6 +211,8 @@ def ensure_data(job: Job, data_dir: Path) -> Path:
         "sessions": [[s.day.isoformat(), s.open_us, s.close_us] for s in sessions],
         "symbols": names,
         "missing_fraction": MISSING_FRACTION,
+        "stretch_minutes": STRETCH,
+        "tail_minutes": TAIL,
         "seed": SEED,
     }
     table = table.replace_schema_metadata({"sessionflow_job": json.dumps(meta)})
@@ -174,6 +220,24 @@ def ensure_data(job: Job, data_dir: Path) -> Path:
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(path)
     return path
+
+
+def _gaps(symbol: Any, ts_us: I64, names: list[str], sessions: list[Session]) -> Any:
+    """Mask of the bars taken out on top of the random 2%: symbol i loses ``STRETCH``
+    minutes of session ``i % D`` from minute ``20 + 7i % 150``; symbols 1, 5, 9, ...
+    also lose the last ``TAIL`` minutes of session ``i % D + 1``."""
+    import numpy as np
+
+    drop = np.zeros(len(ts_us), dtype=bool)
+    for i, name in enumerate(names):
+        mine = symbol == name
+        s = sessions[i % len(sessions)]
+        start = s.open_us + (20 + 7 * i % 150) * MINUTE_US
+        drop |= mine & (ts_us >= start) & (ts_us < start + STRETCH * MINUTE_US)
+        if i % 4 == 1:
+            t = sessions[(i % len(sessions) + 1) % len(sessions)]
+            drop |= mine & (ts_us >= t.close_us - TAIL * MINUTE_US) & (ts_us < t.close_us)
+    return drop
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -237,6 +301,18 @@ class SessionLookup:
             raise ValueError(f"bar closing at {ts_us} is before the first session")
         return self.labels[i]
 
+    def window_of_close_stamp(self, ts_us: int, minutes: int) -> tuple[str, int]:
+        """Session and open of the ``minutes`` window (aligned to the session open) that a
+        bar stamped at ``ts_us`` closes: the window holding the minute before the stamp.
+        Right for a short last window stamped at the session close, and for a window
+        emitted late but stamped at its edge."""
+        i = bisect_left(self._opens, ts_us) - 1
+        if i < 0:
+            raise ValueError(f"bar closing at {ts_us} is before the first session")
+        open_us = self._opens[i]
+        step = minutes * MINUTE_US
+        return self.labels[i], open_us + (ts_us - MINUTE_US - open_us) // step * step
+
 
 def write_csv(path: Path, rows: Rows) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,20 +320,15 @@ def write_csv(path: Path, rows: Rows) -> None:
         w = csv.writer(fh)
         w.writerow(("symbol", "session", *COLUMNS))
         for (sym, day), r in sorted(rows.items()):
-            w.writerow((sym, day, r.n_1m, r.n_5m, r.n_15m, r.volume, repr(r.high), repr(r.low)))
+            w.writerow((sym, day, *(repr(x) for x in r.values())))
 
 
-def read_csv(path: Path) -> dict[tuple[str, str], tuple[int, int, int, int, float, float]]:
+def read_csv(path: Path) -> dict[tuple[str, str], tuple[int | float, ...]]:
     out = {}
     with path.open(newline="") as fh:
         for rec in csv.DictReader(fh):
-            out[(rec["symbol"], rec["session"])] = (
-                int(rec["n_1m"]),
-                int(rec["n_5m"]),
-                int(rec["n_15m"]),
-                int(rec["volume"]),
-                float(rec["high"]),
-                float(rec["low"]),
+            out[(rec["symbol"], rec["session"])] = tuple(
+                float(rec[name]) if name in ("high", "low") else int(rec[name]) for name in COLUMNS
             )
     return out
 
@@ -299,7 +370,66 @@ def peak_rss_mb() -> float:
 
 
 def totals(rows: Iterable[Row]) -> tuple[int, dict[int, int]]:
-    n1 = n5 = n15 = 0
+    sums = dict.fromkeys(SERIES, 0)
     for r in rows:
-        n1, n5, n15 = n1 + r.n_1m, n5 + r.n_5m, n15 + r.n_15m
-    return n1, {5: n5, 15: n15}
+        for m in SERIES:
+            sums[m] += r.n[m]
+    return sums[1], {m: sums[m] for m in INTERVALS}
+
+
+class WindowBuilder:
+    """Derived bars built by a consumer from the 1m bars it receives (the peers' variants).
+
+    Windows are aligned to the session open; a window is emitted into its Row when the
+    symbol's next bar falls in another window, and the rest by ``flush()`` at the end, so
+    the short last window of a session is kept and an empty window yields nothing. The
+    emission is later than at the window's close (at the symbol's next bar), which does
+    not change what is delivered.
+    """
+
+    def __init__(self, sessions: Sequence[Session], rows: Rows) -> None:
+        self.lookup = SessionLookup(sessions)
+        self.rows = rows
+        # per symbol: [session label, session open, session close, *one list per interval]
+        self.state: dict[str, list[Any]] = {}
+
+    def add(self, sym: str, ts_us: int, o: float, h: float, lo: float, c: float, v: float) -> Row:
+        """One 1m bar (stamped at its open) of ``sym``; returns the bar's Row."""
+        st = self.state.get(sym)
+        if st is None or not st[1] <= ts_us < st[2]:
+            if st is not None:
+                self._emit(sym, st)
+            label = self.lookup.of_open_stamp(ts_us)
+            s = self.lookup.sessions[self.lookup.labels.index(label)]
+            st = self.state[sym] = [label, s.open_us, s.close_us] + [None] * len(INTERVALS)
+        key = (sym, st[0])
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = Row()
+        offset = ts_us - st[1]
+        for j, m in enumerate(INTERVALS, start=3):
+            start = st[1] + offset // (m * MINUTE_US) * (m * MINUTE_US)
+            w = st[j]
+            if w is not None and w[0] == start:
+                if h > w[2]:
+                    w[2] = h
+                if lo < w[3]:
+                    w[3] = lo
+                w[4] = c
+                w[5] += v
+                continue
+            if w is not None:
+                row.add(m, *w)
+            st[j] = [start, o, h, lo, c, v]
+        return row
+
+    def _emit(self, sym: str, st: list[Any]) -> None:
+        row = self.rows[(sym, st[0])]
+        for j, m in enumerate(INTERVALS, start=3):
+            if st[j] is not None:
+                row.add(m, *st[j])
+                st[j] = None
+
+    def flush(self) -> None:
+        for sym, st in self.state.items():
+            self._emit(sym, st)

@@ -42,10 +42,13 @@ class BarEvent(NamedTuple):
 
 
 class DerivedBarEvent(NamedTuple):
-    """One derived bar; ``revised`` when a gap fill changed an already announced window."""
+    """One derived bar of the ``interval``-minute series (``bar.minutes`` is shorter for a
+    session's short last window); ``revised`` when a gap fill changed an already
+    announced window. ``interval`` saves consumers recovering the series from the bar."""
 
     bar: Bar
     time: datetime
+    interval: int
     revised: bool = False
 
 
@@ -100,7 +103,7 @@ def expand(events: list[BatchEvent]) -> list[Event]:
             )
         elif isinstance(ev, DerivedSliceEvent):
             out.extend(
-                DerivedBarEvent(b, ev.time, ev.revised)
+                DerivedBarEvent(b, ev.time, ev.interval, ev.revised)
                 for b in ev.bars.iter_bars(minutes=ev.minutes)
             )
         else:

@@ -1,0 +1,186 @@
+"""The benchmark's "outputs equal" check catches a wrong engine (issue 11, item 1).
+
+Runs the numpy reference and sessionflow's two consumers (per-bar and columnar) on a
+small job through benchmarks/peers, then has a stand-in wrong engine (sessionflow with
+one event rewritten before its consumer sees it) and expects the comparison to fail.
+The columns of the old check (counts, volume, high, low) alone would have passed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessionflow.events import BarEvent, DerivedBarEvent
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+OLD_COLUMNS = {"n_1m", "n_5m", "n_15m", "volume", "high", "low"}
+
+
+@pytest.fixture(scope="module")
+def peers() -> Iterator[Any]:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import peers.job
+
+        yield peers.job
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def job_data(peers: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Path]:
+    from peers import engine_numpy
+
+    tmp = tmp_path_factory.mktemp("bench")
+    job = peers.Job(3, 5)
+    data = peers.ensure_data(job, tmp)
+    ref = tmp / "numpy.csv"
+    peers.write_csv(ref, engine_numpy.run(data, job).rows)
+    return job, data, ref
+
+
+def _run_sessionflow(
+    peers: Any,
+    job_data: tuple[Any, Path, Path],
+    tmp_path: Path,
+    batch: bool = False,
+    tamper: Callable[[Any], Any] | None = None,
+) -> dict[str, Any]:
+    from peers import engine_sessionflow
+
+    job, data, ref = job_data
+    out = tmp_path / "sessionflow.csv"
+    peers.write_csv(out, engine_sessionflow.run(data, job, batch=batch, tamper=tamper).rows)
+    result: dict[str, Any] = peers.compare_csv(ref, out)
+    return result
+
+
+class _Once:
+    """Rewrites the ``nth`` event that ``pick`` accepts; leaves every other one alone."""
+
+    def __init__(self, pick: Callable[[Any], bool], change: Callable[[Any], Any], nth: int):
+        self.pick, self.change, self.left, self.done = pick, change, nth, False
+
+    def __call__(self, ev: Any) -> Any:
+        if not self.done and self.pick(ev):
+            if self.left == 0:
+                self.done = True
+                return self.change(ev)
+            self.left -= 1
+        return ev
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_sessionflow_consumers_equal_the_reference(
+    peers: Any, job_data: tuple[Any, Path, Path], tmp_path: Path, batch: bool
+) -> None:
+    cmp = _run_sessionflow(peers, job_data, tmp_path, batch=batch)
+    assert cmp["equal"], cmp
+    assert cmp["rows"] == 3 * 5
+    assert {f"sum_{m}m" for m in peers.SERIES} <= set(peers.COLUMNS)
+
+
+def _swap_open_close(ev: Any) -> Any:
+    return ev._replace(bar=ev.bar._replace(open=ev.bar.close, close=ev.bar.open))
+
+
+def _double_high(ev: Any) -> Any:
+    return ev._replace(bar=ev.bar._replace(high=ev.bar.high * 2))
+
+
+@pytest.mark.parametrize(
+    ("name", "pick", "change", "column"),
+    [
+        (
+            "1m open/close swapped",
+            lambda ev: isinstance(ev, BarEvent) and ev.bar.open != ev.bar.close,
+            _swap_open_close,
+            "sum_1m",
+        ),
+        (
+            "derived 15m high doubled",
+            lambda ev: isinstance(ev, DerivedBarEvent) and ev.bar.minutes == 15,
+            _double_high,
+            "sum_15m",
+        ),
+        (
+            "derived 5m high doubled",
+            lambda ev: isinstance(ev, DerivedBarEvent) and ev.bar.minutes == 5,
+            _double_high,
+            "sum_5m",
+        ),
+    ],
+)
+def test_one_corrupted_delivered_bar_fails_the_comparison(
+    peers: Any,
+    job_data: tuple[Any, Path, Path],
+    tmp_path: Path,
+    name: str,
+    pick: Callable[[Any], bool],
+    change: Callable[[Any], Any],
+    column: str,
+) -> None:
+    tamper = _Once(pick, change, nth=100)
+    cmp = _run_sessionflow(peers, job_data, tmp_path, tamper=tamper)
+    assert tamper.done, f"{name}: no event was corrupted"
+    assert not cmp["equal"], name
+    assert cmp["columns_differ"] == {column: 1}, cmp
+    # the old check compared only these columns: it would have printed "yes"
+    assert not set(cmp["columns_differ"]) & OLD_COLUMNS
+
+
+def test_job_has_empty_windows_and_short_last_windows(
+    peers: Any, job_data: tuple[Any, Path, Path]
+) -> None:
+    """Item 2: the rules "no bar for an empty window" and "short last window kept"."""
+    import numpy as np
+
+    _, data, ref = job_data
+    c = peers.read_columns(data)
+    lengths = {s.minutes for s in c.sessions}
+    assert lengths == {390, 210}
+    # an interval whose last window is short on every session, the early close included
+    assert any(all(n % m for n in lengths) for m in peers.INTERVALS)
+    for m in peers.INTERVALS:
+        empty = 0
+        for code in range(len(c.names)):
+            for s in c.sessions:
+                mine = (c.code == code) & (c.ts_us >= s.open_us) & (c.ts_us < s.close_us)
+                used = set(((c.ts_us[mine] - s.open_us) // (m * peers.MINUTE_US)).tolist())
+                empty += -(-s.minutes // m) - len(used)
+        assert empty > 0, f"no empty {m}m window in the job"
+    # the reference counts exactly the non-empty windows, short last ones included
+    rows = peers.read_csv(ref)
+    col = peers.COLUMNS.index
+    for m in peers.INTERVALS:
+        total = sum(r[col(f"n_{m}m")] for r in rows.values())
+        windows = 0
+        for s in c.sessions:
+            inside = (c.ts_us >= s.open_us) & (c.ts_us < s.close_us)
+            window = (c.ts_us[inside] - s.open_us) // (m * peers.MINUTE_US)
+            windows += len(np.unique(window * len(c.names) + c.code[inside]))
+        assert total == windows
+
+
+def test_window_builder_of_the_peer_variants_equals_the_reference(
+    peers: Any, job_data: tuple[Any, Path, Path], tmp_path: Path
+) -> None:
+    """The consumer-side aggregation the backtrader/Nautilus variants use, fed the 1m bars
+    in time order, delivers the reference's derived bars (short and empty windows too)."""
+    _, data, ref = job_data
+    c = peers.read_columns(data)
+    rows: dict[tuple[str, str], Any] = {}
+    builder = peers.WindowBuilder(c.sessions, rows)
+    cols = (c.ts_us, c.open, c.high, c.low, c.close, c.volume)
+    for code, *bar in zip(c.code.tolist(), *(x.tolist() for x in cols), strict=True):
+        builder.add(c.names[code], *bar).add(1, *bar)
+    builder.flush()
+    out = tmp_path / "builder.csv"
+    peers.write_csv(out, rows)
+    cmp = peers.compare_csv(ref, out)
+    assert cmp["equal"], cmp
