@@ -69,23 +69,32 @@ def test_a_slow_consumer_blocks_delivery_but_nothing_is_dropped(tmp_path: Path) 
     release = threading.Event()
     seen: list[BarEvent] = []
 
+    stuck = threading.Event()
+
     def slow(ev: Event) -> None:
         if isinstance(ev, BarEvent):
             seen.append(ev)
+            stuck.set()
             release.wait(WAIT)  # stuck on the very first bar until the test says so
 
     with FakeAlpaca(KEY, SECRET) as server:
         run = LiveRun(live_settings(tmp_path, server, batch_items=7), server, session)
         run.system.on_event(slow)
         run.start()
-        sink = run.coordinator.sink
-        for n, (ts, group) in enumerate(minutes.items(), start=1):
-            run.clock.set(ts + MINUTE)
-            server.push([bar_msg(b) for b in group])
-            assert sink.wait_items(2 * n, WAIT)  # the feed keeps reading while we are stuck
-        assert len(seen) == 1 and len(sink) >= 56
-        release.set()
-        run.finish()
+        try:
+            sink = run.coordinator.sink
+            for n, (ts, group) in enumerate(minutes.items(), start=1):
+                run.clock.set(ts + MINUTE)
+                server.push([bar_msg(b) for b in group])
+                assert sink.wait_items(2 * n, WAIT)  # the feed keeps reading while we are stuck
+                if n == 1:  # from here on the coordinator is inside the callback
+                    assert stuck.wait(WAIT)
+            assert len(seen) == 1 and len(sink) >= 56
+            release.set()
+            run.finish()
+        finally:
+            release.set()
+            run.system.stop()
     assert [e.bar for e in seen] == sorted(bars, key=lambda b: (b.ts, b.symbol))
     assert all(not e.bar.filled for e in seen)
     (report,) = run.system.data_manager.reports

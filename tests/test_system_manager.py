@@ -19,6 +19,7 @@ from sessionflow.system_manager.manager import InvalidTransition, StopReport
 from tests.helpers import FakeWall, ManualWall, demo_settings, run_collect
 
 ONE_DAY = {"start": date(2024, 11, 29), "end": date(2024, 11, 29)}
+MANAGER_LOG = "sessionflow.system_manager.manager"  # other loggers may warn meanwhile
 
 
 def test_invalid_transitions_are_refused(demo_store_path: Path) -> None:
@@ -165,14 +166,14 @@ def test_stop_names_the_thread_a_blocked_consumer_keeps_alive(
     system.start()
     try:
         assert inside.wait(10)
-        with caplog.at_level(logging.WARNING, logger="sessionflow.system_manager.manager"):
+        with caplog.at_level(logging.WARNING, logger=MANAGER_LOG):
             report = system.stop(timeout=0.5)
         assert isinstance(report, StopReport)
         assert not report.joined
         assert report.unjoined == ("sessionflow-coordinator",)
         assert 0.4 <= report.elapsed_s < 5
         assert not system.data_manager.upkeep.alive  # the upkeep thread got its share
-        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        warnings = [r for r in caplog.records if r.name == MANAGER_LOG and r.levelname == "WARNING"]
         assert len(warnings) == 1 and "sessionflow-coordinator" in warnings[0].getMessage()
     finally:
         release.set()
