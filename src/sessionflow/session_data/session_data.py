@@ -280,18 +280,8 @@ class SessionData:
         accepted, such a bar would poison the session figures and, holding its
         minute, turn the real bar into a "duplicate".
         """
-        known: list[Bar] = []
         with self._lock:
-            for bar in bars:
-                data = self._symbols.get(bar.symbol)
-                if data is None:
-                    self.unknown_symbols[bar.symbol] = self.unknown_symbols.get(bar.symbol, 0) + 1
-                    continue
-                problem = price_problem(bar.open, bar.high, bar.low, bar.close, bar.volume)
-                if problem is None:
-                    known.append(bar)
-                else:
-                    data.rejections[problem] += 1
+            known = [bar for _, bar in self._checked(bars)]
             if not known:
                 return []
             batch = BarBatch.from_bars(known)
@@ -308,6 +298,27 @@ class SessionData:
             )
             return [b for b, keep in zip(known, ok.tolist(), strict=True) if keep]
 
+    def _known(self, symbol: str) -> SymbolSessionData | None:
+        """The symbol's data, or None after counting it in ``unknown_symbols`` (lock held)."""
+        data = self._symbols.get(symbol)
+        if data is None:
+            self.unknown_symbols[symbol] = self.unknown_symbols.get(symbol, 0) + 1
+        return data
+
+    def _checked(self, bars: Iterable[Bar]) -> list[tuple[SymbolSessionData, Bar]]:
+        """Bars of known symbols with possible prices; the rest counted by reason (lock held)."""
+        out: list[tuple[SymbolSessionData, Bar]] = []
+        for bar in bars:
+            data = self._known(bar.symbol)
+            if data is None:
+                continue
+            problem = price_problem(bar.open, bar.high, bar.low, bar.close, bar.volume)
+            if problem is None:
+                out.append((data, bar))
+            else:
+                data.rejections[problem] += 1
+        return out
+
     def correct_bars(self, bars: Iterable[Bar]) -> list[Bar]:
         """Replace each bar's minute with its correction (Alpaca ``updatedBars``).
 
@@ -322,15 +333,7 @@ class SessionData:
             grid = self.grid
             if grid is None:
                 raise RuntimeError("correct_bars before start_session")
-            for bar in bars:
-                data = self._symbols.get(bar.symbol)
-                if data is None:
-                    self.unknown_symbols[bar.symbol] = self.unknown_symbols.get(bar.symbol, 0) + 1
-                    continue
-                problem = price_problem(bar.open, bar.high, bar.low, bar.close, bar.volume)
-                if problem is not None:
-                    data.rejections[problem] += 1
-                    continue
+            for data, bar in self._checked(bars):
                 offset = to_us(bar.ts) - grid.open_us
                 slot, row = offset // MINUTE_US, data.index
                 if offset % MINUTE_US:
@@ -375,10 +378,8 @@ class SessionData:
     def reject(self, symbol: str, reason: str) -> None:
         """Count a bar refused before it got here (live: ``from_future``) against its symbol."""
         with self._lock:
-            data = self._symbols.get(symbol)
-            if data is None:
-                self.unknown_symbols[symbol] = self.unknown_symbols.get(symbol, 0) + 1
-            else:
+            data = self._known(symbol)
+            if data is not None:
                 data.rejections[reason] += 1
 
     def add_quotes(self, quotes: Iterable[Quote]) -> None:
@@ -397,9 +398,8 @@ class SessionData:
         """Append quotes or ticks to their symbol's list; unknown symbols are counted."""
         with self._lock:
             for item in items:
-                data = self._symbols.get(item.symbol)
+                data = self._known(item.symbol)
                 if data is None:
-                    self.unknown_symbols[item.symbol] = self.unknown_symbols.get(item.symbol, 0) + 1
                     continue
                 getattr(data, into or kind).append(item)
                 self.flags[kind][data.index] = True
