@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sessionflow import Event, Settings, SystemManager, build_system
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS
@@ -103,3 +106,16 @@ class ManualWall:
             if not self._cond.wait_for(lambda: len(self.requests) >= n, timeout):
                 raise TimeoutError(f"no wait #{n} within {timeout}s: {self.requests}")
             return self.requests[n - 1]
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    """A folder of ``../shared/data``; missing, it fails under CI=true and skips elsewhere."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"real data missing: {path} (CI=true, so this is an error, not a skip)")
+        pytest.skip(f"real data not available at {path}")
+    return path

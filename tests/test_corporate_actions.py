@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
 from pathlib import Path
 
@@ -13,17 +12,12 @@ from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
 from sessionflow.store import DuckDBStore
-
-FACTORS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lean-factors"
+from tests.helpers import shared_data
 
 
 @pytest.fixture(scope="module")
 def factors_dir() -> Path:
-    if not FACTORS.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"real data missing: {FACTORS} (CI=true, so this is an error, not a skip)")
-        pytest.skip(f"real data not available at {FACTORS}")
-    return FACTORS
+    return shared_data("lean-factors")
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:

@@ -7,7 +7,6 @@ parser, and from the raw bars in the store.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -20,17 +19,16 @@ from sessionflow.cli.app import app
 from sessionflow.models import Bar
 from sessionflow.session_data import SessionReport
 from sessionflow.store import DuckDBStore
+from tests.helpers import SHARED_DATA, shared_data
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = SHARED_DATA
 DAYS = [date(2014, 6, 5), date(2014, 6, 6), date(2014, 6, 9)]
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if not (DATA / "lean-minute" / "aapl").is_dir() or not (DATA / "lean-factors").is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"real data missing under {DATA} (CI=true, so this is an error)")
-        pytest.skip(f"real data not available at {DATA}")
+    shared_data("lean-minute", "aapl")
+    shared_data("lean-factors")
     path = tmp_path_factory.mktemp("ca") / "s.duckdb"
     runner = CliRunner()
     for sym in ("aapl", "twx"):

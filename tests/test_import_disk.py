@@ -17,8 +17,9 @@ import pytest
 
 from sessionflow.check.stores import store_checksum
 from sessionflow.store import DuckDBStore
+from tests.helpers import SHARED_DATA, shared_data
 
-LEAN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lean-minute"
+LEAN = SHARED_DATA / "lean-minute"
 CHILD = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -32,11 +33,7 @@ main()
 
 @pytest.fixture(scope="module")
 def lean_dir() -> Path:
-    if not LEAN.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"real data missing: {LEAN} (CI=true, so this is an error, not a skip)")
-        pytest.skip(f"real data not available at {LEAN}")
-    return LEAN
+    return shared_data("lean-minute")
 
 
 def _cli(limit: int, *args: str) -> subprocess.CompletedProcess[str]:

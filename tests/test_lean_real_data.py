@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -42,8 +41,9 @@ from sessionflow.importer.lean import LeanFile, local_ms_to_us, read_lean_file
 from sessionflow.session_data import SessionReport, SymbolReport, SymbolSnapshot
 from sessionflow.store import BarBatch, DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
+from tests.helpers import SHARED_DATA, shared_data
 
-LEAN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lean-minute"
+LEAN = SHARED_DATA / "lean-minute"
 TZ = "America/New_York"
 TRADE = ["ms", "open", "high", "low", "close", "volume"]
 QUOTE = ["ms", "bid_open", "bid_high", "bid_low", "bid_close", "bid_size",
@@ -55,11 +55,7 @@ INTERVALS = (5, 15)
 
 @pytest.fixture(scope="session")
 def lean_dir() -> Path:
-    if not LEAN.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"real data missing: {LEAN} (CI=true, so this is an error, not a skip)")
-        pytest.skip(f"real data not available at {LEAN}")
-    return LEAN
+    return shared_data("lean-minute")
 
 
 @pytest.fixture(scope="session")
