@@ -252,16 +252,7 @@ class RowChecker:
         out = self.out
         lines = np.array(self.lines, dtype=np.int64)
         self.lines.clear()
-        batch = BarBatch(
-            symbol=np.array(out["s"], dtype=object),
-            ts_us=np.array(out["t"], dtype=np.int64),
-            open=np.array(out["o"], dtype=np.float64),
-            high=np.array(out["h"], dtype=np.float64),
-            low=np.array(out["l"], dtype=np.float64),
-            close=np.array(out["c"], dtype=np.float64),
-            volume=np.array(out["v"], dtype=np.int64),
-            regular=np.array(out["r"], dtype=np.bool_),
-        )
+        batch = BarBatch.from_columns(*(out[k] for k in ("s", "t", "o", "h", "l", "c", "v", "r")))
         for v in out.values():
             v.clear()
         return batch, lines

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -55,18 +55,42 @@ class BarBatch:
         return cls(np.empty(0, dtype=object), _empty_i64(), f, f, f, f, _empty_i64())
 
     @classmethod
+    def from_columns(
+        cls,
+        symbol: Any,
+        ts_us: Any,
+        open: Any,
+        high: Any,
+        low: Any,
+        close: Any,
+        volume: Any,
+        regular: Any,
+    ) -> BarBatch:
+        """A batch from lists or arrays, each cast to its column's dtype (no copy if it is one)."""
+        return cls(
+            symbol=np.asarray(symbol, dtype=object),
+            ts_us=np.asarray(ts_us, dtype=np.int64),
+            open=np.asarray(open, dtype=np.float64),
+            high=np.asarray(high, dtype=np.float64),
+            low=np.asarray(low, dtype=np.float64),
+            close=np.asarray(close, dtype=np.float64),
+            volume=np.asarray(volume, dtype=np.int64),
+            regular=np.asarray(regular, dtype=np.bool_),
+        )
+
+    @classmethod
     def from_bars(cls, bars: Sequence[Bar]) -> BarBatch:
         from sessionflow.models import to_us
 
-        return cls(
-            symbol=np.array([b.symbol for b in bars], dtype=object),
-            ts_us=np.array([to_us(b.ts) for b in bars], dtype=np.int64),
-            open=np.array([b.open for b in bars], dtype=np.float64),
-            high=np.array([b.high for b in bars], dtype=np.float64),
-            low=np.array([b.low for b in bars], dtype=np.float64),
-            close=np.array([b.close for b in bars], dtype=np.float64),
-            volume=np.array([b.volume for b in bars], dtype=np.int64),
-            regular=np.array([b.regular for b in bars], dtype=np.bool_),
+        return cls.from_columns(
+            [b.symbol for b in bars],
+            [to_us(b.ts) for b in bars],
+            [b.open for b in bars],
+            [b.high for b in bars],
+            [b.low for b in bars],
+            [b.close for b in bars],
+            [b.volume for b in bars],
+            [b.regular for b in bars],
         )
 
     def take(self, index: npt.NDArray[np.intp] | BOOL | slice) -> BarBatch:

@@ -404,15 +404,8 @@ class DuckDBStore:
 def _bar_batch(rows: dict[str, Any]) -> BarBatch:
     if len(rows["ts_us"]) == 0:
         return BarBatch.empty()
-    return BarBatch(
-        symbol=np.asarray(rows["symbol"], dtype=object),
-        ts_us=np.asarray(rows["ts_us"], dtype=np.int64),
-        open=np.asarray(rows["open"], dtype=np.float64),
-        high=np.asarray(rows["high"], dtype=np.float64),
-        low=np.asarray(rows["low"], dtype=np.float64),
-        close=np.asarray(rows["close"], dtype=np.float64),
-        volume=np.asarray(rows["volume"], dtype=np.int64),
-        regular=np.asarray(rows["regular"], dtype=np.bool_),
+    return BarBatch.from_columns(
+        *(rows[c] for c in ("symbol", "ts_us", "open", "high", "low", "close", "volume", "regular"))
     )
 
 
