@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sessionflow.demo import build_demo_store
 from sessionflow.store import DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar
+from tests.pg_support import PgServer, pg_server
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +35,30 @@ def demo_store(demo_store_path: Path) -> DuckDBStore:
 
 def d(text: str) -> date:
     return date.fromisoformat(text)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgServer]:
+    """One real PostgreSQL server per test session (tests/pg_support.py)."""
+    with pg_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg: PgServer) -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards."""
+    url = pg.new_db()
+    yield url
+    pg.drop_db(url)
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store name for each backend: a new DuckDB file, or a new PostgreSQL database."""
+    if request.param == "duckdb":
+        yield str(tmp_path / "store.duckdb")
+        return
+    server: PgServer = request.getfixturevalue("pg")
+    url = server.new_db()
+    yield url
+    server.drop_db(url)

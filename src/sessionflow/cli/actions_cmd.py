@@ -13,20 +13,20 @@ from sessionflow.cli.errors import store_error_line
 from sessionflow.cli.render import print_import
 from sessionflow.importer.actions import ActionsFile, actions_csv, factor_files, write
 from sessionflow.importer.bars import ImportError_
-from sessionflow.store import DuckDBStore
+from sessionflow.store import CommandStore, StoreName, open_store
 from sessionflow.store.errors import StoreError
 from sessionflow.time_provider import ExchangeCalendar
 
 
 def run(
-    store_path: Path,
-    read: Callable[[DuckDBStore], list[ActionsFile]],
+    store_path: StoreName,
+    read: Callable[[CommandStore], list[ActionsFile]],
     strict: bool,
     as_json: bool,
 ) -> None:
     """Read the files, write them in one go; exit 1 if nothing was written, 2 on a store error."""
     try:
-        db = DuckDBStore(store_path)
+        db = open_store(store_path)
     except StoreError as exc:
         typer.echo(store_error_line(exc), err=True)
         raise typer.Exit(2) from None
@@ -64,9 +64,9 @@ def _out_error(message: str, as_json: bool) -> None:
 
 def factors(
     directory: Path, calendar: ExchangeCalendar
-) -> Callable[[DuckDBStore], list[ActionsFile]]:
+) -> Callable[[CommandStore], list[ActionsFile]]:
     return lambda _db: factor_files(directory, calendar)
 
 
-def actions(file: Path, calendar: ExchangeCalendar) -> Callable[[DuckDBStore], list[ActionsFile]]:
+def actions(file: Path, calendar: ExchangeCalendar) -> Callable[[CommandStore], list[ActionsFile]]:
     return lambda db: [actions_csv(file, db, calendar)]

@@ -31,6 +31,7 @@ from sessionflow.cli.store_cmd import store_app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
 from sessionflow.session_data import SessionReport
+from sessionflow.store.open import is_url, store_label
 from sessionflow.system_manager import Settings, build_system
 from sessionflow.time_provider import ExchangeCalendar
 
@@ -62,7 +63,9 @@ def _top(
 
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file")]
-StoreOpt = Annotated[Path | None, typer.Option("--store", help="DuckDB store file")]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="DuckDB store file or postgresql://user@host:port/db")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON to stdout")]
 SymbolsOpt = Annotated[str | None, typer.Option(help="comma-separated symbols")]
 StartOpt = Annotated[str | None, typer.Option(help="first session, YYYY-MM-DD")]
@@ -71,7 +74,7 @@ EndOpt = Annotated[str | None, typer.Option(help="last session, YYYY-MM-DD")]
 
 def _settings(
     config: Path | None,
-    store: Path | None,
+    store: str | None,
     symbols: str | None,
     start: str | None,
     end: str | None,
@@ -144,7 +147,12 @@ def demo(
     """
     try:
         default = store or Settings().store_path
-        ran = prepare_demo_store(default, ExchangeCalendar(), store is not None)
+        if is_url(default):
+            raise ValueError(
+                f"--store {store_label(default)}: the demo builds its own DuckDB file; "
+                "copy it to PostgreSQL afterwards with `sessionflow store copy`"
+            )
+        ran = prepare_demo_store(Path(default), ExchangeCalendar(), store is not None)
         if ran.note:
             typer.echo(ran.note, err=True)
         settings = Settings.load(

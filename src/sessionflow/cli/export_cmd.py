@@ -17,7 +17,7 @@ from sessionflow.cli.options import calendar_option, one_line, parse_symbols
 from sessionflow.corporate_actions.adjust import check_mode
 from sessionflow.export import export_chunks, parse_interval, write_bars
 from sessionflow.export.bars import FORMATS
-from sessionflow.store import DuckDBStore
+from sessionflow.store import open_store
 from sessionflow.system_manager import Settings
 
 export_app = typer.Typer(no_args_is_help=True, help="Export data from the store.")
@@ -59,7 +59,10 @@ def bars(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or parquet (default: by file suffix)")
     ] = None,
-    store: Annotated[Path | None, typer.Option("--store", help="DuckDB store file")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="DuckDB store file or postgresql://user@host:port/db"),
+    ] = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     as_of: Annotated[
@@ -91,7 +94,7 @@ def bars(
     except ValueError as exc:
         typer.echo(f"error: {one_line(exc)}", err=True)
         raise typer.Exit(2) from None
-    db = DuckDBStore(store or Settings().store_path, read_only=True)
+    db = open_store(store or Settings().store_path, read_only=True)
     try:
         stored = db.symbols()
         names = wanted if wanted is not None else stored

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from sessionflow.cli.options import calendar_option, one_line, parse_symbols
-from sessionflow.store import DuckDBStore
+from sessionflow.store import StoreName, is_url, open_store
 from sessionflow.system_manager import Settings
 from sessionflow.testing.alpaca_server import FakeAlpaca
 from sessionflow.testing.feed_replay import (
@@ -44,7 +44,10 @@ def _fail(message: str) -> typer.Exit:
 def feed_server(
     symbols: Annotated[str, typer.Option(help="comma-separated symbols to replay")],
     session: Annotated[str, typer.Option(help="the session to replay, YYYY-MM-DD")],
-    store: Annotated[Path | None, typer.Option("--store", help="DuckDB store to read")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="store to read: DuckDB file or postgresql:// URL"),
+    ] = None,
     port: Annotated[
         int, typer.Option(help="websocket port (REST on port+1); 0 lets the OS choose")
     ] = 0,
@@ -70,7 +73,7 @@ def feed_server(
     except ValueError as exc:
         raise _fail(one_line(exc)) from None
     path = store or Settings().store_path
-    db = DuckDBStore(path, read_only=True)
+    db = open_store(path, read_only=True)
     try:
         plan = plan_replay(db, cal, names, day, frm)
     except ValueError as exc:
@@ -86,7 +89,7 @@ def feed_server(
             f"cannot listen on 127.0.0.1 port {port} or {port + 1}: {exc.strerror}"
         ) from None
     try:
-        _announce(plan, server, names, speed, cal, Path(path))
+        _announce(plan, server, names, speed, cal, path)
         _serve(server, plan, speed)
     except KeyboardInterrupt:
         _say("stopped")
@@ -100,7 +103,7 @@ def _announce(
     names: list[str],
     speed: float,
     cal: ExchangeCalendar,
-    store: Path,
+    store: StoreName,
 ) -> None:
     s = plan.session
     o, c = s.open.astimezone(cal.tz), s.close.astimezone(cal.tz)
@@ -113,10 +116,17 @@ def _announce(
     live = ["sessionflow", "live", "--symbols", ",".join(names), "--feed-url", server.ws_url,
             "--rest-url", server.rest_url, "--clock-start", plan.start.isoformat(),
             "--clock-rate", f"{speed:g}", "--sessions", "1",
-            "--store", str(store.with_name("live-replay.duckdb"))]  # fmt: skip
+            "--store", _live_store(store)]  # fmt: skip
     _say("then run (its clock starts at --clock-start; start it promptly):")
     _say(f"  {shlex.join(live)}")
     _say("waiting for a client (Ctrl-C to stop)")
+
+
+def _live_store(store: StoreName) -> str:
+    """Where the suggested live run writes: beside a DuckDB store, never into a server's."""
+    if is_url(store):
+        return "live-replay.duckdb"
+    return str(Path(store).with_name("live-replay.duckdb"))
 
 
 def _serve(server: FakeAlpaca, plan: ReplayPlan, speed: float) -> None:

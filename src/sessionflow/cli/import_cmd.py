@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,7 +15,7 @@ from sessionflow.cli.render import print_import
 from sessionflow.cli.shutdown import EXIT_INTERRUPTED
 from sessionflow.importer import POLICIES, Job, run_import
 from sessionflow.importer.validate import epoch_unit
-from sessionflow.store import DuckDBStore
+from sessionflow.store import StoreName, open_store
 from sessionflow.time_provider import ExchangeCalendar
 
 
@@ -58,13 +57,13 @@ def abort(message: str, as_json: bool) -> NoReturn:
 
 
 def run(
-    store_path: Path, jobs: list[Job], on_conflict: str, as_json: bool, strict: bool = False
+    store_path: StoreName, jobs: list[Job], on_conflict: str, as_json: bool, strict: bool = False
 ) -> None:
     """Import ``jobs`` into the store; exit 1 (nothing written) if any file or the write failed.
 
     A file with no importable row counts as failed; ``strict``: so does any rejection.
     """
-    db = DuckDBStore(store_path)
+    db = open_store(store_path)
     try:
         with import_progress(len(jobs), as_json) as on_progress:
             result = run_import(db, jobs, on_conflict, strict, on_progress)

@@ -111,7 +111,9 @@ def live(
     sessions: Annotated[int, typer.Option(min=1, help="stop after this many sessions")] = 1,
     quotes: Annotated[bool, typer.Option(help="also subscribe to quotes")] = False,
     trades: Annotated[bool, typer.Option(help="also subscribe to trades")] = False,
-    store: Annotated[Path | None, typer.Option(help="DuckDB store file")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="DuckDB store file or postgresql://user@host:port/db")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
     clock_start: Annotated[
         str | None, typer.Option(help="simulation: start the clock here (ISO, with zone)")

@@ -7,7 +7,6 @@ and never migrates an older store (docs/reliability.md, readers and writers).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sessionflow.cli.options import calendar_option
-from sessionflow.store import DuckDBStore
+from sessionflow.store import open_store
 from sessionflow.store.info import StoreInfo, store_info
 from sessionflow.system_manager import Settings
 
@@ -25,7 +24,10 @@ _LISTED = 10  # missing sessions named in the text output; --json has them all
 
 @store_app.command("info")
 def info(
-    store: Annotated[Path | None, typer.Option("--store", help="DuckDB store file")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="DuckDB store file or postgresql://user@host:port/db"),
+    ] = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
     as_json: Annotated[
         bool, typer.Option("--json", help="print the result as JSON to stdout")
@@ -37,7 +39,7 @@ def info(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    db = DuckDBStore(store or Settings().store_path, read_only=True)
+    db = open_store(store or Settings().store_path, read_only=True)
     try:
         got = store_info(db, cal)
     finally:

@@ -21,7 +21,7 @@ from sessionflow.corporate_actions.lean_files import (
 )
 from sessionflow.importer.bars import ImportError_, ImportReport
 from sessionflow.models import MAX_PRICE, SymbolError, normalize_symbol
-from sessionflow.store import DuckDBStore
+from sessionflow.store import CommandStore
 from sessionflow.time_provider import ExchangeCalendar
 
 MAX_SPLIT = 1e6
@@ -80,7 +80,7 @@ def factor_files(directory: Path, calendar: ExchangeCalendar) -> list[ActionsFil
     return out
 
 
-def actions_csv(path: Path, store: DuckDBStore, calendar: ExchangeCalendar) -> ActionsFile:
+def actions_csv(path: Path, store: CommandStore, calendar: ExchangeCalendar) -> ActionsFile:
     """``symbol, ex_date, split, dividend`` rows (header optional); dividends need a prior close."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
@@ -102,7 +102,7 @@ def actions_csv(path: Path, store: DuckDBStore, calendar: ExchangeCalendar) -> A
 
 def _action_row(
     cells: list[str],
-    store: DuckDBStore,
+    store: CommandStore,
     calendar: ExchangeCalendar,
     parsed: Parsed,
     seen: dict[tuple[str, date], int],
@@ -148,7 +148,7 @@ def _action_row(
     return None
 
 
-def write(store: DuckDBStore, files: list[ActionsFile], strict: bool = False) -> str | None:
+def write(store: CommandStore, files: list[ActionsFile], strict: bool = False) -> str | None:
     """Write every file's rows in one transaction; the reason nothing was written, or None."""
     for f in files:
         good = len(f.parsed.actions) + len(f.parsed.entries)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -249,3 +249,28 @@ class StagedImport(Protocol):
     def merge(self, policy: str) -> dict[int, MergeCounts]: ...
 
     def close(self) -> None: ...
+
+
+class CommandStore(Store, Protocol):
+    """What the commands use beyond the engine's :class:`Store`: a name, meta, inventories.
+
+    Both backends (DuckDB file, PostgreSQL URL) provide it; ``open_store`` returns one.
+    """
+
+    path: str  # for messages: the file, or the URL without a password
+    read_only: bool
+    meta: dict[str, str]
+
+    def count_quotes(self) -> int: ...
+
+    def count_ticks(self) -> int: ...
+
+    def table_rows(self) -> dict[str, int]: ...
+
+    def bar_days(self, tz: str) -> list[tuple[str, date, int, int]]: ...
+
+    def last_close_before(self, symbol: str, ts: datetime) -> float | None: ...
+
+    def write_actions(
+        self, actions: Sequence[Action], entries: Sequence[MapEntry]
+    ) -> dict[tuple[str, str], MergeCounts]: ...

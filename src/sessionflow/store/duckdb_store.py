@@ -390,6 +390,12 @@ class DuckDBStore:
 
         return load_symbol_map(self._cursor(), symbols)
 
+    def bar_days(self, tz: str) -> list[tuple[str, date, int, int]]:
+        return bar_days(self, tz)
+
+    def table_rows(self) -> dict[str, int]:
+        return table_rows(self)
+
     def stage_import(self) -> DuckDBStagedImport:
         """Hold an import's rows in temporary tables; :meth:`DuckDBStagedImport.merge` writes."""
         from sessionflow.store.duckdb_staging import DuckDBStagedImport

@@ -129,3 +129,21 @@ def store_error(path: str | Path, exc: BaseException) -> StoreError | None:
     if _CORRUPT.search(text):
         return StoreCorrupt(path, first)
     return None
+
+
+class StoreUnreachable(StoreError):
+    template = (
+        "store {path}: cannot connect to the PostgreSQL server ({detail}); "
+        "is it running and is the address right?"
+    )
+
+
+class StoreLoginRefused(StoreError):
+    template = (
+        "store {path}: the PostgreSQL server refused the login ({detail}); give the password "
+        "in PGPASSWORD or ~/.pgpass, never on the command line"
+    )
+
+
+class StoreNoDatabase(StoreError, FileNotFoundError):
+    template = "store {path}: {detail}; create it first (createdb) or name another database"

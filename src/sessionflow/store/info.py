@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from sessionflow.store.duckdb_store import DuckDBStore, bar_days, table_rows
+from sessionflow.store.base import CommandStore
 from sessionflow.time_provider import ExchangeCalendar
 
 
@@ -56,9 +56,9 @@ class StoreInfo:
         return out
 
 
-def store_info(store: DuckDBStore, calendar: ExchangeCalendar) -> StoreInfo:
+def store_info(store: CommandStore, calendar: ExchangeCalendar) -> StoreInfo:
     """The inventory of ``store``; reads only grouped counts."""
-    days = bar_days(store, calendar.tz.key)
+    days = store.bar_days(calendar.tz.key)
     per: dict[str, list[tuple[date, int, int]]] = {}
     for sym, day, regular, extended in days:
         per.setdefault(sym, []).append((day, regular, extended))
@@ -74,7 +74,7 @@ def store_info(store: DuckDBStore, calendar: ExchangeCalendar) -> StoreInfo:
         created_by=meta.get("created_by", "unknown"),
         user_data=meta.get("user_data") == "true",
         calendar=calendar.name,
-        rows=table_rows(store),
+        rows=store.table_rows(),
         symbols=sorted(per),
         first_session=first,
         last_session=last,

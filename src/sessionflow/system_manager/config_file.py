@@ -69,6 +69,8 @@ def describe(
         key = ".".join(loc) or "settings"
         msg = str(err["msg"]).removeprefix("Value error, ")
         got = f" (got {err['input']!r})" if loc and not isinstance(err["input"], dict) else ""
+        if loc[:1] == ["store_path"]:  # a store URL may hold a password: never echo it
+            got = ""
         parts.append(f"{_source(loc, path, data, given)}{key}: {msg}{got}")
     return "; ".join(parts)
 

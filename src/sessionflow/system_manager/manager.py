@@ -20,7 +20,7 @@ from sessionflow.data_manager import DataManager
 from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BatchEvent, Event
 from sessionflow.execution_manager import PaperExecutionManager
-from sessionflow.store import DuckDBStore, Store
+from sessionflow.store import Store, is_url, open_store
 from sessionflow.stream_coordinator import (
     CoordinatorHooks,
     EventPublisher,
@@ -252,11 +252,12 @@ def build_system(
 ) -> SystemManager:
     """The one place a system is assembled: open the store, build every component."""
     if store is None:
-        path = Path(settings.store_path)
-        if not path.exists() and settings.mode == "backtest":  # live creates its store
-            raise FileNotFoundError(
+        name = settings.store_path
+        path = Path(name)
+        if not is_url(name) and not path.exists() and settings.mode == "backtest":
+            raise FileNotFoundError(  # live creates its store
                 f"store {path} does not exist; run `sessionflow demo` or import"
             )
-        # a backtest only reads: many may share the file, and it may be read-only
-        store = DuckDBStore(path, read_only=settings.mode == "backtest")
+        # a backtest only reads: many may share the store, and it may be read-only
+        store = open_store(name, read_only=settings.mode == "backtest")
     return SystemManager(settings, store, wall=wall, jitter=jitter, live=live)

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_serializer, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from sessionflow.models import normalize_symbol
+from sessionflow.store.open import is_url, store_label
 from sessionflow.system_manager.config_file import (
     ConfigError,
     check_keys,
@@ -34,7 +35,8 @@ class Settings(BaseSettings):
     )
 
     mode: Literal["backtest", "live"] = "backtest"
-    store_path: Path = Path("data/sessionflow.duckdb")
+    # A DuckDB file, or a PostgreSQL URL postgresql://user@host:port/db (docs/store-and-export.md)
+    store_path: Path | str = Path("data/sessionflow.duckdb")
     calendar: str = "XNYS"
     symbols: Annotated[list[str], NoDecode] = Field(default_factory=list)
     start: date | None = None
@@ -68,6 +70,23 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not a JSON list ({exc})") from None
         return [part for part in v.split(",")] if v.strip() else []
+
+    @field_validator("store_path", mode="before")
+    @classmethod
+    def _store_name(cls, v: Any) -> Any:
+        """A ``postgresql://`` URL stays text (a Path would fold its ``//``); else a path."""
+        if isinstance(v, str) and not is_url(v):
+            return Path(v)
+        if (isinstance(v, str) and "password=" in v.lower()) or _url_password(v):
+            raise ValueError(
+                "a password in the store URL would show in process lists and logs; "
+                "give it in PGPASSWORD or ~/.pgpass"
+            )
+        return v
+
+    @field_serializer("store_path")
+    def _store_shown(self, v: Path | str) -> str:
+        return store_label(v)
 
     @field_validator("symbols")
     @classmethod
@@ -130,3 +149,11 @@ class Settings(BaseSettings):
             )
 
         return cls.model_validate(_FromFile(**given).model_dump())
+
+
+def _url_password(v: Any) -> bool:
+    """``postgresql://user:secret@host/db`` carries a password."""
+    if not is_url(v):
+        return False
+    auth = str(v).split("://", 1)[1].split("/", 1)[0]
+    return "@" in auth and ":" in auth.rsplit("@", 1)[0]

@@ -1,0 +1,122 @@
+"""A real PostgreSQL 15 server in a temporary directory, for the tests of the server store.
+
+initdb refuses to run as root and CI runs as root, so there the server runs as an
+unprivileged system user (created once with useradd). It listens on a free loopback
+port, its unix socket lives in the temporary directory, fsync is off (a test server
+loses nothing it needs on a crash). Missing binaries skip the tests, except under
+CI=true, where they fail: CI must run them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+
+BIN = Path(os.environ.get("SESSIONFLOW_PG_BIN", "/usr/lib/postgresql/15/bin"))
+USER = "sessionflow-pg"
+SECRET_ROLE = "sf_secret"  # a role that must log in with a password (auth tests)
+SECRET_PASSWORD = "s3cret-Password"
+
+
+@dataclass
+class PgServer:
+    """A running server: ``url(db)`` for a database on it, ``new_db()`` for a fresh one."""
+
+    port: int
+    root: Path
+    _n: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def url(self, db: str = "postgres", user: str = "postgres") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{db}"
+
+    def new_db(self, prefix: str = "t") -> str:
+        name = f"{prefix}_{os.getpid()}_{next(self._n)}"
+        with psycopg.connect(self.url(), autocommit=True) as con:
+            con.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def drop_db(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(self.url(), autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_user() -> list[str]:
+    """Prefix that runs a command as the unprivileged user when we are root."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
+            check=True,
+            capture_output=True,
+        )
+    return ["runuser", "-u", USER, "--"]
+
+
+def _run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+
+@contextlib.contextmanager
+def pg_server() -> Iterator[PgServer]:
+    """initdb once, start, yield, stop (always) and remove the directory."""
+    if not (BIN / "initdb").exists():
+        missing(f"{BIN}/initdb not found (Debian package postgresql-15)")
+    prefix = _as_user()
+    root = Path(tempfile.mkdtemp(prefix="sessionflow-pg-"))
+    if prefix:
+        uid = pwd.getpwnam(USER)
+        os.chown(root, uid.pw_uid, uid.pw_gid)
+    data, log = root / "data", root / "server.log"
+    port = _free_port()
+    started = False
+    try:
+        _run([*prefix, str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
+              "--locale=C", "--auth=trust", "--no-sync"])  # fmt: skip
+        hba = data / "pg_hba.conf"
+        rules = f"host all {SECRET_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text()
+        hba.write_text(rules)
+        opts = (f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")  # fmt: skip
+        _run([*prefix, str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+              "-o", opts, "start"])  # fmt: skip
+        started = True
+        server = PgServer(port, root)
+        with psycopg.connect(server.url(), autocommit=True) as con:
+            con.execute(f"CREATE ROLE {SECRET_ROLE} LOGIN PASSWORD '{SECRET_PASSWORD}'")
+        yield server
+    finally:
+        if started:
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                _run([*prefix, str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
+                      "stop"])  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
