@@ -79,6 +79,8 @@ def symbol_rows(symbols: npt.NDArray[np.object_]) -> tuple[list[str], npt.NDArra
     """Distinct names and each row's index among them (what the binary rows carry)."""
     if not len(symbols):
         return [], np.empty(0, dtype=np.int32)
+    if (symbols == None).any():  # noqa: E711 (elementwise on an object array)
+        raise StoreWriteError("symbol violates NOT NULL: a row has no symbol; nothing was written")
     names, index = np.unique(symbols.astype(str), return_inverse=True)
     return [str(s) for s in names], index.astype(np.int32)
 
