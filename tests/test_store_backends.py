@@ -104,7 +104,7 @@ def test_timezone_aware_round_trip_of_bars_quotes_and_ticks(store_backend: str) 
         end = datetime(2024, 11, 20, 9, 31, tzinfo=NY)
         bars = store.load_bars(["A"], start, end)
         assert bars.ts_us.tolist() == [T0]
-        got = list(bars.iter_bars())[0].ts
+        got = next(bars.iter_bars()).ts
         assert got == datetime(2024, 11, 20, 14, 30, tzinfo=UTC) and got.utcoffset() is not None
         (q,) = store.load_quotes(["A"], start, end).iter_quotes()
         assert q == quote

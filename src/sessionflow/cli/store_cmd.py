@@ -1,7 +1,8 @@
-"""``sessionflow store info``: an inventory of the store, opened read-only.
+"""``sessionflow store info`` (an inventory, opened read-only) and ``store copy``.
 
 Read-only so it runs beside a backtest or another reader, never creates a file,
 and never migrates an older store (docs/reliability.md, readers and writers).
+``store copy`` moves a store between DuckDB and PostgreSQL (docs/store-and-export.md).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from rich.table import Table
 
 from sessionflow.cli.options import calendar_option
 from sessionflow.store import open_store
+from sessionflow.store.base import StoreWriteError
+from sessionflow.store.copy import CopyResult, copy_store
 from sessionflow.store.info import StoreInfo, store_info
 from sessionflow.system_manager import Settings
 
-store_app = typer.Typer(no_args_is_help=True, help="Look inside the store.")
+store_app = typer.Typer(no_args_is_help=True, help="Look inside the store, copy it.")
 _LISTED = 10  # missing sessions named in the text output; --json has them all
 
 
@@ -76,4 +79,58 @@ def print_info(console: Console, got: StoreInfo) -> None:
         table.add_row(s.symbol, str(s.first_session), str(s.last_session),
                       f"{s.sessions}/{s.calendar_sessions}", f"{s.bars:,}", f"{s.expected:,}",
                       f"{s.quality:.2f}", f"{s.extended_bars:,}")  # fmt: skip
+    console.print(table)
+
+
+@store_app.command("copy")
+def copy(
+    source: Annotated[str, typer.Argument(help="store to read: DuckDB file or postgresql:// URL")],
+    destination: Annotated[
+        str, typer.Argument(help="store to write: DuckDB file or postgresql:// URL")
+    ],
+    on_conflict: Annotated[
+        str | None,
+        typer.Option(
+            "--on-conflict",
+            help="the destination holds rows: replace (the source's win) or keep (its own "
+            "stay); without it a non-empty destination is refused",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the result as JSON to stdout")
+    ] = False,
+) -> None:
+    """Copy bars, quotes, ticks, corporate actions and renames in ONE destination transaction.
+
+    Prints rows and a checksum per table for both sides; exit 2 if they differ.
+    """
+    src = open_store(source, read_only=True)
+    try:
+        dst = open_store(destination)
+        try:
+            say = None if as_json else (lambda text: typer.echo(text, err=True))
+            result = copy_store(src, dst, on_conflict, progress=say)
+        except (ValueError, StoreWriteError) as exc:
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        print_copy(Console(width=max(Console().width, 110)), result)
+    if not result.equal and on_conflict != "keep":
+        typer.echo("error: the destination does not match the source (checksums differ)", err=True)
+        raise typer.Exit(2)
+
+
+def print_copy(console: Console, got: CopyResult) -> None:
+    console.print(f"copied {got.source} -> {got.destination}", soft_wrap=True)
+    table = Table("table", "rows", "source checksum", "destination rows",
+                  "destination checksum", "equal")  # fmt: skip
+    for t in got.tables:
+        table.add_row(t.table, f"{t.rows:,}", t.source_checksum[:16], f"{t.destination_rows:,}",
+                      t.destination_checksum[:16], "yes" if t.equal else "NO")  # fmt: skip
     console.print(table)

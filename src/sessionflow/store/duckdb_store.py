@@ -7,9 +7,10 @@ so a failed write leaves the file exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -187,6 +188,23 @@ class DuckDBStore:
             finally:
                 cur.unregister("staging")
         return int(staging.num_rows)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """ONE write transaction on this thread's cursor (``store copy`` streams into it)."""
+        with self._write_lock, schema.store_errors(self.path):
+            cur = self._cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+                marked = self.mark_written(cur)
+                cur.execute("COMMIT")
+            except BaseException:
+                schema.rollback(cur)
+                raise
+            self._version += 1
+            if marked:
+                self.meta["user_data"] = "true"
 
     def mark_written(self, cur: duckdb.DuckDBPyConnection) -> bool:
         """Inside a write transaction: record that user data is being written (once).

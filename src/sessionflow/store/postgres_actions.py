@@ -73,7 +73,7 @@ def write_actions(
 def load_actions(con: Con, symbols: Sequence[str]) -> list[Action]:
     rows = con.execute(
         "SELECT symbol, ex_date, split, dividend, dividend_factor FROM corporate_actions "
-        "WHERE symbol = ANY(%s) ORDER BY ex_date, symbol",
+        'WHERE symbol = ANY(%s) ORDER BY ex_date, symbol COLLATE "C"',
         [list(symbols)],
     ).fetchall()
     return [Action(str(s), d, float(x), float(c), float(f)) for s, d, x, c, f in rows]
@@ -82,7 +82,7 @@ def load_actions(con: Con, symbols: Sequence[str]) -> list[Action]:
 def load_symbol_map(con: Con, symbols: Sequence[str]) -> list[MapEntry]:
     rows = con.execute(
         "SELECT symbol, until, ticker FROM symbol_map WHERE symbol = ANY(%s) "
-        "ORDER BY symbol, until",
+        'ORDER BY symbol COLLATE "C", until',
         [list(symbols)],
     ).fetchall()
     return [MapEntry(str(s), d, str(t)) for s, d, t in rows]

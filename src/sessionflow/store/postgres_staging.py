@@ -96,7 +96,7 @@ class PostgresStagedImport:
                 "WINDOW w AS (PARTITION BY s.symbol, s.ts ORDER BY s.file, s.line)), "
                 f"c AS (SELECT * FROM s WHERE pf IS NOT NULL AND NOT {_eq('pv_', '', spec)}) "
                 f"SELECT (SELECT count(*) FROM c), symbol, {_US.format('ts')}, pf, pl, file, line, "
-                f"{prev}, {cur} FROM c ORDER BY ts, symbol, file LIMIT {int(limit)}"
+                f'{prev}, {cur} FROM c ORDER BY ts, symbol COLLATE "C", file LIMIT {int(limit)}'
             )
             with schema.store_errors(self._store._url):
                 rows = self._con.execute(sql).fetchall()

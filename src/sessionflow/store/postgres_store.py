@@ -13,8 +13,9 @@ own connection (a connection runs one transaction at a time).
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -184,13 +185,14 @@ class PostgresStore:
         with schema.store_errors(self._url):
             return work(self._con())
 
-    def write(self, work: Callable[[Con], T]) -> T:
-        """Run ``work`` and the version bump in ONE transaction; rolled back on any failure."""
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Con]:
+        """ONE write transaction, ending with the version bump; rolled back on any failure."""
         con = self._con()
         marked = False
         try:
             with schema.store_errors(self._url), con.transaction():
-                out = work(con)
+                yield con
                 marked = self._mark(con)
                 con.execute(  # last, so the row lock is held for the shortest time
                     f"UPDATE {META_TABLE} SET value = (value::int8 + 1)::text "
@@ -202,7 +204,11 @@ class PostgresStore:
             ) from exc
         if marked:
             self.meta["user_data"] = "true"
-        return out
+
+    def write(self, work: Callable[[Con], T]) -> T:
+        """Run ``work`` in one :meth:`transaction`."""
+        with self.transaction() as con:
+            return work(con)
 
     def _mark(self, con: Con) -> bool:
         if self.origin == "demo" or self.meta.get("user_data") == "true":
@@ -285,7 +291,7 @@ class PostgresStore:
             + ", ".join(f"q.{c}" for c in QUOTES.columns)
             + " FROM quotes q JOIN unnest(%(names)s::text[]) WITH ORDINALITY n(symbol, row) "
             f"USING (symbol) WHERE q.ts >= %(start)s AND q.ts < %(end)s{where} "
-            "ORDER BY q.ts, q.symbol"
+            "ORDER BY q.ts, n.row"
         )
         types = (("row", "int4"), ("ts", "timestamptz"), *QUOTES.values)
         params = {"names": names, "start": start, "end": end}
@@ -310,7 +316,7 @@ class PostgresStore:
         """Ticks with ``start <= ts < end`` ordered by (ts, symbol, seq)."""
         sql = (
             f"SELECT symbol, {_US.format('ts')}, price, size, seq FROM ticks "
-            "WHERE symbol = ANY(%s) AND ts >= %s AND ts < %s ORDER BY ts, symbol, seq"
+            'WHERE symbol = ANY(%s) AND ts >= %s AND ts < %s ORDER BY ts, symbol COLLATE "C", seq'
         )
         rows = self._read(lambda con: con.execute(sql, [list(symbols), start, end]).fetchall())
         return [Tick(str(s), from_us(int(t)), float(p), int(z), int(q)) for s, t, p, z, q in rows]
@@ -323,7 +329,7 @@ class PostgresStore:
             f"SELECT b.symbol, {_US.format('b.ts')}, b.open, b.high, b.low, b.close, b.volume, "
             "b.regular FROM bars_1m b JOIN (SELECT unnest(%s::text[]) AS symbol, "
             "timestamptz 'epoch' + unnest(%s::int8[]) * interval '1 microsecond' AS ts) w "
-            "USING (symbol, ts) ORDER BY b.ts, b.symbol"
+            'USING (symbol, ts) ORDER BY b.ts, b.symbol COLLATE "C"'
         )
         params = [[w[0] for w in wanted], [int(w[1]) for w in wanted]]
         rows = self._read(lambda con: con.execute(sql, params).fetchall())
@@ -338,7 +344,7 @@ class PostgresStore:
             "SELECT (SELECT min(symbol) FROM bars_1m WHERE symbol > s.symbol) FROM s "
             "WHERE s.symbol IS NOT NULL) SELECT symbol FROM s WHERE symbol IS NOT NULL"
         )
-        return [str(r[0]) for r in self._read(lambda con: con.execute(sql).fetchall())]
+        return sorted(str(r[0]) for r in self._read(lambda con: con.execute(sql).fetchall()))
 
     def count_bars(self) -> int:
         return self._count("bars_1m")
@@ -361,7 +367,8 @@ class PostgresStore:
         """Per symbol and exchange-local date: regular and extended bar counts (one query)."""
         sql = (
             "SELECT symbol, (ts AT TIME ZONE %s)::date AS day, count(*) FILTER (WHERE regular), "
-            "count(*) FILTER (WHERE NOT regular) FROM bars_1m GROUP BY 1, 2 ORDER BY 1, 2"
+            "count(*) FILTER (WHERE NOT regular) FROM bars_1m GROUP BY 1, 2 "
+            'ORDER BY symbol COLLATE "C", 2'
         )
         rows = self._read(lambda con: con.execute(sql, [tz]).fetchall())
         return [(str(s), d, int(r), int(x)) for s, d, r, x in rows]
