@@ -73,7 +73,7 @@ def test_copy_duckdb_to_postgresql_and_back_with_equal_checksums(
     for table in TABLES:  # the same rows on three stores: one checksum
         assert back[table]["source_checksum"] == there[table]["source_checksum"]
         assert back[table]["destination_checksum"] == there[table]["source_checksum"]
-    code, out, err = cli("store", "copy", src, pg_url)
+    code, _, err = cli("store", "copy", src, pg_url)
     assert code == 2 and "is not empty" in err and "--on-conflict" in err
     assert len(err.strip().splitlines()) == 1
 
