@@ -54,9 +54,9 @@ def sql(name: str, statement: str) -> None:
         with psycopg.connect(name, autocommit=True) as con:
             con.execute(statement)
     else:
-        con = duckdb.connect(name)
-        con.execute(statement)
-        con.close()
+        duck = duckdb.connect(name)
+        duck.execute(statement)
+        duck.close()
 
 
 def test_upsert_twice_never_duplicates_and_replaces_values(store_backend: str) -> None:
