@@ -24,7 +24,19 @@ from pathlib import Path
 import psycopg
 import pytest
 
-BIN = Path(os.environ.get("SESSIONFLOW_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _bin() -> Path:
+    """$SESSIONFLOW_PG_BIN, else PostgreSQL 15 (Debian's path), else the newest installed."""
+    if "SESSIONFLOW_PG_BIN" in os.environ:
+        return Path(os.environ["SESSIONFLOW_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    preferred = Path("/usr/lib/postgresql/15/bin")
+    if (preferred / "initdb").exists() or not found:
+        return preferred
+    return found[-1].parent
+
+
+BIN = _bin()
 USER = "sessionflow-pg"
 SECRET_ROLE = "sf_secret"  # a role that must log in with a password (auth tests)
 SECRET_PASSWORD = "s3cret-Password"
@@ -41,11 +53,11 @@ class PgServer:
     def url(self, db: str = "postgres", user: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{db}"
 
-    def new_db(self, prefix: str = "t") -> str:
+    def new_db(self, prefix: str = "t", owner: str = "postgres") -> str:
         name = f"{prefix}_{os.getpid()}_{next(self._n)}"
         with psycopg.connect(self.url(), autocommit=True) as con:
-            con.execute(f"CREATE DATABASE {name}")
-        return self.url(name)
+            con.execute(f"CREATE DATABASE {name} OWNER {owner}")
+        return self.url(name, owner)
 
     def drop_db(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]

@@ -147,3 +147,10 @@ class StoreLoginRefused(StoreError):
 
 class StoreNoDatabase(StoreError, FileNotFoundError):
     template = "store {path}: {detail}; create it first (createdb) or name another database"
+
+
+class StorePasswordInUrl(StoreError):
+    template = (
+        "store {path}: the URL carries a password, which would show in process lists, shell "
+        "history and logs; remove it and give it in PGPASSWORD or ~/.pgpass"
+    )

@@ -9,16 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from sessionflow.store.base import CommandStore
+from sessionflow.store.errors import StorePasswordInUrl
 
 StoreName = str | Path
 SCHEMES = ("postgresql://", "postgres://")
 
-__all__ = ["SCHEMES", "StoreName", "is_url", "open_store", "store_label"]
+__all__ = ["SCHEMES", "StoreName", "has_password", "is_url", "open_store", "store_label"]
 
 
 def is_url(name: object) -> bool:
     """A PostgreSQL URL rather than a DuckDB path."""
     return isinstance(name, str) and name.startswith(SCHEMES)
+
+
+def has_password(name: object) -> bool:
+    """A URL carrying a password (``user:secret@`` or ``?password=``)."""
+    if not is_url(name):
+        return False
+    text = str(name)
+    auth = text.split("://", 1)[1].split("/", 1)[0]
+    return ("@" in auth and ":" in auth.rsplit("@", 1)[0]) or "password=" in text.lower()
 
 
 def open_store(name: StoreName, read_only: bool = False, origin: str = "user") -> CommandStore:
@@ -30,6 +40,8 @@ def open_store(name: StoreName, read_only: bool = False, origin: str = "user") -
     if is_url(name):
         from sessionflow.store.postgres_store import PostgresStore
 
+        if has_password(name):
+            raise StorePasswordInUrl(store_label(name))
         return PostgresStore(str(name), read_only=read_only, origin=origin)
     from sessionflow.store.duckdb_store import DuckDBStore
 

@@ -18,7 +18,7 @@ from pydantic_settings import (
 )
 
 from sessionflow.models import normalize_symbol
-from sessionflow.store.open import is_url, store_label
+from sessionflow.store.open import has_password, is_url, store_label
 from sessionflow.system_manager.config_file import (
     ConfigError,
     check_keys,
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         """A ``postgresql://`` URL stays text (a Path would fold its ``//``); else a path."""
         if isinstance(v, str) and not is_url(v):
             return Path(v)
-        if (isinstance(v, str) and "password=" in v.lower()) or _url_password(v):
+        if has_password(v):
             raise ValueError(
                 "a password in the store URL would show in process lists and logs; "
                 "give it in PGPASSWORD or ~/.pgpass"
@@ -149,11 +149,3 @@ class Settings(BaseSettings):
             )
 
         return cls.model_validate(_FromFile(**given).model_dump())
-
-
-def _url_password(v: Any) -> bool:
-    """``postgresql://user:secret@host/db`` carries a password."""
-    if not is_url(v):
-        return False
-    auth = str(v).split("://", 1)[1].split("/", 1)[0]
-    return "@" in auth and ":" in auth.rsplit("@", 1)[0]

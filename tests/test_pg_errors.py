@@ -1,0 +1,89 @@
+"""A PostgreSQL store that cannot be used is one line naming host:port and the reason.
+
+The password never appears: not in errors, not in ``--json`` settings, and a URL that
+carries one is refused before connecting (PGPASSWORD or ~/.pgpass instead).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from sessionflow.cli.app import app
+from tests.pg_support import SECRET_PASSWORD, SECRET_ROLE, PgServer
+
+WRONG = "not-the-Password-42"
+HEADER = "timestamp,open,high,low,close,volume\n"
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    res = CliRunner().invoke(app, [str(a) for a in args], env=env)
+    return res.exit_code, res.stdout, res.stderr
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again: nothing listens there
+
+
+def test_no_server_at_the_address_is_one_line_naming_host_and_port() -> None:
+    port = closed_port()
+    url = f"postgresql://me@127.0.0.1:{port}/market"
+    for args in (["store", "info"], ["backtest", "--symbols", "AAPL", "--start", "2024-11-25",
+                 "--end", "2024-11-25"], ["import", "bars", "nothing.csv"]):  # fmt: skip
+        code, out, err = cli(*args, "--store", url)
+        assert code == 2, (args, out, err)
+        (line,) = err.strip().splitlines()
+        assert line.startswith("error: store postgresql://me@127.0.0.1")
+        assert f"127.0.0.1:{port}: connection refused" in line, line
+
+
+def test_login_refused_names_the_reason_never_the_password(pg: PgServer, tmp_path: Path) -> None:
+    url = pg.new_db(owner=SECRET_ROLE)
+    try:
+        code, out, err = cli("store", "info", "--store", url, env={"PGPASSWORD": WRONG})
+        assert code == 2
+        assert (
+            "refused the login" in err
+            and f'password authentication failed for user "{SECRET_ROLE}"' in err
+        )
+        assert WRONG not in out + err
+        code, out, err = cli("store", "info", "--store", url, env={"PGPASSWORD": ""})
+        assert code == 2 and "refused the login" in err
+        csv = tmp_path / "a.csv"
+        csv.write_text(HEADER + "2024-11-29T09:30:00-05:00,1,2,0.5,1.5,10\n")
+        good = {"PGPASSWORD": SECRET_PASSWORD}
+        code, out, err = cli("import", "bars", csv, "--symbol", "AAPL", "--store", url, env=good)
+        assert code == 0, err  # the same URL with the password from the environment
+        code, out, err = cli("store", "info", "--store", url, "--json", env=good)
+        assert code == 0 and json.loads(out)["rows"]["bars"] == 1
+        assert SECRET_PASSWORD not in out + err
+    finally:
+        pg.drop_db(url)
+
+
+def test_a_password_in_the_url_is_refused_and_never_echoed(pg: PgServer) -> None:
+    url = pg.url("postgres", f"{SECRET_ROLE}:{SECRET_PASSWORD}")
+    report = ["report", "--symbols", "A", "--start", "2024-11-25", "--store", url]
+    for args in (["store", "info", "--store", url], report):
+        code, out, err = cli(*args)
+        assert code == 2 and "PGPASSWORD" in err, err
+        assert SECRET_PASSWORD not in out + err
+
+
+def test_json_settings_show_the_store_url_without_secrets(pg_url: str, tmp_path: Path) -> None:
+    csv = tmp_path / "a.csv"
+    csv.write_text(
+        "timestamp,open,high,low,close,volume\n2024-11-29T09:30:00-05:00,1,2,0.5,1.5,10\n"
+    )
+    assert cli("import", "bars", csv, "--symbol", "AAPL", "--store", pg_url)[0] == 0
+    code, out, err = cli("backtest", "--symbols", "AAPL", "--start", "2024-11-29",
+                         "--end", "2024-11-29", "--store", pg_url, "--json")  # fmt: skip
+    assert code == 0, err
+    got = json.loads(out)
+    assert got["settings"]["store_path"] == pg_url
+    assert got["sessions"][0]["rows"][0]["bars"] == 1
