@@ -19,7 +19,8 @@ from sessionflow.store.postgres_store import (
     SPECS,
     PostgresStore,
     copy_raw,
-    decode_copy,
+    fetch_rows,
+    last_per_key,
     named_rows,
     symbol_rows,
     upsert_sql,
@@ -98,15 +99,18 @@ def dump(store: CommandStore, table: str, symbols: Sequence[str]) -> pa.Table:
         return pa.table({f.name: _arrow(f, rows[f.name]) for f in schema}, schema=schema)
     pg = _pg(store)
     names = sorted(set(symbols))
-    if table in SPECS:  # the large tables: binary COPY, symbols as an index
+    if table in SPECS:  # the large tables: packed fixed-width rows, symbols as an index
         spec = SPECS[table]
         types = (("row", "int4"), ("ts", "timestamptz"), *spec.extra_keys, *spec.values)
         sql = (
-            f"SELECT (n.row - 1)::int4, t.ts, {', '.join('t.' + c for c, _ in types[2:])} "
+            f"SELECT (n.row - 1)::int4 AS row, t.ts, {', '.join('t.' + c for c, _ in types[2:])} "
             f"FROM {table} t JOIN unnest(%(names)s::text[]) WITH ORDINALITY n(symbol, row) "
-            f"USING (symbol) ORDER BY n.row, {', '.join('t.' + k for k in KEYS[table][1:])}"
+            "USING (symbol)"
         )
-        cols = pg._read(lambda con: decode_copy(con, sql, {"names": names}, types))
+        fetched = pg._read(lambda con: fetch_rows(con, sql, {"names": names}, types))
+        key_cols = [fetched[k] for k in ("row", *KEYS[table][1:])]
+        order = np.lexsort(tuple(reversed(key_cols)))  # key order, as DuckDB's ORDER BY
+        cols = {name: col[order] for name, col in fetched.items()}
         arrays: dict[str, Any] = {
             "symbol": pa.array(np.array(names, dtype=object)[cols["row"].astype(np.intp)],
                                type=pa.string()),
@@ -115,8 +119,8 @@ def dump(store: CommandStore, table: str, symbols: Sequence[str]) -> pa.Table:
         for name, _ in types[2:]:
             arrays[name] = pa.array(cols[name])
         return pa.table(arrays).cast(schema)
-    order = ", ".join(('symbol COLLATE "C"', *KEYS[table][1:]))  # DuckDB's (byte) order
-    sql = f"SELECT {', '.join(schema.names)} FROM {table} WHERE symbol = ANY(%s) ORDER BY {order}"
+    by = ", ".join(('symbol COLLATE "C"', *KEYS[table][1:]))  # DuckDB's (byte) order
+    sql = f"SELECT {', '.join(schema.names)} FROM {table} WHERE symbol = ANY(%s) ORDER BY {by}"
     got = pg._read(lambda con: con.execute(sql, [names]).fetchall())
     columns: list[Any] = list(zip(*got, strict=True)) if got else [[]] * len(schema.names)
     return pa.table(dict(zip(schema.names, columns, strict=True)), schema=schema)
@@ -182,7 +186,7 @@ def write(store: CommandStore, handle: Any, table: str, chunk: pa.Table, keep: b
             cols[name] = chunk[name].to_numpy()
         raw = f"sf_copy_{table}"
         handle.execute(f"DROP TABLE IF EXISTS {raw}")
-        copy_raw(handle, spec.raw_types, raw, cols)
+        copy_raw(handle, spec.raw_types, raw, last_per_key(spec, cols))
         handle.execute(upsert_sql(spec, named_rows(spec, raw), keep), {"names": names_list})
         handle.execute(f"DROP TABLE {raw}")
         return

@@ -1,10 +1,12 @@
-"""PostgreSQL's binary COPY format for fixed-width columns, encoded and decoded with numpy.
+"""Fixed-width rows to and from PostgreSQL as one buffer, encoded and decoded with numpy.
 
-Why: a 500-symbol session is ~200,000 bars; building one Python tuple per row (a
-cursor fetch, ``copy.write_row``) costs more than the query. With only fixed-width
-columns every row of a binary COPY has the same length, so a whole stream is one
-numpy structured array: no per-row Python. Symbols travel as an ``int4`` index into
-a list the SQL joins (``unnest(...) WITH ORDINALITY``), so no text column is needed.
+Why: a 500-symbol session is ~200,000 bars; building one Python object per row (a
+cursor fetch, ``copy.write_row``, even iterating a COPY, which libpq hands over one
+row at a time) costs several times the query. Writes send one binary COPY stream;
+reads ask the server to pack every row with the types' ``*send`` functions into one
+``bytea`` (``string_agg``). With only fixed-width columns both are one numpy
+structured array. Symbols travel as an ``int4`` index into a list the SQL joins
+(``unnest(...) WITH ORDINALITY``), so no text column is needed.
 """
 
 from __future__ import annotations
@@ -54,6 +56,32 @@ def encode(types: Sequence[tuple[str, str]], columns: dict[str, Any]) -> bytes:
     return HEADER + rows.tobytes() + TRAILER
 
 
+_SEND = {"int4": "int4send", "int8": "int8send", "float8": "float8send", "bool": "boolsend",
+         "timestamptz": "timestamptz_send", "date": "date_send"}  # fmt: skip
+
+
+def pack_sql(types: Sequence[tuple[str, str]], select: str) -> str:
+    """SQL returning ``select``'s rows (columns named as ``types``) packed in one bytea."""
+    row = " || ".join(f"{_SEND[pg]}(q.{name})" for name, pg in types)
+    return f"SELECT string_agg({row}, ''::bytea) FROM ({select}) q"
+
+
+def unpack(types: Sequence[tuple[str, str]], data: bytes | None) -> dict[str, Any]:
+    """Columns (native byte order, Unix us / days) from :func:`pack_sql`'s bytea."""
+    dt = np.dtype([(name, _TYPES[pg]) for name, pg in types])
+    rows = np.frombuffer(data or b"", dtype=dt)
+    return {name: _native(rows[name], pg) for name, pg in types}
+
+
+def _native(col: Any, pg: str) -> Any:
+    out = col.astype(np.dtype(_TYPES[pg]).newbyteorder("="))
+    if pg == "timestamptz":
+        return out.astype(np.int64) + PG_EPOCH_US
+    if pg == "date":
+        return out.astype(np.int64) + PG_EPOCH_DAYS
+    return out
+
+
 def decode(types: Sequence[tuple[str, str]], data: bytes) -> dict[str, Any]:
     """Columns (native byte order) from a binary COPY stream; NULLs are not supported."""
     dt = _dtype(types)
@@ -66,12 +94,4 @@ def decode(types: Sequence[tuple[str, str]], data: bytes) -> dict[str, Any]:
     if len(body) % dt.itemsize:
         raise ValueError("binary COPY rows are not fixed-width (a NULL or a text column?)")
     rows = np.frombuffer(body, dtype=dt)
-    out: dict[str, Any] = {}
-    for name, pg in types:
-        col = rows[name].astype(np.dtype(_TYPES[pg]).newbyteorder("="))
-        if pg == "timestamptz":
-            col = col.astype(np.int64) + PG_EPOCH_US
-        elif pg == "date":
-            col = col.astype(np.int64) + PG_EPOCH_DAYS
-        out[name] = col
-    return out
+    return {name: _native(rows[name], pg) for name, pg in types}

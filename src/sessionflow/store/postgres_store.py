@@ -124,14 +124,32 @@ def copy_raw(con: Con, types: Sequence[tuple[str, str]], raw: str, cols: dict[st
 
 
 def named_rows(spec: Spec, raw: str) -> str:
-    """SELECT of ``raw``'s rows with names joined back; a key given twice: the last row wins."""
+    """SELECT of ``raw``'s rows with their symbol names joined back."""
     rest = ", ".join(f"r.{c}" for c in (*spec.keys[1:], *spec.columns))
     return (
-        f"SELECT DISTINCT ON (n.symbol, {', '.join('r.' + k for k in spec.keys[1:])}) "
-        f"n.symbol, {rest} FROM {raw} r "
-        "JOIN unnest(%(names)s::text[]) WITH ORDINALITY n(symbol, row) ON n.row = r.row + 1 "
-        f"ORDER BY n.symbol, {', '.join('r.' + k for k in spec.keys[1:])}, r.i DESC"
+        f"SELECT n.symbol, {rest} FROM {raw} r "
+        "JOIN unnest(%(names)s::text[]) WITH ORDINALITY n(symbol, row) ON n.row = r.row + 1"
     )
+
+
+def last_per_key(spec: Spec, cols: dict[str, Any]) -> dict[str, Any]:
+    """The rows in key order, a key given twice keeping its last row (as upserts in turn would).
+
+    ``INSERT ... ON CONFLICT`` refuses to touch one row twice in a statement; key order
+    also makes concurrent writers lock rows in the same order (no deadlock between them).
+    """
+    n = len(cols["ts"])
+    keys = [cols["row"], cols["ts"], *(cols[k] for k, _ in spec.extra_keys)]
+    order = np.lexsort((np.arange(n), *reversed(keys)))
+    last = np.ones(n, dtype=np.bool_)
+    if n > 1:
+        same = np.ones(n - 1, dtype=np.bool_)
+        for k in keys:
+            ks = np.asarray(k)[order]
+            same &= ks[1:] == ks[:-1]
+        last[:-1] = ~same
+    keep = order[last]
+    return {name: np.asarray(col)[keep] for name, col in cols.items()}
 
 
 def upsert_sql(spec: Spec, source: str, keep: bool = False) -> str:
@@ -147,11 +165,16 @@ def upsert_sql(spec: Spec, source: str, keep: bool = False) -> str:
     )
 
 
-def decode_copy(con: Con, sql: str, params: dict[str, Any], types: Any) -> dict[str, Any]:
-    """Run ``COPY (sql) TO STDOUT`` in binary and decode its fixed-width rows."""
-    with con.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params) as cp:
-        data = b"".join(bytes(chunk) for chunk in cp)
-    return binary.decode(types, data)
+def fetch_rows(con: Con, sql: str, params: dict[str, Any], types: Any) -> dict[str, Any]:
+    """``sql``'s fixed-width rows (columns named as ``types``) as numpy columns, unordered."""
+    row = con.execute(binary.pack_sql(types, sql), params, binary=True).fetchone()
+    return binary.unpack(types, bytes(row[0]) if row and row[0] is not None else None)
+
+
+def by_time(cols: dict[str, Any]) -> dict[str, Any]:
+    """Rows by (ts, symbol row), sorted here: cheaper than a server sort spilling to disk."""
+    order = np.lexsort((cols["row"], cols["ts"]))
+    return {name: col[order] for name, col in cols.items()}
 
 
 class PostgresStore:
@@ -235,7 +258,7 @@ class PostgresStore:
 
         def work(con: Con) -> None:
             con.execute(f"DROP TABLE IF EXISTS {raw}")
-            copy_raw(con, spec.raw_types, raw, cols)
+            copy_raw(con, spec.raw_types, raw, last_per_key(spec, cols))
             con.execute(upsert_sql(spec, named_rows(spec, raw)), {"names": names})
             con.execute(f"DROP TABLE {raw}")
 
@@ -266,14 +289,14 @@ class PostgresStore:
         names = sorted(set(symbols))
         where = " AND b.regular" if regular_only else ""
         sql = (
-            "SELECT (n.row - 1)::int4, b.ts, b.open, b.high, b.low, b.close, b.volume, b.regular "
+            "SELECT (n.row - 1)::int4 AS row, b.ts, b.open, b.high, b.low, b.close, b.volume, "
+            "b.regular "
             "FROM bars_1m b JOIN unnest(%(names)s::text[]) WITH ORDINALITY n(symbol, row) "
-            f"USING (symbol) WHERE b.ts >= %(start)s AND b.ts < %(end)s{where} "
-            "ORDER BY b.ts, n.row"
+            f"USING (symbol) WHERE b.ts >= %(start)s AND b.ts < %(end)s{where}"
         )
         types = (("row", "int4"), ("ts", "timestamptz"), *BARS.values)
         params = {"names": names, "start": start, "end": end}
-        rows = self._read(lambda con: decode_copy(con, sql, params, types))
+        rows = by_time(self._read(lambda con: fetch_rows(con, sql, params, types)))
         index = rows["row"].astype(np.intp)
         if not len(index):
             return index, BarBatch.empty()
@@ -287,15 +310,14 @@ class PostgresStore:
         names = sorted(set(symbols))
         where = " AND q.regular" if regular_only else ""
         sql = (
-            "SELECT (n.row - 1)::int4, q.ts, "
+            "SELECT (n.row - 1)::int4 AS row, q.ts, "
             + ", ".join(f"q.{c}" for c in QUOTES.columns)
             + " FROM quotes q JOIN unnest(%(names)s::text[]) WITH ORDINALITY n(symbol, row) "
-            f"USING (symbol) WHERE q.ts >= %(start)s AND q.ts < %(end)s{where} "
-            "ORDER BY q.ts, n.row"
+            f"USING (symbol) WHERE q.ts >= %(start)s AND q.ts < %(end)s{where}"
         )
         types = (("row", "int4"), ("ts", "timestamptz"), *QUOTES.values)
         params = {"names": names, "start": start, "end": end}
-        rows = self._read(lambda con: decode_copy(con, sql, params, types))
+        rows = by_time(self._read(lambda con: fetch_rows(con, sql, params, types)))
         if not len(rows["ts"]):
             return QuoteBatch.empty()
         side = {
