@@ -87,3 +87,10 @@ def test_json_settings_show_the_store_url_without_secrets(pg_url: str, tmp_path:
     got = json.loads(out)
     assert got["settings"]["store_path"] == pg_url
     assert got["sessions"][0]["rows"][0]["bars"] == 1
+
+
+def test_the_demo_refuses_a_server_store() -> None:
+    code, _, err = cli("demo", "--store", "postgresql://me@127.0.0.1:1/market")
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert "the demo builds its own DuckDB file" in line and "store copy" in line

@@ -193,7 +193,11 @@ class PostgresStore:
         self._local = threading.local()
         self._cons: list[Con] = []
         self._cons_lock = threading.Lock()
-        self.meta = schema.prepare(self._con(), url, read_only, origin)
+        try:
+            self.meta = schema.prepare(self._con(), url, read_only, origin)
+        except BaseException:
+            self.close()
+            raise
 
     def _con(self) -> Con:
         con: Con | None = getattr(self._local, "con", None)
