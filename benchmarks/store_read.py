@@ -86,7 +86,8 @@ def main() -> None:
         print(json.dumps(out, indent=2))
         return
     print(f"one session of {args.symbols} symbols, best of {args.repeat} reads")
-    print("| backend | rows read | read s | rows/s read | rows written | write s | rows/s written |")
+    head = "backend | rows read | read s | rows/s read | rows written | write s | rows/s written"
+    print(f"| {head} |")
     print("|---|---|---|---|---|---|---|")
     for name, r in out.items():
         print(f"| {name} | {r['rows_read']:,} | {r['read_s']} | {r['read_rows_per_s']:,} | "
