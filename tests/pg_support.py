@@ -92,8 +92,9 @@ def _as_user() -> list[str]:
     return ["runuser", "-u", USER, "--"]
 
 
-def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+def _run(cmd: list[str], cwd: Path) -> None:
+    """``cwd`` is the server's own directory: the checkout may be unreadable to its user."""
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd)
     if done.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip() or done.stdout.strip()}")
 
@@ -113,14 +114,14 @@ def pg_server() -> Iterator[PgServer]:
     started = False
     try:
         _run([*prefix, str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
-              "--locale=C", "--auth=trust", "--no-sync"])  # fmt: skip
+              "--locale=C", "--auth=trust", "--no-sync"], root)  # fmt: skip
         hba = data / "pg_hba.conf"
         rules = f"host all {SECRET_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text()
         hba.write_text(rules)
         opts = (f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")  # fmt: skip
         _run([*prefix, str(BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-              "-o", opts, "start"])  # fmt: skip
+              "-o", opts, "start"], root)  # fmt: skip
         started = True
         server = PgServer(port, root)
         with psycopg.connect(server.url(), autocommit=True) as con:
@@ -130,5 +131,5 @@ def pg_server() -> Iterator[PgServer]:
         if started:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 _run([*prefix, str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                      "stop"])  # fmt: skip
+                      "stop"], root)  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
