@@ -122,3 +122,27 @@ def test_a_report_from_postgresql_equals_the_one_from_duckdb(
     assert reports[0] == reports[1]
     assert any(row["gaps"] for row in reports[0])  # NVDA and QQQ miss minutes: gaps compared
     assert min(row["quality"] for row in reports[0]) < 100.0
+
+
+def test_actions_and_adjusted_exports_agree_between_backends(
+    demo_store_path: Path, tmp_path: Path, pg_url: str
+) -> None:
+    csv = tmp_path / "bars.csv"
+    code, _, err = cli("export", "bars", "--start", "2024-11-25", "--end", "2024-11-29",
+                       "--output", csv, "--store", demo_store_path)  # fmt: skip
+    assert code == 0, err
+    actions = tmp_path / "actions.csv"
+    actions.write_text("symbol,ex_date,split,dividend\nAAPL,2024-11-27,2,\nMSFT,2024-11-27,,0.8\n")
+    files = []
+    for store in (tmp_path / "imported.duckdb", pg_url):
+        assert cli("import", "bars", csv, "--store", store)[0] == 0
+        code, out, err = cli("import", "actions", actions, "--store", store, "--json")
+        assert code == 0, err
+        assert [r["new"] for r in json.loads(out)] == [2]
+        out_file = tmp_path / f"adjusted{len(files)}.csv"
+        code, _, err = cli("export", "bars", "--start", "2024-11-25", "--end", "2024-11-29",
+                           "--as-of", "2024-11-29", "--adjustment", "split_dividend",
+                           "--output", out_file, "--store", store)  # fmt: skip
+        assert code == 0, err
+        files.append(out_file.read_text())
+    assert files[0] == files[1] and files[0] != csv.read_text()  # adjusted, identically
