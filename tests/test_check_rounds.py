@@ -24,9 +24,13 @@ from sessionflow.check.stores import (
     EXTENDED_MINUTES,
     build_check_store,
 )
-from sessionflow.check.stress import StressResult, run_stress
+from sessionflow.check.stress import InvariantMonitor, StressResult, Violations, run_stress
 from sessionflow.cli.check_cmd import render
+from sessionflow.events import DerivedSliceEvent, QuoteEvent
+from sessionflow.store import DuckDBStore
+from sessionflow.system_manager import build_system
 from sessionflow.time_provider import ExchangeCalendar
+from tests.helpers import demo_settings
 
 SYMS = list(CHECK_SYMBOLS)
 
@@ -106,3 +110,28 @@ def test_compare_names_a_changed_volume_high_and_derived_bar(check_store: Path) 
     cut.figures[(session, "CCC")] = (n - 3, vol - gone, hi, lw)
     assert compare(clean, cut, lost) == []  # the lost minutes are taken out of the reference
     assert any("CCC" in line and "1m bars: 3 differ" in line for line in compare(clean, cut))
+
+
+def test_monitor_flags_a_quote_repeated_late_and_out_of_order(check_store: Path) -> None:
+    truth = DuckDBStore(check_store, read_only=True)
+    settings = demo_settings(check_store, symbols=SYMS, start=CHECK_START, end=CHECK_START)
+    system = build_system(settings, store=truth)
+    violations = Violations()
+    monitor = InvariantMonitor(system, truth, violations)
+    first: list[QuoteEvent] = []
+
+    def tap(ev: object) -> None:
+        if isinstance(ev, QuoteEvent) and not first:
+            first.append(ev)
+        elif isinstance(ev, DerivedSliceEvent) and ev.interval == 15 and len(first) == 1:
+            first.append(first[0])
+            monitor.on_batch(first[0])  # the first quote again, half an hour later
+
+    system.on_batch(monitor.on_batch)
+    system.on_batch(tap)
+    system.run()
+    truth.close()
+    text = "\n".join(violations.kept)
+    assert "order: QuoteEvent at 2024-11-27 14:31:00+00:00 after one at" in text, text
+    assert "quote at 2024-11-27 14:30:00+00:00 delivered twice" in text, text
+    assert violations.count == 2, text

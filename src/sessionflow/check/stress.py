@@ -165,7 +165,7 @@ class InvariantMonitor:
         t = to_us(ev.time)
         if t < self._last_us:
             self.v.add(
-                "order", f"{type(ev).__name__} at {ev.time} after an event at {self._last_us}"
+                "order", f"{type(ev).__name__} at {ev.time} after one at {from_us(self._last_us)}"
             )
         self._last_us = max(self._last_us, t)
 
@@ -174,7 +174,7 @@ class InvariantMonitor:
         n = s.minutes
         bounds = self.calendar.extended_bounds(s) if self.extended_hours else (s.open, s.close)
         self._window = (to_us(bounds[0]), to_us(bounds[1]))
-        self._seen = {s: _SymbolSeen(np.zeros(n, dtype=np.bool_)) for s in self.sd.names}
+        self._seen = {name: _SymbolSeen(np.zeros(n, dtype=np.bool_)) for name in self.sd.names}
         self._emitted = set()
 
     def _quote_in(self, ev: QuoteEvent) -> None:
