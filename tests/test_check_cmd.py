@@ -35,6 +35,23 @@ def test_figures_cover_every_round_and_pass(check_json: dict[str, Any]) -> None:
     assert fig["stop_states"] == 5 and fig["stop_max_seconds"] < 2.0
     assert fig["determinism_runs"] == 2 and fig["determinism_identical"] is True
     assert fig["stress_iterations"] == 1 and fig["stress_violations"] == 0
+    assert fig["live_rounds"] == fig["live_rounds_passed"] == 1
+    assert check_json["failures"] == []
+
+
+def test_rounds_replay_quotes_ticks_and_extended_hours_and_live_matches_the_server(
+    check_json: dict[str, Any],
+) -> None:
+    stress = check_json["stress"]
+    assert stress["replayed"] > 0 and stress["filled"] > 0
+    assert stress["extended"] > 0 and stress["quotes"] > 0 and stress["ticks"] > 0
+    (live,) = check_json["live"]
+    assert live["survived"] and "delivered and stored equal what was served" in live["detail"]
+    assert "3 silent minutes backfilled from REST" in live["detail"]
+    assert "(corrected=1)" in live["detail"]
+    faults = {f["fault"]: f for f in check_json["faults"]}
+    for kind in ("first 3 calls", "every 2nd call", "every call"):
+        assert "equal a clean run's" in faults[f"fill source down ({kind})"]["detail"]
 
 
 def test_every_bad_input_class_has_an_error_or_reasons(check_json: dict[str, Any]) -> None:

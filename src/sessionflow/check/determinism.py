@@ -45,7 +45,7 @@ class DeterminismResult:
 
     @property
     def identical(self) -> bool:
-        return self.runs > 0 and len(set(self.event_hashes)) == len(set(self.report_hashes)) == 1
+        return self.runs > 1 and len(set(self.event_hashes)) == len(set(self.report_hashes)) == 1
 
 
 def one_run(
@@ -56,6 +56,7 @@ def one_run(
     seed: int | None,
     on_upkeep_thread: bool,
     faulty: bool = True,
+    extended_hours: bool = False,
 ) -> tuple[bytes, bytes]:
     """The event log and report log of one backtest; ``seed=None`` runs without jitter."""
     store = (
@@ -69,6 +70,7 @@ def one_run(
         start=start,
         end=end,
         checks_on_upkeep_thread=on_upkeep_thread,
+        include_extended_hours=extended_hours,
     )
     jitter = None if seed is None else make_jitter(seed)
     system = build_system(settings, store=store, jitter=jitter)
@@ -89,6 +91,7 @@ def run_determinism(
     runs: int,
     seed: int = 0,
     faulty: bool = True,
+    extended_hours: bool = False,
 ) -> DeterminismResult:
     """``runs`` backtests: the first unperturbed, the rest jittered, thread mode alternating."""
     result = DeterminismResult()
@@ -96,7 +99,9 @@ def run_determinism(
     first: tuple[bytes, bytes] | None = None
     for i in range(runs):
         jitter_seed = None if i == 0 else seed + i
-        logs = one_run(store_path, symbols, start, end, jitter_seed, i % 2 == 1, faulty)
+        logs = one_run(
+            store_path, symbols, start, end, jitter_seed, i % 2 == 1, faulty, extended_hours
+        )
         result.runs += 1
         result.event_hashes.append(hashlib.sha256(logs[0]).hexdigest()[:16])
         result.report_hashes.append(hashlib.sha256(logs[1]).hexdigest()[:16])

@@ -4,7 +4,9 @@
   DuckDB file must open, hold either none or all of the file's rows, and a re-run
   of the import must give the same checksum twice;
 - a gap-fill source that raises: counted in ``fill_errors``, retried at the next
-  check, every recoverable bar recovered, the session completed;
+  check, every recoverable bar recovered, the session completed, and what was
+  delivered (1m and derived bar values, session volume, high, low) equal to a
+  clean run's (:mod:`sessionflow.check.digest`), not only the counts;
 - a consumer callback that raises: ``ConsumerError``, state STOPPED, both threads
   joined, no deadlock;
 - ``stop()`` from every state, including from inside a callback: back within 2 s
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from sessionflow.check.digest import RunDigest, compare
 from sessionflow.check.stores import FaultyStore, store_checksum
 from sessionflow.events import BarSliceEvent, BatchEvent, DerivedSliceEvent, SessionStartEvent
 from sessionflow.importer import import_bars
@@ -203,6 +206,20 @@ def _truth(store: DuckDBStore, reports: Sequence[SessionReport]) -> dict[tuple[d
     return out
 
 
+def reference_digest(store_path: Path, symbols: Sequence[str], start: date, end: date) -> RunDigest:
+    """What a clean run (no faults) delivers: the values the fault rounds must match."""
+    store = DuckDBStore(store_path, read_only=True)
+    settings = Settings.load(store_path=store_path, symbols=list(symbols), start=start, end=end)
+    system = build_system(settings, store=store)
+    digest = RunDigest()
+    system.on_batch(digest)
+    try:
+        system.run()
+    finally:
+        store.close()
+    return digest
+
+
 def fill_source_outage(
     store_path: Path,
     symbols: Sequence[str],
@@ -211,8 +228,12 @@ def fill_source_outage(
     fail_first: int = 0,
     fail_every: int = 0,
     drop_every: int = 40,
+    reference: RunDigest | None = None,
 ) -> FaultResult:
-    """Replay drops bars, the fill source raises on some calls; every bar must come back."""
+    """Replay drops bars, the fill source raises on some calls; every bar must come back,
+    with the values a clean run delivers (``reference``; run here when None)."""
+    if reference is None:
+        reference = reference_digest(store_path, symbols, start, end)
     faulty = FaultyStore(store_path, drop_every, fail_first, fail_every)
     truth = DuckDBStore(store_path, read_only=True)
     settings = Settings.load(
@@ -225,12 +246,14 @@ def fill_source_outage(
     )
     system = build_system(settings, store=faulty)
     filled = [0]
+    digest = RunDigest()
 
     def count(ev: BatchEvent) -> None:
         if isinstance(ev, BarSliceEvent) and ev.filled:
             filled[0] += len(ev.bars)
 
     system.on_batch(count)
+    system.on_batch(digest)
     error = None
     try:
         system.run()
@@ -248,6 +271,7 @@ def fill_source_outage(
         r.gaps_found - r.gaps_filled == r.expected - r.bars for rep in reports for r in rep.rows
     )
     down = fail_every == 1  # never answers: nothing can come back, all must be reported
+    differences = compare(reference, digest, faulty.dropped_keys if down else frozenset())
     kind = (
         "every call" if down else f"first {fail_first} calls" if fail_first else
         f"every {fail_every}nd call" if fail_every == 2 else f"every {fail_every}th call"
@@ -259,13 +283,21 @@ def fill_source_outage(
         and reported
         and (lost == faulty.dropped and filled[0] == 0 if down else lost == 0)
         and (down or filled[0] == faulty.dropped)
+        and not differences
     )
     detail = (
         f"find_bars raised on {kind} ({faulty.find_failures} of {faulty.find_calls}); "
         f"fill_errors={upkeep.fill_errors}; {faulty.dropped} bars dropped from replay, "
         f"{filled[0]} recovered, {lost} not recoverable"
         f"{' and all reported as gaps' if reported else ' and NOT all reported as gaps'}; "
-        f"{len(reports)} sessions completed" + (f"; run raised {error}" if error else "")
+        f"{len(reports)} sessions completed; "
+        + (
+            "values (1m, 5m, 15m bars, volume, high, low) equal a clean run's"
+            + (" but for the lost minutes" if down else "")
+            if not differences
+            else "DIFFERS from a clean run: " + "; ".join(differences)
+        )
+        + (f"; run raised {error}" if error else "")
     )
     return FaultResult(f"fill source down ({kind})", faulty.find_failures, ok, detail)
 

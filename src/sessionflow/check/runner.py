@@ -2,8 +2,10 @@
 
 Rounds: the bad-input matrix, faults (SIGKILL mid-import and mid-backtest, a
 failing fill source, a raising consumer, the store probes of ``store_probes``),
-stop() from every state, N determinism runs and M stress runs. Each round records
-figures, not just pass/fail, so the report says how much was tried.
+stop() from every state, a live session on the local Alpaca server
+(``live_round``), N determinism runs and M stress runs. Each round records
+figures, not just pass/fail, so the report says how much was tried; a round that
+ran nothing fails (it proves nothing).
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from sessionflow.check.faults import (
     fill_source_outage,
     kill_mid_backtest,
     kill_mid_import,
+    reference_digest,
     stop_timings,
     write_bar_csv,
 )
+from sessionflow.check.live_round import run_live_round
 from sessionflow.check.pause_stop import pause_mid_wait, stop_with_blocked_consumer
 from sessionflow.check.store_probes import run_store_probes
 from sessionflow.check.stores import CHECK_END, CHECK_START, CHECK_SYMBOLS, build_check_store
@@ -47,6 +51,7 @@ class CheckReport:
     bad_input: list[BadInputResult] = field(default_factory=list)
     faults: list[FaultResult] = field(default_factory=list)
     stops: list[StopTiming] = field(default_factory=list)
+    live: list[FaultResult] = field(default_factory=list)
     determinism: DeterminismResult = field(default_factory=DeterminismResult)
     stress: StressResult = field(default_factory=StressResult)
     log_records: int = 0
@@ -56,15 +61,33 @@ class CheckReport:
     def stop_max_s(self) -> float:
         return max((s.seconds for s in self.stops), default=0.0)
 
+    def failures(self) -> list[str]:
+        """One line per failed round; a round with no runs is a failure, not a pass."""
+        out = []
+        for name, runs, failed in (
+            ("bad input", len(self.bad_input), [b.case for b in self.bad_input if not b.ok]),
+            ("faults", len(self.faults), [_said(f) for f in self.faults if not f.survived]),
+            ("stop()", len(self.stops), [s.state for s in self.stops if not s.ok]),
+            ("live", len(self.live), [_said(f) for f in self.live if not f.survived]),
+        ):
+            if not runs:
+                out.append(f"{name}: no runs")
+            elif failed:
+                out.append(f"{name}: {', '.join(failed)}")
+        d, st = self.determinism, self.stress
+        if d.runs < 2:
+            out.append(f"determinism: {d.runs} run(s), nothing to compare")
+        elif not d.identical:
+            out.append(f"determinism: runs differ ({d.first_difference})")
+        if not st.iterations:
+            out.append("stress: no runs")
+        elif st.violation_count:
+            out.append(f"stress: {st.violation_count} violations")
+        return out
+
     @property
     def ok(self) -> bool:
-        return (
-            all(b.ok for b in self.bad_input)
-            and all(f.survived for f in self.faults)
-            and all(s.ok for s in self.stops)
-            and self.determinism.identical
-            and self.stress.ok
-        )
+        return not self.failures()
 
     def figures(self) -> dict[str, Any]:
         """The headline numbers, as the command prints them."""
@@ -76,6 +99,8 @@ class CheckReport:
             "fault_scenarios_survived": sum(f.survived for f in self.faults),
             "stop_states": len(self.stops),
             "stop_max_seconds": round(self.stop_max_s, 4),
+            "live_rounds": len(self.live),
+            "live_rounds_passed": sum(f.survived for f in self.live),
             "determinism_runs": self.determinism.runs,
             "determinism_identical": self.determinism.identical,
             "stress_iterations": self.stress.iterations,
@@ -90,11 +115,18 @@ class CheckReport:
             "faults": [asdict(f) for f in self.faults],
             "stop": [{**asdict(s), "ok": s.ok} for s in self.stops],
             "stop_budget_seconds": STOP_BUDGET_S,
+            "live": [asdict(f) for f in self.live],
             "determinism": {**asdict(self.determinism), "identical": self.determinism.identical},
             "stress": {**asdict(self.stress), "ok": self.stress.ok},
+            "failures": self.failures(),
             "log_records": self.log_records,
             "seconds": round(self.seconds, 2),
         }
+
+
+def _said(f: FaultResult, limit: int = 400) -> str:
+    text = f"{f.fault} ({f.detail})"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Counter(logging.Handler):
@@ -159,13 +191,13 @@ def _run(
         write_bar_csv(csv, synthetic_bars(calendar, ["KILL"], date(2024, 1, 2), date(2024, 2, 9)))
         report.faults.append(kill_mid_import(kill_store, csv, "KILL", calendar))
         report.faults.append(kill_mid_backtest(kill_store, symbols, CHECK_START, CHECK_END))
-    for fail_first, fail_every in ((3, 0), (0, 2)):
+    clean = reference_digest(store_path, symbols, CHECK_START, CHECK_END)
+    for fail_first, fail_every in ((3, 0), (0, 2), (0, 1)):
         report.faults.append(
-            fill_source_outage(store_path, symbols, CHECK_START, CHECK_END, fail_first, fail_every)
+            fill_source_outage(
+                store_path, symbols, CHECK_START, CHECK_END, fail_first, fail_every, reference=clean
+            )
         )
-    report.faults.append(
-        fill_source_outage(store_path, symbols, CHECK_START, CHECK_END, fail_every=1)
-    )
     for on_upkeep_thread in (False, True):
         report.faults.append(
             consumer_error(store_path, symbols, CHECK_START, CHECK_END, on_upkeep_thread)
@@ -180,8 +212,13 @@ def _run(
     report.faults.append(pause_mid_wait(store_path, symbols, CHECK_START))
     report.faults.append(stop_with_blocked_consumer(store_path, symbols, CHECK_START))
 
+    say("live session")
+    report.live.append(run_live_round(workdir / "live"))
+
     say(f"determinism x{runs}")
-    report.determinism = run_determinism(store_path, symbols, CHECK_START, SHORT_END, runs)
+    report.determinism = run_determinism(
+        store_path, symbols, CHECK_START, SHORT_END, runs, extended_hours=True
+    )
 
     say(f"stress x{stress}")
     report.stress = run_stress(store_path, symbols, CHECK_START, SHORT_END, stress)

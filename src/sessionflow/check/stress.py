@@ -7,8 +7,11 @@ Two observers, each independent of the engine's own bookkeeping:
   after every batch: each (symbol, minute) delivered once, ``received`` never
   going down and equal to what was delivered, volume/high/low and quality equal to
   what the delivered bars imply, each derived bar equal to its window's delivered
-  1m bars when it is emitted. At each session end, the delivered bars must be
-  exactly the store's bars (nothing lost, nothing made up).
+  1m bars when it is emitted, every event at or after the one before it. At each
+  session end, the delivered bars, extended-hours bars, quotes and ticks must be
+  exactly the store's (nothing lost, nothing made up), and the bars delivered by a
+  gap fill exactly those the replay lost on purpose: a bar the engine dropped and
+  then refilled from the store counts as lost on first delivery.
 - :class:`SnapshotReader`, a third thread that takes snapshots in a loop while the
   backtest runs and checks each one on its own terms (volume = sum of its bars,
   derived bars = :func:`aggregate_window` of its 1m bars, quality = its bars before
@@ -37,10 +40,12 @@ from sessionflow.events import (
     BarSliceEvent,
     BatchEvent,
     DerivedSliceEvent,
+    QuoteEvent,
     SessionEndEvent,
     SessionStartEvent,
+    TickEvent,
 )
-from sessionflow.models import MINUTE, to_us
+from sessionflow.models import MINUTE, Quote, Tick, from_us, to_us
 from sessionflow.session_data import SessionData, SymbolSnapshot
 from sessionflow.store import DuckDBStore, Store
 from sessionflow.system_manager import Settings, SystemManager, build_system
@@ -89,6 +94,10 @@ class _SymbolSeen:
 
     present: npt.NDArray[np.bool_]
     bars: dict[int, tuple[float, float, float, float, int]] = field(default_factory=dict)
+    filled: set[int] = field(default_factory=set)  # minutes whose bar came from a gap fill
+    extended: set[int] = field(default_factory=set)  # ts_us of extended-hours bars
+    quotes: dict[int, Quote] = field(default_factory=dict)
+    ticks: list[Tick] = field(default_factory=list)
     volume: int = 0
     high: float = -math.inf
     low: float = math.inf
@@ -98,18 +107,34 @@ class _SymbolSeen:
 class InvariantMonitor:
     """Checks session_data against the event stream after every published batch."""
 
-    def __init__(self, system: SystemManager, truth: Store, violations: Violations) -> None:
+    def __init__(
+        self,
+        system: SystemManager,
+        truth: Store,
+        violations: Violations,
+        lost: set[tuple[str, int]] | None = None,
+    ) -> None:
+        """``lost``: the (symbol, ts_us) the replay loses on purpose (``FaultyStore``);
+        exactly these may arrive by gap fill, every other stored bar by replay."""
         self.sd = system.data_manager.session_data
         self.calendar = system.calendar
+        self.extended_hours = system.settings.include_extended_hours
         self.truth = truth
         self.v = violations
+        self.lost = lost if lost is not None else set()
         self.batches = 0
         self.bars = 0
+        self.replayed = 0
         self.filled = 0
+        self.extended = 0
+        self.quotes = 0
+        self.ticks = 0
         self.derived = 0
         self.revised = 0
         self.sessions = 0
         self._session: SessionInfo | None = None
+        self._window = (0, 0)
+        self._last_us = 0
         self._seen: dict[str, _SymbolSeen] = {}
         self._emitted: set[tuple[str, int, int]] = set()
 
@@ -118,23 +143,59 @@ class InvariantMonitor:
         try:
             if isinstance(ev, SessionStartEvent):
                 self._start(ev)
-            elif isinstance(ev, BarSliceEvent):
-                self._bars_in(ev)
-            elif isinstance(ev, DerivedSliceEvent):
-                self._derived_in(ev)
             elif isinstance(ev, SessionEndEvent):
                 self._end(ev)
             else:
-                return
+                self._in_order(ev)
+                if isinstance(ev, BarSliceEvent):
+                    self._bars_in(ev)
+                elif isinstance(ev, DerivedSliceEvent):
+                    self._derived_in(ev)
+                elif isinstance(ev, QuoteEvent):
+                    self._quote_in(ev)
+                    return
+                else:
+                    self._tick_in(ev)
+                    return
             self._check_state(type(ev).__name__)
         except Exception as exc:  # a broken check must be seen, not end the run
             self.v.add("monitor", f"{type(exc).__name__}: {exc}")
 
+    def _in_order(self, ev: BarSliceEvent | DerivedSliceEvent | QuoteEvent | TickEvent) -> None:
+        t = to_us(ev.time)
+        if t < self._last_us:
+            self.v.add(
+                "order", f"{type(ev).__name__} at {ev.time} after one at {from_us(self._last_us)}"
+            )
+        self._last_us = max(self._last_us, t)
+
     def _start(self, ev: SessionStartEvent) -> None:
-        self._session = self.calendar.session(ev.session)
-        n = self._session.minutes
-        self._seen = {s: _SymbolSeen(np.zeros(n, dtype=np.bool_)) for s in self.sd.names}
+        self._session = s = self.calendar.session(ev.session)
+        n = s.minutes
+        bounds = self.calendar.extended_bounds(s) if self.extended_hours else (s.open, s.close)
+        self._window = (to_us(bounds[0]), to_us(bounds[1]))
+        self._seen = {name: _SymbolSeen(np.zeros(n, dtype=np.bool_)) for name in self.sd.names}
         self._emitted = set()
+
+    def _quote_in(self, ev: QuoteEvent) -> None:
+        q = ev.quote
+        seen = self._seen[q.symbol].quotes
+        ts = to_us(q.ts)
+        if not self._window[0] <= ts < self._window[1]:
+            self.v.add("quote", f"{q.symbol} quote at {q.ts} outside the session's window")
+        if ts in seen:
+            self.v.add("quote", f"{q.symbol} quote at {q.ts} delivered twice")
+        if ev.time != q.available_at:
+            self.v.add("quote", f"{q.symbol} quote at {q.ts} delivered at {ev.time}")
+        seen[ts] = q
+        self.quotes += 1
+
+    def _tick_in(self, ev: TickEvent) -> None:
+        t = ev.tick
+        if not self._window[0] <= to_us(t.ts) < self._window[1] or ev.time != t.ts:
+            self.v.add("tick", f"{t.symbol} trade at {t.ts} delivered at {ev.time}")
+        self._seen[t.symbol].ticks.append(t)
+        self.ticks += 1
 
     def _bars_in(self, ev: BarSliceEvent) -> None:
         s = self._session
@@ -146,20 +207,37 @@ class InvariantMonitor:
                                            b.volume.tolist(), strict=True):  # fmt: skip
             seen = self._seen[sym]
             slot = (ts - open_us) // MINUTE_US
+            if not ev.filled and to_us(ev.time) != ts + MINUTE_US:
+                self.v.add("bar", f"{sym} {ts} delivered at {ev.time}, not when its minute ended")
             if (ts - open_us) % MINUTE_US or not 0 <= slot < s.minutes:
-                self.v.add("bar", f"{sym} {ts} is not a minute of session {s.date}")
+                self._extended_in(sym, ts, ev.filled)
                 continue
             if seen.present[slot]:
                 self.v.add("bar", f"{sym} minute {slot} of {s.date} delivered twice")
                 continue
-            if not ev.filled and to_us(ev.time) != ts + MINUTE_US:
-                self.v.add("bar", f"{sym} {ts} delivered at {ev.time}, not when its minute ended")
             seen.present[slot] = True
             seen.bars[slot] = (o, h, lo, c, v)
             seen.volume += v
             seen.high, seen.low = max(seen.high, h), min(seen.low, lo)
             self.bars += 1
-            self.filled += ev.filled
+            if ev.filled:
+                seen.filled.add(int(slot))
+                self.filled += 1
+            else:
+                self.replayed += 1
+
+    def _extended_in(self, sym: str, ts: int, filled: bool) -> None:
+        """A bar outside the regular minutes: an extended-hours bar, when those are replayed."""
+        s = self._session
+        assert s is not None
+        ext = self._seen[sym].extended
+        if filled or ts % MINUTE_US or not self._window[0] <= ts < self._window[1]:
+            self.v.add("bar", f"{sym} {ts} is not a minute of session {s.date}")
+        elif ts in ext:
+            self.v.add("bar", f"{sym} extended-hours bar {ts} of {s.date} delivered twice")
+        else:
+            ext.add(ts)
+            self.extended += 1
 
     def _derived_in(self, ev: DerivedSliceEvent) -> None:
         s = self._session
@@ -210,11 +288,47 @@ class InvariantMonitor:
                 self.v.add("end", f"{sym} {s.date}: {len(want - got)} stored bars never delivered")
             if got - want:
                 self.v.add("end", f"{sym} {s.date}: {len(got - want)} delivered bars not stored")
+            lost = {(t - open_us) // MINUTE_US for x, t in self.lost if x == sym} & want
+            if seen.filled - lost:
+                self.v.add("end", f"{sym} {s.date}: {len(seen.filled - lost)} stored bars came by "
+                                  "gap fill, not replay (lost on first delivery)")  # fmt: skip
+        self._end_extras(s)
         for row in ev.report.rows:
             seen = self._seen[row.symbol]
             if row.bars != seen.received or row.quality != _q(row.bars, row.expected):
                 self.v.add("end", f"{row.symbol} {s.date}: report {row.bars} bars "
                                   f"{row.quality}%, events {seen.received}")  # fmt: skip
+
+    def _end_extras(self, s: SessionInfo) -> None:
+        """Extended-hours bars, quotes and ticks: exactly the store's, each once."""
+        names = list(self.sd.names)
+        start, end = from_us(self._window[0]), from_us(self._window[1])
+        bars = self.truth.load_bars(names, start, end, regular_only=False)
+        quotes = self.truth.load_quotes(names, start, end, regular_only=not self.extended_hours)
+        ticks = self.truth.load_ticks(names, start, end)
+        for sym, seen in self._seen.items():
+            mine = (bars.symbol == sym) & ~bars.regular
+            want_ext = set(bars.ts_us[mine].tolist()) if self.extended_hours else set()
+            want_q = {to_us(q.ts): q for q in quotes.iter_quotes() if q.symbol == sym}
+            want_t = [t for t in ticks if t.symbol == sym]
+            for kind, want, got in (
+                ("extended-hours bars", want_ext, seen.extended),
+                ("quotes", set(want_q), set(seen.quotes)),
+                ("ticks", set(want_t), set(seen.ticks)),
+            ):
+                if want - got:
+                    self.v.add("end", f"{sym} {s.date}: {len(want - got)} stored {kind} never "
+                                      "delivered")  # fmt: skip
+                if got - want:
+                    self.v.add("end", f"{sym} {s.date}: {len(got - want)} delivered {kind} not "
+                                      "stored")  # fmt: skip
+            differ = [t for t, q in seen.quotes.items() if t in want_q and want_q[t] != q]
+            if differ:
+                self.v.add("end", f"{sym} {s.date}: {len(differ)} quotes differ from the store")
+            if len(seen.ticks) != len(set(seen.ticks)) or seen.ticks != sorted(
+                seen.ticks, key=lambda t: (t.ts, t.seq)
+            ):
+                self.v.add("end", f"{sym} {s.date}: ticks repeated or out of order")
 
     def _check_state(self, after: str) -> None:
         with self.sd.lock:
@@ -321,7 +435,11 @@ class StressResult:
     sessions: int = 0
     batches: int = 0
     bars: int = 0
-    filled: int = 0
+    replayed: int = 0  # bars first delivered by the replay
+    filled: int = 0  # bars delivered by a gap fill (each one the replay lost on purpose)
+    extended: int = 0
+    quotes: int = 0
+    ticks: int = 0
     derived: int = 0
     revised: int = 0
     snapshots: int = 0
@@ -345,8 +463,10 @@ def run_stress(
     drop_every: int = 40,
     fail_every: int = 3,
     switch_interval: float | None = 1e-4,
+    extended_hours: bool = True,
 ) -> StressResult:
-    """``iterations`` full backtests with jitter, lossy replay and a flaky fill source."""
+    """``iterations`` full backtests with jitter, lossy replay and a flaky fill source,
+    extended hours included (so pre-market and after-hours bars are replayed too)."""
     result = StressResult()
     violations = Violations()
     calendar = ExchangeCalendar()
@@ -364,9 +484,10 @@ def run_stress(
                 start=start,
                 end=end,
                 checks_on_upkeep_thread=True,
+                include_extended_hours=extended_hours,
             )
             system = build_system(settings, store=store, jitter=make_jitter(seed + i))
-            monitor = InvariantMonitor(system, truth, violations)
+            monitor = InvariantMonitor(system, truth, violations, store.dropped_keys)
             system.on_batch(monitor.on_batch)
             reader = SnapshotReader(system.data_manager.session_data, calendar, violations)
             reader.start()
@@ -386,7 +507,11 @@ def run_stress(
             result.sessions += monitor.sessions
             result.batches += monitor.batches
             result.bars += monitor.bars
+            result.replayed += monitor.replayed
             result.filled += monitor.filled
+            result.extended += monitor.extended
+            result.quotes += monitor.quotes
+            result.ticks += monitor.ticks
             result.derived += monitor.derived
             result.revised += monitor.revised
             result.snapshots += reader.snapshots

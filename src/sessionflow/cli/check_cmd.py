@@ -1,8 +1,9 @@
 """``sessionflow check``: on a throwaway store, show with figures that nothing is lost.
 
 Runs the bad-input matrix, the fault round (SIGKILL mid-import and mid-backtest,
-a failing fill source, a raising consumer), stop() from every state, N
-determinism repetitions and M stress iterations (see :mod:`sessionflow.check`),
+a failing fill source, a raising consumer), stop() from every state, a live
+session on the local Alpaca server, N determinism repetitions and M stress
+iterations (see :mod:`sessionflow.check`),
 then prints what was tried and what happened. Exit code 1 if anything failed.
 """
 
@@ -39,6 +40,13 @@ def render(console: Console, report: CheckReport) -> None:
         faults.add_row(f.fault, str(f.injected), _yes(f.survived), f.detail)
     console.print(faults)
 
+    live = Table(title="live (local Alpaca-protocol server)", title_justify="left")
+    for name in ("round", "passed", "what happened"):
+        live.add_column(name, overflow="fold")
+    for f in report.live:
+        live.add_row(f.fault, _yes(f.survived), f.detail)
+    console.print(live)
+
     stops = Table(title=f"stop() (budget {STOP_BUDGET_S:g} s)", title_justify="left")
     for name in ("state", "seconds", "both workers joined", "error"):
         stops.add_column(name, justify="right" if name == "seconds" else "left")
@@ -59,10 +67,12 @@ def render(console: Console, report: CheckReport) -> None:
         ("determinism runs", f"{d.runs}, identical: {_yes(d.identical)} "
          f"({d.events_per_run} events each; events {d.event_hashes[0] if d.runs else '-'}, "
          f"reports {d.report_hashes[0] if d.runs else '-'})"),
+        ("live rounds", f"{fig['live_rounds']} ({fig['live_rounds_passed']} passed)"),
         ("stress iterations", f"{st.iterations} ({st.sessions} sessions, {st.batches} batches "
-         f"and {st.snapshots} concurrent snapshots checked, {st.filled} fills, {st.revised} "
-         f"revised derived bars, {st.fill_errors} fill errors); violations: "
-         f"{st.violation_count}"),
+         f"and {st.snapshots} concurrent snapshots checked; {st.replayed} bars replayed, "
+         f"{st.filled} filled, {st.extended} extended-hours bars, {st.quotes} quotes, "
+         f"{st.ticks} ticks, {st.revised} revised derived bars, {st.fill_errors} fill "
+         f"errors); violations: {st.violation_count}"),
         ("engine log records", f"{report.log_records} (warnings the injected faults cause)"),
         ("time", f"{report.seconds:.1f} s"),
         ("result", "[green]PASS[/]" if report.ok else "[red]FAIL[/]"),
@@ -70,10 +80,10 @@ def render(console: Console, report: CheckReport) -> None:
     for name, value in rows:
         summary.add_row(name, value)
     console.print(summary)
-    if d.first_difference:
-        console.print(f"[red]determinism:[/] {d.first_difference}")
     for v in st.violations:
         console.print(f"[red]stress:[/] {v}")
+    for line in report.failures():
+        console.print(f"[red]FAIL[/] {line}")
 
 
 def check(

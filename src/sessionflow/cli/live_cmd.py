@@ -32,10 +32,16 @@ from sessionflow.stream_coordinator.live import LiveCoordinator
 from sessionflow.system_manager import Settings, build_system
 from sessionflow.time_provider.live_clock import WallTimeClock
 
+_IN_LINE = frozenset({"feed_items", "feed_subscriptions", "feed_forced_reconnects",
+                      "feed_malformed", "from_future", "feed_max_backlog", "fill_errors",
+                      "store_batches", "store_rows"})  # fmt: skip
 
-def health_line(h: Mapping[str, int]) -> str:
+
+def health_line(h: Mapping[str, int], corrected: int = 0) -> str:
+    """The fixed figures, then every other counter that is not zero (``corrected`` bars,
+    ``rest_rate_limited``, ``outside_session``, ...), so nothing unusual goes unsaid."""
     reconnects = max(0, h.get("feed_subscriptions", 0) - 1)
-    return (
+    line = (
         f"feed: {h.get('feed_items', 0):,} items, {reconnects} reconnects "
         f"({h.get('feed_forced_reconnects', 0)} forced), "
         f"{h.get('feed_malformed', 0)} malformed, {h.get('from_future', 0)} from the future, "
@@ -43,6 +49,9 @@ def health_line(h: Mapping[str, int]) -> str:
         f"fill errors {h.get('fill_errors', 0)}; store {h.get('store_batches', 0)} batches, "
         f"{h.get('store_rows', 0):,} rows"
     )
+    others = {"corrected": corrected, **{k: v for k, v in sorted(h.items()) if k not in _IN_LINE}}
+    said = [f"{k} {v:,}" for k, v in others.items() if v]
+    return line + ("; " + ", ".join(said) if said else "")
 
 
 def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) -> int:
@@ -60,7 +69,8 @@ def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) 
         elif isinstance(ev, SessionEndEvent) and not as_json:
             for table in session_tables([ev.report], settings.derived_intervals):
                 console.print(table)
-            console.print(health_line(coordinator.health[-1]))
+            corrected = sum(r.corrected for r in ev.report.rows)
+            console.print(health_line(coordinator.health[-1], corrected))
 
     system.on_batch(on_batch)
     interrupted = False
