@@ -29,7 +29,7 @@ from sessionflow.web.store_view import NotFound as StoreNotFound
 
 
 class StartBody(BaseModel):
-    symbols: list[str] | str | None = None  # None: the served settings' symbols
+    symbols: list[str] | str | None = None  # None: the served settings' (else all stored)
     start: date
     end: date
     speed: float | None = Field(default=None, ge=0)

@@ -35,9 +35,11 @@ def create_app(
     store: Store,
     settings: Settings | None = None,
     token: str | None = None,
+    hosts: frozenset[str] | None = None,
     status_interval_s: float = 0.5,
 ) -> FastAPI:
-    """The dashboard app. ``token`` (None: no token) guards ``/api`` and ``/ws``.
+    """The dashboard app. ``token`` (None: no token) guards ``/api`` and ``/ws``;
+    ``hosts`` (None: any) are the Host names it answers to.
 
     On shutdown the app stops the system it drives (``stop(2.0)``).
     """
@@ -62,5 +64,5 @@ def create_app(
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
 
-    app.add_middleware(GuardMiddleware, token=token)
+    app.add_middleware(GuardMiddleware, token=token, hosts=hosts)
     return app

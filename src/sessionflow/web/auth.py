@@ -6,7 +6,9 @@ under ``/api`` and ``/ws`` needs the token when one is set, given either as
 ``POST /api/login`` sets (the page, and the WebSocket handshake, which a browser
 cannot give headers). Without it: 401, on REST and on the WebSocket handshake.
 POSTs and WebSocket handshakes from another origin are refused (403), so a web
-page the user happens to visit cannot drive a dashboard on 127.0.0.1.
+page the user happens to visit cannot drive a dashboard on 127.0.0.1; with
+``hosts`` set (``serve`` on a loopback address), a request naming any other host
+is refused too (400), which defeats DNS rebinding.
 """
 
 from __future__ import annotations
@@ -51,6 +53,14 @@ def presented_token(headers: dict[str, str]) -> str | None:
     return None if morsel is None else morsel.value
 
 
+def _host_name(headers: dict[str, str]) -> str:
+    """The Host header's name without port: "[::1]:8765" gives "::1"."""
+    try:
+        return urlsplit("//" + headers.get("host", "")).hostname or ""
+    except ValueError:
+        return ""
+
+
 def _cross_origin(headers: dict[str, str]) -> bool:
     origin = headers.get("origin")
     if not origin or origin == "null":
@@ -61,16 +71,25 @@ def _cross_origin(headers: dict[str, str]) -> bool:
 class GuardMiddleware:
     """ASGI middleware for both HTTP and WebSocket scopes."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str | None, hosts: frozenset[str] | None = None
+    ) -> None:
         self.app = app
         self.token = token
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind not in ("http", "websocket") or not scope["path"].startswith(_GUARDED):
+        if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
+        if self.hosts is not None and _host_name(headers) not in self.hosts:
+            await _deny(scope, receive, send, 400, "unknown host")
+            return
+        if not scope["path"].startswith(_GUARDED):
+            await self.app(scope, receive, send)
+            return
         writes = kind == "websocket" or scope.get("method") == "POST"
         if writes and _cross_origin(headers):
             await _deny(scope, receive, send, 403, "cross-origin request refused")

@@ -53,6 +53,8 @@ class SystemSlot:
             given: dict[str, Any] = {"mode": "backtest", "start": start, "end": end}
             if symbols is not None:
                 given["symbols"] = symbols
+            elif not self.settings.symbols:  # none chosen anywhere: every stored symbol
+                given["symbols"] = self.store.symbols()
             if speed is not None:
                 given["speed"] = speed
             settings = Settings.load(**(self.settings.model_dump() | given))

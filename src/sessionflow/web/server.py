@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-LOOPBACK_NAMES = ("localhost",)
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})  # Host names a loopback bind answers
 
 
 def is_loopback(host: str) -> bool:
