@@ -113,6 +113,13 @@ def test_start_pause_resume_speed_stop_and_events_over_the_websocket(
         assert seen["session_start"]["session"] == EARLY
         bar = seen["bars"]["bars"][0]
         assert set(bar) == {"symbol", "time", "open", "high", "low", "close", "volume"}
+        # bars stream without a pause at 600x, and the status still comes every 0.5 s
+        kinds: set[str] = set()
+        for _ in range(100):
+            kinds.add(ws.receive_json()["type"])
+            if {"status", "bars", "derived"} <= kinds:
+                break
+        assert {"status", "bars", "derived"} <= kinds
     assert client.post("/api/system/start", json=body).status_code == 409
     paused = client.post("/api/system/pause").json()
     assert paused["state"] == "paused"

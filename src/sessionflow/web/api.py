@@ -20,7 +20,7 @@ from sessionflow.export import parse_interval
 from sessionflow.models import Bar, to_us
 from sessionflow.session_data import SessionReport
 from sessionflow.session_data.report import SymbolReport
-from sessionflow.system_manager import SystemManager
+from sessionflow.system_manager import State, SystemManager
 from sessionflow.system_manager.manager import InvalidTransition
 from sessionflow.web.auth import COOKIE, token_matches
 from sessionflow.web.control import Conflict, SystemSlot, status_of
@@ -112,8 +112,16 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
             if (a := day(start, "start")) is None or s.date >= a
             if (b := day(end, "end")) is None or s.date <= b
         ]  # fmt: skip
-        engine = {(r.session, row.symbol): row for r in _reports(slot.system) for row in r.rows}
-        return [_cell(c, engine.get((c.session, c.symbol))) for c in view.cells(wanted)]
+        system = slot.system
+        done = [] if system is None else system.data_manager.reports
+        engine = {(r.session, row.symbol): row for r in done for row in r.rows}
+        running = (
+            None if system is None or system.state is State.STOPPED else system.status().session
+        )
+        return [
+            _cell(c, engine.get((c.session, c.symbol))) | {"running": c.session == running}
+            for c in view.cells(wanted)
+        ]
 
     @api.get("/quality")
     def quality(start: str | None = None, end: str | None = None) -> dict[str, Any]:
@@ -145,8 +153,10 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
         system = slot.system
         if system is None:
             return {"rows": []}
-        rows = report_rows(_reports(system), dict(slot.hub.filled), system.calendar.tz)
-        return {"rows": [r.to_dict() for r in rows]}
+        reports = _reports(system)
+        cut = {reports[-1].session} if len(reports) > len(system.data_manager.reports) else set()
+        rows = report_rows(reports, dict(slot.hub.filled), system.calendar.tz)
+        return {"rows": [r.to_dict() | {"partial": r.session in cut} for r in rows]}
 
     @api.get("/system")
     def system_status() -> dict[str, Any]:
@@ -215,7 +225,7 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
 
 
 def _cell(c: Cell, engine: SymbolReport | None) -> dict[str, Any]:
-    """One heat-map cell: the store's figures, or the engine's once it has played the session.
+    """One heat-map cell: the store's figures, or the engine's once it has finished the session.
 
     ``missing`` and ``filled`` count minutes; ``gap_ranges`` are the missing ones, [start, end).
     """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -26,17 +27,19 @@ def build_ws_router(slot: SystemSlot, status_interval_s: float) -> APIRouter:
         client = Client(asyncio.get_running_loop())
         slot.hub.add(client)
         reader = asyncio.create_task(_drain(ws))
+        loop = asyncio.get_running_loop()
         try:
             await ws.send_json({"type": "status", "status": status_of(slot)})
+            due = loop.time() + status_interval_s
             while not reader.done():
                 try:
-                    msg = await asyncio.wait_for(client.queue.get(), status_interval_s)
+                    msg = await asyncio.wait_for(client.queue.get(), max(0.0, due - loop.time()))
+                    await _send(ws, client, msg)
                 except TimeoutError:
-                    msg = {"type": "status", "status": status_of(slot)}
-                if client.dropped:
-                    await ws.send_json({"type": "dropped", "count": client.dropped})
-                    client.dropped = 0
-                await ws.send_json(msg)
+                    pass
+                if loop.time() >= due:  # also while events stream without a pause
+                    await ws.send_json({"type": "status", "status": status_of(slot)})
+                    due = loop.time() + status_interval_s
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -54,3 +57,10 @@ async def _drain(ws: WebSocket) -> None:
         msg = await ws.receive()
         if msg["type"] == "websocket.disconnect":
             return
+
+
+async def _send(ws: WebSocket, client: Client, msg: dict[str, Any]) -> None:
+    if client.dropped:  # tell the page it missed some, so it can reload what it shows
+        await ws.send_json({"type": "dropped", "count": client.dropped})
+        client.dropped = 0
+    await ws.send_json(msg)

@@ -101,13 +101,14 @@
         const c = cells.get(sym + "|" + s);
         const td = row.insertCell();
         if (!c) continue;
-        td.className = "cell" + (c.source === "engine" ? " engine" : "");
+        td.className = "cell" + (c.source === "engine" ? " engine" : "") + (c.running ? " running" : "");
         td.dataset.symbol = sym;
         td.dataset.session = s;
         td.style.background = qualityColour(c.quality);
         td.textContent = c.quality >= 99.995 ? "100" : c.quality.toFixed(1);
         td.title = `${sym} ${s}: ${c.bars}/${c.expected} bars, quality ${c.quality}%, ` +
-          `${c.missing} missing minute(s) in ${c.gap_ranges.length} gap(s), ${c.filled} filled (${c.source})`;
+          `${c.missing} missing minute(s) in ${c.gap_ranges.length} gap(s), ${c.filled} filled (${c.source}` +
+          (c.running ? "; the system is playing it" : "") + ")";
         td.addEventListener("click", () => {
           $("follow").checked = false;
           view.symbol = sym; view.session = s;
@@ -136,7 +137,7 @@
       const tr = table.insertRow();
       let ranges = r.gaps.join(", ") || "-";
       if (r.filled.length) ranges += " (filled: " + r.filled.join(", ") + ")";
-      const values = [r.session, r.symbol, r.bars, r.expected, r.quality.toFixed(4), r.gaps_found, r.gaps_filled,
+      const values = [r.partial ? r.session + " (so far)" : r.session, r.symbol, r.bars, r.expected, r.quality.toFixed(4), r.gaps_found, r.gaps_filled,
         r.volume.toLocaleString("en-US"), r.high === null ? "-" : r.high.toFixed(2), r.low === null ? "-" : r.low.toFixed(2), ranges];
       values.forEach((v, i) => { const td = tr.insertCell(); td.textContent = v; if (i === 10) td.className = "ranges"; });
     }
@@ -145,12 +146,14 @@
   function showStatus(st) {
     const before = view.status;
     view.status = st;
+    document.body.dataset.statusCount = String((Number(document.body.dataset.statusCount) || 0) + 1);
     $("mode").textContent = st.mode;
     $("state").textContent = st.state;
     $("state").dataset.state = st.state;
     $("clock").textContent = st.clock ? stamp.format(new Date(st.clock)) + " ET" : "-";
     $("clock").dataset.iso = st.clock || "";
     $("speed").textContent = st.speed === 0 ? "0 (max)" : st.speed + "x";
+    if (!before) $("speed-input").value = st.speed;
     $("session").textContent = st.session || "-";
     $("pause").disabled = st.state !== "running";
     $("resume").disabled = st.state !== "paused";
