@@ -114,7 +114,11 @@ def serve(
             system.start()  # after create_app: the page's event hub sees every event
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"sessionflow dashboard: http://{shown}:{port}/  (Ctrl-C stops)", err=True)
-        uvicorn.Server(uvicorn_config(app, host, port, uvicorn.config.LOGGING_CONFIG)).run()
+        server = uvicorn.Server(uvicorn_config(app, host, port, uvicorn.config.LOGGING_CONFIG))
+        try:
+            server.run()  # its shutdown stops the system (create_app's lifespan)
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal end
+            pass
     finally:
         db.close()
 

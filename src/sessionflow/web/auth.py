@@ -115,6 +115,7 @@ async def _deny(scope: Scope, receive: Receive, send: Send, status: int, reason:
         return
     await receive()  # websocket.connect
     if "websocket.http.response" in scope.get("extensions", {}):
+        headers = headers[2:]  # the server adds content-type/length (duplicates otherwise)
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
     else:  # a server without the denial-response extension: 403 at the handshake

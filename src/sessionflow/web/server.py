@@ -9,6 +9,7 @@ travels in a URL, so it cannot reach them.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any
 
 import uvicorn
@@ -27,10 +28,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class DenialNoise(logging.Filter):
+    """Drops the ERROR websockets-sansio logs after every WebSocket denial response (our
+    401): the client got its answer, nothing failed (fixed upstream by Kludex/uvicorn#3138).
+    Our endpoint accepts every connection it lets through, so no real case is hidden."""
+
+    MESSAGE = "ASGI callable returned without completing handshake."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.MESSAGE
+
+
 def uvicorn_config(
     app: FastAPI, host: str, port: int, log_config: dict[str, Any] | None = None
 ) -> uvicorn.Config:
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -38,4 +50,8 @@ def uvicorn_config(
         log_config=log_config,
         server_header=False,
         timeout_graceful_shutdown=3,
-    )
+    )  # logging is configured now: add the filter after it
+    errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, DenialNoise) for f in errors.filters):
+        errors.addFilter(DenialNoise())
+    return config
