@@ -9,6 +9,7 @@ one. Ctrl-C stops the system and the server (exit 0).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from datetime import date
@@ -115,10 +116,9 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"sessionflow dashboard: http://{shown}:{port}/  (Ctrl-C stops)", err=True)
         server = uvicorn.Server(uvicorn_config(app, host, port, uvicorn.config.LOGGING_CONFIG))
-        try:
+        # uvicorn re-raises the Ctrl-C it handled; for a server that is the normal end
+        with contextlib.suppress(KeyboardInterrupt):
             server.run()  # its shutdown stops the system (create_app's lifespan)
-        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal end
-            pass
     finally:
         db.close()
 
