@@ -96,7 +96,7 @@ def test_controls_are_post_only(client: TestClient) -> None:
 
 
 def test_start_pause_resume_speed_stop_and_events_over_the_websocket(
-    client: TestClient,
+    client: TestClient, demo_store_path: Path
 ) -> None:
     body = {"symbols": "spy,qqq", "start": EARLY, "end": EARLY, "speed": 600}
     with client.websocket_connect("/ws/events") as ws:
@@ -123,6 +123,15 @@ def test_start_pause_resume_speed_stop_and_events_over_the_websocket(
     assert client.post("/api/system/start", json=body).status_code == 409
     paused = client.post("/api/system/pause").json()
     assert paused["state"] == "paused"
+    # the session being played: the engine's bars so far, the same as the stored ones
+    params = {"interval": "1m", "session": EARLY}
+    so_far = client.get("/api/bars/SPY", params=params).json()
+    assert so_far["source"] == "engine" and 0 < len(so_far["bars"]) < 210
+    stored = client.get("/api/bars/MSFT", params=params).json()  # not in the system
+    assert stored["source"] == "store" and len(stored["bars"]) == 210
+    with demo_app(demo_store_path) as (other, _), TestClient(other) as c:
+        full = c.get("/api/bars/SPY", params=params).json()["bars"]
+    assert so_far["bars"] == full[: len(so_far["bars"])]
     assert client.get("/api/system").json()["clock"] == client.get("/api/system").json()["clock"]
     assert client.post("/api/system/pause").status_code == 409
     assert client.post("/api/system/resume").json()["state"] == "running"

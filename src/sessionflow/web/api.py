@@ -97,7 +97,11 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
             raise _bad(exc, 404) from None
         out = {"symbol": sym, "session": info.date.isoformat(), "interval": f"{minutes}m"}
         system = slot.system
-        if system is not None and system.status().session == info.date:
+        if (
+            system is not None
+            and system.state is not State.STOPPED
+            and (system.status().session == info.date)
+        ):  # the session under way: what the engine has so far
             dm = system.data_manager
             if sym in dm.session_data.symbols and minutes in (
                 1,

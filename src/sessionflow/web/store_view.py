@@ -24,6 +24,7 @@ from sessionflow.store.duckdb_store import bar_days
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
 
 Range = tuple[int, int]  # [start, end) epoch microseconds, UTC
+CACHE_ENTRIES = 512  # answers kept (a bar series or one session's cells each); then start over
 
 
 class NotFound(LookupError):
@@ -82,6 +83,8 @@ class StoreView:
                 return self._cache[key]
         value = build()
         with self._lock:
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.clear()
             self._cache[key] = value
         return value
 
