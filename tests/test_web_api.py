@@ -44,7 +44,7 @@ def test_five_minute_bars_are_the_engines_42_on_the_early_close(
     assert len(bars) == 42
     day = date.fromisoformat(EARLY)
     _, events = run_collect(demo_settings(demo_store_path, start=day, end=day, symbols=["SPY"]))
-    engine = [ev.bar for ev in events if isinstance(ev, DerivedBarEvent) and ev.interval == 5]  # type: ignore[union-attr]
+    engine = [ev.bar for ev in events if isinstance(ev, DerivedBarEvent) and ev.interval == 5]
     assert [(b["time"], b["open"], b["high"], b["low"], b["close"], b["volume"]) for b in bars] == [
         (to_us(b.ts) // 1_000_000, b.open, b.high, b.low, b.close, b.volume) for b in engine
     ]

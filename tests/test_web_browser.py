@@ -146,7 +146,7 @@ def test_dashboard_charts_heat_map_and_controls(page: Any, demo_store_path: Path
 
             page.click("#stop")
             page.wait_for_selector("#state[data-state=stopped]")
-            assert system.state is State.STOPPED
+            assert system.status().state == State.STOPPED.value
             assert page.text_content("#message") == ""
 
 

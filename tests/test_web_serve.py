@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 from typer.testing import CliRunner
@@ -46,7 +47,11 @@ class Served:
         self.lines: list[str] = []
         assert proc.stdout is not None
         err = proc.stdout
-        threading.Thread(target=lambda: [self.q.put(x) for x in err], daemon=True).start()
+        threading.Thread(target=self._pump, args=(err,), daemon=True).start()
+
+    def _pump(self, out: IO[str]) -> None:
+        for line in out:
+            self.q.put(line)
 
     def until(self, pattern: str) -> re.Match[str]:
         while True:
