@@ -178,3 +178,21 @@ def test_cross_origin_writes_are_refused(client: TestClient) -> None:
     assert client.post("/api/system/stop", headers=evil).status_code == 403
     same = {"Origin": "http://testserver"}
     assert client.post("/api/system/stop", headers=same).status_code == 409
+
+
+def test_finished_sessions_show_the_engines_figures(client: TestClient) -> None:
+    body = {"symbols": "NVDA", "start": EARLY, "end": EARLY, "speed": 0}
+    assert client.post("/api/system/start", json=body).status_code == 200
+    app_slot = client.app.state.slot  # type: ignore[attr-defined]
+    assert app_slot.system.wait(60)
+    cells = {(c["symbol"], c["session"]): c for c in client.get("/api/quality").json()["cells"]}
+    nvda, spy = cells[("NVDA", EARLY)], cells[("SPY", EARLY)]
+    assert nvda["source"] == "engine" and spy["source"] == "store"
+    report = app_slot.system.data_manager.reports[0].rows[0]
+    assert (nvda["bars"], nvda["quality"], nvda["missing"]) == (
+        report.bars,
+        report.quality,
+        210 - report.bars,
+    )
+    rows = client.get("/api/report").json()["rows"]
+    assert [(r["session"], r["symbol"], r["partial"]) for r in rows] == [(EARLY, "NVDA", False)]

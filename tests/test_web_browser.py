@@ -155,3 +155,20 @@ def _screenshot(page: Any, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def test_with_a_token_the_page_asks_for_it_once(page: Any, demo_store_path: Path) -> None:
+    token = "browser-token-7f3e2d1c0b9a"
+    with demo_app(demo_store_path, token=token) as (app, _), serving(app) as base:
+        page.goto(base + "/")
+        page.wait_for_selector("#login[open]")
+        assert token not in page.content()
+        page.fill("#token", token)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.text_content("#state") == "none"
+        assert page.locator("#heatmap td.cell").count() == len(DEMO_SYMBOLS) * 11
+        cookies = page.context.cookies()
+        assert [(c["name"], c["httpOnly"], c["sameSite"]) for c in cookies] == [
+            ("sessionflow_token", True, "Strict")
+        ]
