@@ -11,19 +11,19 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from sessionflow.cli.progress import partial_report
 from sessionflow.cli.report_cmd import report_rows
 from sessionflow.export import parse_interval
-from sessionflow.models import Bar, to_us
+from sessionflow.models import Bar, normalize_symbol, to_us
 from sessionflow.session_data import SessionReport
 from sessionflow.session_data.report import SymbolReport
 from sessionflow.system_manager import State, SystemManager
 from sessionflow.system_manager.manager import InvalidTransition
 from sessionflow.web.auth import COOKIE, token_matches
-from sessionflow.web.control import Conflict, SystemSlot, status_of
+from sessionflow.web.control import STOP_TIMEOUT_S, Conflict, SystemSlot, status_of
 from sessionflow.web.store_view import Cell, StoreView, iso
 from sessionflow.web.store_view import NotFound as StoreNotFound
 
@@ -64,6 +64,21 @@ def _engine_bars(bars: Sequence[Bar]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _engine_series(
+    system: SystemManager | None, symbol: str, day: date, minutes: int
+) -> list[dict[str, Any]] | None:
+    """The bars so far of the session a running system is playing; None for anything else."""
+    if system is None or system.state is State.STOPPED or system.status().session != day:
+        return None
+    dm = system.data_manager
+    if symbol not in dm.session_data.symbols or minutes not in (
+        1,
+        *system.settings.derived_intervals,
+    ):
+        return None
+    return _engine_bars(dm.bars(symbol, minutes))
+
+
 def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRouter:
     api = APIRouter(prefix="/api")
 
@@ -96,18 +111,9 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
         except StoreNotFound as exc:
             raise _bad(exc, 404) from None
         out = {"symbol": sym, "session": info.date.isoformat(), "interval": f"{minutes}m"}
-        system = slot.system
-        if (
-            system is not None
-            and system.state is not State.STOPPED
-            and (system.status().session == info.date)
-        ):  # the session under way: what the engine has so far
-            dm = system.data_manager
-            if sym in dm.session_data.symbols and minutes in (
-                1,
-                *system.settings.derived_intervals,
-            ):
-                return out | {"source": "engine", "bars": _engine_bars(dm.bars(sym, minutes))}
+        so_far = _engine_series(slot.system, sym, info.date, minutes)
+        if so_far is not None:
+            return out | {"source": "engine", "bars": so_far}
         return out | {"source": "store", "bars": view.bars(sym, info, minutes)}
 
     def matrix(start: str | None, end: str | None) -> list[dict[str, Any]]:
@@ -143,7 +149,7 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
     ) -> dict[str, Any]:  # fmt: skip
         if session is not None:
             start = end = session
-        sym = None if symbol is None else symbol.strip().upper()
+        sym = None if symbol is None else normalize_symbol(symbol)
         out: list[dict[str, Any]] = []
         for c in matrix(start, end):
             if sym is None or c["symbol"] == sym:
@@ -174,7 +180,7 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
             elif action == "resume":
                 system.resume()
             elif action == "stop":
-                report = system.stop(2.0)
+                report = system.stop(STOP_TIMEOUT_S)
                 out = status_of(slot) | {"stopped": report.message()}
                 slot.hub.broadcast({"type": "status", "status": out})
                 return out
@@ -217,7 +223,7 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
         return control("status")
 
     @api.post("/login")
-    def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
+    def login(body: LoginBody, response: Response) -> dict[str, Any]:
         if token is None:
             return {"ok": True, "token_required": False}
         if not token_matches(body.token, token):
