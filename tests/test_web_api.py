@@ -59,6 +59,8 @@ def test_bad_bar_requests_get_one_line_errors(client: TestClient) -> None:
     assert r.status_code == 404 and r.json()["detail"] == "symbol 'ZZZZ' is not in the store"
     r = client.get("/api/bars/SPY", params={"session": "2024-11-28"})
     assert r.status_code == 404 and "not a XNYS session" in r.json()["detail"]
+    r = client.get("/api/gaps", params={"symbol": "BRK B"})
+    assert r.status_code == 400 and r.json()["detail"] == "symbol 'BRK B' contains whitespace"
     r = client.get("/api/bars/SPY", params={"session": "29/11/2024"})
     assert r.status_code == 400 and "YYYY-MM-DD" in r.json()["detail"]
 

@@ -149,7 +149,10 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
     ) -> dict[str, Any]:  # fmt: skip
         if session is not None:
             start = end = session
-        sym = None if symbol is None else normalize_symbol(symbol)
+        try:
+            sym = None if symbol is None else normalize_symbol(symbol)
+        except ValueError as exc:
+            raise _bad(exc) from None
         out: list[dict[str, Any]] = []
         for c in matrix(start, end):
             if sym is None or c["symbol"] == sym:
