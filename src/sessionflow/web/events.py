@@ -1,8 +1,10 @@
 """Fan-out of a running system's events to WebSocket clients, without ever slowing it.
 
 The hub is one batch consumer of the system (``SystemManager.on_batch``); it runs on
-the coordinator thread, turns each event into a small JSON-ready dict and hands it
-to every client's queue on the server's event loop. A client that falls behind
+the coordinator thread and only hands each event to every client's queue on the
+server's event loop; the WebSocket turns it into JSON there, when it sends it, so
+the engine's thread does no formatting and a lost message costs nothing. Events
+are immutable, so handing them to another thread is safe. A client that falls behind
 loses messages (counted and announced as ``{"type": "dropped"}``), because a browser
 tab must never apply backpressure to a backtest or a live feed. It also keeps the
 filled minutes per session and symbol, which the per-session report shows.
@@ -20,12 +22,15 @@ from sessionflow.events import (
     BarSliceEvent,
     BatchEvent,
     DerivedSliceEvent,
+    QuoteEvent,
     SessionEndEvent,
     SessionStartEvent,
+    TickEvent,
 )
 from sessionflow.store import BarBatch
 
 MAX_PENDING = 256  # messages per client before it starts losing them
+Message = BatchEvent | dict[str, Any]  # an event, or a ready message (status)
 
 
 class Client:
@@ -33,10 +38,10 @@ class Client:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(MAX_PENDING)
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(MAX_PENDING)
         self.dropped = 0
 
-    def offer(self, message: dict[str, Any]) -> None:
+    def offer(self, message: Message) -> None:
         """On the loop's thread: queue ``message`` or count it lost."""
         try:
             self.queue.put_nowait(message)
@@ -75,16 +80,13 @@ class EventHub:
             with self._lock:
                 for sym, ts in zip(ev.bars.symbol.tolist(), ev.bars.ts_us.tolist(), strict=True):
                     self.filled[(self._session, str(sym))].append(int(ts))
+        if isinstance(ev, (QuoteEvent, TickEvent)):
+            return  # not streamed
         with self._lock:
             clients = list(self._clients)
-        if not clients:
-            return
-        message = to_message(ev)
-        if message is None:
-            return
         for c in clients:
             try:
-                c.loop.call_soon_threadsafe(c.offer, message)
+                c.loop.call_soon_threadsafe(c.offer, ev)
             except RuntimeError:  # the server's loop has closed
                 self.remove(c)
 
@@ -110,8 +112,10 @@ def _bars(batch: BarBatch) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def to_message(ev: BatchEvent) -> dict[str, Any] | None:
+def to_message(ev: Message) -> dict[str, Any] | None:
     """The WebSocket form of one event (docs/web.md); quotes and ticks are not streamed."""
+    if isinstance(ev, dict):
+        return ev
     at = ev.time.isoformat()
     if isinstance(ev, BarSliceEvent):
         return {"type": "bars", "at": at, "filled": ev.filled, "bars": _bars(ev.bars)}

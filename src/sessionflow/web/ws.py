@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from sessionflow.web.control import SystemSlot, status_of
-from sessionflow.web.events import Client
+from sessionflow.web.events import Client, Message, to_message
 
 
 def build_ws_router(slot: SystemSlot, status_interval_s: float) -> APIRouter:
@@ -59,8 +58,10 @@ async def _drain(ws: WebSocket) -> None:
             return
 
 
-async def _send(ws: WebSocket, client: Client, msg: dict[str, Any]) -> None:
+async def _send(ws: WebSocket, client: Client, item: Message) -> None:
     if client.dropped:  # tell the page it missed some, so it can reload what it shows
         await ws.send_json({"type": "dropped", "count": client.dropped})
         client.dropped = 0
-    await ws.send_json(msg)
+    msg = to_message(item)  # formatted here, on the server's loop, not the engine's thread
+    if msg is not None:
+        await ws.send_json(msg)
