@@ -198,6 +198,9 @@
       else if (msg.type === "bars") onBars(msg, "1m");
       else if (msg.type === "derived") onBars(msg, msg.interval + "m");
       else if (msg.type === "session_start" || msg.type === "session_end") scheduleRefresh();
+      else if (msg.type === "dropped" && view.session === (view.status && view.status.session)) {
+        loadChart().catch((e) => say(e.message)); // live updates were lost: take the series anew
+      }
     };
     socket.onclose = () => setTimeout(connect, 2000);
   }
