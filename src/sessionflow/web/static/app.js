@@ -183,10 +183,17 @@
         candles.update(b);
         volume.update(volBar(b));
       } catch (e) { // a revised window older than the last bar: reload the series
-        loadChart().catch((err) => say(err.message));
+        reloadChartSoon();
         return;
       }
     }
+  }
+
+  let reloadPending = false;
+  function reloadChartSoon() { // at most one reload per half second, however many reasons
+    if (reloadPending) return;
+    reloadPending = true;
+    setTimeout(() => { reloadPending = false; loadChart().catch((e) => say(e.message)); }, 500);
   }
 
   function connect() {
@@ -199,7 +206,7 @@
       else if (msg.type === "derived") onBars(msg, msg.interval + "m");
       else if (msg.type === "session_start" || msg.type === "session_end") scheduleRefresh();
       else if (msg.type === "dropped" && view.session === (view.status && view.status.session)) {
-        loadChart().catch((e) => say(e.message)); // live updates were lost: take the series anew
+        reloadChartSoon(); // live updates were lost: take the series anew
       }
     };
     socket.onclose = () => setTimeout(connect, 2000);
