@@ -27,6 +27,7 @@ from sessionflow.cli.options import (
     parse_symbols,
     print_version,
 )
+from sessionflow.cli.serve_cmd import serve
 from sessionflow.cli.store_cmd import store_app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
@@ -354,6 +355,7 @@ def report(
 app.command()(live_cmd.live)
 app.command()(check_cmd.check)
 app.command("feed-server")(feed_server)
+app.command()(serve)
 
 
 def main() -> None:

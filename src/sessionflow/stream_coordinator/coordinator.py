@@ -103,6 +103,7 @@ class CoordinatorHooks:
     # set by pause() and stop() (after the gate/stop flag) to cut a pacing wait short
     wake: threading.Event = field(default_factory=threading.Event)
     pause_wall: float | None = None  # wall time pause() was called, for re-planning the pacing
+    speed: float | None = None  # set_speed()'s wish; the coordinator re-plans its wait to it
     on_timer_expired: Callable[[bool], None] = lambda expired: None
     on_finished: Callable[[BaseException | None], None] = lambda error: None
     jitter: Callable[[], None] | None = None
@@ -251,6 +252,7 @@ class StreamCoordinator(WorkerThread):
         """Wait until wall time reaches ``t_us``. A pause cuts the wait short: the step is
         not taken and time stays put; on resume the wait is re-planned from the simulated
         time already reached, so wall time spent paused never counts as backtest time."""
+        self._follow_speed(t_us)
         if self.pacer.speed == 0:
             return  # never waits; a pause is taken at the top of the step loop
         hooks = self.hooks
@@ -263,8 +265,15 @@ class StreamCoordinator(WorkerThread):
                 wait_while_paused(hooks)
                 self.pacer.anchor(reached)
                 continue
+            self._follow_speed(t_us)
             if not self.pacer.wait_until(t_us, hooks.wake):
                 return
+
+    def _follow_speed(self, t_us: int) -> None:
+        """Apply a set_speed() from the simulated time reached, so no step is caught up."""
+        want = self.hooks.speed
+        if want is not None and want != self.pacer.speed:
+            self.pacer.set_speed(want, t_us)
 
     def _deliver(self, instant: Instant) -> None:
         now = from_us(instant.time_us)

@@ -43,6 +43,12 @@ class Pacer:
         self._anchor_wall = self.wall.monotonic()
         self._anchor_us = sim_us
 
+    def set_speed(self, speed: float, until_us: int) -> None:
+        """Change speed from now on, re-anchored at the simulated time reached so far."""
+        reached = self.position(until_us)
+        self.speed = speed
+        self.anchor(reached)
+
     def position(self, until_us: int, at: float | None = None) -> int:
         """The simulated time reached at wall time ``at`` (default now), capped at ``until_us``."""
         if self.speed == 0:

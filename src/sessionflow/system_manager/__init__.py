@@ -5,8 +5,17 @@ from sessionflow.system_manager.manager import (
     State,
     StopReport,
     SystemManager,
+    SystemStatus,
     build_system,
 )
 from sessionflow.system_manager.settings import Settings
 
-__all__ = ["Mode", "Settings", "State", "StopReport", "SystemManager", "build_system"]
+__all__ = [
+    "Mode",
+    "Settings",
+    "State",
+    "StopReport",
+    "SystemManager",
+    "SystemStatus",
+    "build_system",
+]

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sessionflow.data_manager import DataManager
 from sessionflow.data_manager.live import LiveParts
@@ -71,6 +74,26 @@ class StopReport:
             f"thread(s) did not stop within {self.timeout_s:g}s: {', '.join(self.unjoined)}"
             " (a consumer callback or upkeep job is still running; its work is unfinished)"
         )
+
+
+@dataclass(frozen=True)
+class SystemStatus:
+    """What a control surface (CLI, web dashboard) shows: one consistent read."""
+
+    mode: str
+    state: str
+    clock: datetime  # the system's time: simulated in backtest, wall time in live
+    speed: float
+    session: date | None  # the session under way (or last played); None before the first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "state": self.state,
+            "clock": self.clock.isoformat(),
+            "speed": self.speed,
+            "session": None if self.session is None else self.session.isoformat(),
+        }
 
 
 class SystemManager:
@@ -192,6 +215,35 @@ class SystemManager:
     def resume(self) -> None:
         self._transition((State.PAUSED,), State.RUNNING)
         self._run_gate.set()
+
+    @property
+    def speed(self) -> float:
+        """The replay speed in force (the last set_speed(), else the settings')."""
+        wish = self._hooks.speed
+        return self.settings.speed if wish is None else wish
+
+    def set_speed(self, speed: float) -> None:
+        """Replay at ``speed`` from now on (0 = as fast as possible), in any state.
+
+        A wait under way is re-planned from the simulated time it had reached, as on
+        resume, so changing speed never skips or repeats backtest time.
+        """
+        if not (speed >= 0 and math.isfinite(speed)):
+            raise ValueError(f"speed must be >= 0, got {speed:g}")
+        if self.mode is Mode.LIVE:
+            raise InvalidTransition("a live system runs at wall time; speed is for backtests")
+        self._hooks.speed = float(speed)
+        self._wake.set()
+
+    def status(self) -> SystemStatus:
+        current = self.data_manager.session_data.current_session
+        return SystemStatus(
+            mode=self.mode.value,
+            state=self._state.value,
+            clock=self.data_manager.clock.now(),
+            speed=self.speed,
+            session=None if current is None else current.date,
+        )
 
     def stop(self, timeout: float = 2.0) -> StopReport:
         """Stop from any state; joins both workers within ``timeout`` seconds.

@@ -1,0 +1,136 @@
+"""``sessionflow serve``: the web dashboard over one store and the system it drives.
+
+Binds 127.0.0.1 by default, where no token is needed (and only loopback Host names
+are answered). Any other address needs a token: ``--token``, ``SESSIONFLOW_TOKEN``,
+or one generated and printed once on stderr. With ``--start``/``--end`` (options,
+config file or environment) a backtest starts at launch; otherwise the page starts
+one. Ctrl-C stops the system and the server (exit 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from sessionflow.cli.options import one_line, parse_symbols
+from sessionflow.store import DuckDBStore
+from sessionflow.system_manager import Settings, SystemManager, build_system
+from sessionflow.web import create_app
+from sessionflow.web.auth import new_token
+from sessionflow.web.server import LOOPBACK_NAMES, is_loopback, uvicorn_config
+
+TOKEN_ENV = "SESSIONFLOW_TOKEN"
+SymbolsOpt = Annotated[str | None, typer.Option(help="backtest symbols (default: all stored)")]
+SpeedOpt = Annotated[float | None, typer.Option(min=0, help="0 fast, 1 real time, 60 = 60x")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _day(option: str, text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ValueError(f"{option} {text!r} is not a YYYY-MM-DD date") from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """A taken port is one line now, not a uvicorn traceback later."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        why = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise ValueError(f"--port {port}: cannot listen on {host}:{port} ({why})") from None
+
+
+def serve(
+    store: Annotated[Path | None, typer.Option("--store", help="DuckDB store file")] = None,
+    host: Annotated[
+        str, typer.Option(help="address to bind; anything but loopback needs a token")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=TOKEN_ENV,
+            show_envvar=True,
+            help="token for /api and /ws (prefer the environment variable: a flag shows in ps)",
+        ),
+    ] = None,
+    symbols: Annotated[str | None, typer.Option(help="backtest symbols (default: all)")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="start a backtest at launch: first session")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="... and last session, YYYY-MM-DD")] = None,
+    speed: Annotated[
+        float | None, typer.Option(min=0, help="0 fast, 1 real time, 60 = 60x")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
+) -> None:
+    """Serve the web dashboard: charts, quality heat map, report and system controls."""
+    try:
+        if not 1 <= port <= 65535:
+            raise ValueError(f"--port {port}: use 1..65535")
+        if token is not None and not token.strip():
+            raise ValueError(f"--token/{TOKEN_ENV} is empty")
+        settings = Settings.load(
+            config,
+            store_path=store,
+            symbols=parse_symbols(symbols),
+            start=_day("--start", start),
+            end=_day("--end", end),
+            speed=speed,
+        )
+        path = Path(settings.store_path)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"store {path} does not exist; run `sessionflow demo` or import"
+            )
+        _check_port(host, port)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(one_line(exc)) from None
+    db = DuckDBStore(path, read_only=True)  # a StoreError is one line (the command group)
+    try:
+        system = _launch(settings, db)
+        local = is_loopback(host)
+        if token is None and not local:
+            token = new_token()
+            typer.echo(f"token (shown once): {token}", err=True)
+        app = create_app(
+            system, db, settings=settings, token=token, hosts=LOOPBACK_NAMES if local else None
+        )
+        if system is not None:
+            system.start()  # after create_app: the page's event hub sees every event
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"sessionflow dashboard: http://{shown}:{port}/  (Ctrl-C stops)", err=True)
+        server = uvicorn.Server(uvicorn_config(app, host, port, uvicorn.config.LOGGING_CONFIG))
+        # uvicorn re-raises the Ctrl-C it handled; for a server that is the normal end
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()  # its shutdown stops the system (create_app's lifespan)
+    finally:
+        db.close()
+
+
+def _launch(settings: Settings, db: DuckDBStore) -> SystemManager | None:
+    """The backtest asked for on the command line (or config), started; else None."""
+    if settings.start is None or settings.end is None:
+        return None
+    if not settings.symbols:
+        settings = settings.model_copy(update={"symbols": db.symbols()})
+    try:
+        system = build_system(settings, store=db)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(one_line(exc)) from None
+    return system

@@ -1,0 +1,255 @@
+"""REST endpoints: the store's read answers and the system's controls (docs/web.md).
+
+Reads that concern the running system (its session so far, its reports) go
+through ``SystemManager``'s public attributes; controls call its pause, resume,
+set_speed and stop. Controls are POST only: a GET on them is 405.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, Field
+
+from sessionflow.cli.progress import partial_report
+from sessionflow.cli.report_cmd import report_rows
+from sessionflow.export import parse_interval
+from sessionflow.models import Bar, normalize_symbol, to_us
+from sessionflow.session_data import SessionReport
+from sessionflow.session_data.report import SymbolReport
+from sessionflow.system_manager import State, SystemManager
+from sessionflow.system_manager.manager import InvalidTransition
+from sessionflow.web.auth import COOKIE, token_matches
+from sessionflow.web.control import STOP_TIMEOUT_S, Conflict, SystemSlot, status_of
+from sessionflow.web.store_view import Cell, StoreView, iso
+from sessionflow.web.store_view import NotFound as StoreNotFound
+
+
+class StartBody(BaseModel):
+    symbols: list[str] | str | None = None  # None: the served settings' (else all stored)
+    start: date
+    end: date
+    speed: float | None = Field(default=None, ge=0)
+
+
+class SpeedBody(BaseModel):
+    speed: float = Field(ge=0)
+
+
+class LoginBody(BaseModel):
+    token: str
+
+
+def _bad(exc: Exception, status: int = 400) -> HTTPException:
+    return HTTPException(status, " ".join(str(exc).split()))
+
+
+def _reports(system: SystemManager | None) -> list[SessionReport]:
+    """Completed session reports, plus the one under way (as the CLI's Ctrl-C report)."""
+    if system is None:
+        return []
+    reports = system.data_manager.reports
+    cut = partial_report(system)
+    return reports if cut is None else [*reports, cut]
+
+
+def _engine_bars(bars: Sequence[Bar]) -> list[dict[str, Any]]:
+    return [
+        {"time": to_us(b.ts) // 1_000_000, "open": b.open, "high": b.high, "low": b.low,
+         "close": b.close, "volume": b.volume, "minutes": b.minutes}
+        for b in bars
+    ]  # fmt: skip
+
+
+def _engine_series(
+    system: SystemManager | None, symbol: str, day: date, minutes: int
+) -> list[dict[str, Any]] | None:
+    """The bars so far of the session a running system is playing; None for anything else."""
+    if system is None or system.state is State.STOPPED or system.status().session != day:
+        return None
+    dm = system.data_manager
+    if symbol not in dm.session_data.symbols or minutes not in (
+        1,
+        *system.settings.derived_intervals,
+    ):
+        return None
+    return _engine_bars(dm.bars(symbol, minutes))
+
+
+def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRouter:
+    api = APIRouter(prefix="/api")
+
+    def day(text: str | None, what: str = "session") -> date | None:
+        try:
+            return date.fromisoformat(text) if text else None
+        except ValueError:
+            raise HTTPException(400, f"{what} {text!r} is not a YYYY-MM-DD date") from None
+
+    @api.get("/symbols")
+    def symbols() -> dict[str, Any]:
+        return {"symbols": view.symbols()}
+
+    @api.get("/sessions")
+    def sessions() -> dict[str, Any]:
+        return {"sessions": [
+            {"session": s.date.isoformat(), "open": s.open.isoformat(),
+             "close": s.close.isoformat(), "minutes": s.minutes, "early_close": s.early_close}
+            for s in view.sessions()
+        ]}  # fmt: skip
+
+    @api.get("/bars/{symbol}")
+    def bars(symbol: str, interval: str = "1m", session: str | None = None) -> dict[str, Any]:
+        try:
+            minutes = parse_interval(interval)
+            sym = view.symbol(symbol)
+            info = view.session(day(session))
+        except ValueError as exc:
+            raise _bad(exc) from None
+        except StoreNotFound as exc:
+            raise _bad(exc, 404) from None
+        out = {"symbol": sym, "session": info.date.isoformat(), "interval": f"{minutes}m"}
+        so_far = _engine_series(slot.system, sym, info.date, minutes)
+        if so_far is not None:
+            return out | {"source": "engine", "bars": so_far}
+        return out | {"source": "store", "bars": view.bars(sym, info, minutes)}
+
+    def matrix(start: str | None, end: str | None) -> list[dict[str, Any]]:
+        wanted = [
+            s for s in view.sessions()
+            if (a := day(start, "start")) is None or s.date >= a
+            if (b := day(end, "end")) is None or s.date <= b
+        ]  # fmt: skip
+        system = slot.system
+        done = [] if system is None else system.data_manager.reports
+        engine = {(r.session, row.symbol): row for r in done for row in r.rows}
+        running = (
+            None if system is None or system.state is State.STOPPED else system.status().session
+        )
+        return [
+            _cell(c, engine.get((c.session, c.symbol))) | {"running": c.session == running}
+            for c in view.cells(wanted)
+        ]
+
+    @api.get("/quality")
+    def quality(start: str | None = None, end: str | None = None) -> dict[str, Any]:
+        cells = matrix(start, end)
+        return {
+            "symbols": view.symbols(),
+            "sessions": sorted({c["session"] for c in cells}),
+            "cells": cells,
+        }
+
+    @api.get("/gaps")
+    def gaps(
+        session: str | None = None, symbol: str | None = None, start: str | None = None,
+        end: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        if session is not None:
+            start = end = session
+        try:
+            sym = None if symbol is None else normalize_symbol(symbol)
+        except ValueError as exc:
+            raise _bad(exc) from None
+        out: list[dict[str, Any]] = []
+        for c in matrix(start, end):
+            if sym is None or c["symbol"] == sym:
+                out.extend(
+                    {"symbol": c["symbol"], "session": c["session"]} | g for g in c["gap_ranges"]
+                )
+        return {"gaps": out}
+
+    @api.get("/report")
+    def report() -> dict[str, Any]:
+        system = slot.system
+        if system is None:
+            return {"rows": []}
+        reports = _reports(system)
+        cut = {reports[-1].session} if len(reports) > len(system.data_manager.reports) else set()
+        rows = report_rows(reports, dict(slot.hub.filled), system.calendar.tz)
+        return {"rows": [r.to_dict() | {"partial": r.session in cut} for r in rows]}
+
+    @api.get("/system")
+    def system_status() -> dict[str, Any]:
+        return status_of(slot)
+
+    def control(action: str) -> dict[str, Any]:
+        try:
+            system = slot.current()
+            if action == "pause":
+                system.pause()
+            elif action == "resume":
+                system.resume()
+            elif action == "stop":
+                report = system.stop(STOP_TIMEOUT_S)
+                out = status_of(slot) | {"stopped": report.message()}
+                slot.hub.broadcast({"type": "status", "status": out})
+                return out
+        except (Conflict, InvalidTransition) as exc:
+            raise _bad(exc, 409) from None
+        out = status_of(slot)
+        slot.hub.broadcast({"type": "status", "status": out})
+        return out
+
+    @api.post("/system/pause")
+    def pause() -> dict[str, Any]:
+        return control("pause")
+
+    @api.post("/system/resume")
+    def resume() -> dict[str, Any]:
+        return control("resume")
+
+    @api.post("/system/stop")
+    def stop() -> dict[str, Any]:
+        return control("stop")
+
+    @api.post("/system/speed")
+    def speed(body: SpeedBody) -> dict[str, Any]:
+        try:
+            slot.current().set_speed(body.speed)
+        except (Conflict, InvalidTransition) as exc:
+            raise _bad(exc, 409) from None
+        except ValueError as exc:
+            raise _bad(exc) from None
+        return control("status")
+
+    @api.post("/system/start")
+    def start(body: StartBody) -> dict[str, Any]:
+        try:
+            slot.start(body.symbols, body.start, body.end, body.speed)
+        except Conflict as exc:
+            raise _bad(exc, 409) from None
+        except (ValueError, FileNotFoundError) as exc:
+            raise _bad(exc) from None
+        return control("status")
+
+    @api.post("/login")
+    def login(body: LoginBody, response: Response) -> dict[str, Any]:
+        if token is None:
+            return {"ok": True, "token_required": False}
+        if not token_matches(body.token, token):
+            raise HTTPException(401, "wrong token")
+        response.set_cookie(COOKIE, body.token, httponly=True, samesite="strict", path="/")
+        return {"ok": True, "token_required": True}
+
+    return api
+
+
+def _cell(c: Cell, engine: SymbolReport | None) -> dict[str, Any]:
+    """One heat-map cell: the store's figures, or the engine's once it has finished the session.
+
+    ``missing`` and ``filled`` count minutes; ``gap_ranges`` are the missing ones, [start, end).
+    """
+    ranges = [(iso(a), iso(b)) for a, b in c.gaps]
+    out = {
+        "symbol": c.symbol, "session": c.session.isoformat(), "bars": c.bars,
+        "expected": c.expected, "quality": c.quality, "missing": c.expected - c.bars,
+        "filled": 0, "source": "store",
+    }  # fmt: skip
+    if engine is not None:
+        ranges = list(engine.gap_ranges)
+        out |= {"bars": engine.bars, "quality": engine.quality, "filled": engine.gaps_filled,
+                "missing": engine.gaps_found - engine.gaps_filled, "source": "engine"}  # fmt: skip
+    return out | {"gap_ranges": [{"start": a, "end": b} for a, b in ranges]}

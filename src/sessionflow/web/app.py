@@ -1,0 +1,68 @@
+"""``create_app``: the dashboard for one already-built system and its store.
+
+Nothing here is global: the app gets the SystemManager (or None, to start one
+from the page), the store and the settings new backtests start from, and builds
+its own event hub, store view and routes. The page and its assets (including
+the pinned lightweight-charts bundle) ship inside the package: no CDN at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from sessionflow.store import Store
+from sessionflow.system_manager import Settings, SystemManager
+from sessionflow.time_provider import ExchangeCalendar
+from sessionflow.web.api import build_router
+from sessionflow.web.auth import GuardMiddleware
+from sessionflow.web.control import SystemSlot
+from sessionflow.web.events import EventHub
+from sessionflow.web.store_view import StoreView
+from sessionflow.web.ws import build_ws_router
+
+STATIC = Path(str(files("sessionflow.web") / "static"))
+
+
+def create_app(
+    system: SystemManager | None,
+    store: Store,
+    settings: Settings | None = None,
+    token: str | None = None,
+    hosts: frozenset[str] | None = None,
+    status_interval_s: float = 0.5,
+) -> FastAPI:
+    """The dashboard app. ``token`` (None: no token) guards ``/api`` and ``/ws``;
+    ``hosts`` (None: any) are the Host names it answers to.
+
+    On shutdown the app stops the system it drives (``stop(2.0)``).
+    """
+    base = settings or (system.settings if system is not None else Settings())
+    hub = EventHub()
+    slot = SystemSlot(system, store, base, hub)
+    calendar = system.calendar if system is not None else ExchangeCalendar(base.calendar)
+    view = StoreView(store, calendar)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        slot.stop()
+
+    app = FastAPI(title="sessionflow", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.slot = slot
+    app.include_router(build_router(slot, view, token))
+    app.include_router(build_ws_router(slot, status_interval_s))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
+
+    app.add_middleware(GuardMiddleware, token=token, hosts=hosts)
+    return app

@@ -1,0 +1,84 @@
+"""The system the dashboard drives, reached only through the SystemManager's public API.
+
+A SystemManager runs once; starting another backtest builds a new one with
+``build_system`` on the served store, exactly as the CLI does. Only one system runs
+at a time: starting while one is running or paused is refused.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from typing import Any
+
+from sessionflow.store import Store
+from sessionflow.system_manager import Settings, State, StopReport, SystemManager, build_system
+from sessionflow.web.events import EventHub
+
+STOP_TIMEOUT_S = 2.0
+
+
+class Conflict(RuntimeError):
+    """A control request that the system's state does not allow (HTTP 409)."""
+
+
+class SystemSlot:
+    """The current system (or none yet) and how to start the next one."""
+
+    def __init__(
+        self, system: SystemManager | None, store: Store, settings: Settings, hub: EventHub
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.hub = hub
+        self._lock = threading.Lock()
+        self.system = system
+        if system is not None:
+            system.on_batch(hub)
+
+    def current(self) -> SystemManager:
+        system = self.system
+        if system is None:
+            raise Conflict("no system has been started; POST /api/system/start first")
+        return system
+
+    def start(
+        self, symbols: list[str] | str | None, start: date, end: date, speed: float | None
+    ) -> SystemManager:
+        """Build and start a backtest on the served store; Conflict if one is still going."""
+        with self._lock:
+            old = self.system
+            if old is not None and old.state is not State.STOPPED:
+                raise Conflict(f"a system is {old.state.value}; stop it first")
+            given: dict[str, Any] = {"mode": "backtest", "start": start, "end": end}
+            if symbols is not None:
+                given["symbols"] = symbols
+            elif not self.settings.symbols:  # none chosen anywhere: every stored symbol
+                given["symbols"] = self.store.symbols()
+            if speed is not None:
+                given["speed"] = speed
+            settings = Settings.load(**(self.settings.model_dump() | given))
+            system = build_system(settings, store=self.store)
+            self.hub.reset()
+            system.on_batch(self.hub)
+            system.start()
+            self.system = system
+            return system
+
+    def stop(self) -> StopReport | None:
+        system = self.system
+        return None if system is None else system.stop(STOP_TIMEOUT_S)
+
+
+def status_of(slot: SystemSlot) -> dict[str, Any]:
+    system = slot.system
+    if system is None:
+        return {"mode": slot.settings.mode, "state": "none", "clock": None,
+                "speed": slot.settings.speed, "session": None, "symbols": [],
+                "start": None, "end": None}  # fmt: skip
+    s = system.settings
+    return system.status().to_dict() | {
+        "symbols": list(s.symbols),
+        "start": None if s.start is None else s.start.isoformat(),
+        "end": None if s.end is None else s.end.isoformat(),
+    }

@@ -1,0 +1,154 @@
+"""What the dashboard reads from the store: symbols, sessions, bars and the quality matrix.
+
+Bars go through ``export.export_chunks``, the engine's own session grid and
+``derive_grid``, so a 5-minute series here is the one a backtest delivers (42 bars
+on the 13:00 early close of 2024-11-29), never a second aggregation. The store is
+opened read-only by ``serve``, so answers are cached per ``data_version()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from sessionflow.data_upkeep import minute_ranges
+from sessionflow.export import export_chunks
+from sessionflow.models import from_us, normalize_symbol
+from sessionflow.store import DuckDBStore, Store
+from sessionflow.store.duckdb_store import bar_days
+from sessionflow.time_provider import ExchangeCalendar, SessionInfo
+
+Range = tuple[int, int]  # [start, end) epoch microseconds, UTC
+CACHE_ENTRIES = 512  # answers kept (a bar series or one session's cells each); then start over
+
+
+class NotFound(LookupError):
+    """A symbol or session the store does not have; the API answers 404 with the message."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One symbol in one session, from the stored bars."""
+
+    symbol: str
+    session: date
+    bars: int
+    expected: int
+    gaps: list[Range]
+
+    @property
+    def quality(self) -> float:
+        return round(100.0 * self.bars / self.expected, 4) if self.expected else 0.0
+
+
+def bar_dicts(
+    store: Store, symbol: str, session: SessionInfo, interval: int
+) -> list[dict[str, Any]]:
+    """One symbol's bars of one session, as the engine derives them; times are bar opens."""
+    rows: list[dict[str, Any]] = []
+    for c in export_chunks(store, [symbol], [session], interval):
+        for i in range(len(c)):
+            rows.append(
+                {
+                    "time": int(c.ts_us[i]) // 1_000_000,
+                    "open": float(c.open[i]),
+                    "high": float(c.high[i]),
+                    "low": float(c.low[i]),
+                    "close": float(c.close[i]),
+                    "volume": int(c.volume[i]),
+                    "minutes": int(c.minutes[i]),
+                }
+            )
+    return rows
+
+
+class StoreView:
+    """Read answers for the web API; thread-safe (the store gives each thread a cursor)."""
+
+    def __init__(self, store: Store, calendar: ExchangeCalendar) -> None:
+        self.store = store
+        self.calendar = calendar
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def _cached(self, key: tuple[Any, ...], build: Any) -> Any:
+        key = (self.store.data_version(), *key)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = build()
+        with self._lock:
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[key] = value
+        return value
+
+    def symbols(self) -> list[str]:
+        return list(self._cached(("symbols",), self.store.symbols))
+
+    def sessions(self) -> list[SessionInfo]:
+        """Calendar sessions from the first to the last stored one (missing ones included)."""
+        return list(self._cached(("sessions",), self._sessions))
+
+    def _sessions(self) -> list[SessionInfo]:
+        if not isinstance(self.store, DuckDBStore):
+            raise TypeError("the dashboard lists sessions of a DuckDB store only")
+        days = [d for _, d, regular, _ in bar_days(self.store, self.calendar.tz.key) if regular]
+        return self.calendar.sessions(min(days), max(days)) if days else []
+
+    def symbol(self, text: str) -> str:
+        sym = normalize_symbol(text)
+        if sym not in self.symbols():
+            raise NotFound(f"symbol {sym!r} is not in the store")
+        return sym
+
+    def session(self, day: date | None) -> SessionInfo:
+        """``day``'s session, or the last stored one; NotFound if the calendar has none."""
+        sessions = self.sessions()
+        if day is None:
+            if not sessions:
+                raise NotFound("the store holds no bars")
+            return sessions[-1]
+        if not self.calendar.is_session(day):
+            raise NotFound(f"{day} is not a {self.calendar.name} session")
+        return self.calendar.session(day)
+
+    def bars(self, symbol: str, session: SessionInfo, interval: int) -> list[dict[str, Any]]:
+        return list(
+            self._cached(
+                ("bars", symbol, session.date, interval),
+                lambda: bar_dicts(self.store, symbol, session, interval),
+            )
+        )
+
+    def cells(self, sessions: Sequence[SessionInfo]) -> list[Cell]:
+        """The quality matrix of every stored symbol over ``sessions`` (reads their 1m bars)."""
+        symbols = self.symbols()
+        out: list[Cell] = []
+        for s in sessions:
+            out.extend(
+                self._cached(("cells", s.date), lambda s=s: _session_cells(self, s, symbols))
+            )
+        return out
+
+
+def _session_cells(view: StoreView, session: SessionInfo, symbols: list[str]) -> list[Cell]:
+    expected = session.minute_opens_us()
+    (chunk,) = export_chunks(view.store, symbols, [session], 1)
+    names = chunk.symbol.astype(str)
+    cells = []
+    for sym in symbols:
+        have = chunk.ts_us[names == sym]
+        missing = np.setdiff1d(expected, have, assume_unique=True)
+        gaps = minute_ranges(missing.tolist())
+        cells.append(Cell(sym, session.date, len(have), session.minutes, gaps))
+    return cells
+
+
+def iso(us: int) -> str:
+    return from_us(us).isoformat()

@@ -1,0 +1,200 @@
+"""The dashboard's REST and WebSocket API over a real demo store (docs/web.md)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
+
+from sessionflow import DerivedBarEvent
+from sessionflow.demo import DEMO_SYMBOLS, GAPPY
+from sessionflow.models import to_us
+from tests.helpers import demo_settings, run_collect
+from tests.web_support import demo_app
+
+EARLY = "2024-11-29"
+
+
+@pytest.fixture
+def client(demo_store_path: Path) -> Any:
+    with demo_app(demo_store_path) as (app, _), TestClient(app) as c:
+        yield c
+
+
+def test_symbols_and_sessions_come_from_the_store(client: TestClient) -> None:
+    assert client.get("/api/symbols").json() == {"symbols": sorted(DEMO_SYMBOLS)}
+    sessions = client.get("/api/sessions").json()["sessions"]
+    days = [s["session"] for s in sessions]
+    assert days[0] == "2024-11-20" and days[-1] == "2024-12-05"
+    assert "2024-11-28" not in days  # Thanksgiving
+    early = next(s for s in sessions if s["session"] == EARLY)
+    assert early["minutes"] == 210 and early["early_close"] is True
+
+
+def test_five_minute_bars_are_the_engines_42_on_the_early_close(
+    client: TestClient, demo_store_path: Path
+) -> None:
+    got = client.get("/api/bars/spy", params={"interval": "5m", "session": EARLY}).json()
+    assert (got["symbol"], got["session"], got["interval"]) == ("SPY", EARLY, "5m")
+    bars = got["bars"]
+    assert len(bars) == 42
+    day = date.fromisoformat(EARLY)
+    _, events = run_collect(demo_settings(demo_store_path, start=day, end=day, symbols=["SPY"]))
+    engine = [ev.bar for ev in events if isinstance(ev, DerivedBarEvent) and ev.interval == 5]
+    assert [(b["time"], b["open"], b["high"], b["low"], b["close"], b["volume"]) for b in bars] == [
+        (to_us(b.ts) // 1_000_000, b.open, b.high, b.low, b.close, b.volume) for b in engine
+    ]
+    one = client.get("/api/bars/SPY", params={"interval": "1m", "session": EARLY}).json()
+    assert len(one["bars"]) == 210
+
+
+def test_bad_bar_requests_get_one_line_errors(client: TestClient) -> None:
+    r = client.get("/api/bars/SPY", params={"interval": "7x"})
+    assert r.status_code == 400 and "use minutes as Nm" in r.json()["detail"]
+    r = client.get("/api/bars/ZZZZ", params={"session": EARLY})
+    assert r.status_code == 404 and r.json()["detail"] == "symbol 'ZZZZ' is not in the store"
+    r = client.get("/api/bars/SPY", params={"session": "2024-11-28"})
+    assert r.status_code == 404 and "not a XNYS session" in r.json()["detail"]
+    r = client.get("/api/gaps", params={"symbol": "BRK B"})
+    assert r.status_code == 400 and r.json()["detail"] == "symbol 'BRK B' contains whitespace"
+    r = client.get("/api/bars/SPY", params={"session": "29/11/2024"})
+    assert r.status_code == 400 and "YYYY-MM-DD" in r.json()["detail"]
+
+
+def test_quality_matrix_has_every_symbol_and_session_with_the_gaps(client: TestClient) -> None:
+    q = client.get("/api/quality").json()
+    assert len(q["sessions"]) == 11 and q["symbols"] == sorted(DEMO_SYMBOLS)
+    cells = {(c["symbol"], c["session"]): c for c in q["cells"]}
+    assert len(cells) == 5 * 11
+    spy = cells[("SPY", EARLY)]
+    assert (spy["bars"], spy["expected"], spy["quality"], spy["missing"]) == (210, 210, 100.0, 0)
+    for sym in GAPPY:
+        worst = min((c for c in q["cells"] if c["symbol"] == sym), key=lambda c: c["quality"])
+        assert worst["missing"] > 0 and worst["gap_ranges"]
+        assert worst["bars"] + worst["missing"] == worst["expected"]
+    gaps = client.get("/api/gaps", params={"session": EARLY, "symbol": "NVDA"}).json()["gaps"]
+    assert gaps and all(g["symbol"] == "NVDA" and g["session"] == EARLY for g in gaps)
+    missing = cells[("NVDA", EARLY)]["missing"]
+    span = sum((to_us(_dt(g["end"])) - to_us(_dt(g["start"]))) // 60_000_000 for g in gaps)
+    assert span == missing
+
+
+def _dt(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+def test_controls_are_post_only(client: TestClient) -> None:
+    for action in ("start", "pause", "resume", "speed", "stop"):
+        assert client.get(f"/api/system/{action}").status_code == 405
+    r = client.post("/api/system/pause")
+    assert r.status_code == 409 and "no system has been started" in r.json()["detail"]
+    assert client.get("/api/system").json()["state"] == "none"
+
+
+def test_start_pause_resume_speed_stop_and_events_over_the_websocket(
+    client: TestClient, demo_store_path: Path
+) -> None:
+    body = {"symbols": "spy,qqq", "start": EARLY, "end": EARLY, "speed": 600}
+    with client.websocket_connect("/ws/events") as ws:
+        first = ws.receive_json()
+        assert first["type"] == "status" and first["status"]["state"] == "none"
+        st = client.post("/api/system/start", json=body).json()
+        assert st["state"] == "running" and st["symbols"] == ["SPY", "QQQ"]
+        seen: dict[str, dict[str, Any]] = {}
+        for _ in range(200):
+            msg = ws.receive_json()
+            seen.setdefault(msg["type"], msg)
+            if "bars" in seen and "session_start" in seen:
+                break
+        assert seen["session_start"]["session"] == EARLY
+        bar = seen["bars"]["bars"][0]
+        assert set(bar) == {"symbol", "time", "open", "high", "low", "close", "volume"}
+        # bars stream without a pause at 600x, and the status still comes every 0.5 s
+        kinds: set[str] = set()
+        for _ in range(100):
+            kinds.add(ws.receive_json()["type"])
+            if {"status", "bars", "derived"} <= kinds:
+                break
+        assert {"status", "bars", "derived"} <= kinds
+    assert client.post("/api/system/start", json=body).status_code == 409
+    paused = client.post("/api/system/pause").json()
+    assert paused["state"] == "paused"
+    # the session being played: the engine's bars so far, the same as the stored ones
+    params = {"interval": "1m", "session": EARLY}
+    so_far = client.get("/api/bars/SPY", params=params).json()
+    assert so_far["source"] == "engine" and 0 < len(so_far["bars"]) < 210
+    stored = client.get("/api/bars/MSFT", params=params).json()  # not in the system
+    assert stored["source"] == "store" and len(stored["bars"]) == 210
+    with demo_app(demo_store_path) as (other, _), TestClient(other) as c:
+        full = c.get("/api/bars/SPY", params=params).json()["bars"]
+    assert so_far["bars"] == full[: len(so_far["bars"])]
+    assert client.get("/api/system").json()["clock"] == client.get("/api/system").json()["clock"]
+    assert client.post("/api/system/pause").status_code == 409
+    assert client.post("/api/system/resume").json()["state"] == "running"
+    assert client.post("/api/system/speed", json={"speed": 0}).json()["speed"] == 0
+    r = client.post("/api/system/speed", json={"speed": -2})
+    assert r.status_code == 422
+    stopped = client.post("/api/system/stop").json()
+    assert stopped["state"] == "stopped" and stopped["stopped"].startswith("stopped in")
+    rows = client.get("/api/report").json()["rows"]
+    assert {r["symbol"] for r in rows} <= {"SPY", "QQQ"} and rows
+
+
+def test_start_with_bad_input_is_a_400_naming_it(client: TestClient) -> None:
+    r = client.post("/api/system/start", json={"symbols": "SPY,ZZZZ", "start": EARLY, "end": EARLY})
+    assert r.status_code == 400 and r.json()["detail"] == "symbols not in the store: ZZZZ"
+    r = client.post(
+        "/api/system/start", json={"symbols": "SPY", "start": "2024-11-28", "end": "2024-11-28"}
+    )
+    assert r.status_code == 400 and "no XNYS sessions" in r.json()["detail"]
+
+
+def test_a_token_guards_rest_and_websocket(demo_store_path: Path) -> None:
+    token = "tok-3f9a8b7c6d5e"
+    with demo_app(demo_store_path, token=token) as (app, _), TestClient(app) as c:
+        assert c.get("/api/symbols").status_code == 401
+        assert c.get("/api/symbols", headers={"Authorization": "Bearer nope"}).status_code == 401
+        ok = c.get("/api/symbols", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        assert c.post("/api/system/stop").status_code == 401
+        with pytest.raises(WebSocketDenialResponse) as denied, c.websocket_connect("/ws/events"):
+            pass
+        assert denied.value.status_code == 401
+        page = c.get("/")
+        assert page.status_code == 200 and token not in page.text
+        assert c.post("/api/login", json={"token": "wrong"}).status_code == 401
+        assert c.post("/api/login", json={"token": token}).status_code == 200
+        assert c.get("/api/symbols").status_code == 200  # the HttpOnly cookie now
+        with c.websocket_connect("/ws/events") as ws:
+            assert ws.receive_json()["type"] == "status"
+
+
+def test_cross_origin_writes_are_refused(client: TestClient) -> None:
+    evil = {"Origin": "http://evil.example"}
+    assert client.post("/api/system/stop", headers=evil).status_code == 403
+    same = {"Origin": "http://testserver"}
+    assert client.post("/api/system/stop", headers=same).status_code == 409
+
+
+def test_finished_sessions_show_the_engines_figures(client: TestClient) -> None:
+    body = {"symbols": "NVDA", "start": EARLY, "end": EARLY, "speed": 0}
+    assert client.post("/api/system/start", json=body).status_code == 200
+    app_slot = client.app.state.slot  # type: ignore[attr-defined]
+    assert app_slot.system.wait(60)
+    cells = {(c["symbol"], c["session"]): c for c in client.get("/api/quality").json()["cells"]}
+    nvda, spy = cells[("NVDA", EARLY)], cells[("SPY", EARLY)]
+    assert nvda["source"] == "engine" and spy["source"] == "store"
+    report = app_slot.system.data_manager.reports[0].rows[0]
+    assert (nvda["bars"], nvda["quality"], nvda["missing"]) == (
+        report.bars,
+        report.quality,
+        210 - report.bars,
+    )
+    rows = client.get("/api/report").json()["rows"]
+    assert [(r["session"], r["symbol"], r["partial"]) for r in rows] == [(EARLY, "NVDA", False)]

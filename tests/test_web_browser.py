@@ -1,0 +1,174 @@
+"""The dashboard in a real browser: Debian's headless Chromium driven by Playwright.
+
+Missing Chromium or Playwright fails under CI=true (``.ci/run`` installs both) and
+skips elsewhere. Playwright's own browser download is never used. With
+``SESSIONFLOW_SCREENSHOTS=DIR`` the test also saves the screenshots the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessionflow import State
+from sessionflow.demo import DEMO_SYMBOLS
+from tests.web_support import demo_app, serving
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    problem = None
+    if not Path(path).exists():
+        problem = "chromium is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "the playwright package is not installed (pip install -e '.[dev]')"
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{problem} (CI=true, so this is an error, not a skip)")
+        pytest.skip(problem)
+    return path
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 860},
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def _status_reads(page: Any) -> int:
+    return int(page.evaluate("Number(document.body.dataset.statusCount || 0)"))
+
+
+def _clock_after_next_status(page: Any) -> str:
+    """The clock the page shows once another status message has arrived over the WebSocket."""
+    n = _status_reads(page)
+    page.wait_for_function(f"Number(document.body.dataset.statusCount) > {n}")
+    return str(page.get_attribute("#clock", "data-iso"))
+
+
+_CANDLE_PIXELS = """() => {
+  let n = 0;
+  for (const c of document.querySelectorAll('#chart canvas')) {
+    if (!c.width || !c.height) continue;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) {
+      const up = d[i] === 0x26 && d[i + 1] === 0xa6 && d[i + 2] === 0x9a;
+      const down = d[i] === 0xef && d[i + 1] === 0x53 && d[i + 2] === 0x50;
+      if (up || down) n++;
+    }
+  }
+  return n;
+}"""
+
+
+def test_dashboard_charts_heat_map_and_controls(page: Any, demo_store_path: Path) -> None:
+    over = {"start": date(2024, 11, 25), "end": date(2024, 11, 27), "speed": 600.0}
+    with demo_app(demo_store_path, system_over=over) as (app, system):
+        assert system is not None
+        system.start()
+        with serving(app) as base:
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]")
+            assert page.text_content("#mode") == "backtest"
+            assert page.text_content("#state") == "running"
+
+            cells = page.locator("#heatmap td.cell")
+            assert cells.count() == len(DEMO_SYMBOLS) * 11  # 11 sessions 2024-11-20..12-05
+            page.click("#heatmap td.cell[data-symbol=SPY][data-session='2024-11-29']")
+            page.wait_for_function(
+                "document.getElementById('chart-info').textContent.startsWith("
+                "'SPY 2024-11-29 1m: 210 bars')"
+            )
+            page.wait_for_function(f"({_CANDLE_PIXELS})() > 500")
+            page.click("#intervals button[data-interval='5m']")
+            page.wait_for_function(
+                "document.getElementById('chart-info').textContent.startsWith("
+                "'SPY 2024-11-29 5m: 42 bars')"
+            )
+            page.click("#heatmap td.cell[data-symbol=NVDA][data-session='2024-11-29']")
+            page.wait_for_function(
+                "/^NVDA 2024-11-29 5m: \\d+ bars, [1-9]\\d* gap/.test("
+                "document.getElementById('chart-info').textContent)"
+            )
+            assert page.locator("#heatmap td.cell.selected").count() == 1
+            assert page.locator("#heatmap td.cell.running").count() == len(DEMO_SYMBOLS)
+
+            moving = _clock_after_next_status(page)
+            assert _clock_after_next_status(page) > moving  # running: time moves
+
+            page.click("#pause")
+            page.wait_for_selector("#state[data-state=paused]")
+            frozen = _clock_after_next_status(page)
+            assert _clock_after_next_status(page) == frozen
+            assert system.state is State.PAUSED
+            page.wait_for_function("document.querySelectorAll('#report tr').length > 5")
+            _screenshot(page, "dashboard.png")
+
+            page.click("#resume")
+            page.wait_for_selector("#state[data-state=running]")
+            page.fill("#speed-input", "120")
+            page.click("#set-speed")
+            page.wait_for_function("document.getElementById('speed').textContent === '120x'")
+            assert system.speed == 120.0
+
+            page.click("#stop")
+            page.wait_for_selector("#state[data-state=stopped]")
+            assert system.status().state == State.STOPPED.value
+            assert page.text_content("#message") == ""
+
+
+def _screenshot(page: Any, name: str) -> None:
+    folder = os.environ.get("SESSIONFLOW_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def test_with_a_token_the_page_asks_for_it_once(page: Any, demo_store_path: Path) -> None:
+    token = "browser-token-7f3e2d1c0b9a"
+    with demo_app(demo_store_path, token=token) as (app, _), serving(app) as base:
+        page.goto(base + "/")
+        page.wait_for_selector("#login[open]")
+        assert token not in page.content()
+        page.fill("#token", token)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.text_content("#state") == "none"
+        assert page.locator("#heatmap td.cell").count() == len(DEMO_SYMBOLS) * 11
+        cookies = page.context.cookies()
+        assert [(c["name"], c["httpOnly"], c["sameSite"]) for c in cookies] == [
+            ("sessionflow_token", True, "Strict")
+        ]
