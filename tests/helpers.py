@@ -15,7 +15,7 @@ from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS
 from sessionflow.store import DuckDBStore
 
 
-def demo_settings(path: Path, **over: Any) -> Settings:
+def demo_settings(path: Path | str, **over: Any) -> Settings:
     base: dict[str, Any] = {
         "store_path": path,
         "symbols": list(DEMO_SYMBOLS),

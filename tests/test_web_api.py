@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
+from typer.testing import CliRunner
 
 from sessionflow import DerivedBarEvent
+from sessionflow.cli.app import app as cli_app
 from sessionflow.demo import DEMO_SYMBOLS, GAPPY
 from sessionflow.models import to_us
 from tests.helpers import demo_settings, run_collect
@@ -198,3 +200,27 @@ def test_finished_sessions_show_the_engines_figures(client: TestClient) -> None:
     )
     rows = client.get("/api/report").json()["rows"]
     assert [(r["session"], r["symbol"], r["partial"]) for r in rows] == [(EARLY, "NVDA", False)]
+
+
+def test_the_dashboard_reads_a_postgresql_store_like_the_duckdb_one(
+    client: TestClient, demo_store_path: Path, pg_url: str
+) -> None:
+    res = CliRunner().invoke(cli_app, ["store", "copy", str(demo_store_path), pg_url])
+    assert res.exit_code == 0, res.stderr
+    with demo_app(pg_url) as (app, _), TestClient(app) as pg_client:
+        for url, params in [
+            ("/api/symbols", {}),
+            ("/api/sessions", {}),
+            ("/api/bars/SPY", {"interval": "5m", "session": EARLY}),
+            ("/api/quality", {}),
+        ]:
+            want = client.get(url, params=params).json()
+            assert pg_client.get(url, params=params).json() == want, url
+        assert (
+            len(
+                pg_client.get("/api/bars/SPY", params={"interval": "5m", "session": EARLY}).json()[
+                    "bars"
+                ]
+            )
+            == 42
+        )

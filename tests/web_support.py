@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from sessionflow import SystemManager, build_system
-from sessionflow.store import DuckDBStore
+from sessionflow.store import open_store
 from sessionflow.web import create_app
 from sessionflow.web.server import uvicorn_config
 from tests.helpers import demo_settings
@@ -21,13 +21,15 @@ from tests.helpers import demo_settings
 
 @contextmanager
 def demo_app(
-    path: Path, system_over: dict[str, Any] | None = None, token: str | None = None
+    path: Path | str, system_over: dict[str, Any] | None = None, token: str | None = None
 ) -> Iterator[tuple[FastAPI, SystemManager | None]]:
     """The dashboard over the demo store (opened read-only, as ``serve`` does).
 
+    ``path`` is a DuckDB file or a PostgreSQL URL holding a copy of the demo store.
+
     With ``system_over``, a backtest system is built from those settings (not started).
     """
-    store = DuckDBStore(path, read_only=True)
+    store = open_store(path, read_only=True)
     settings = demo_settings(path)
     system = None
     if system_over is not None:

@@ -20,7 +20,7 @@ import typer
 import uvicorn
 
 from sessionflow.cli.options import one_line, parse_symbols
-from sessionflow.store import DuckDBStore
+from sessionflow.store import CommandStore, is_url, open_store
 from sessionflow.system_manager import Settings, SystemManager, build_system
 from sessionflow.web import create_app
 from sessionflow.web.auth import new_token
@@ -56,7 +56,9 @@ def _check_port(host: str, port: int) -> None:
 
 
 def serve(
-    store: Annotated[Path | None, typer.Option("--store", help="DuckDB store file")] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="DuckDB file or postgresql:// URL")
+    ] = None,
     host: Annotated[
         str, typer.Option(help="address to bind; anything but loopback needs a token")
     ] = "127.0.0.1",
@@ -93,15 +95,15 @@ def serve(
             end=_day("--end", end),
             speed=speed,
         )
-        path = Path(settings.store_path)
-        if not path.exists():
+        name = settings.store_path
+        if not is_url(name) and not Path(name).exists():
             raise FileNotFoundError(
-                f"store {path} does not exist; run `sessionflow demo` or import"
+                f"store {name} does not exist; run `sessionflow demo` or import"
             )
         _check_port(host, port)
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(one_line(exc)) from None
-    db = DuckDBStore(path, read_only=True)  # a StoreError is one line (the command group)
+    db = open_store(name, read_only=True)  # a StoreError is one line (the command group)
     try:
         system = _launch(settings, db)
         local = is_loopback(host)
@@ -123,7 +125,7 @@ def serve(
         db.close()
 
 
-def _launch(settings: Settings, db: DuckDBStore) -> SystemManager | None:
+def _launch(settings: Settings, db: CommandStore) -> SystemManager | None:
     """The backtest asked for on the command line (or config), started; else None."""
     if settings.start is None or settings.end is None:
         return None

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from sessionflow.store import Store
+from sessionflow.store import CommandStore
 from sessionflow.system_manager import Settings, SystemManager
 from sessionflow.time_provider import ExchangeCalendar
 from sessionflow.web.api import build_router
@@ -32,7 +32,7 @@ STATIC = Path(str(files("sessionflow.web") / "static"))
 
 def create_app(
     system: SystemManager | None,
-    store: Store,
+    store: CommandStore,
     settings: Settings | None = None,
     token: str | None = None,
     hosts: frozenset[str] | None = None,

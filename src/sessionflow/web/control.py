@@ -11,7 +11,7 @@ import threading
 from datetime import date
 from typing import Any
 
-from sessionflow.store import Store
+from sessionflow.store import CommandStore
 from sessionflow.system_manager import Settings, State, StopReport, SystemManager, build_system
 from sessionflow.web.events import EventHub
 
@@ -26,7 +26,7 @@ class SystemSlot:
     """The current system (or none yet) and how to start the next one."""
 
     def __init__(
-        self, system: SystemManager | None, store: Store, settings: Settings, hub: EventHub
+        self, system: SystemManager | None, store: CommandStore, settings: Settings, hub: EventHub
     ) -> None:
         self.store = store
         self.settings = settings

@@ -19,8 +19,8 @@ import numpy as np
 from sessionflow.data_upkeep import minute_ranges
 from sessionflow.export import export_chunks
 from sessionflow.models import from_us, normalize_symbol
-from sessionflow.store import DuckDBStore, Store
-from sessionflow.store.duckdb_store import bar_days
+from sessionflow.store import Store
+from sessionflow.store.base import CommandStore
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
 
 Range = tuple[int, int]  # [start, end) epoch microseconds, UTC
@@ -70,7 +70,7 @@ def bar_dicts(
 class StoreView:
     """Read answers for the web API; thread-safe (the store gives each thread a cursor)."""
 
-    def __init__(self, store: Store, calendar: ExchangeCalendar) -> None:
+    def __init__(self, store: CommandStore, calendar: ExchangeCalendar) -> None:
         self.store = store
         self.calendar = calendar
         self._lock = threading.Lock()
@@ -96,9 +96,7 @@ class StoreView:
         return list(self._cached(("sessions",), self._sessions))
 
     def _sessions(self) -> list[SessionInfo]:
-        if not isinstance(self.store, DuckDBStore):
-            raise TypeError("the dashboard lists sessions of a DuckDB store only")
-        days = [d for _, d, regular, _ in bar_days(self.store, self.calendar.tz.key) if regular]
+        days = [d for _, d, regular, _ in self.store.bar_days(self.calendar.tz.key) if regular]
         return self.calendar.sessions(min(days), max(days)) if days else []
 
     def symbol(self, text: str) -> str:
