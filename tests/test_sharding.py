@@ -51,6 +51,7 @@ def scheduler() -> Iterator[str]:
         processes=True,
         threads_per_worker=1,
         dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
     )
     try:
@@ -68,13 +69,24 @@ def run(*args: str) -> str:
 def test_plan_covers_every_symbol_session_once(calendar: ExchangeCalendar) -> None:
     sessions = calendar.sessions(date(2024, 1, 2), date(2024, 3, 28))
     symbols = [f"S{i:03d}" for i in range(37)]
-    shards = plan_shards(symbols, sessions, workers=3, sessions_per_shard=25)
+    shards = plan_shards(symbols, sessions, 3, symbols_per_shard=7, sessions_per_shard=25)
     cells = [(s, d) for sh in shards for s in sh.symbols for d in _days(calendar, sh)]
     assert sorted(cells) == sorted((s, x.date) for s in symbols for x in sessions)
-    assert len({sh.symbols for sh in shards}) == 6  # 2 per worker: ceil(37 / 6) = 7 symbols each
+    assert len({sh.symbols for sh in shards}) == 6  # 37 symbols in groups of at most 7
     firsts = {sh.start: sh.previous for sh in shards}
     assert firsts[sessions[0].date] is None
     assert firsts[sessions[25].date] == sessions[24].date  # a later range knows its previous
+
+
+def test_default_plan_splits_dates_before_symbols(calendar: ExchangeCalendar) -> None:
+    """Wide symbol groups replay cheaper per bar; dates give the workers their shards."""
+    twenty = calendar.sessions(date(2024, 11, 18), date(2024, 12, 16))
+    shards = plan_shards([f"S{i}" for i in range(500)], twenty, workers=2)
+    assert [(len(s.symbols), len(_days(calendar, s))) for s in shards] == [(500, 5)] * 4
+    year = calendar.sessions(date(2024, 1, 2), date(2024, 12, 31))
+    shards = plan_shards([f"S{i}" for i in range(1200)], year, workers=4)
+    assert {len(s.symbols) for s in shards} == {400}  # 3 even groups of at most 500
+    assert max(len(_days(calendar, s)) for s in shards) == 60  # long ranges are cut at 60
 
 
 def _days(calendar: ExchangeCalendar, shard: Shard) -> list[date]:
@@ -85,7 +97,8 @@ def test_report_sharded_by_symbols_and_dates_equals_single(store: Path, schedule
     """3 symbol shards x 2 date shards; 10-09 starts a shard and needs 10-04..10-08 history."""
     base = ["report", *OCTOBER, "--store", str(store), "--json"]
     single = run(*base)
-    sharded = run(*base, "--scheduler", scheduler, "--shard-sessions", "3")
+    cuts = ["--shard-sessions", "3", "--shard-symbols", "1"]
+    sharded = run(*base, "--scheduler", scheduler, *cuts)
     assert sharded == single
     rows = json.loads(single)
     assert len(rows) == 18
@@ -99,7 +112,7 @@ def test_backtest_across_split_and_shard_boundary_equals_single(
     """Derived bars, rejections, quotes and the actions each session lists, per session."""
     base = ["backtest", *SPLIT, "--store", str(store), "--json"]
     single = run(*base)
-    sharded = run(*base, "--scheduler", scheduler, "--shard-sessions", "3")
+    sharded = run(*base, "--scheduler", scheduler, "--shard-sessions", "3", "--shard-symbols", "1")
     assert sharded == single
     sessions = json.loads(single)["sessions"]
     listed = {s["session"]: [a["symbol"] for a in s["actions"]] for s in sessions}
@@ -110,7 +123,8 @@ def test_backtest_across_split_and_shard_boundary_equals_single(
 
 
 def test_backtest_workers_2_equals_single_process(store: Path, scheduler: str) -> None:
-    """``--workers 2`` starts its own local cluster; JSON and tables are the single output."""
+    """``--workers 2`` starts its own cluster (default plan: 10-04..10-10, 10-11); JSON and
+    tables are the single process's output."""
     base = ["backtest", *OCTOBER, "--store", str(store)]
     assert run(*base, "--json", "--workers", "2") == run(*base, "--json")
     assert run(*base, "--scheduler", scheduler, "--shard-sessions", "4") == run(*base)

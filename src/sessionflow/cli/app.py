@@ -88,7 +88,13 @@ SchedulerOpt = Annotated[
 ]
 ShardSessionsOpt = Annotated[
     int | None,
-    typer.Option("--shard-sessions", min=1, help="sessions per shard when sharded (default 60)"),
+    typer.Option(
+        "--shard-sessions", min=1, help="sessions per shard when sharded (default: docs/scale.md)"
+    ),
+]
+ShardSymbolsOpt = Annotated[
+    int | None,
+    typer.Option("--shard-symbols", min=1, help="symbols per shard when sharded (default 500)"),
 ]
 ShardErrors = (ValueError, FileNotFoundError, ClusterError, ShardError)
 
@@ -207,9 +213,10 @@ def backtest(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     shard_sessions: ShardSessionsOpt = None,
+    shard_symbols: ShardSymbolsOpt = None,
 ) -> None:
     """Replay stored data session by session and report per session and symbol."""
-    shards = sharded.ShardOptions(workers, scheduler, shard_sessions)
+    shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
         _run_backtest(_settings(config, store, symbols, start, end, speed=speed), as_json, shards)
     except ShardErrors as exc:
@@ -360,9 +367,10 @@ def report(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     shard_sessions: ShardSessionsOpt = None,
+    shard_symbols: ShardSymbolsOpt = None,
 ) -> None:
     """Backtest, then per session and symbol: quality %, gaps in exchange time, fills."""
-    shards = sharded.ShardOptions(workers, scheduler, shard_sessions)
+    shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
         kind = output_format(output, fmt)
         if output is not None:

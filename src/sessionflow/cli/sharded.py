@@ -33,6 +33,7 @@ class ShardOptions:
     workers: int | None = None
     scheduler: str | None = None
     shard_sessions: int | None = None
+    shard_symbols: int | None = None
 
     @property
     def active(self) -> bool:
@@ -60,7 +61,9 @@ def run(settings: Settings, opts: ShardOptions, as_json: bool) -> tuple[Replay, 
     interrupted = False
     with dask_client(opts.workers, opts.scheduler) as client:
         workers = opts.workers or max(1, len(client.scheduler_info()["workers"]))
-        shards = plan_shards(settings.symbols, sessions, workers, None, opts.shard_sessions)
+        shards = plan_shards(
+            settings.symbols, sessions, workers, opts.shard_symbols, opts.shard_sessions
+        )
         with _progress(len(shards), as_json) as on_result:
 
             def done(result: ShardResult) -> None:

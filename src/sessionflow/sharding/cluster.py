@@ -2,14 +2,17 @@
 
 Local workers are processes with one thread each: a shard is a whole system with
 its own two threads, and a DuckDB reader per process is what the store allows
-beside other readers. No dashboard (nobody asked for a port) and the cluster's own
-logs are silenced (the command prints its progress); the cluster is closed however
-the run ends.
+beside other readers. No dashboard (the scheduler's health routes take a random
+loopback port, not 8787), the cluster's own logs are silenced (the command prints its
+progress), workers ignore Ctrl-C (the command handles it) and the cluster is closed
+however the run ends.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -22,6 +25,20 @@ CONNECT_TIMEOUT_S = 5.0
 
 class ClusterError(RuntimeError):
     """A scheduler that cannot be reached or a local cluster that cannot start."""
+
+
+@contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Worker processes started in here inherit an ignored SIGINT: a Ctrl-C reaches the
+    whole process group, and only the command should act on it (it closes the cluster)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
@@ -42,13 +59,15 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     if workers is None or workers < 1:
         raise ClusterError(f"workers must be at least 1, got {workers}")
     try:
-        cluster = LocalCluster(
-            n_workers=workers,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        with _children_ignore_sigint():
+            cluster = LocalCluster(
+                n_workers=workers,
+                processes=True,
+                threads_per_worker=1,
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # health routes only
+                silence_logs=logging.ERROR,
+            )
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"local cluster of {workers} worker(s) did not start ({exc})") from None
     try:
