@@ -21,7 +21,14 @@ from typer.testing import CliRunner
 from sessionflow.cli.app import app
 from sessionflow.events import Event, SessionStartEvent
 from sessionflow.models import Bar
-from sessionflow.sharding import Shard, build_shard, plan_shards
+from sessionflow.sharding import (
+    Shard,
+    build_shard,
+    merge_results,
+    plan_shards,
+    run_sharded,
+    store_name,
+)
 from sessionflow.store import DuckDBStore
 from sessionflow.system_manager import Settings, SystemManager, build_system
 from sessionflow.time_provider import ExchangeCalendar
@@ -203,3 +210,33 @@ def test_unreachable_scheduler_is_one_line(store: Path) -> None:
     assert res.exit_code == 2
     assert res.stderr.startswith("error: scheduler tcp://127.0.0.1:9: cannot connect")
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_progress_sees_every_shard_once_and_merge_ignores_finish_order(
+    store: Path, scheduler: str, calendar: ExchangeCalendar
+) -> None:
+    """The library path the CLI uses: one callback per finished shard; merging the results
+    in any order gives the same sessions."""
+    from distributed import Client
+
+    settings = Settings.load(
+        store_path=store, symbols=["SPY", "AIG", "BAC"], start="2013-10-04", end="2013-10-11"
+    )
+    assert settings.start is not None and settings.end is not None
+    shards = plan_shards(settings.symbols, calendar.sessions(settings.start, settings.end), 2, 2, 2)
+    seen: list[int] = []
+    client = Client(scheduler)
+    try:
+        results = run_sharded(
+            client, settings, shards, store_name(store), lambda r: seen.append(r.shard.index)
+        )
+    finally:
+        client.close()
+    assert sorted(seen) == list(range(len(shards))) == list(range(6))
+    forward = merge_results(results, settings.symbols)
+    backward = merge_results(results[::-1], settings.symbols)
+    assert forward == backward
+    assert [r.session for r in forward.reports] == [
+        s.date for s in calendar.sessions(settings.start, settings.end)
+    ]
+    assert forward.bars == sum(r.bars for rep in forward.reports for r in rep.rows) > 0
