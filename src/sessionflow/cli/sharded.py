@@ -59,21 +59,21 @@ def run(settings: Settings, opts: ShardOptions, as_json: bool) -> tuple[Replay, 
     system.store.close()
     results: list[ShardResult] = []
     interrupted = False
-    with dask_client(opts.workers, opts.scheduler) as client:
-        workers = opts.workers or max(1, len(client.scheduler_info()["workers"]))
-        shards = plan_shards(
-            settings.symbols, sessions, workers, opts.shard_symbols, opts.shard_sessions
-        )
-        with _progress(len(shards), as_json) as on_result:
+    try:
+        with dask_client(opts.workers, opts.scheduler) as client:
+            workers = opts.workers or max(1, len(client.scheduler_info()["workers"]))
+            shards = plan_shards(
+                settings.symbols, sessions, workers, opts.shard_symbols, opts.shard_sessions
+            )
+            with _progress(len(shards), as_json) as on_result:
 
-            def done(result: ShardResult) -> None:
-                results.append(result)
-                on_result(result)
+                def done(result: ShardResult) -> None:
+                    results.append(result)
+                    on_result(result)
 
-            try:
                 run_sharded(client, settings, shards, store_name(settings.store_path), done)
-            except KeyboardInterrupt:
-                interrupted = True
+    except KeyboardInterrupt:  # the cluster is closed by then; keep what completed
+        interrupted = True
     merged = merge_results(results, settings.symbols)
     return Replay(merged.reports, interrupted, total=len(sessions)), merged
 
