@@ -20,8 +20,8 @@ from datetime import date
 from sessionflow.time_provider import SessionInfo
 
 # The replay is columnar across symbols: an instant costs about 0.2 ms plus 1 us per symbol
-# (benchmarks/sharded.py), so narrow symbol groups waste time; split dates first.
-MAX_SYMBOLS_PER_SHARD = 500  # a shard's grids grow with its symbols; 500 keep it near 100 MB
+# (run_shard timed in-process, docs/scale.md): narrow symbol groups waste time; cut dates first.
+MAX_SYMBOLS_PER_SHARD = 500  # a shard's grids grow with its symbols; 500 keep it near 60 MB
 SESSIONS_PER_SHARD = 60  # the longest default range
 MIN_SESSIONS_PER_SHARD = 5  # a later range re-reads trailing_days (5) sessions of history
 SHARDS_PER_WORKER = 2  # so a slow shard does not leave a worker idle at the end
