@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -240,3 +245,74 @@ def test_progress_sees_every_shard_once_and_merge_ignores_finish_order(
         s.date for s in calendar.sessions(settings.start, settings.end)
     ]
     assert forward.bars == sum(r.bars for rep in forward.reports for r in rep.rows) > 0
+
+
+SHARD_DRIVER = """
+import sys
+from sessionflow.cli import sharded
+
+real = sharded.run_sharded
+
+def run(client, settings, shards, store, on_result=None):
+    def seen(result):
+        if on_result is not None:
+            on_result(result)
+        print(f"shard done {result.shard.index}", file=sys.stderr, flush=True)
+    return real(client, settings, shards, store, seen)
+
+if __name__ == "__main__":  # the local cluster spawns processes that import this file
+    sharded.run_sharded = run
+    from sessionflow.cli.app import main
+    sys.argv = ["sessionflow", *sys.argv[1:]]
+    main()
+"""
+
+
+def test_ctrl_c_to_the_process_group_keeps_completed_sessions(store: Path, tmp_path: Path) -> None:
+    """As a terminal sends it: SIGINT reaches the command and its workers. The command
+    prints the sessions every symbol completed (equal to the single run's), exits 130, and
+    no worker prints a traceback."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(SHARD_DRIVER)
+    base = ["backtest", *OCTOBER, "--store", str(store), "--json"]
+    cuts = ["--workers", "1", "--shard-sessions", "1", "--shard-symbols", "1"]  # 18 shards
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, str(driver), *base, *cuts],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    err: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in iter(proc.stderr.readline, b""):
+            err.append(line.decode(errors="replace"))
+            if sum("shard done" in x for x in err) >= 13:  # 10-04, 10-07 have all symbols
+                done.set()
+        done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert done.wait(120), "".join(err)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    reader.join(10)
+    text = "".join(err)
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text
+    sessions = json.loads(out)["sessions"]
+    assert json.loads(out)["interrupted"] is True
+    assert 1 <= len(sessions) < 6
+    assert f"interrupted: {len(sessions)} of 6 session(s) completed" in text
+    single = {s["session"]: s for s in json.loads(run(*base))["sessions"]}
+    assert all(s == single[s["session"]] for s in sessions)

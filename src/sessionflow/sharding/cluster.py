@@ -68,7 +68,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # health routes only
                 silence_logs=logging.ERROR,
             )
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, RuntimeError) as exc:
         raise ClusterError(f"local cluster of {workers} worker(s) did not start ({exc})") from None
     try:
         client = Client(cluster)
