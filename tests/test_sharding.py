@@ -316,3 +316,28 @@ def test_ctrl_c_to_the_process_group_keeps_completed_sessions(store: Path, tmp_p
     assert f"interrupted: {len(sessions)} of 6 session(s) completed" in text
     single = {s["session"]: s for s in json.loads(run(*base))["sessions"]}
     assert all(s == single[s["session"]] for s in sessions)
+
+
+def test_relative_store_path_reaches_workers_with_another_cwd(
+    store: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers started in another directory: they get the store's absolute path."""
+    monkeypatch.chdir(store.parent)
+    base = ["report", "--symbols", "SPY", "--start", "2013-10-10", "--end", "2013-10-11"]
+    base += ["--store", store.name, "--json"]
+    assert run(*base, "--scheduler", scheduler) == run(*base)
+
+
+def test_progress_on_a_terminal_counts_shards(store: Path, scheduler: str) -> None:
+    from tests.test_progress import Child
+
+    args = ["report", *OCTOBER, "--store", str(store), "--scheduler", scheduler]
+    child = Child(["-c", "from sessionflow.cli.app import main; main()", *args])
+    try:
+        shown = child.wait_for("shards")
+    finally:
+        code = child.finish()
+    err = child.err.decode(errors="replace")
+    assert shown and code == 0, err
+    assert "sharded" in err and "bars/s" in err, err
+    assert "SPY" in child.out.decode()
