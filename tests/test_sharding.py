@@ -200,6 +200,14 @@ def test_sharded_refuses_paced_replay_before_starting_a_cluster(store: Path) -> 
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+def test_shard_sizes_without_a_cluster_are_refused(store: Path) -> None:
+    res = runner.invoke(app, ["report", *OCTOBER, "--store", str(store), "--shard-sessions", "2"])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (
+        "error: --shard-sessions/--shard-symbols need --workers or --scheduler"
+    )
+
+
 def test_sharded_missing_store_is_the_single_process_error(tmp_path: Path) -> None:
     args = ["report", *OCTOBER, "--store", str(tmp_path / "none.duckdb")]
     single = runner.invoke(app, args)

@@ -218,6 +218,7 @@ def backtest(
     """Replay stored data session by session and report per session and symbol."""
     shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
+        shards.check_given()
         _run_backtest(_settings(config, store, symbols, start, end, speed=speed), as_json, shards)
     except ShardErrors as exc:
         _fail(exc)
@@ -372,6 +373,7 @@ def report(
     """Backtest, then per session and symbol: quality %, gaps in exchange time, fills."""
     shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
+        shards.check_given()
         kind = output_format(output, fmt)
         if output is not None:
             check_output(output)

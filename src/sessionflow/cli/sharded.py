@@ -39,6 +39,11 @@ class ShardOptions:
     def active(self) -> bool:
         return self.workers is not None or self.scheduler is not None
 
+    def check_given(self) -> None:
+        """The shard sizes mean nothing without a cluster: say so rather than ignore them."""
+        if not self.active and (self.shard_sessions or self.shard_symbols):
+            raise ValueError("--shard-sessions/--shard-symbols need --workers or --scheduler")
+
     def check(self, settings: Settings) -> None:
         if self.workers is not None and self.scheduler is not None:
             raise ValueError("--workers and --scheduler exclude each other: give one")
