@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -28,9 +29,11 @@ from sessionflow.events import Event, SessionStartEvent
 from sessionflow.models import Bar
 from sessionflow.sharding import (
     Shard,
+    ShardError,
     build_shard,
     merge_results,
     plan_shards,
+    run_shard,
     run_sharded,
     store_name,
 )
@@ -214,6 +217,24 @@ def test_sharded_missing_store_is_the_single_process_error(tmp_path: Path) -> No
     sharded = runner.invoke(app, [*args, "--workers", "2"])
     assert (sharded.exit_code, sharded.stderr) == (single.exit_code, single.stderr)
     assert single.exit_code == 2 and "does not exist" in single.stderr
+
+
+def test_a_failing_shard_is_one_line_that_survives_the_trip_back(
+    store: Path, tmp_path: Path
+) -> None:
+    """A worker's store error (here: a damaged file) comes back as one line naming the shard;
+    the store's own error class would not survive pickling."""
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"not a database" * 100)
+    day = "2013-10-04"
+    settings = Settings.load(store_path=store, symbols=["SPY"], start=day, end=day)
+    shard = Shard(4, ("SPY",), date(2013, 10, 4), date(2013, 10, 4), None)
+    with pytest.raises(ShardError) as caught:
+        run_shard(settings, shard, str(bad))
+    back = pickle.loads(pickle.dumps(caught.value))
+    assert str(back) == str(caught.value)
+    assert str(back).startswith(f"shard 4 (SPY 2013-10-04..2013-10-04): store {bad} ")
+    assert "\n" not in str(back)
 
 
 def test_unreachable_scheduler_is_one_line(store: Path) -> None:

@@ -26,10 +26,16 @@ Filled = dict[tuple[date, str], list[int]]  # (session, symbol) -> filled minute
 
 
 class ShardError(RuntimeError):
-    """A shard's system did not finish cleanly; names the shard and what went wrong."""
+    """A shard failed on its worker; one line naming the shard and the reason.
 
-    def __init__(self, shard: Shard, reason: str) -> None:
-        super().__init__(f"shard {shard.index} ({shard.label()}): {reason}")
+    Built from a plain message so it crosses back to the client intact: an exception
+    whose ``__init__`` takes other arguments than its message (the store errors) does not
+    survive pickling, and the user would see Dask's error instead of the reason.
+    """
+
+    @classmethod
+    def of(cls, shard: Shard, reason: str) -> ShardError:
+        return cls(f"shard {shard.index} ({shard.label()}): {' '.join(reason.split())}")
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,19 @@ def build_shard(settings: Settings, shard: Shard, store: Store) -> SystemManager
 
 
 def run_shard(settings: Settings, shard: Shard, store_name: str) -> ShardResult:
-    """Replay ``shard`` from the store called ``store_name`` (opened read-only here)."""
+    """Replay ``shard`` from the store called ``store_name`` (opened read-only here).
+
+    Any failure is a :class:`ShardError` carrying the original one-line message.
+    """
+    try:
+        return _run_shard(settings, shard, store_name)
+    except ShardError:
+        raise
+    except Exception as exc:
+        raise ShardError.of(shard, str(exc) or type(exc).__name__) from None
+
+
+def _run_shard(settings: Settings, shard: Shard, store_name: str) -> ShardResult:
     store = open_store(store_name, read_only=True)
     try:
         system = build_shard(settings, shard, store)
@@ -80,7 +98,7 @@ def run_shard(settings: Settings, shard: Shard, store_name: str) -> ShardResult:
         stopped = system.run()
         seconds = time.perf_counter() - t0
         if not stopped.joined:
-            raise ShardError(shard, stopped.message())
+            raise ShardError.of(shard, stopped.message())
         reports = _own_actions(system, shard, system.data_manager.reports)
     finally:
         store.close()
