@@ -14,7 +14,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sessionflow.cli import actions_cmd, check_cmd, import_cmd, live_cmd, progress, report_cmd
+from sessionflow.cli import (
+    actions_cmd,
+    check_cmd,
+    import_cmd,
+    live_cmd,
+    progress,
+    report_cmd,
+    sharded,
+)
 from sessionflow.cli.coverage import check_coverage
 from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
 from sessionflow.cli.export_cmd import export_app
@@ -32,6 +40,7 @@ from sessionflow.cli.store_cmd import store_app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
 from sessionflow.session_data import SessionReport
+from sessionflow.sharding import ClusterError, ShardError
 from sessionflow.store.open import is_url, store_label
 from sessionflow.system_manager import Settings, build_system
 from sessionflow.time_provider import ExchangeCalendar
@@ -71,6 +80,27 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON 
 SymbolsOpt = Annotated[str | None, typer.Option(help="comma-separated symbols")]
 StartOpt = Annotated[str | None, typer.Option(help="first session, YYYY-MM-DD")]
 EndOpt = Annotated[str | None, typer.Option(help="last session, YYYY-MM-DD")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", min=1, help="shard over a local Dask cluster of N processes (docs/scale.md)"
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="shard over the Dask scheduler at tcp://host:port"),
+]
+ShardSessionsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--shard-sessions", min=1, help="sessions per shard when sharded (default: docs/scale.md)"
+    ),
+]
+ShardSymbolsOpt = Annotated[
+    int | None,
+    typer.Option("--shard-symbols", min=1, help="symbols per shard when sharded (default 500)"),
+]
+ShardErrors = (ValueError, FileNotFoundError, ClusterError, ShardError)
 
 
 def _settings(
@@ -114,17 +144,27 @@ def _fail(exc: Exception) -> NoReturn:
     raise typer.Exit(2) from exc
 
 
-def _run_backtest(settings: Settings, as_json: bool) -> list[SessionReport]:
-    """Replay with progress on stderr; after a Ctrl-C print what completed, then exit 130."""
-    system = build_system(settings)
-    replay = progress.run_replay(system, as_json)
+def _run_backtest(
+    settings: Settings, as_json: bool, shards: sharded.ShardOptions | None = None
+) -> list[SessionReport]:
+    """Replay with progress on stderr; after a Ctrl-C print what completed, then exit 130.
+
+    Sharded (``--workers``/``--scheduler``) the output is the same, from merged shards.
+    """
+    if shards is not None and shards.active:
+        replay, merged = sharded.run(settings, shards, as_json)
+        counters = merged.counters
+    else:
+        system = build_system(settings)
+        replay = progress.run_replay(system, as_json)
+        counters = dict(system.counters)
     if not replay.interrupted:
         _warn_coverage(replay.reports)
     if as_json:
         out = {
             "settings": json.loads(settings.model_dump_json()),
             "sessions": replay.session_dicts(),
-            "counters": dict(system.counters),
+            "counters": counters,
             "interrupted": replay.interrupted,
         }
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
@@ -179,11 +219,17 @@ def backtest(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    shard_sessions: ShardSessionsOpt = None,
+    shard_symbols: ShardSymbolsOpt = None,
 ) -> None:
     """Replay stored data session by session and report per session and symbol."""
+    shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
-        _run_backtest(_settings(config, store, symbols, start, end, speed=speed), as_json)
-    except (ValueError, FileNotFoundError) as exc:
+        shards.check_given()
+        _run_backtest(_settings(config, store, symbols, start, end, speed=speed), as_json, shards)
+    except ShardErrors as exc:
         _fail(exc)
 
 
@@ -328,14 +374,24 @@ def report(
         str | None,
         typer.Option("--format", help="csv or json for --output (default: from its suffix)"),
     ] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    shard_sessions: ShardSessionsOpt = None,
+    shard_symbols: ShardSymbolsOpt = None,
 ) -> None:
     """Backtest, then per session and symbol: quality %, gaps in exchange time, fills."""
+    shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
+        shards.check_given()
         kind = output_format(output, fmt)
         if output is not None:
             check_output(output)
-        reports, filled, tz = report_cmd.run_report(_settings(config, store, symbols, start, end))
-    except (ValueError, FileNotFoundError) as exc:
+        settings = _settings(config, store, symbols, start, end)
+        if shards.active:
+            reports, filled, tz = report_cmd.run_sharded_report(settings, shards)
+        else:
+            reports, filled, tz = report_cmd.run_report(settings)
+    except ShardErrors as exc:
         _fail(exc)
     _warn_coverage(reports)
     rows = report_cmd.report_rows(reports, filled, tz)

@@ -22,11 +22,14 @@ from rich.console import Console
 from rich.table import Table
 
 from sessionflow.cli.progress import run_replay
+from sessionflow.cli.sharded import ShardOptions
+from sessionflow.cli.sharded import run as run_sharded
 from sessionflow.data_upkeep import minute_ranges
 from sessionflow.events import BarEvent, Event, SessionStartEvent
 from sessionflow.models import from_us, to_us
 from sessionflow.session_data import SessionReport
 from sessionflow.system_manager import Settings, build_system
+from sessionflow.time_provider import ExchangeCalendar
 
 _TZ_LABELS = {"America/New_York": "ET"}
 
@@ -82,6 +85,18 @@ def run_report(settings: Settings) -> tuple[list[SessionReport], Filled, ZoneInf
         print_report(Console(width=150), report_rows([*replay.reports, *partial], filled, tz))
         replay.exit_if_interrupted()
     return replay.reports, dict(filled), tz
+
+
+def run_sharded_report(
+    settings: Settings, shards: ShardOptions
+) -> tuple[list[SessionReport], Filled, ZoneInfo]:
+    """:func:`run_report` over Dask shards: the same reports and fills, merged."""
+    replay, merged = run_sharded(settings, shards, as_json=False)
+    tz = ExchangeCalendar(settings.calendar).tz
+    if replay.interrupted:  # the completed sessions, then exit 130
+        print_report(Console(width=150), report_rows(replay.reports, merged.filled, tz))
+        replay.exit_if_interrupted()
+    return replay.reports, merged.filled, tz
 
 
 def format_range(start: datetime, end: datetime, tz: ZoneInfo) -> str:

@@ -190,6 +190,10 @@ class UpkeepWorker(WorkerThread):
         names = set(self.session_data.names)
         return [a for a in actions if after < a.ex_date <= upto and a.symbol in names]
 
+    def effective_actions(self, after: date, upto: date) -> list[Action]:
+        """What a session reports as applied when history rolls from ``after`` to ``upto``."""
+        return self._effective(after, upto)
+
     def _check(self, now_us: int, final: bool) -> CheckResult:
         """Scan, fill, derive and rate in one lock hold, so no reader sees half a check.
 

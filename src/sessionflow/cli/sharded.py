@@ -1,0 +1,118 @@
+"""``backtest``/``report`` with ``--workers N`` or ``--scheduler ADDRESS``: sharded on Dask.
+
+The command's output is the single process's: the merged session reports go through
+the same tables, JSON and report rows. The run is validated first exactly as a single
+run is (store, symbols, sessions), so a mistake is the same one line before any
+cluster starts. Progress counts shards as they finish (stderr, terminal only).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from sessionflow.cli.progress import Replay, _terminal
+from sessionflow.sharding import (
+    Merged,
+    ShardResult,
+    dask_client,
+    merge_results,
+    plan_shards,
+    run_sharded,
+    store_name,
+)
+from sessionflow.system_manager import Settings, build_system
+
+
+@dataclass(frozen=True)
+class ShardOptions:
+    workers: int | None = None
+    scheduler: str | None = None
+    shard_sessions: int | None = None
+    shard_symbols: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.workers is not None or self.scheduler is not None
+
+    def check_given(self) -> None:
+        """The shard sizes mean nothing without a cluster: say so rather than ignore them."""
+        if not self.active and (self.shard_sessions or self.shard_symbols):
+            raise ValueError("--shard-sessions/--shard-symbols need --workers or --scheduler")
+
+    def check(self, settings: Settings) -> None:
+        if self.workers is not None and self.scheduler is not None:
+            raise ValueError("--workers and --scheduler exclude each other: give one")
+        if settings.mode != "backtest":
+            raise ValueError(f"--workers/--scheduler shard backtests, not mode {settings.mode}")
+        if settings.speed != 0:
+            raise ValueError(
+                f"--workers/--scheduler replay as fast as possible; speed {settings.speed:g} "
+                "needs one process (leave --speed at 0)"
+            )
+
+
+def run(settings: Settings, opts: ShardOptions, as_json: bool) -> tuple[Replay, Merged]:
+    """Plan, run on the cluster, merge. After a Ctrl-C: the completed sessions, interrupted."""
+    opts.check(settings)
+    system = build_system(settings)  # the single run's checks: store, symbols, sessions
+    sessions = system.data_manager.sessions
+    system.store.close()
+    results: list[ShardResult] = []
+    interrupted = False
+    try:
+        with dask_client(opts.workers, opts.scheduler) as client:
+            workers = opts.workers or max(1, len(client.scheduler_info()["workers"]))
+            shards = plan_shards(
+                settings.symbols, sessions, workers, opts.shard_symbols, opts.shard_sessions
+            )
+            with _progress(len(shards), as_json) as on_result:
+
+                def done(result: ShardResult) -> None:
+                    results.append(result)
+                    on_result(result)
+
+                run_sharded(client, settings, shards, store_name(settings.store_path), done)
+    except KeyboardInterrupt:  # the cluster is closed by then; keep what completed
+        interrupted = True
+    merged = merge_results(results, settings.symbols)
+    return Replay(merged.reports, interrupted, total=len(sessions)), merged
+
+
+class _ShardProgress:
+    """Shards done of all, with the bars replayed per second of wall time so far."""
+
+    def __init__(self, progress: Progress | None, shards: int) -> None:
+        self.progress = progress
+        self.task = progress.add_task("", total=shards) if progress is not None else None
+        self.t0 = time.monotonic()
+        self.bars = 0
+
+    def __call__(self, result: ShardResult) -> None:
+        self.bars += result.bars
+        if self.progress is None or self.task is None:
+            return
+        rate = self.bars / max(time.monotonic() - self.t0, 1e-9)
+        text = f"{result.shard.label()} done  {rate:,.0f} bars/s"
+        self.progress.update(self.task, advance=1, description=text)
+
+
+@contextmanager
+def _progress(shards: int, as_json: bool) -> Iterator[_ShardProgress]:
+    console = _terminal(as_json)
+    if console is None:
+        yield _ShardProgress(None, shards)
+        return
+    columns = (
+        TextColumn("[bold]sharded"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        TextColumn("shards"),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        yield _ShardProgress(bar, shards)

@@ -1,0 +1,372 @@
+"""Sharded backtests and reports on Dask equal the single process, exactly.
+
+Real LEAN data in a DuckDB store: SPY, AIG, BAC over 2013-10-04..10-11 (real gaps) and
+AAPL, TWX around AAPL's 7-for-1 split on 2014-06-09 (history adjusted across a shard
+boundary). Runs go through the CLI as a user runs them, on one 2-worker cluster this
+module starts itself (``--scheduler``) and once on ``--workers 2``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from distributed import LocalCluster
+from typer.testing import CliRunner
+
+from sessionflow.cli.app import app
+from sessionflow.events import Event, SessionStartEvent
+from sessionflow.models import Bar
+from sessionflow.sharding import (
+    Shard,
+    ShardError,
+    build_shard,
+    merge_results,
+    plan_shards,
+    run_shard,
+    run_sharded,
+    store_name,
+)
+from sessionflow.store import DuckDBStore
+from sessionflow.system_manager import Settings, SystemManager, build_system
+from sessionflow.time_provider import ExchangeCalendar
+from tests.helpers import shared_data
+
+runner = CliRunner()
+OCTOBER = ["--symbols", "SPY,AIG,BAC", "--start", "2013-10-04", "--end", "2013-10-11"]
+# 06-10 has no stored bars: its trailing history (06-03..06-09) spans the split
+SPLIT = ["--symbols", "AAPL,TWX", "--start", "2014-06-05", "--end", "2014-06-10"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lean, factors = shared_data("lean-minute"), shared_data("lean-factors")
+    path = tmp_path_factory.mktemp("shard") / "lean.duckdb"
+    for args in (["import", "lean", str(lean)], ["import", "factors", str(factors)]):
+        res = runner.invoke(app, [*args, "--store", str(path)])
+        assert res.exit_code == 0, res.output
+    return path
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """A 2-process cluster started here; tests reach it only by its address."""
+    cluster = LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+    )
+    try:
+        yield str(cluster.scheduler_address)
+    finally:
+        cluster.close()
+
+
+def run(*args: str) -> str:
+    res = runner.invoke(app, list(args))
+    assert res.exit_code == 0, res.output
+    return res.stdout
+
+
+def test_plan_covers_every_symbol_session_once(calendar: ExchangeCalendar) -> None:
+    sessions = calendar.sessions(date(2024, 1, 2), date(2024, 3, 28))
+    symbols = [f"S{i:03d}" for i in range(37)]
+    shards = plan_shards(symbols, sessions, 3, symbols_per_shard=7, sessions_per_shard=25)
+    cells = [(s, d) for sh in shards for s in sh.symbols for d in _days(calendar, sh)]
+    assert sorted(cells) == sorted((s, x.date) for s in symbols for x in sessions)
+    assert len({sh.symbols for sh in shards}) == 6  # 37 symbols in groups of at most 7
+    firsts = {sh.start: sh.previous for sh in shards}
+    assert firsts[sessions[0].date] is None
+    assert firsts[sessions[25].date] == sessions[24].date  # a later range knows its previous
+
+
+def test_default_plan_splits_dates_before_symbols(calendar: ExchangeCalendar) -> None:
+    """Wide symbol groups replay cheaper per bar; dates give the workers their shards."""
+    twenty = calendar.sessions(date(2024, 11, 18), date(2024, 12, 16))
+    shards = plan_shards([f"S{i}" for i in range(500)], twenty, workers=2)
+    assert [(len(s.symbols), len(_days(calendar, s))) for s in shards] == [(500, 5)] * 4
+    year = calendar.sessions(date(2024, 1, 2), date(2024, 12, 31))
+    shards = plan_shards([f"S{i}" for i in range(1200)], year, workers=4)
+    assert {len(s.symbols) for s in shards} == {400}  # 3 even groups of at most 500
+    assert max(len(_days(calendar, s)) for s in shards) == 60  # long ranges are cut at 60
+
+
+def _days(calendar: ExchangeCalendar, shard: Shard) -> list[date]:
+    return [s.date for s in calendar.sessions(shard.start, shard.end)]
+
+
+def test_report_sharded_by_symbols_and_dates_equals_single(store: Path, scheduler: str) -> None:
+    """3 symbol shards x 2 date shards; 10-09 starts a shard and needs 10-04..10-08 history."""
+    base = ["report", *OCTOBER, "--store", str(store), "--json"]
+    single = run(*base)
+    cuts = ["--shard-sessions", "3", "--shard-symbols", "1"]
+    sharded = run(*base, "--scheduler", scheduler, *cuts)
+    assert sharded == single
+    rows = json.loads(single)
+    assert len(rows) == 18
+    assert sum(r["gaps_found"] for r in rows) > 0  # real gaps, so equality says something
+    assert all(r["volume"] > 0 and r["high"] >= r["low"] for r in rows)
+
+
+def test_backtest_across_split_and_shard_boundary_equals_single(
+    store: Path, scheduler: str
+) -> None:
+    """Derived bars, rejections, quotes and the actions each session lists, per session."""
+    base = ["backtest", *SPLIT, "--store", str(store), "--json"]
+    single = run(*base)
+    sharded = run(*base, "--scheduler", scheduler, "--shard-sessions", "3", "--shard-symbols", "1")
+    assert sharded == single
+    sessions = json.loads(single)["sessions"]
+    listed = {s["session"]: [a["symbol"] for a in s["actions"]] for s in sessions}
+    # AAPL's split and TWX's Time Inc. spin-off, once, where history rolled over them
+    assert listed["2014-06-09"] == ["AAPL", "TWX"]
+    assert listed["2014-06-10"] == []  # not again at the start of the second range
+    assert all(r["derived"]["5"] > 0 for r in sessions[0]["rows"])
+
+
+def test_backtest_workers_2_equals_single_process(store: Path, scheduler: str) -> None:
+    """``--workers 2`` starts its own cluster (default plan: 10-04..10-10, 10-11); JSON and
+    tables are the single process's output."""
+    base = ["backtest", *OCTOBER, "--store", str(store)]
+    assert run(*base, "--json", "--workers", "2") == run(*base, "--json")
+    assert run(*base, "--scheduler", scheduler, "--shard-sessions", "4") == run(*base)
+
+
+def history_at_starts(system: SystemManager) -> dict[date, dict[tuple[str, int], list[Bar]]]:
+    """Every symbol's trailing history (each interval, each day) as each session starts."""
+    seen: dict[date, dict[tuple[str, int], list[Bar]]] = {}
+    dm, settings = system.data_manager, system.settings
+    cal = system.calendar
+
+    def probe(ev: Event) -> None:
+        if not isinstance(ev, SessionStartEvent):
+            return
+        days = cal.previous_sessions(ev.session, settings.trailing_days)
+        seen[ev.session] = {
+            (sym, k): [b for d in days for b in dm.history(sym, k, d.date)]
+            for sym in settings.symbols
+            for k in settings.historical_intervals
+        }
+
+    system.on_event(probe)
+    system.run()
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("symbols", "start", "end", "first"),
+    [
+        (["SPY", "AIG", "BAC"], "2013-10-04", "2013-10-11", "2013-10-09"),
+        (["AAPL", "TWX"], "2014-06-05", "2014-06-10", "2014-06-09"),  # split-adjusted history
+    ],
+)
+def test_date_shard_history_equals_rolled_history(
+    store: Path, symbols: list[str], start: str, end: str, first: str
+) -> None:
+    """A shard loads its history from the store; the single process rolled it session by
+    session (and scaled it at the split). Both must hold the same bars at every start."""
+    settings = Settings.load(store_path=store, symbols=symbols, start=start, end=end)
+    full = history_at_starts(build_system(settings))
+    day = date.fromisoformat(first)
+    prev = max(d for d in full if d < day)
+    shard = Shard(0, tuple(sorted(symbols)), day, date.fromisoformat(end), prev)
+    ro = DuckDBStore(store, read_only=True)
+    try:
+        part = history_at_starts(build_shard(settings, shard, ro))
+    finally:
+        ro.close()
+    assert set(part) == {d for d in full if d >= day}
+    assert sum(len(bars) for bars in part[day].values()) > 1000  # history was loaded
+    for session, hist in part.items():
+        assert hist == full[session], session
+
+
+def test_sharded_refuses_paced_replay_before_starting_a_cluster(store: Path) -> None:
+    res = runner.invoke(
+        app, ["backtest", *OCTOBER, "--store", str(store), "--workers", "2", "--speed", "1"]
+    )
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: --workers/--scheduler replay as fast as possible")
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_shard_sizes_without_a_cluster_are_refused(store: Path) -> None:
+    res = runner.invoke(app, ["report", *OCTOBER, "--store", str(store), "--shard-sessions", "2"])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (
+        "error: --shard-sessions/--shard-symbols need --workers or --scheduler"
+    )
+
+
+def test_sharded_missing_store_is_the_single_process_error(tmp_path: Path) -> None:
+    args = ["report", *OCTOBER, "--store", str(tmp_path / "none.duckdb")]
+    single = runner.invoke(app, args)
+    sharded = runner.invoke(app, [*args, "--workers", "2"])
+    assert (sharded.exit_code, sharded.stderr) == (single.exit_code, single.stderr)
+    assert single.exit_code == 2 and "does not exist" in single.stderr
+
+
+def test_a_failing_shard_is_one_line_that_survives_the_trip_back(
+    store: Path, tmp_path: Path
+) -> None:
+    """A worker's store error (here: a damaged file) comes back as one line naming the shard;
+    the store's own error class would not survive pickling."""
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"not a database" * 100)
+    day = "2013-10-04"
+    settings = Settings.load(store_path=store, symbols=["SPY"], start=day, end=day)
+    shard = Shard(4, ("SPY",), date(2013, 10, 4), date(2013, 10, 4), None)
+    with pytest.raises(ShardError) as caught:
+        run_shard(settings, shard, str(bad))
+    back = pickle.loads(pickle.dumps(caught.value))
+    assert str(back) == str(caught.value)
+    assert str(back).startswith(f"shard 4 (SPY 2013-10-04..2013-10-04): store {bad} ")
+    assert "\n" not in str(back)
+
+
+def test_unreachable_scheduler_is_one_line(store: Path) -> None:
+    res = runner.invoke(
+        app, ["report", *OCTOBER, "--store", str(store), "--scheduler", "tcp://127.0.0.1:9"]
+    )
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: scheduler tcp://127.0.0.1:9: cannot connect")
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_progress_sees_every_shard_once_and_merge_ignores_finish_order(
+    store: Path, scheduler: str, calendar: ExchangeCalendar
+) -> None:
+    """The library path the CLI uses: one callback per finished shard; merging the results
+    in any order gives the same sessions."""
+    from distributed import Client
+
+    settings = Settings.load(
+        store_path=store, symbols=["SPY", "AIG", "BAC"], start="2013-10-04", end="2013-10-11"
+    )
+    assert settings.start is not None and settings.end is not None
+    shards = plan_shards(settings.symbols, calendar.sessions(settings.start, settings.end), 2, 2, 2)
+    seen: list[int] = []
+    client = Client(scheduler)
+    try:
+        results = run_sharded(
+            client, settings, shards, store_name(store), lambda r: seen.append(r.shard.index)
+        )
+    finally:
+        client.close()
+    assert sorted(seen) == list(range(len(shards))) == list(range(6))
+    forward = merge_results(results, settings.symbols)
+    backward = merge_results(results[::-1], settings.symbols)
+    assert forward == backward
+    assert [r.session for r in forward.reports] == [
+        s.date for s in calendar.sessions(settings.start, settings.end)
+    ]
+    assert forward.bars == sum(r.bars for rep in forward.reports for r in rep.rows) > 0
+
+
+SHARD_DRIVER = """
+import sys
+from sessionflow.cli import sharded
+
+real = sharded.run_sharded
+
+def run(client, settings, shards, store, on_result=None):
+    def seen(result):
+        if on_result is not None:
+            on_result(result)
+        print(f"shard done {result.shard.index}", file=sys.stderr, flush=True)
+    return real(client, settings, shards, store, seen)
+
+if __name__ == "__main__":  # the local cluster spawns processes that import this file
+    sharded.run_sharded = run
+    from sessionflow.cli.app import main
+    sys.argv = ["sessionflow", *sys.argv[1:]]
+    main()
+"""
+
+
+def test_ctrl_c_to_the_process_group_keeps_completed_sessions(store: Path, tmp_path: Path) -> None:
+    """As a terminal sends it: SIGINT reaches the command and its workers. The command
+    prints the sessions every symbol completed (equal to the single run's), exits 130, and
+    no worker prints a traceback."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(SHARD_DRIVER)
+    base = ["backtest", *OCTOBER, "--store", str(store), "--json"]
+    cuts = ["--workers", "1", "--shard-sessions", "1", "--shard-symbols", "1"]  # 18 shards
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, str(driver), *base, *cuts],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    err: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in iter(proc.stderr.readline, b""):
+            err.append(line.decode(errors="replace"))
+            if sum("shard done" in x for x in err) >= 13:  # 10-04, 10-07 have all symbols
+                done.set()
+        done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert done.wait(120), "".join(err)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    reader.join(10)
+    text = "".join(err)
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text
+    sessions = json.loads(out)["sessions"]
+    assert json.loads(out)["interrupted"] is True
+    assert 1 <= len(sessions) < 6
+    assert f"interrupted: {len(sessions)} of 6 session(s) completed" in text
+    single = {s["session"]: s for s in json.loads(run(*base))["sessions"]}
+    assert all(s == single[s["session"]] for s in sessions)
+
+
+def test_relative_store_path_reaches_workers_with_another_cwd(
+    store: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers started in another directory: they get the store's absolute path."""
+    monkeypatch.chdir(store.parent)
+    base = ["report", "--symbols", "SPY", "--start", "2013-10-10", "--end", "2013-10-11"]
+    base += ["--store", store.name, "--json"]
+    assert run(*base, "--scheduler", scheduler) == run(*base)
+
+
+def test_progress_on_a_terminal_counts_shards(store: Path, scheduler: str) -> None:
+    from tests.test_progress import Child
+
+    args = ["report", *OCTOBER, "--store", str(store), "--scheduler", scheduler]
+    child = Child(["-c", "from sessionflow.cli.app import main; main()", *args])
+    try:
+        shown = child.wait_for("shards")
+    finally:
+        code = child.finish()
+    err = child.err.decode(errors="replace")
+    assert shown and code == 0, err
+    assert "sharded" in err and "bars/s" in err, err
+    assert "SPY" in child.out.decode()
