@@ -370,3 +370,16 @@ def test_progress_on_a_terminal_counts_shards(store: Path, scheduler: str) -> No
     assert shown and code == 0, err
     assert "sharded" in err and "bars/s" in err, err
     assert "SPY" in child.out.decode()
+
+
+def test_sharded_report_from_postgresql_equals_single_from_duckdb(
+    store: Path, scheduler: str, pg_url: str
+) -> None:
+    """The workers open the server store by URL; the merge equals the DuckDB single run."""
+    copied = runner.invoke(app, ["store", "copy", str(store), pg_url])
+    assert copied.exit_code == 0, copied.output
+    single = run("report", *OCTOBER, "--store", str(store), "--json")
+    cuts = ["--shard-sessions", "3", "--shard-symbols", "2"]
+    sharded = run("report", *OCTOBER, "--store", pg_url, "--json", "--scheduler", scheduler, *cuts)
+    assert sharded == single
+    assert run("report", *OCTOBER, "--store", pg_url, "--json") == single
