@@ -7,7 +7,11 @@ per worker-second (the shards' own replay time: the figure a capacity plan scale
 the store's bytes per row and the load average before and after each run (the
 machine may be shared). The merged sessions are checked equal to the single run.
 
-Usage: python benchmarks/sharded.py [--symbols 500] [--sessions 20] [--workers 1,2] [--json]
+With ``--postgres URL`` the same store is copied (``sessionflow store copy``) into that
+database once and every run reads it from there instead.
+
+Usage: python benchmarks/sharded.py [--symbols 500] [--sessions 20] [--workers 1,2]
+       [--postgres postgresql://user@host:port/db] [--json]
 """
 
 from __future__ import annotations
@@ -50,14 +54,32 @@ def build_store(path: Path, cal: ExchangeCalendar, symbols: int, sessions: int) 
     return time.perf_counter() - t0
 
 
-def store_rows(path: Path) -> int:
-    from sessionflow.store import DuckDBStore
+def store_rows(name: Path | str) -> int:
+    from sessionflow.store import open_store
 
-    store = DuckDBStore(path, read_only=True)
+    store = open_store(name, read_only=True)
     try:
         return store.count_bars()
     finally:
         store.close()
+
+
+def copy_to_postgres(path: Path, url: str) -> float:
+    """Copy the DuckDB store into ``url`` unless it already holds as many bars."""
+    import subprocess
+    import sys
+
+    from sessionflow.store.errors import StoreMissing
+
+    try:
+        if store_rows(url) == store_rows(path):
+            return 0.0
+    except StoreMissing:  # a new database: no schema yet
+        pass
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "sessionflow.cli.app", "store", "copy", str(path), url]
+    subprocess.run([*cmd, "--on-conflict", "replace"], check=True)
+    return time.perf_counter() - t0
 
 
 def load() -> str:
@@ -120,6 +142,7 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--postgres", metavar="URL", help="read from this PostgreSQL database")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     cal = ExchangeCalendar()
@@ -128,9 +151,16 @@ def main() -> None:
     rows = store_rows(path)
     days = cal.sessions(START, date(2026, 1, 1))[: args.sessions]
     names = [f"S{i:04d}" for i in range(args.symbols)]
-    settings = Settings.load(store_path=path, symbols=names, start=days[0].date, end=days[-1].date)
+    source: Path | str = path
+    copied = 0.0
+    if args.postgres:
+        copied = copy_to_postgres(path, args.postgres)
+        source = args.postgres
+    first_day, last_day = days[0].date, days[-1].date
+    settings = Settings.load(store_path=source, symbols=names, start=first_day, end=last_day)
     out: dict[str, Any] = {
-        "store": str(path),
+        "store": str(source),
+        "copy_to_postgres_s": round(copied, 1),
         "store_rows": rows,
         "store_bytes": path.stat().st_size,
         "bytes_per_row": round(path.stat().st_size / rows, 1),
@@ -148,7 +178,7 @@ def main() -> None:
         print(json.dumps(out, indent=2))
         return
     print(
-        f"store {path}: {rows:,} rows, {out['store_bytes']:,} bytes "
+        f"store {source}: {rows:,} rows; DuckDB file {out['store_bytes']:,} bytes "
         f"({out['bytes_per_row']} bytes/row); {out['cpus']} CPUs"
     )
     for r in out["runs"]:
