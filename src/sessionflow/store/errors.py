@@ -25,6 +25,19 @@ class StoreError(Exception):
         self.detail = " ".join(detail.split())  # DuckDB texts can span lines
         super().__init__(self.template.format(path=self.path, detail=self.detail))
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle as the finished message and fields, so a Dask worker's error arrives whole."""
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(
+    cls: type[StoreError], args: tuple[object, ...], state: dict[str, object]
+) -> StoreError:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc
+
 
 class StoreLocked(StoreError):
     template = (
