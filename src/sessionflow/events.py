@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
 
 from sessionflow.models import Bar, Quote, Tick
@@ -94,18 +95,25 @@ BatchEvent = (
 
 
 def expand(events: list[BatchEvent]) -> list[Event]:
-    """Per-bar view of batch events: one BarEvent/DerivedBarEvent per bar, same order."""
+    """Per-bar view of batch events: one BarEvent/DerivedBarEvent per bar, same order.
+
+    Events are built in C (``tuple.__new__`` over zipped fields) rather than by calling
+    the NamedTuple per bar: this is the per-bar consumer's hot path.
+    """
     out: list[Event] = []
+    new = tuple.__new__
     for ev in events:
         if isinstance(ev, BarSliceEvent):
-            out.extend(
-                BarEvent(b, ev.time, ev.corrected) for b in ev.bars.iter_bars(filled=ev.filled)
-            )
+            bars = ev.bars.to_bars(filled=ev.filled)
+            n = len(bars)
+            fields = zip(bars, repeat(ev.time, n), repeat(ev.corrected, n), strict=True)
+            out.extend(map(new, repeat(BarEvent, n), fields))
         elif isinstance(ev, DerivedSliceEvent):
-            out.extend(
-                DerivedBarEvent(b, ev.time, ev.interval, ev.revised)
-                for b in ev.bars.iter_bars(minutes=ev.minutes)
-            )
+            bars = ev.bars.to_bars(minutes=ev.minutes)
+            n = len(bars)
+            times, kinds = repeat(ev.time, n), repeat(ev.interval, n)
+            fields4 = zip(bars, times, kinds, repeat(ev.revised, n), strict=True)
+            out.extend(map(new, repeat(DerivedBarEvent, n), fields4))
         else:
             out.append(ev)
     return out
