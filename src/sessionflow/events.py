@@ -7,8 +7,13 @@ from datetime import date, datetime
 from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.store.base import BarBatch
+
+IDX = npt.NDArray[np.intp]
 
 if TYPE_CHECKING:
     from sessionflow.session_data.report import SessionReport
@@ -70,23 +75,30 @@ Event = SessionStartEvent | SessionEndEvent | BarEvent | DerivedBarEvent | Quote
 
 @dataclass(frozen=True, slots=True)
 class BarSliceEvent:
-    """Every 1m bar that became available at ``time``, as columns sorted by symbol."""
+    """Every 1m bar that became available at ``time``, as columns sorted by symbol.
+
+    ``rows[i]`` is bar ``i``'s symbol's position in ``data_manager.symbols`` (sorted), so
+    a consumer can keep per-symbol state in arrays and update it without a dict lookup.
+    """
 
     bars: BarBatch
     time: datetime
     filled: bool = False
     corrected: bool = False
+    rows: IDX | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DerivedSliceEvent:
-    """One derived window (``interval`` minutes, ``minutes`` long) for several symbols."""
+    """One derived window (``interval`` minutes, ``minutes`` long) for several symbols;
+    ``rows`` as in :class:`BarSliceEvent`."""
 
     bars: BarBatch
     time: datetime
     interval: int
     minutes: int
     revised: bool = False
+    rows: IDX | None = None
 
 
 BatchEvent = (

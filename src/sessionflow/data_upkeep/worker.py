@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.data_upkeep.derived import completed_windows
@@ -50,6 +51,7 @@ class DerivedSlice:
     interval: int
     minutes: int
     bars: BarBatch
+    rows: npt.NDArray[np.intp] | None = None  # each bar's symbol row in SessionData
 
 
 @dataclass
@@ -57,6 +59,7 @@ class CheckResult:
     """What one upkeep check changed, for the coordinator to announce."""
 
     filled: BarBatch = field(default_factory=lambda: _EMPTY)
+    filled_rows: npt.NDArray[np.intp] | None = None
     derived: list[DerivedSlice] = field(default_factory=list)
     revised: list[DerivedSlice] = field(default_factory=list)
     fill_error: str | None = None
@@ -262,7 +265,7 @@ class UpkeepWorker(WorkerThread):
         ok = sd.write_bars(r, b.ts_us, b.open, b.high, b.low, b.close, b.volume, filled=True)
         b, r = b.take(ok), r[ok]
         sd.gap_open[(b.ts_us - sd.grid.open_us) // MINUTE_US, r] = False
-        result.filled = b
+        result.filled, result.filled_rows = b, r
 
     def _derive(self, sd: SessionData, grid: BarGrid, now_us: int, result: CheckResult) -> None:
         session = sd.current_session
@@ -317,4 +320,4 @@ class UpkeepWorker(WorkerThread):
         ts = int(target.slot_ts_us(j))
         minutes = target.slot_minutes(j)
         bars = BarBatch(sd.names_array[r], np.full(len(r), ts, dtype=np.int64), o, h, lo, c, v)
-        return [(ts, minutes, DerivedSlice(k, minutes, bars))]
+        return [(ts, minutes, DerivedSlice(k, minutes, bars, r))]

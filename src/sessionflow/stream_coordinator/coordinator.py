@@ -280,14 +280,17 @@ class StreamCoordinator(WorkerThread):
             else:
                 ok = sd.write_bars(rb.rows[sl], b.ts_us[sl], *cols, b.regular[sl])
             if ok is None or ok.all():  # the usual case: views, no copy
-                events.append(BarSliceEvent(b.take(sl), now))
+                events.append(BarSliceEvent(b.take(sl), now, rows=rb.rows[sl]))
             elif ok.any():
-                events.append(BarSliceEvent(b.take(instant.bar_index()[ok]), now))
+                keep = instant.bar_index()[ok]
+                events.append(BarSliceEvent(b.take(keep), now, rows=rb.rows[keep]))
         objects = [x for x in instant.items if isinstance(x, Bar)]
         if objects:
             kept = sd.add_bars(objects)
             if kept:
-                events.append(BarSliceEvent(BarBatch.from_bars(kept), now))
+                batch = BarBatch.from_bars(kept)
+                rows = sd.index_of(batch.symbol.tolist())
+                events.append(BarSliceEvent(batch, now, rows=rows))
         quotes = [x for x in instant.items if isinstance(x, Quote)]
         if quotes:
             sd.add_quotes(quotes)
@@ -306,9 +309,9 @@ def check_events(result: CheckResult, now: datetime) -> list[BatchEvent]:
     """The events announcing one upkeep check, in the same order in backtest and live."""
     events: list[BatchEvent] = []
     if len(result.filled):
-        events.append(BarSliceEvent(result.filled, now, filled=True))
+        events.append(BarSliceEvent(result.filled, now, filled=True, rows=result.filled_rows))
     for revised, slices in ((True, result.revised), (False, result.derived)):
         events.extend(
-            DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised) for s in slices
+            DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised, s.rows) for s in slices
         )
     return events
