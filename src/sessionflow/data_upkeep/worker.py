@@ -309,15 +309,25 @@ class UpkeepWorker(WorkerThread):
     ) -> list[tuple[int, int, DerivedSlice]]:
         """Compute window ``j`` of interval ``k`` into ``target``; return the symbols having it."""
         has, o, h, lo, c, v = aggregate(grid, k, np.array([j]), rows)
-        r = np.arange(len(sd.names)) if rows is None else rows
         got = has[0]
-        if not got.any():
-            return []
-        r = r[got]
-        o, h, lo, c, v = o[0, got], h[0, got], lo[0, got], c[0, got], v[0, got]
-        target.put_slot(r, j, o, h, lo, c, v)
-        sd.flags["derived"][r] = True
+        if rows is None and got.all():
+            # a fresh window every symbol has (the usual case): whole rows, no gathers;
+            # the target slot is still empty, so plain row assignment is a put
+            r: npt.NDArray[np.intp] = np.arange(len(got))
+            o, h, lo, c, v = o[0], h[0], lo[0], c[0], v[0]
+            target.open[j], target.high[j], target.low[j], target.close[j] = o, h, lo, c
+            target.volume[j], target.present[j] = v, True
+            sd.flags["derived"][:] = True
+            symbols = sd.names_array
+        else:
+            if not got.any():
+                return []
+            r = (np.arange(len(sd.names)) if rows is None else rows)[got]
+            o, h, lo, c, v = o[0, got], h[0, got], lo[0, got], c[0, got], v[0, got]
+            target.put_slot(r, j, o, h, lo, c, v)
+            sd.flags["derived"][r] = True
+            symbols = sd.names_array[r]
         ts = int(target.slot_ts_us(j))
         minutes = target.slot_minutes(j)
-        bars = BarBatch(sd.names_array[r], np.full(len(r), ts, dtype=np.int64), o, h, lo, c, v)
+        bars = BarBatch(symbols, np.full(len(r), ts, dtype=np.int64), o, h, lo, c, v)
         return [(ts, minutes, DerivedSlice(k, minutes, bars, r))]
