@@ -162,68 +162,51 @@ class _Tally:
 
 
 class _ColumnTally(_Tally):
-    """The batch consumer, vectorised: per-symbol arrays indexed by the slices' ``rows``
-    (positions in ``data_manager.symbols``), with ``Row.add``'s checksum computed for
-    the whole slice (``peers.hashes``); folded into the same ``Row`` objects at each
-    session's end. Slices of fewer than ``SMALL`` bars go through ``Row.add`` per bar,
-    which is cheaper for them than a dozen numpy calls."""
-
-    SMALL = 24
+    """The batch consumer, vectorised: it keeps each slice's columns with its ``rows``
+    (positions in ``data_manager.symbols``) and, at each session's end, reduces them in
+    one pass per series: counts, session volume/high/low and ``Row.add``'s checksum for
+    every bar at once (``peers.hashes``), folded into the same ``Row`` objects."""
 
     def __init__(self, sessions: list[Session], names: Sequence[str]) -> None:
         super().__init__(sessions)
         self.names = list(names)
-        self._clear()
-
-    def _clear(self) -> None:
-        n = len(self.names)
-        self.n = {m: np.zeros(n, dtype=np.int64) for m in SERIES}
-        self.sums = {m: np.zeros(n, dtype=np.uint64) for m in SERIES}
-        self.volume = np.zeros(n, dtype=np.int64)
-        self.high = np.full(n, -np.inf)
-        self.low = np.full(n, np.inf)
+        self.parts: dict[int, list[tuple[Any, ...]]] = {m: [] for m in SERIES}
 
     def session_event(self, ev: Any) -> None:
         super().session_event(ev)
-        if hasattr(ev, "report"):
+        if hasattr(ev, "report"):  # SessionEndEvent
             self._fold()
 
-    def columns(self, bars: Any, rows: Any, interval: int, repeats: bool) -> None:
-        """One slice; ``repeats`` when a symbol may occur twice in it (gap fills)."""
-        if len(rows) < self.SMALL:
-            self.bar_slice(bars, interval)
-            return
-        v = bars.volume
-        sums = bar_hashes(bars.ts_us, bars.open, bars.high, bars.low, bars.close, v)
-        if repeats:
-            np.add.at(self.n[interval], rows, 1)
-            np.add.at(self.sums[interval], rows, sums)
-        else:
-            self.n[interval][rows] += 1
-            self.sums[interval][rows] += sums
-        if interval != 1:
-            return
-        if repeats:
-            np.add.at(self.volume, rows, v)
-            np.maximum.at(self.high, rows, bars.high)
-            np.minimum.at(self.low, rows, bars.low)
-        else:
-            self.volume[rows] += v
-            self.high[rows] = np.maximum(self.high[rows], bars.high)
-            self.low[rows] = np.minimum(self.low[rows], bars.low)
+    def columns(self, bars: Any, rows: Any, interval: int) -> None:
+        b = bars
+        self.parts[interval].append((rows, b.ts_us, b.open, b.high, b.low, b.close, b.volume))
 
     def _fold(self) -> None:
-        """Add this session's arrays into its Rows (after the per-bar ones, if any)."""
-        seen = sum(self.n.values())
+        """This session's slices into its Rows."""
+        n = len(self.names)
+        counts, sums = {}, {}
+        volume, high, low = np.zeros(n, np.int64), np.full(n, -np.inf), np.full(n, np.inf)
+        for m, parts in self.parts.items():
+            counts[m], sums[m] = np.zeros(n, np.int64), np.zeros(n, np.uint64)
+            if not parts:
+                continue
+            rows, ts, o, h, lo, c, v = (np.concatenate(col) for col in zip(*parts, strict=True))
+            counts[m] = np.bincount(rows, minlength=n)
+            np.add.at(sums[m], rows, bar_hashes(ts, o, h, lo, c, v))
+            if m == 1:
+                np.add.at(volume, rows, v)
+                np.maximum.at(high, rows, h)
+                np.minimum.at(low, rows, lo)
+            parts.clear()
+        seen = sum(counts.values())
         for i in np.flatnonzero(seen).tolist():
             row = self._row(self.names[i])
             for m in SERIES:
-                row.n[m] += int(self.n[m][i])
-                row.sums[m] = (row.sums[m] + int(self.sums[m][i])) & HASH_MASK
-            row.volume += int(self.volume[i])
-            row.high = max(row.high, float(self.high[i]))
-            row.low = min(row.low, float(self.low[i]))
-        self._clear()
+                row.n[m] += int(counts[m][i])
+                row.sums[m] = (row.sums[m] + int(sums[m][i])) & HASH_MASK
+            row.volume += int(volume[i])
+            row.high = max(row.high, float(high[i]))
+            row.low = min(row.low, float(low[i]))
 
 
 def run(
@@ -287,12 +270,12 @@ def run(
                 if tamper is not None:
                     ev = tamper(ev)
                 if isinstance(ev, BarSliceEvent):
-                    cols.columns(ev.bars, ev.rows, 1, ev.filled)
+                    cols.columns(ev.bars, ev.rows, 1)
                 elif isinstance(ev, DerivedSliceEvent):
                     if ev.revised:
                         cols.revised += len(ev.bars)
                     else:
-                        cols.columns(ev.bars, ev.rows, ev.interval, False)
+                        cols.columns(ev.bars, ev.rows, ev.interval)
                 elif isinstance(ev, SessionStartEvent | SessionEndEvent):
                     cols.session_event(ev)
 
