@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import repeat
@@ -107,25 +108,25 @@ BatchEvent = (
 
 
 def expand(events: list[BatchEvent]) -> list[Event]:
-    """Per-bar view of batch events: one BarEvent/DerivedBarEvent per bar, same order.
+    """Per-bar view of batch events: one BarEvent/DerivedBarEvent per bar, same order."""
+    return list(iter_expand(events))
 
-    Events are built in C (``tuple.__new__`` over zipped fields) rather than by calling
-    the NamedTuple per bar: this is the per-bar consumer's hot path.
-    """
-    out: list[Event] = []
+
+def iter_expand(events: list[BatchEvent]) -> Iterator[Event]:
+    """:func:`expand`, lazily: each event (and its Bar) is built in C (``tuple.__new__``
+    over zipped fields) just before the consumer takes it, so one it drops dies young."""
     new = tuple.__new__
     for ev in events:
         if isinstance(ev, BarSliceEvent):
-            bars = ev.bars.to_bars(filled=ev.filled)
-            n = len(bars)
+            n = len(ev.bars)
+            bars = ev.bars.iter_bars(filled=ev.filled)
             fields = zip(bars, repeat(ev.time, n), repeat(ev.corrected, n), strict=True)
-            out.extend(map(new, repeat(BarEvent, n), fields))
+            yield from map(new, repeat(BarEvent, n), fields)
         elif isinstance(ev, DerivedSliceEvent):
-            bars = ev.bars.to_bars(minutes=ev.minutes)
-            n = len(bars)
+            n = len(ev.bars)
+            bars = ev.bars.iter_bars(minutes=ev.minutes)
             times, kinds = repeat(ev.time, n), repeat(ev.interval, n)
             fields4 = zip(bars, times, kinds, repeat(ev.revised, n), strict=True)
-            out.extend(map(new, repeat(DerivedBarEvent, n), fields4))
+            yield from map(new, repeat(DerivedBarEvent, n), fields4)
         else:
-            out.append(ev)
-    return out
+            yield ev

@@ -107,15 +107,14 @@ class BarBatch:
         )
 
     def iter_bars(self, filled: bool = False, minutes: int = 1) -> Iterator[Bar]:
-        return iter(self.to_bars(filled, minutes))
-
-    def to_bars(self, filled: bool = False, minutes: int = 1) -> list[Bar]:
-        """The rows as Bar objects, built in C (``tuple.__new__`` over the column lists):
-        about half the cost of calling ``Bar(...)`` per row on the per-bar consumer path.
-        Bars sharing a timestamp share one datetime."""
+        """The rows as Bar objects, each built in C (``tuple.__new__`` over the column
+        lists) when the caller takes it: about half the cost of calling ``Bar(...)``, and
+        a bar the consumer drops dies at once, so replay does not feed the garbage
+        collector (at 500 symbols, collections took 16% of per-bar replay when every
+        instant's bars were built up front). Bars sharing a timestamp share one datetime."""
         n = len(self.ts_us)
         if not n:
-            return []
+            return iter(())
         ts = self.ts_us
         first = int(ts[0])
         stamps: Iterable[datetime]
@@ -137,7 +136,10 @@ class BarBatch:
             self.regular.tolist(),
             strict=True,
         )
-        return list(map(tuple.__new__, repeat(Bar, n), rows))
+        return map(tuple.__new__, repeat(Bar, n), rows)
+
+    def to_bars(self, filled: bool = False, minutes: int = 1) -> list[Bar]:
+        return list(self.iter_bars(filled, minutes))
 
 
 @dataclass(frozen=True)
