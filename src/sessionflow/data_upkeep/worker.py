@@ -220,12 +220,25 @@ class UpkeepWorker(WorkerThread):
                 gaps.attempts[minutes, rows] += tries
                 self._apply_fill(batch, result)
             self._derive(sd, sd.grid, now_us, result)
-            expected = gaps.expected_so_far(now_us)
-            quality = np.round(100.0 * sd.received / expected, 4) if expected else sd.quality * 0
-            sd.flags["quality"] |= (quality != sd.quality) | (expected != sd.expected_so_far)
-            sd.quality[:] = quality
-            sd.expected_so_far = expected
+            self._rate(sd, gaps.expected_so_far(now_us))
         return result
+
+    @staticmethod
+    def _rate(sd: SessionData, expected: int) -> None:
+        """Bar quality per symbol; its update flag is set where it changed (everywhere
+        when another minute became expected). A few array calls: this runs every check."""
+        if expected:
+            quality = 100.0 * sd.received
+            quality /= expected
+            quality.round(4, out=quality)
+        else:
+            quality = np.zeros_like(sd.quality)
+        if expected != sd.expected_so_far:
+            sd.flags["quality"][:] = True
+        else:
+            sd.flags["quality"] |= quality != sd.quality
+        sd.quality[:] = quality
+        sd.expected_so_far = expected
 
     def _query(
         self, rows: Any, minutes: Any, version: int | None, budget: int, result: CheckResult
