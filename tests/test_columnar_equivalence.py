@@ -99,3 +99,27 @@ def test_slice_rows_index_the_symbols(demo_store_path: Path) -> None:
         assert ev.rows is not None
         assert ev.rows.dtype == np.intp
         assert list(names[ev.rows]) == ev.bars.symbol.tolist()
+
+
+def test_replay_groups_checked_once_per_session() -> None:
+    """A replay group is marked clean only if its bars are regular, have sane volumes and
+    name each symbol once in ascending rows; the per-instant fast path trusts that mark."""
+    from sessionflow.data_upkeep.prefetch import ReplayBars
+    from sessionflow.models import MAX_VOLUME
+    from sessionflow.store import BarBatch
+
+    t = [0, 0, 60, 60, 120, 120, 180, 180, 240, 240]
+    ts = np.array(t, dtype=np.int64) * 1_000_000
+    rows = np.array([0, 1, 0, 1, 1, 1, 0, 1, 0, 1], dtype=np.intp)
+    volume = np.array([1, 1, 1, 1, 1, 1, -1, 1, 1, MAX_VOLUME + 1], dtype=np.int64)
+    regular = np.ones(10, dtype=np.bool_)
+    regular[2] = False
+    prices = np.full(10, 10.0)
+    batch = BarBatch(
+        np.array(["A", "B"] * 5, dtype=object), ts, prices, prices, prices, prices, volume,
+        regular,
+    )  # fmt: skip
+    replay = ReplayBars.build(rows, batch)
+    assert replay.groups == 5
+    # clean; extended bar; symbol twice; negative volume; volume over the bound
+    assert replay.clean.tolist() == [True, False, False, False, False]

@@ -274,8 +274,10 @@ class StreamCoordinator(WorkerThread):
             rb, sl = instant.bars, slice(instant.lo, instant.hi)
             b = rb.batch
             cols = (b.open[sl], b.high[sl], b.low[sl], b.close[sl], b.volume[sl])
-            # every bar of an instant shares one open; regular ones take the fast path
-            if b.regular[sl].all() and sd.write_instant(rb.rows[sl], int(b.ts_us[sl][0]), *cols):
+            # every bar of an instant shares one open; a group checked clean at load
+            # (regular, sane volumes, each symbol once) takes the fast path
+            ts = int(b.ts_us[instant.lo])
+            if rb.clean[instant.group] and sd.write_instant(rb.rows[sl], ts, *cols, checked=True):
                 ok = None
             else:
                 ok = sd.write_bars(rb.rows[sl], b.ts_us[sl], *cols, b.regular[sl])
