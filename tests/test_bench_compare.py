@@ -225,12 +225,16 @@ def test_vectorised_batch_consumer_equals_the_reference_and_catches_a_bad_bar(
     peers: Any,
     job_data: tuple[Any, Path, Path],
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     corrupt: bool,
 ) -> None:
-    """The columnar consumer (slices reduced once per session) equals numpy; one
-    doubled 1m high in one slice fails sum_1m and high."""
+    """The columnar consumer (slices reduced once per session, hashed in chunks, here
+    small ones) equals numpy; one doubled 1m high in one slice fails sum_1m and high."""
+    from peers import engine_sessionflow
+
     from sessionflow.events import BarSliceEvent
 
+    monkeypatch.setattr(engine_sessionflow._ColumnTally, "CHUNK", 100)
     tamper = _Once(lambda ev: isinstance(ev, BarSliceEvent), _slice_high_doubled, nth=50)
     cmp = _run_sessionflow(
         peers, job_data, tmp_path, batch=True, tamper=tamper if corrupt else None
