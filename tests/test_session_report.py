@@ -8,6 +8,8 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from sessionflow import BarEvent, Event, SessionEndEvent, SessionStartEvent, build_system
 from tests.helpers import demo_settings
 
@@ -40,6 +42,8 @@ def test_report_rows_read_late_describe_their_own_session(demo_store_path: Path)
         early = ev.session == date(2024, 11, 29)
         assert rep.early_close is early
         assert {r.expected for r in rep.rows} == {210 if early else 390}
+        with pytest.raises(AttributeError):
+            rep.early_close = not early
         copy = pickle.loads(pickle.dumps(rep))
         assert copy == rep and copy.rows == rep.rows
         out = json.loads(json.dumps(rep.to_dict()))

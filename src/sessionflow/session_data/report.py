@@ -100,21 +100,32 @@ class SessionReport:
     ) -> None:
         if (rows is None) == (inputs is None):
             raise ValueError("SessionReport needs rows or inputs, not both")
-        self.session = session
-        self.early_close = early_close
-        self._rows = rows
-        self._inputs = inputs
+        init = object.__setattr__  # immutable once built, like the frozen dataclass it was
+        init(self, "session", session)
+        init(self, "early_close", early_close)
+        init(self, "_rows", rows)
+        init(self, "_inputs", inputs)
         # corporate actions applied to history when this session began
         # (docs/corporate-actions.md)
-        self.actions: list[dict[str, Any]] = actions if actions is not None else []
+        init(self, "actions", actions if actions is not None else [])
+
+    session: date
+    early_close: bool
+    actions: list[dict[str, Any]]
+    _rows: list[SymbolReport] | None
+    _inputs: ReportInputs | None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"SessionReport is immutable (cannot set {name})")
 
     @property
     def rows(self) -> list[SymbolReport]:
         rows = self._rows
         if rows is None:
             assert self._inputs is not None
-            rows = self._rows = self._inputs.rows()
-            self._inputs = None
+            rows = self._inputs.rows()
+            object.__setattr__(self, "_rows", rows)
+            object.__setattr__(self, "_inputs", None)
         return rows
 
     def __eq__(self, other: object) -> bool:
@@ -136,8 +147,14 @@ class SessionReport:
                 "rows": self.rows, "actions": self.actions}  # fmt: skip
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.session, self.early_close = state["session"], state["early_close"]
-        self._rows, self._inputs, self.actions = state["rows"], None, state["actions"]
+        for name, value in (
+            ("session", state["session"]),
+            ("early_close", state["early_close"]),
+            ("_rows", state["rows"]),
+            ("_inputs", None),
+            ("actions", state["actions"]),
+        ):
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
