@@ -326,7 +326,7 @@ class UpkeepWorker(WorkerThread):
         if rows is None and got.all():
             # a fresh window every symbol has (the usual case): whole rows, no gathers;
             # the target slot is still empty, so plain row assignment is a put
-            r: npt.NDArray[np.intp] = np.arange(len(got))
+            r = sd.all_rows
             o, h, lo, c, v = o[0], h[0], lo[0], c[0], v[0]
             target.open[j], target.high[j], target.low[j], target.close[j] = o, h, lo, c
             target.volume[j], target.present[j] = v, True
@@ -335,7 +335,7 @@ class UpkeepWorker(WorkerThread):
         else:
             if not got.any():
                 return []
-            r = (np.arange(len(sd.names)) if rows is None else rows)[got]
+            r = (sd.all_rows if rows is None else rows)[got]
             o, h, lo, c, v = o[0, got], h[0, got], lo[0, got], c[0, got], v[0, got]
             target.put_slot(r, j, o, h, lo, c, v)
             sd.flags["derived"][r] = True

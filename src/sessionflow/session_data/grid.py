@@ -172,7 +172,7 @@ def _one_window(
         return y
 
     p: BOOL = part(src.present)
-    has: BOOL = np.any(p, axis=0)
+    has: BOOL = np.logical_or.reduce(p, axis=0)  # np.any's Python wrapper costs more
     opens, closes = part(src.open), part(src.close)
     o: F64 = opens[-1].copy()
     c: F64 = closes[0].copy()

@@ -57,6 +57,9 @@ class SessionData:
         self.trailing_days = trailing_days
         self.names: tuple[str, ...] = tuple(sorted(set(symbols)))
         self.names_array = np.array(self.names, dtype=object)
+        # 0..n-1, shared by every all-symbol slice event's rows: read-only
+        self.all_rows: IDX = np.arange(len(self.names), dtype=np.intp)
+        self.all_rows.flags.writeable = False
         self._index = {s: i for i, s in enumerate(self.names)}
         self._symbols = {s: SymbolSessionData(self, i, s) for s, i in self._index.items()}
         n = len(self.names)
