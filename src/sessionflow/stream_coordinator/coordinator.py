@@ -197,13 +197,15 @@ class StreamCoordinator(WorkerThread):
                 if t_item > end_us:
                     self._drop_late()
                     continue
-                self._step_to(t_item, unpaced)
-                self._deliver(self.merger.pop_group())
+                now = from_us(t_item)  # one datetime per step, shared by clock and events
+                self._step_to(t_item, unpaced, now)
+                self._deliver(self.merger.pop_group(), now)
             else:
                 assert t_check is not None
-                self._step_to(t_check, unpaced)
-                result = self._check(from_us(t_check), t_check == close_us)
-                self._publish(check_events(result, from_us(t_check)))
+                now = from_us(t_check)
+                self._step_to(t_check, unpaced, now)
+                result = self._check(now, t_check == close_us)
+                self._publish(check_events(result, now))
                 ci += 1
         self.clock.advance(from_us(end_us))
         self.session_data.end_session()
@@ -240,12 +242,12 @@ class StreamCoordinator(WorkerThread):
         counters = self.hooks.counters
         counters["after_session_end"] = counters.get("after_session_end", 0) + dropped
 
-    def _step_to(self, t_us: int, unpaced: bool) -> None:
+    def _step_to(self, t_us: int, unpaced: bool, now: datetime) -> None:
         if self.hooks.jitter:
             self.hooks.jitter()
         if not unpaced:
             self._pace(t_us)
-        self.clock.advance(from_us(t_us))
+        self.clock.advance(now)
 
     def _pace(self, t_us: int) -> None:
         """Wait until wall time reaches ``t_us``. A pause cuts the wait short: the step is
@@ -266,8 +268,7 @@ class StreamCoordinator(WorkerThread):
             if not self.pacer.wait_until(t_us, hooks.wake):
                 return
 
-    def _deliver(self, instant: Instant) -> None:
-        now = from_us(instant.time_us)
+    def _deliver(self, instant: Instant, now: datetime) -> None:
         sd = self.session_data
         events: list[BatchEvent] = []
         if instant.bars is not None:
