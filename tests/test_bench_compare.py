@@ -184,3 +184,63 @@ def test_window_builder_of_the_peer_variants_equals_the_reference(
     peers.write_csv(out, rows)
     cmp = peers.compare_csv(ref, out)
     assert cmp["equal"], cmp
+
+
+def test_column_hashes_equal_python_tuple_hash() -> None:
+    """The batch consumer's vectorised checksum is Python's ``hash(tuple)``, bar for bar."""
+    import numpy as np
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        from peers.hashes import bar_hashes, float_hash, int_hash
+    finally:
+        sys.path.remove(str(BENCH))
+    rng = np.random.default_rng(7)
+    n = 20_000
+    edge = [0.0, -0.0, 1.0, -1.0, 2.0**61 - 1, 2.0**70, -(2.0**61), 1e300, -1e-300, 5e-324]
+    floats = np.concatenate([rng.normal(100, 50, n), rng.uniform(-1e9, 1e9, n), edge])
+    mask = (1 << 64) - 1
+    assert float_hash(floats).tolist() == [hash(x) & mask for x in floats.tolist()]
+    edge_i = [0, -1, 1, -2, 2**61 - 1, 2**61, -(2**61), 2**63 - 1, -(2**63)]
+    ints = np.concatenate([rng.integers(-(2**63), 2**63 - 1, n), edge_i]).astype(np.int64)
+    assert int_hash(ints).tolist() == [hash(x) & mask for x in ints.tolist()]
+    ts = rng.integers(1_700_000_000_000_000, 1_800_000_000_000_000, n)
+    o, h, lo, c = rng.normal(100, 5, (4, n))
+    v = rng.integers(0, 10**9, n)
+    cols = [x.tolist() for x in (ts, o, h, lo, c, v)]
+    want = [hash(t) & mask for t in zip(*cols, strict=True)]
+    assert bar_hashes(ts, o, h, lo, c, v).tolist() == want
+
+
+def _slice_high_doubled(ev: Any) -> Any:
+    from dataclasses import replace
+
+    bars = replace(ev.bars, high=ev.bars.high.copy())
+    bars.high[len(bars) // 2] *= 2
+    return replace(ev, bars=bars)
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_vectorised_batch_consumer_equals_the_reference_and_catches_a_bad_bar(
+    peers: Any,
+    job_data: tuple[Any, Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    corrupt: bool,
+) -> None:
+    """The columnar consumer (slices reduced once per session, hashed in chunks, here
+    small ones) equals numpy; one doubled 1m high in one slice fails sum_1m and high."""
+    from peers import engine_sessionflow
+
+    from sessionflow.events import BarSliceEvent
+
+    monkeypatch.setattr(engine_sessionflow._ColumnTally, "CHUNK", 100)
+    tamper = _Once(lambda ev: isinstance(ev, BarSliceEvent), _slice_high_doubled, nth=50)
+    cmp = _run_sessionflow(
+        peers, job_data, tmp_path, batch=True, tamper=tamper if corrupt else None
+    )
+    if not corrupt:
+        assert cmp["equal"], cmp
+    else:
+        assert tamper.done
+        assert cmp["columns_differ"] == {"sum_1m": 1, "high": 1}, cmp

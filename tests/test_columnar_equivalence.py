@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+
 from sessionflow import BarEvent, DerivedBarEvent, Event, build_system
 from sessionflow.data_upkeep import derive_bars
 from sessionflow.events import BarSliceEvent, BatchEvent, DerivedSliceEvent, expand
@@ -78,3 +80,46 @@ def test_fast_instant_write_refuses_whole_slices_it_cannot_take(calendar: Exchan
     assert not sd.write_instant(np.array([0, 0]), open_us + 120_000_000, *one)  # symbol twice
     assert sd.snapshot("A").session_volume == 5 and sd.snapshot("B").session_volume == 7
     assert sd.snapshot("A").rejections == {}
+
+
+def test_slice_rows_index_the_symbols(demo_store_path: Path) -> None:
+    """Each slice says where its bars' symbols sit in data_manager.symbols (sorted), so a
+    batch consumer can keep per-symbol arrays."""
+    system = build_system(
+        demo_settings(demo_store_path, start=date(2024, 11, 29), end=date(2024, 11, 29))
+    )
+    batches: list[BatchEvent] = []
+    system.on_batch(batches.append)
+    system.run()
+    names = np.array(system.data_manager.symbols, dtype=object)
+    assert list(names) == sorted(names)
+    slices = [e for e in batches if isinstance(e, BarSliceEvent | DerivedSliceEvent)]
+    assert {type(e) for e in slices} == {BarSliceEvent, DerivedSliceEvent}
+    for ev in slices:
+        assert ev.rows is not None
+        assert ev.rows.dtype == np.intp
+        assert list(names[ev.rows]) == ev.bars.symbol.tolist()
+
+
+def test_replay_groups_checked_once_per_session() -> None:
+    """A replay group is marked clean only if its bars are regular, have sane volumes and
+    name each symbol once in ascending rows; the per-instant fast path trusts that mark."""
+    from sessionflow.data_upkeep.prefetch import ReplayBars
+    from sessionflow.models import MAX_VOLUME
+    from sessionflow.store import BarBatch
+
+    t = [0, 0, 60, 60, 120, 120, 180, 180, 240, 240]
+    ts = np.array(t, dtype=np.int64) * 1_000_000
+    rows = np.array([0, 1, 0, 1, 1, 1, 0, 1, 0, 1], dtype=np.intp)
+    volume = np.array([1, 1, 1, 1, 1, 1, -1, 1, 1, MAX_VOLUME + 1], dtype=np.int64)
+    regular = np.ones(10, dtype=np.bool_)
+    regular[2] = False
+    prices = np.full(10, 10.0)
+    batch = BarBatch(
+        np.array(["A", "B"] * 5, dtype=object), ts, prices, prices, prices, prices, volume,
+        regular,
+    )  # fmt: skip
+    replay = ReplayBars.build(rows, batch)
+    assert replay.groups == 5
+    # clean; extended bar; symbol twice; negative volume; volume over the bound
+    assert replay.clean.tolist() == [True, False, False, False, False]

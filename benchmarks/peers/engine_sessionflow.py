@@ -26,15 +26,18 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from peers.hashes import bar_hashes
 from peers.job import (
+    HASH_MASK,
     INTERVALS,
+    SERIES,
     EngineResult,
     Job,
     Row,
@@ -158,6 +161,60 @@ class _Tally:
             self._row(sym).add(interval, *bar)
 
 
+class _ColumnTally(_Tally):
+    """The batch consumer, vectorised: it keeps each slice's columns with its ``rows``
+    (positions in ``data_manager.symbols``) and, at each session's end, reduces them in
+    one pass per series: counts, session volume/high/low and ``Row.add``'s checksum for
+    every bar at once (``peers.hashes``), folded into the same ``Row`` objects."""
+
+    CHUNK = 16_384  # rows hashed per pass: the temporaries stay in cache (5x faster)
+
+    def __init__(self, sessions: list[Session], names: Sequence[str]) -> None:
+        super().__init__(sessions)
+        self.names = list(names)
+        self.parts: dict[int, list[tuple[Any, ...]]] = {m: [] for m in SERIES}
+
+    def session_event(self, ev: Any) -> None:
+        super().session_event(ev)
+        if hasattr(ev, "report"):  # SessionEndEvent
+            self._fold()
+
+    def columns(self, bars: Any, rows: Any, interval: int) -> None:
+        b = bars
+        self.parts[interval].append((rows, b.ts_us, b.open, b.high, b.low, b.close, b.volume))
+
+    def _fold(self) -> None:
+        """This session's slices into its Rows."""
+        n = len(self.names)
+        counts, sums = {}, {}
+        volume, high, low = np.zeros(n, np.int64), np.full(n, -np.inf), np.full(n, np.inf)
+        for m, parts in self.parts.items():
+            counts[m], sums[m] = np.zeros(n, np.int64), np.zeros(n, np.uint64)
+            if not parts:
+                continue
+            rows, ts, o, h, lo, c, v = (np.concatenate(col) for col in zip(*parts, strict=True))
+            counts[m] = np.bincount(rows, minlength=n)
+            cols = (ts, o, h, lo, c, v)
+            step = self.CHUNK
+            for a in range(0, len(rows), step):
+                part = [x[a : a + step] for x in cols]
+                np.add.at(sums[m], rows[a : a + step], bar_hashes(*part))
+            if m == 1:
+                np.add.at(volume, rows, v)
+                np.maximum.at(high, rows, h)
+                np.minimum.at(low, rows, lo)
+            parts.clear()
+        seen = sum(counts.values())
+        for i in np.flatnonzero(seen).tolist():
+            row = self._row(self.names[i])
+            for m in SERIES:
+                row.n[m] += int(counts[m][i])
+                row.sums[m] = (row.sums[m] + int(sums[m][i])) & HASH_MASK
+            row.volume += int(volume[i])
+            row.high = max(row.high, float(high[i]))
+            row.low = min(row.low, float(low[i]))
+
+
 def run(
     data: Path,
     job: Job,
@@ -212,18 +269,21 @@ def run(
                 raise RuntimeError("this sessionflow has no SystemManager.on_batch")
             from sessionflow.events import BarSliceEvent, DerivedSliceEvent
 
+            cols = _ColumnTally(sessions, system.data_manager.symbols)
+            tally = cols
+
             def consume_batch(ev: Any) -> None:
                 if tamper is not None:
                     ev = tamper(ev)
                 if isinstance(ev, BarSliceEvent):
-                    tally.bar_slice(ev.bars)
+                    cols.columns(ev.bars, ev.rows, 1)
                 elif isinstance(ev, DerivedSliceEvent):
                     if ev.revised:
-                        tally.revised += len(ev.bars)
+                        cols.revised += len(ev.bars)
                     else:
-                        tally.bar_slice(ev.bars, ev.interval)
+                        cols.columns(ev.bars, ev.rows, ev.interval)
                 elif isinstance(ev, SessionStartEvent | SessionEndEvent):
-                    tally.session_event(ev)
+                    cols.session_event(ev)
 
             system.on_batch(consume_batch)
         else:

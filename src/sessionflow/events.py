@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.store.base import BarBatch
+
+IDX = npt.NDArray[np.intp]
 
 if TYPE_CHECKING:
     from sessionflow.session_data.report import SessionReport
@@ -69,23 +76,30 @@ Event = SessionStartEvent | SessionEndEvent | BarEvent | DerivedBarEvent | Quote
 
 @dataclass(frozen=True, slots=True)
 class BarSliceEvent:
-    """Every 1m bar that became available at ``time``, as columns sorted by symbol."""
+    """Every 1m bar that became available at ``time``, as columns sorted by symbol.
+
+    ``rows[i]`` is bar ``i``'s symbol's position in ``data_manager.symbols`` (sorted), so
+    a consumer can keep per-symbol state in arrays and update it without a dict lookup.
+    """
 
     bars: BarBatch
     time: datetime
     filled: bool = False
     corrected: bool = False
+    rows: IDX | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DerivedSliceEvent:
-    """One derived window (``interval`` minutes, ``minutes`` long) for several symbols."""
+    """One derived window (``interval`` minutes, ``minutes`` long) for several symbols;
+    ``rows`` as in :class:`BarSliceEvent`."""
 
     bars: BarBatch
     time: datetime
     interval: int
     minutes: int
     revised: bool = False
+    rows: IDX | None = None
 
 
 BatchEvent = (
@@ -95,17 +109,24 @@ BatchEvent = (
 
 def expand(events: list[BatchEvent]) -> list[Event]:
     """Per-bar view of batch events: one BarEvent/DerivedBarEvent per bar, same order."""
-    out: list[Event] = []
+    return list(iter_expand(events))
+
+
+def iter_expand(events: list[BatchEvent]) -> Iterator[Event]:
+    """:func:`expand`, lazily: each event (and its Bar) is built in C (``tuple.__new__``
+    over zipped fields) just before the consumer takes it, so one it drops dies young."""
+    new = tuple.__new__
     for ev in events:
         if isinstance(ev, BarSliceEvent):
-            out.extend(
-                BarEvent(b, ev.time, ev.corrected) for b in ev.bars.iter_bars(filled=ev.filled)
-            )
+            n = len(ev.bars)
+            bars = ev.bars.iter_bars(filled=ev.filled)
+            fields = zip(bars, repeat(ev.time, n), repeat(ev.corrected, n), strict=True)
+            yield from map(new, repeat(BarEvent, n), fields)
         elif isinstance(ev, DerivedSliceEvent):
-            out.extend(
-                DerivedBarEvent(b, ev.time, ev.interval, ev.revised)
-                for b in ev.bars.iter_bars(minutes=ev.minutes)
-            )
+            n = len(ev.bars)
+            bars = ev.bars.iter_bars(minutes=ev.minutes)
+            times, kinds = repeat(ev.time, n), repeat(ev.interval, n)
+            fields4 = zip(bars, times, kinds, repeat(ev.revised, n), strict=True)
+            yield from map(new, repeat(DerivedBarEvent, n), fields4)
         else:
-            out.append(ev)
-    return out
+            yield ev

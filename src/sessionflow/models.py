@@ -13,17 +13,25 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 MINUTE = timedelta(minutes=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)  # built once: to_us runs once per bar on consumer paths
 
 
+@lru_cache(maxsize=4096)
 def to_us(ts: datetime) -> int:
-    """Microseconds since the epoch for a tz-aware datetime (exact, no float)."""
+    """Microseconds since the epoch for a tz-aware datetime (exact, no float).
+
+    Memoised (a pure function): per-bar consumers convert every bar's ``ts``, and the
+    bars of one instant share one datetime whose hash Python caches, so a hit costs a
+    third of the timedelta division. Naive datetimes raise (never cached).
+    """
     if ts.tzinfo is None:
         raise ValueError(f"naive datetime {ts!r}: sessionflow needs tz-aware timestamps")
-    return (ts - _EPOCH) // timedelta(microseconds=1)
+    return (ts - _EPOCH) // _US
 
 
 def from_us(us: int) -> datetime:

@@ -126,5 +126,10 @@ class DataManager:
         return self.session_data.history_bars(self._known(symbol), interval, day)
 
     @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols, sorted; slice events' ``rows`` index this."""
+        return self.session_data.symbols
+
+    @property
     def reports(self) -> list[SessionReport]:
         return list(self.coordinator.reports)

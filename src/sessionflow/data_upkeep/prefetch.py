@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from sessionflow.corporate_actions.adjust import Action, MapEntry, check_mode
 from sessionflow.corporate_actions.history import session_bars, stored_actions
-from sessionflow.models import Bar, Quote, Tick
+from sessionflow.models import MAX_VOLUME, Bar, Quote, Tick
 from sessionflow.store import BarBatch, Store
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
 
@@ -40,6 +40,9 @@ class ReplayBars:
     rows: npt.NDArray[np.intp]
     available_us: npt.NDArray[np.int64]
     starts: npt.NDArray[np.intp]
+    # per group: regular bars, volumes in bounds, each symbol once in ascending rows;
+    # checked here once per session so the per-instant write can skip those checks
+    clean: npt.NDArray[np.bool_]
 
     @classmethod
     def build(cls, rows: npt.NDArray[np.intp], batch: BarBatch) -> ReplayBars:
@@ -49,7 +52,7 @@ class ReplayBars:
             starts = np.concatenate(([0], cut, [len(available)])).astype(np.intp)
         else:
             starts = np.zeros(1, dtype=np.intp)
-        return cls(batch, rows, available, starts)
+        return cls(batch, rows, available, starts, _clean_groups(rows, batch, starts))
 
     @property
     def groups(self) -> int:
@@ -57,6 +60,22 @@ class ReplayBars:
 
     def __len__(self) -> int:
         return len(self.batch)
+
+
+def _clean_groups(
+    rows: npt.NDArray[np.intp], batch: BarBatch, starts: npt.NDArray[np.intp]
+) -> npt.NDArray[np.bool_]:
+    """Which groups hold only regular bars with volumes in 0..MAX_VOLUME, their symbol
+    rows strictly ascending (so no symbol twice)."""
+    n = len(rows)
+    if n == 0:
+        return np.zeros(0, dtype=np.bool_)
+    bad = ~batch.regular | (batch.volume.view(np.uint64) > MAX_VOLUME)  # negatives wrap
+    unordered = np.zeros(n, dtype=np.bool_)
+    unordered[:-1] = rows[1:] <= rows[:-1]  # pair (i, i+1), counted in i's group
+    unordered[starts[1:-1] - 1] = False  # pairs across a group boundary do not count
+    dirty: npt.NDArray[np.bool_] = np.logical_or.reduceat(bad | unordered, starts[:-1])
+    return ~dirty
 
 
 @dataclass

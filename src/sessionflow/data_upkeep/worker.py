@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.data_upkeep.derived import completed_windows
@@ -50,6 +51,7 @@ class DerivedSlice:
     interval: int
     minutes: int
     bars: BarBatch
+    rows: npt.NDArray[np.intp] | None = None  # each bar's symbol row in SessionData
 
 
 @dataclass
@@ -57,6 +59,7 @@ class CheckResult:
     """What one upkeep check changed, for the coordinator to announce."""
 
     filled: BarBatch = field(default_factory=lambda: _EMPTY)
+    filled_rows: npt.NDArray[np.intp] | None = None
     derived: list[DerivedSlice] = field(default_factory=list)
     revised: list[DerivedSlice] = field(default_factory=list)
     fill_error: str | None = None
@@ -221,12 +224,25 @@ class UpkeepWorker(WorkerThread):
                 gaps.attempts[minutes, rows] += tries
                 self._apply_fill(batch, result)
             self._derive(sd, sd.grid, now_us, result)
-            expected = gaps.expected_so_far(now_us)
-            quality = np.round(100.0 * sd.received / expected, 4) if expected else sd.quality * 0
-            sd.flags["quality"] |= (quality != sd.quality) | (expected != sd.expected_so_far)
-            sd.quality[:] = quality
-            sd.expected_so_far = expected
+            self._rate(sd, gaps.expected_so_far(now_us))
         return result
+
+    @staticmethod
+    def _rate(sd: SessionData, expected: int) -> None:
+        """Bar quality per symbol; its update flag is set where it changed (everywhere
+        when another minute became expected). A few array calls: this runs every check."""
+        if expected:
+            quality = 100.0 * sd.received
+            quality /= expected
+            quality.round(4, out=quality)
+        else:
+            quality = np.zeros_like(sd.quality)
+        if expected != sd.expected_so_far:
+            sd.flags["quality"][:] = True
+        else:
+            sd.flags["quality"] |= quality != sd.quality
+        sd.quality[:] = quality
+        sd.expected_so_far = expected
 
     def _query(
         self, rows: Any, minutes: Any, version: int | None, budget: int, result: CheckResult
@@ -266,7 +282,7 @@ class UpkeepWorker(WorkerThread):
         ok = sd.write_bars(r, b.ts_us, b.open, b.high, b.low, b.close, b.volume, filled=True)
         b, r = b.take(ok), r[ok]
         sd.gap_open[(b.ts_us - sd.grid.open_us) // MINUTE_US, r] = False
-        result.filled = b
+        result.filled, result.filled_rows = b, r
 
     def _derive(self, sd: SessionData, grid: BarGrid, now_us: int, result: CheckResult) -> None:
         session = sd.current_session
@@ -310,15 +326,25 @@ class UpkeepWorker(WorkerThread):
     ) -> list[tuple[int, int, DerivedSlice]]:
         """Compute window ``j`` of interval ``k`` into ``target``; return the symbols having it."""
         has, o, h, lo, c, v = aggregate(grid, k, np.array([j]), rows)
-        r = np.arange(len(sd.names)) if rows is None else rows
         got = has[0]
-        if not got.any():
-            return []
-        r = r[got]
-        o, h, lo, c, v = o[0, got], h[0, got], lo[0, got], c[0, got], v[0, got]
-        target.put_slot(r, j, o, h, lo, c, v)
-        sd.flags["derived"][r] = True
+        if rows is None and got.all():
+            # a fresh window every symbol has (the usual case): whole rows, no gathers;
+            # the target slot is still empty, so plain row assignment is a put
+            r = sd.all_rows
+            o, h, lo, c, v = o[0], h[0], lo[0], c[0], v[0]
+            target.open[j], target.high[j], target.low[j], target.close[j] = o, h, lo, c
+            target.volume[j], target.present[j] = v, True
+            sd.flags["derived"][:] = True
+            symbols = sd.names_array
+        else:
+            if not got.any():
+                return []
+            r = (sd.all_rows if rows is None else rows)[got]
+            o, h, lo, c, v = o[0, got], h[0, got], lo[0, got], c[0, got], v[0, got]
+            target.put_slot(r, j, o, h, lo, c, v)
+            sd.flags["derived"][r] = True
+            symbols = sd.names_array[r]
         ts = int(target.slot_ts_us(j))
         minutes = target.slot_minutes(j)
-        bars = BarBatch(sd.names_array[r], np.full(len(r), ts, dtype=np.int64), o, h, lo, c, v)
-        return [(ts, minutes, DerivedSlice(k, minutes, bars))]
+        bars = BarBatch(symbols, np.full(len(r), ts, dtype=np.int64), o, h, lo, c, v)
+        return [(ts, minutes, DerivedSlice(k, minutes, bars, r))]

@@ -162,20 +162,29 @@ def aggregate(
 def _one_window(
     src: BarGrid, a: int, b: int, rows: IDX | None
 ) -> tuple[BOOL, F64, F64, F64, F64, I64]:
+    """One window without masks. Relies on the grid's empty-slot values (prices NaN,
+    volume 0): fmax/fmin skip NaN, and open/close are found by walking the window's
+    minutes with ``copyto(where=present)`` (NaN if none is), which at these sizes is
+    two to three times cheaper than argmax over the minute axis plus a gather."""
+
     def part(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
         y: npt.NDArray[Any] = x[a:b] if rows is None else x[a:b, rows]
         return y
 
     p: BOOL = part(src.present)
-    has: BOOL = np.any(p, axis=0)
-    cols = np.arange(p.shape[1])
-    first, last = p.argmax(axis=0), (b - a - 1) - p[::-1].argmax(axis=0)
-    o: F64 = np.where(has, part(src.open)[first, cols], np.nan)
-    c: F64 = np.where(has, part(src.close)[last, cols], np.nan)
-    h: F64 = np.where(has, np.where(p, part(src.high), -np.inf).max(axis=0), np.nan)
-    lo: F64 = np.where(has, np.where(p, part(src.low), np.inf).min(axis=0), np.nan)
-    v: I64 = part(src.volume).sum(axis=0)  # absent minutes hold volume 0
-    return has[None], o[None], h[None], lo[None], c[None], v[None]
+    has: BOOL = np.logical_or.reduce(p, axis=0)  # np.any's Python wrapper costs more
+    opens, closes = part(src.open), part(src.close)
+    o: F64 = opens[-1].copy()
+    c: F64 = closes[0].copy()
+    for m in range(len(p) - 2, -1, -1):
+        np.copyto(o, opens[m], where=p[m])
+    for m in range(1, len(p)):
+        np.copyto(c, closes[m], where=p[m])
+    o, c = o[None], c[None]
+    h: F64 = np.fmax.reduce(part(src.high), axis=0)[None]
+    lo: F64 = np.fmin.reduce(part(src.low), axis=0)[None]
+    v: I64 = part(src.volume).sum(axis=0)[None]  # absent minutes hold volume 0
+    return has[None], o, h, lo, c, v
 
 
 def derive_grid(src: BarGrid, k: int) -> BarGrid:

@@ -13,7 +13,6 @@ minutes are columns. All bars that share a timestamp are written with one call.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -32,7 +31,7 @@ from sessionflow.session_data.grid import (
     derive_grid,
     runs,
 )
-from sessionflow.session_data.report import SessionReport, SymbolReport
+from sessionflow.session_data.report import ReportInputs, SessionReport
 from sessionflow.session_data.symbol_session_data import (
     DATA_TYPES,
     SymbolSessionData,
@@ -58,6 +57,9 @@ class SessionData:
         self.trailing_days = trailing_days
         self.names: tuple[str, ...] = tuple(sorted(set(symbols)))
         self.names_array = np.array(self.names, dtype=object)
+        # 0..n-1, shared by every all-symbol slice event's rows: read-only
+        self.all_rows: IDX = np.arange(len(self.names), dtype=np.intp)
+        self.all_rows.flags.writeable = False
         self._index = {s: i for i, s in enumerate(self.names)}
         self._symbols = {s: SymbolSessionData(self, i, s) for s, i in self._index.items()}
         n = len(self.names)
@@ -124,13 +126,25 @@ class SessionData:
         with self._lock:
             self.session_ended = True
 
-    def write_instant(self, rows: IDX, ts_us: int, o: F64, h: F64, lo: F64, c: F64, v: I64) -> bool:
+    def write_instant(
+        self,
+        rows: IDX,
+        ts_us: int,
+        o: F64,
+        h: F64,
+        lo: F64,
+        c: F64,
+        v: I64,
+        checked: bool = False,
+    ) -> bool:
         """Write regular bars that all open at ``ts_us``, at most one per symbol.
 
         The replay fast path: about half the numpy calls of :meth:`write_bars`. It
         writes nothing and returns False when any bar needs a rejection (outside the
         session, duplicate, out of order, a symbol twice); the caller then uses
-        :meth:`write_bars`, which counts the reasons.
+        :meth:`write_bars`, which counts the reasons. ``checked``: the caller already
+        knows each symbol occurs once and every volume is in bounds (replay payloads
+        are checked once per session), so those two checks are skipped.
         """
         with self._lock:
             grid = self.grid
@@ -138,11 +152,11 @@ class SessionData:
                 raise RuntimeError("write_instant before start_session")
             offset = ts_us - grid.open_us
             slot = offset // MINUTE_US
-            if offset % MINUTE_US or not 0 <= slot < grid.n_slots or not _unique_rows(rows):
+            if offset % MINUTE_US or not 0 <= slot < grid.n_slots:
                 return False
-            if not _volume_ok(v).all():
+            if not checked and (not _unique_rows(rows) or not _volume_ok(v).all()):
                 return False
-            if grid.present[slot][rows].any() or (self.last_slot[rows] > slot).any():
+            if grid.present[slot][rows].any() or self.last_slot[rows].max(initial=-1) > slot:
                 return False
             grid.put_slot(rows, slot, o, h, lo, c, v)
             self.gap_open[slot][rows] = False
@@ -497,52 +511,48 @@ class SessionData:
             return total + self.gap_open.nbytes
 
     def report(self) -> SessionReport:
-        """The per-symbol summary of the current session, as the CLI prints it."""
+        """The per-symbol summary of the current session, as the CLI prints it.
+
+        The figures are copied now (vectorised); the per-symbol rows and gap ranges are
+        built when the report's ``rows`` are first read.
+        """
         with self._lock:
             session, grid = self.current_session, self.grid
             if session is None or grid is None:
                 raise RuntimeError("no session has started")
-            expected = session.minutes
-            filled = grid.filled.sum(axis=0).tolist()
-            missing = self.gap_open.sum(axis=0).tolist()
-            derived = {k: g.present.sum(axis=0).tolist() for k, g in self.derived.items()}
-            received, volume = self.received.tolist(), self.volume.tolist()
-            high, low = self.high.tolist(), self.low.tolist()
-            gap_ranges = _gap_ranges(self.gap_open, grid.open_us)
-            rows = []
-            for i, name in enumerate(self.names):
-                data = self._symbols[name]
-                rows.append(
-                    SymbolReport(
-                        symbol=name,
-                        bars=received[i],
-                        expected=expected,
-                        quality=round(100.0 * received[i] / expected, 4) if expected else 0.0,
-                        gaps_found=missing[i] + filled[i],
-                        gaps_filled=filled[i],
-                        volume=volume[i],
-                        high=None if math.isnan(high[i]) else high[i],
-                        low=None if math.isnan(low[i]) else low[i],
-                        derived={
-                            k: derived[k][i] if k in derived else 0 for k in self.derived_intervals
-                        },
-                        gap_ranges=gap_ranges.get(i, []),
-                        rejections=dict(sorted(data.rejections.items())),
-                        quotes=len(data.quotes),
-                        extended_bars=len(data.extended_bars),
-                        extended_quotes=len(data.extended_quotes),
-                        corrected=data.corrected,
-                    )
-                )
+            data = [self._symbols[name] for name in self.names]
+            inputs = ReportInputs(
+                names=self.names,
+                expected=session.minutes,
+                received=self.received.tolist(),
+                volume=self.volume.tolist(),
+                high=self.high.tolist(),
+                low=self.low.tolist(),
+                filled=grid.filled.sum(axis=0).tolist(),
+                missing=self.gap_open.sum(axis=0).tolist(),
+                derived={k: g.present.sum(axis=0).tolist() for k, g in self.derived.items()},
+                derived_intervals=self.derived_intervals,
+                gap_open=self.gap_open.copy(),
+                open_us=grid.open_us,
+                rejections={
+                    i: dict(sorted(d.rejections.items()))
+                    for i, d in enumerate(data)
+                    if d.rejections
+                },
+                counts=[
+                    (len(d.quotes), len(d.extended_bars), len(d.extended_quotes), d.corrected)
+                    for d in data
+                ],
+            )
             return SessionReport(
                 session=session.date,
                 early_close=session.early_close,
-                rows=rows,
                 actions=[a.to_dict() for a in self.applied_actions],
+                inputs=inputs,
             )
 
 
-def _gap_ranges(gap_open: BOOL, open_us: int) -> dict[int, list[tuple[str, str]]]:
+def gap_ranges(gap_open: BOOL, open_us: int) -> dict[int, list[tuple[str, str]]]:
     """Per symbol row, open gaps as ISO-8601 UTC [start, end) pairs, all rows at once."""
     rows, starts, ends = runs(gap_open)
     stamp = np.datetime64(open_us, "us")

@@ -9,7 +9,6 @@ counters), small next to the bars replayed.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -116,7 +115,7 @@ def _own_actions(
     if shard.previous is None or not reports:
         return reports
     actions = system.data_manager.upkeep.effective_actions(shard.previous, shard.start)
-    first = dataclasses.replace(reports[0], actions=[a.to_dict() for a in actions])
+    first = reports[0].with_actions([a.to_dict() for a in actions])
     return [first, *reports[1:]]
 
 

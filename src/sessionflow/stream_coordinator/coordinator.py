@@ -198,13 +198,15 @@ class StreamCoordinator(WorkerThread):
                 if t_item > end_us:
                     self._drop_late()
                     continue
-                self._step_to(t_item, unpaced)
-                self._deliver(self.merger.pop_group())
+                now = from_us(t_item)  # one datetime per step, shared by clock and events
+                self._step_to(t_item, unpaced, now)
+                self._deliver(self.merger.pop_group(), now)
             else:
                 assert t_check is not None
-                self._step_to(t_check, unpaced)
-                result = self._check(from_us(t_check), t_check == close_us)
-                self._publish(check_events(result, from_us(t_check)))
+                now = from_us(t_check)
+                self._step_to(t_check, unpaced, now)
+                result = self._check(now, t_check == close_us)
+                self._publish(check_events(result, now))
                 ci += 1
         self.clock.advance(from_us(end_us))
         self.session_data.end_session()
@@ -241,12 +243,12 @@ class StreamCoordinator(WorkerThread):
         counters = self.hooks.counters
         counters["after_session_end"] = counters.get("after_session_end", 0) + dropped
 
-    def _step_to(self, t_us: int, unpaced: bool) -> None:
+    def _step_to(self, t_us: int, unpaced: bool, now: datetime) -> None:
         if self.hooks.jitter:
             self.hooks.jitter()
         if not unpaced:
             self._pace(t_us)
-        self.clock.advance(from_us(t_us))
+        self.clock.advance(now)
 
     def _pace(self, t_us: int) -> None:
         """Wait until wall time reaches ``t_us``. A pause cuts the wait short: the step is
@@ -275,28 +277,32 @@ class StreamCoordinator(WorkerThread):
         if want is not None and want != self.pacer.speed:
             self.pacer.set_speed(want, t_us)
 
-    def _deliver(self, instant: Instant) -> None:
-        now = from_us(instant.time_us)
+    def _deliver(self, instant: Instant, now: datetime) -> None:
         sd = self.session_data
         events: list[BatchEvent] = []
         if instant.bars is not None:
             rb, sl = instant.bars, slice(instant.lo, instant.hi)
             b = rb.batch
             cols = (b.open[sl], b.high[sl], b.low[sl], b.close[sl], b.volume[sl])
-            # every bar of an instant shares one open; regular ones take the fast path
-            if b.regular[sl].all() and sd.write_instant(rb.rows[sl], int(b.ts_us[sl][0]), *cols):
+            # every bar of an instant shares one open; a group checked clean at load
+            # (regular, sane volumes, each symbol once) takes the fast path
+            ts = int(b.ts_us[instant.lo])
+            if rb.clean[instant.group] and sd.write_instant(rb.rows[sl], ts, *cols, checked=True):
                 ok = None
             else:
                 ok = sd.write_bars(rb.rows[sl], b.ts_us[sl], *cols, b.regular[sl])
             if ok is None or ok.all():  # the usual case: views, no copy
-                events.append(BarSliceEvent(b.take(sl), now))
+                events.append(BarSliceEvent(b.take(sl), now, rows=rb.rows[sl]))
             elif ok.any():
-                events.append(BarSliceEvent(b.take(instant.bar_index()[ok]), now))
+                keep = instant.bar_index()[ok]
+                events.append(BarSliceEvent(b.take(keep), now, rows=rb.rows[keep]))
         objects = [x for x in instant.items if isinstance(x, Bar)]
         if objects:
             kept = sd.add_bars(objects)
             if kept:
-                events.append(BarSliceEvent(BarBatch.from_bars(kept), now))
+                batch = BarBatch.from_bars(kept)
+                rows = sd.index_of(batch.symbol.tolist())
+                events.append(BarSliceEvent(batch, now, rows=rows))
         quotes = [x for x in instant.items if isinstance(x, Quote)]
         if quotes:
             sd.add_quotes(quotes)
@@ -315,9 +321,9 @@ def check_events(result: CheckResult, now: datetime) -> list[BatchEvent]:
     """The events announcing one upkeep check, in the same order in backtest and live."""
     events: list[BatchEvent] = []
     if len(result.filled):
-        events.append(BarSliceEvent(result.filled, now, filled=True))
+        events.append(BarSliceEvent(result.filled, now, filled=True, rows=result.filled_rows))
     for revised, slices in ((True, result.revised), (False, result.derived)):
         events.extend(
-            DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised) for s in slices
+            DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised, s.rows) for s in slices
         )
     return events

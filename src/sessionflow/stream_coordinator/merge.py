@@ -29,6 +29,7 @@ class Instant:
     bars: ReplayBars | None = None
     lo: int = 0
     hi: int = 0
+    group: int = -1  # which ReplayBars group the slice lo:hi is
     items: list[Item] = field(default_factory=list)
 
     def bar_index(self) -> npt.NDArray[np.intp]:
@@ -91,6 +92,7 @@ class StreamMerger:
             out.bars = self._bars
             out.lo = int(self._bars.starts[self._group])
             out.hi = int(self._bars.starts[self._group + 1])
+            out.group = self._group
             self._group += 1
         heap = self._heap
         while heap and heap[0][0] == t:

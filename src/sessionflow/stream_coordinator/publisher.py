@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from sessionflow.events import BatchEvent, Event, expand
+from sessionflow.events import BatchEvent, Event, expand, iter_expand
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +68,16 @@ class EventPublisher:
         """Hand a batch to every consumer; raises ConsumerError if a callback fails."""
         if not events:
             return
-        per_bar = expand(events) if self.wants_per_bar else []
-        for callbacks, items in ((self._batch_callbacks, events), (self._callbacks, per_bar)):
-            for cb in callbacks:
-                for ev in items:
-                    try:
-                        cb(ev)  # type: ignore[arg-type]
-                    except Exception as exc:
-                        raise ConsumerError(f"consumer callback {cb!r} raised {exc!r}") from exc
+        for cb in self._batch_callbacks:
+            self._call(cb, events)
+        per_bar: list[Event] = []
+        if len(self._callbacks) == 1 and not any(s.per_bar for s in self._subs):
+            # the usual per-bar consumer: each event built as it takes it, dropped after
+            self._call(self._callbacks[0], iter_expand(events))
+        elif self.wants_per_bar:
+            per_bar = expand(events)
+            for per_bar_cb in self._callbacks:
+                self._call(per_bar_cb, per_bar)
         for sub in self._subs:
             while not sub.slots.acquire(timeout=0.05):
                 if self._stop.is_set():
@@ -85,6 +87,14 @@ class EventPublisher:
                 sub.loop.call_soon_threadsafe(sub.queue.put_nowait, list(items))
             except RuntimeError:  # the consumer's loop is gone
                 sub.slots.release()
+
+    @staticmethod
+    def _call(cb: Callable[[Any], None], items: Iterable[Any]) -> None:
+        for ev in items:
+            try:
+                cb(ev)
+            except Exception as exc:
+                raise ConsumerError(f"consumer callback {cb!r} raised {exc!r}") from exc
 
     def close(self) -> None:
         with self._lock:

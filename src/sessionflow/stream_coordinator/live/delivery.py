@@ -95,13 +95,18 @@ class Delivery:
         kept = self.session_data.add_bars(bars) if bars else []
         if kept:
             kept.sort(key=lambda b: (b.ts, b.symbol))
-            events.append(BarSliceEvent(BarBatch.from_bars(kept), now))
+            events.append(self._slice(kept, now))
             self.batcher.add(kept, (), now)
         fixed = self.session_data.correct_bars(fixes) if fixes else []
         if fixed:
             fixed.sort(key=lambda b: (b.ts, b.symbol))
-            events.append(BarSliceEvent(BarBatch.from_bars(fixed), now, corrected=True))
+            events.append(self._slice(fixed, now, corrected=True))
             self.batcher.add(fixed, (), now)
+
+    def _slice(self, bars: list[Bar], now: datetime, corrected: bool = False) -> BarSliceEvent:
+        batch = BarBatch.from_bars(bars)
+        rows = self.session_data.index_of(batch.symbol.tolist())
+        return BarSliceEvent(batch, now, corrected=corrected, rows=rows)
 
     def quote_bars(self, w: Window, quotes: Sequence[Quote], now: datetime) -> None:
         keep: list[Quote] = []

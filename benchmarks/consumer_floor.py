@@ -1,0 +1,86 @@
+"""What the compare job's per-bar consumer costs on its own, without any engine.
+
+``engine_sessionflow``'s ``on_event`` consumer (dispatch on the event type, ``to_us``,
+``Row.add`` with its tuple hash) runs over events built beforehand from synthetic
+slices, and the time per event is scaled to the job's event count. That is the floor
+under any per-bar engine's replay time in ``compare.py``: compare it with numpy's
+replay (``engine_numpy``) measured in the same minute.
+
+Usage: ``python benchmarks/consumer_floor.py [--symbols 500] [--events 1193659]``
+(1,193,659 = 1m + 5m + 8m + 15m bars of the 500-symbol, 5-session job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peers.engine_sessionflow import _Tally
+from peers.job import MINUTE_US, Session
+
+from sessionflow.events import (
+    BarEvent,
+    BarSliceEvent,
+    BatchEvent,
+    DerivedBarEvent,
+    DerivedSliceEvent,
+    expand,
+)
+from sessionflow.models import from_us
+from sessionflow.store import BarBatch
+
+OPEN_US = 1_732_545_000_000_000  # 2024-11-25 14:30 UTC
+
+
+def events(symbols: int, minutes: int) -> list[Any]:
+    """Per-bar events of ``minutes`` instants of ``symbols`` bars, with 5m windows."""
+    rng = np.random.default_rng(0)
+    names = np.array([f"S{i:04d}" for i in range(symbols)], dtype=object)
+    out: list[BatchEvent] = []
+    for m in range(minutes):
+        ts = OPEN_US + m * MINUTE_US
+        o, h, lo, c = rng.random((4, symbols)) + 100
+        vol = rng.integers(1, 10_000, symbols)
+        bars = BarBatch(names, np.full(symbols, ts, dtype=np.int64), o, h, lo, c, vol)
+        out.append(BarSliceEvent(bars, from_us(ts + MINUTE_US)))
+        if m % 5 == 4:
+            out.append(DerivedSliceEvent(bars, from_us(ts + MINUTE_US), 5, 5))
+    return list(expand(out))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--symbols", type=int, default=500)
+    ap.add_argument("--events", type=int, default=1_193_659)
+    args = ap.parse_args()
+    per_bar = events(args.symbols, 200)
+    day = date(2024, 11, 25)
+    tally = _Tally([Session(day, OPEN_US, OPEN_US + 390 * MINUTE_US)])
+    tally.day, tally.label = day, day.isoformat()
+
+    def consume(ev: Any) -> None:  # engine_sessionflow's consumer, minus session events
+        if isinstance(ev, BarEvent):
+            tally.bar(ev.bar)
+        elif isinstance(ev, DerivedBarEvent):
+            tally.derived_bar(ev.bar, ev.interval)
+
+    t0 = time.perf_counter()
+    for ev in per_bar:
+        consume(ev)
+    per_event = (time.perf_counter() - t0) / len(per_bar)
+    print(
+        f"consumer alone: {per_event * 1e9:.0f} ns per event; "
+        f"x {args.events:,} events = {per_event * args.events:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
