@@ -8,6 +8,7 @@ lists the same mutations with the line ``sessionflow check`` prints for each.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,9 @@ def test_replayed_quotes_never_delivered_fails_the_stress_round(
 ) -> None:
     deliver = StreamCoordinator._deliver
 
-    def without_quotes(self: StreamCoordinator, instant: Instant) -> None:
+    def without_quotes(self: StreamCoordinator, instant: Instant, now: datetime) -> None:
         instant.items = [x for x in instant.items if not isinstance(x, Quote)]
-        deliver(self, instant)
+        deliver(self, instant, now)
 
     monkeypatch.setattr(StreamCoordinator, "_deliver", without_quotes)
     text = _stress_violations(check_store)
