@@ -224,3 +224,16 @@ def test_the_dashboard_reads_a_postgresql_store_like_the_duckdb_one(
             )
             == 42
         )
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "2200-06-01", "1800-01-02"])
+def test_a_session_outside_the_calendar_is_a_404_not_a_500(client: TestClient, day: str) -> None:
+    r = client.get("/api/bars/SPY", params={"session": day})
+    assert r.status_code == 404 and r.json()["detail"] == f"{day} is not a XNYS session"
+
+
+def test_starting_outside_the_calendar_is_a_400_naming_its_range(client: TestClient) -> None:
+    body = {"symbols": "SPY", "start": "9999-12-30", "end": "9999-12-31"}
+    r = client.post("/api/system/start", json=body)
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith("sessions 9999-12-30 .. 9999-12-31 reach outside the XNYS")
