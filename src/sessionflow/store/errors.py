@@ -44,6 +44,10 @@ class StoreCorrupt(StoreError):
     )
 
 
+class StoreIsDirectory(StoreError):
+    template = "store {path} is a directory; name a DuckDB file (in it or elsewhere) or a URL"
+
+
 class StoreTooNew(StoreError):
     template = "store {path} was written by a newer sessionflow ({detail}); upgrade sessionflow"
 
