@@ -11,6 +11,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
@@ -146,3 +147,17 @@ def test_actions_and_adjusted_exports_agree_between_backends(
         assert code == 0, err
         files.append(out_file.read_text())
     assert files[0] == files[1] and files[0] != csv.read_text()  # adjusted, identically
+
+
+def test_one_duckdb_file_under_two_spellings_is_the_same_store(
+    demo_store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "s.duckdb"
+    shutil.copy(demo_store_path, store)
+    (tmp_path / "link.duckdb").symlink_to(store)
+    monkeypatch.chdir(tmp_path)
+    for other in ("s.duckdb", "./link.duckdb"):
+        code, _, err = cli("store", "copy", store, other, "--on-conflict", "replace")
+        assert code == 2 and err.strip().splitlines() == [
+            f"error: source and destination are the same store ({store})"
+        ], err

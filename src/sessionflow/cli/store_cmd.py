@@ -17,7 +17,7 @@ from rich.table import Table
 from sessionflow.cli.options import calendar_option
 from sessionflow.store import open_store
 from sessionflow.store.base import StoreWriteError
-from sessionflow.store.copy import CopyResult, copy_store
+from sessionflow.store.copy import CopyResult, copy_store, same_file
 from sessionflow.store.info import StoreInfo, store_info
 from sessionflow.system_manager import Settings
 
@@ -104,6 +104,9 @@ def copy(
 
     Prints rows and a checksum per table for both sides; exit 2 if they differ.
     """
+    if same_file(source, destination):
+        typer.echo(f"error: source and destination are the same store ({source})", err=True)
+        raise typer.Exit(2)
     src = open_store(source, read_only=True)
     try:
         dst = open_store(destination)

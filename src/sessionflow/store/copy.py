@@ -14,6 +14,7 @@ the source's keys, so ``replace`` must still match exactly.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from sessionflow.store.copy_io import (
     transaction,
     write,
 )
+from sessionflow.store.open import is_url
 
 POLICIES = ("replace", "keep")
 CHUNK_SYMBOLS = 100
@@ -117,6 +119,14 @@ def _on_keys(dest: pa.Table, source: pa.Table, table: str) -> pa.Table:
         return dest.slice(0, 0)
     got = dest.join(source.select(keys), keys=keys, join_type="inner")
     return got.select(SCHEMAS[table].names).sort_by([(k, "ascending") for k in keys])
+
+
+def same_file(source: str, destination: str) -> bool:
+    """Two names of one DuckDB file (relative, absolute, a symlink): checked before opening,
+    since opening one file read-only and then for writing fails with DuckDB's own error."""
+    if is_url(source) or is_url(destination):
+        return False
+    return os.path.realpath(source) == os.path.realpath(destination)
 
 
 def held_rows(store: CommandStore) -> dict[str, int]:
