@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import time
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -19,6 +22,7 @@ from sessionflow.corporate_actions import Action, MapEntry
 from sessionflow.models import Quote, Tick, from_us
 from sessionflow.store import BarBatch, open_store
 from sessionflow.stream_coordinator.live.store import quote_batch
+from tests.store_support import argv, env
 
 runner = CliRunner()
 T0 = 1_732_545_000_000_000  # 2024-11-25 14:30Z, a demo session
@@ -161,3 +165,38 @@ def test_one_duckdb_file_under_two_spellings_is_the_same_store(
         assert code == 2 and err.strip().splitlines() == [
             f"error: source and destination are the same store ({store})"
         ], err
+
+
+def test_a_write_committed_while_a_copy_starts_makes_it_refuse_the_destination(
+    demo_store_path: Path, pg_url: str
+) -> None:
+    """The emptiness check holds inside the copy's transaction, not only before it.
+
+    Another writer's transaction is open (uncommitted, so the copy's first look sees an
+    empty store); it commits once the copy waits for it. Then the copy must refuse.
+    """
+    open_store(pg_url).close()  # the schema
+    with psycopg.connect(pg_url) as other:
+        other.execute(
+            "INSERT INTO bars_1m VALUES ('ZZZ', '2024-11-25 14:30+00', 1, 1, 1, 1, 1, true)"
+        )
+        proc = subprocess.Popen(
+            argv("store", "copy", str(demo_store_path), pg_url),
+            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        with psycopg.connect(pg_url, autocommit=True) as watch:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                ).fetchone()
+                if waiting and waiting[0]:
+                    break
+                time.sleep(0.05)  # polling the server's view of the copy, bounded above
+        other.commit()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, (out, err)
+    assert "is not empty (1 bars_1m); nothing was copied" in err
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT count(*) FROM bars_1m").fetchone() == (1,)

@@ -29,6 +29,7 @@ from sessionflow.store.copy_io import (
     TABLES,
     count,
     dump,
+    held_rows_locked,
     table_symbols,
     transaction,
     write,
@@ -135,6 +136,16 @@ def held_rows(store: CommandStore) -> dict[str, int]:
     return {table: n for table, n in counts.items() if n}
 
 
+def _refuse_held(destination: CommandStore, held: dict[str, int]) -> None:
+    if held:
+        what = ", ".join(f"{n:,} {t}" for t, n in held.items())
+        raise ValueError(
+            f"destination {destination.path} is not empty ({what}); nothing was copied. "
+            "Pass --on-conflict replace (the source's rows win) or keep (the destination's "
+            "rows stay), or name an empty store"
+        )
+
+
 def copy_store(
     source: CommandStore,
     destination: CommandStore,
@@ -148,16 +159,11 @@ def copy_store(
     if source.path == destination.path:
         raise ValueError(f"source and destination are the same store ({source.path})")
     if on_conflict is None:
-        held = held_rows(destination)
-        if held:
-            what = ", ".join(f"{n:,} {t}" for t, n in held.items())
-            raise ValueError(
-                f"destination {destination.path} is not empty ({what}); nothing was copied. "
-                "Pass --on-conflict replace (the source's rows win) or keep (the destination's "
-                "rows stay), or name an empty store"
-            )
+        _refuse_held(destination, held_rows(destination))
     symbols = {t: table_symbols(source, t) for t in TABLES}
     with transaction(destination) as handle:
+        if on_conflict is None:  # again, now that no other writer can slip in
+            _refuse_held(destination, held_rows_locked(destination, handle))
         for table in TABLES:
             if progress is not None:
                 progress(f"copying {table}")
