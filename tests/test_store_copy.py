@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import time
 from datetime import date
@@ -200,3 +201,22 @@ def test_a_write_committed_while_a_copy_starts_makes_it_refuse_the_destination(
     assert "is not empty (1 bars_1m); nothing was copied" in err
     with psycopg.connect(pg_url) as con:
         assert con.execute("SELECT count(*) FROM bars_1m").fetchone() == (1,)
+
+
+def test_ctrl_c_during_a_copy_says_nothing_was_copied(demo_store_path: Path, pg_url: str) -> None:
+    proc = subprocess.Popen(
+        argv("store", "copy", str(demo_store_path), pg_url),
+        env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("copying bars_1m"):
+            proc.send_signal(signal.SIGINT)
+            break
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "interrupted: nothing was copied (a copy is one destination transaction)"
+    ]
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT count(*) FROM bars_1m").fetchone() == (0,)
