@@ -132,3 +132,15 @@ def test_the_dashboard_answers_a_lost_store_with_a_503_line(pg_url: str) -> None
             admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
     assert r.status_code == 503, r.text
     assert r.json()["detail"].startswith(f"store {pg_url}: ")
+
+
+def test_reading_an_empty_database_says_how_to_fill_it(pg_url: str) -> None:
+    """The demo refuses a server store, so its advice would lead nowhere here."""
+    day = ["--start", "2024-11-25", "--end", "2024-11-25"]
+    for args in (["store", "info"], ["report", "--symbols", "AAPL", *day]):
+        code, _, err = cli(*args, "--store", pg_url)
+        assert code == 2 and err.strip().splitlines() == [
+            f"error: store {pg_url} holds no sessionflow data yet; import into it "
+            f"(sessionflow import bars FILE --store URL) or copy a store into it "
+            f"(sessionflow store copy FILE URL)"
+        ], err

@@ -76,6 +76,13 @@ class StoreMissing(StoreError, FileNotFoundError):
     template = "store {path} does not exist; run `sessionflow demo` or import your data"
 
 
+class StoreNoData(StoreMissing):
+    template = (
+        "store {path} holds no sessionflow data yet; import into it (sessionflow import bars "
+        "FILE --store URL) or copy a store into it (sessionflow store copy FILE URL)"
+    )
+
+
 class StoreHasUserData(StoreError):
     template = (
         "store {path} holds data the demo did not create ({detail}); the demo never writes "
