@@ -237,3 +237,27 @@ def test_starting_outside_the_calendar_is_a_400_naming_its_range(client: TestCli
     r = client.post("/api/system/start", json=body)
     assert r.status_code == 400
     assert r.json()["detail"].startswith("sessions 9999-12-30 .. 9999-12-31 reach outside the XNYS")
+
+
+def test_speeds_the_pacer_cannot_follow_are_refused_and_the_system_runs_on(
+    client: TestClient,
+) -> None:
+    """1e308 overflowed the pacer's clock arithmetic and killed the coordinator thread."""
+    body = {"symbols": "SPY", "start": EARLY, "end": EARLY}
+    assert client.post("/api/system/start", json=body | {"speed": 1e308}).status_code == 422
+    assert client.post("/api/system/start", json=body | {"speed": 1}).status_code == 200
+    for speed in (1e308, 1e-300, 1e7):
+        r = client.post("/api/system/speed", json={"speed": speed})
+        assert r.status_code == 422, r.text
+    assert client.post("/api/system/speed", json={"speed": 1e6}).status_code == 200
+    assert client.post("/api/system/speed", json={"speed": 1}).status_code == 200
+    assert client.get("/api/system").json()["state"] == "running"
+    assert client.post("/api/system/stop").status_code == 200
+
+
+def test_the_speed_setting_has_the_same_bounds(demo_store_path: Path) -> None:
+    res = CliRunner().invoke(
+        cli_app, ["backtest", "--store", str(demo_store_path), "--symbols", "SPY",
+                  "--start", EARLY, "--end", EARLY, "--speed", "1e308"],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "speed" in res.stderr and "1000000" in res.stderr, res.output

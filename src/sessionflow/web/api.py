@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel
 
 from sessionflow.cli.progress import partial_report
 from sessionflow.cli.report_cmd import report_rows
@@ -22,6 +22,7 @@ from sessionflow.session_data import SessionReport
 from sessionflow.session_data.report import SymbolReport
 from sessionflow.system_manager import State, SystemManager
 from sessionflow.system_manager.manager import InvalidTransition
+from sessionflow.system_manager.settings import check_speed
 from sessionflow.web.auth import COOKIE, token_matches
 from sessionflow.web.control import STOP_TIMEOUT_S, Conflict, SystemSlot, status_of
 from sessionflow.web.store_view import Cell, StoreView, iso
@@ -32,11 +33,11 @@ class StartBody(BaseModel):
     symbols: list[str] | str | None = None  # None: the served settings' (else all stored)
     start: date
     end: date
-    speed: float | None = Field(default=None, ge=0)
+    speed: Annotated[float, AfterValidator(check_speed)] | None = None
 
 
 class SpeedBody(BaseModel):
-    speed: float = Field(ge=0)
+    speed: Annotated[float, AfterValidator(check_speed)]
 
 
 class LoginBody(BaseModel):
