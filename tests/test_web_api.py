@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 
 from sessionflow import DerivedBarEvent
 from sessionflow.cli.app import app as cli_app
-from sessionflow.demo import DEMO_SYMBOLS, GAPPY
+from sessionflow.demo import DEMO_SYMBOLS, GAPPY, synthetic_bars
 from sessionflow.models import to_us
+from sessionflow.store import open_store
+from sessionflow.time_provider import ExchangeCalendar
 from tests.helpers import demo_settings, run_collect
 from tests.web_support import demo_app
 
@@ -261,3 +263,32 @@ def test_the_speed_setting_has_the_same_bounds(demo_store_path: Path) -> None:
                   "--start", EARLY, "--end", EARLY, "--speed", "1e308"],
     )  # fmt: skip
     assert res.exit_code == 2 and "speed" in res.stderr and "1000000" in res.stderr, res.output
+
+
+@pytest.fixture(scope="module")
+def long_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One symbol over 287 sessions: more than the matrix answers at once."""
+    path = tmp_path_factory.mktemp("long") / "long.duckdb"
+    store = open_store(path)
+    try:
+        store.upsert_bars(synthetic_bars(ExchangeCalendar(), ["AAA"], date(2023, 1, 3),
+                                         date(2024, 2, 23)))  # fmt: skip
+    finally:
+        store.close()
+    return path
+
+
+def test_the_quality_matrix_is_bounded_on_a_long_store(long_store: Path) -> None:
+    """Every session of years of data was read on each page load (14 s for 3 years x 2)."""
+    with demo_app(long_store) as (app, _), TestClient(app) as client:
+        q = client.get("/api/quality").json()
+        assert len(q["sessions"]) == 60 and q["sessions"][-1] == "2024-02-23"
+        assert len(client.get("/api/gaps").json()["gaps"]) == 0
+        r = client.get("/api/quality", params={"start": "2023-01-01", "end": "2024-12-31"})
+        assert r.status_code == 400
+        assert r.json()["detail"] == (
+            "2023-01-01 .. 2024-12-31 spans 287 sessions of the store; "
+            "ask for at most 260 at a time"
+        )
+        year = client.get("/api/quality", params={"start": "2023-02-01", "end": "2024-01-31"})
+        assert year.status_code == 200 and len(year.json()["sessions"]) == 251
