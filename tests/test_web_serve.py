@@ -188,3 +188,15 @@ def test_a_token_http_cannot_carry_is_refused_at_launch(demo_store_path: Path) -
         "commas, semicolons or backslashes (what an HTTP header and a cookie carry)"
     )
     assert "tøken" not in res.output
+
+
+def test_a_host_this_machine_cannot_bind_names_the_host(demo_store_path: Path) -> None:
+    port = str(free_port())
+    for host, why in (("999.1.1.1", "not an address"), ("192.0.2.1", "not an address")):
+        res = CliRunner().invoke(
+            app, ["serve", "--store", str(demo_store_path), "--host", host, "--port", port,
+                  "--token", "t0ken-for-the-test"],
+        )  # fmt: skip
+        assert res.exit_code == 2, res.output
+        (line,) = res.stderr.strip().splitlines()
+        assert line.startswith(f"error: --host {host}: {why} of this machine ("), line

@@ -57,6 +57,8 @@ def _check_port(host: str, port: int) -> None:
             s.bind((host, port))
     except OSError as exc:
         why = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+            raise ValueError(f"--host {host}: not an address of this machine ({why})") from None
         raise ValueError(f"--port {port}: cannot listen on {host}:{port} ({why})") from None
 
 
