@@ -207,3 +207,18 @@ def test_dates_outside_the_calendar_are_one_line(
     )
     want = f"sessions {days[0]} .. {days[1]} reach outside the XNYS calendar (1990-01-02 .. "
     assert want in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["store", "info"], ["export", "bars", *DAY, "-o", "x.csv"], ["import", "bars", "x.csv"],
+     ["import", "actions", "x.csv"]],
+)  # fmt: skip
+def test_a_bad_store_setting_from_the_environment_is_one_line_everywhere(
+    args: list[str],
+) -> None:
+    """Commands that fall back on the ``store_path`` setting read it as the others do."""
+    url = "postgresql://me:hunter2@127.0.0.1:5432/market"
+    line = one_error_line(args, env={"SESSIONFLOW_STORE_PATH": url})
+    assert line.startswith("error: SESSIONFLOW_STORE_PATH: store_path: a password"), line
+    assert ":hu" not in line  # not even pydantic's shortened echo of the value

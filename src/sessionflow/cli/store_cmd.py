@@ -43,7 +43,7 @@ def info(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    db = open_store(store or Settings().store_path, read_only=True)
+    db = open_store(store or Settings.load().store_path, read_only=True)
     try:
         got = store_info(db, cal)
     finally:
