@@ -251,6 +251,11 @@ def test_speeds_the_pacer_cannot_follow_are_refused_and_the_system_runs_on(
     for speed in (1e308, 1e-300, 1e7):
         r = client.post("/api/system/speed", json={"speed": speed})
         assert r.status_code == 422, r.text
+        assert r.json()["detail"] == (  # one line, as docs/web.md says of every error
+            f"speed: speed {speed:g}: use 0 (as fast as possible) or 0.001 to 1000000"
+        )
+    r = client.post("/api/system/speed", json={})
+    assert r.status_code == 422 and r.json()["detail"] == "speed: Field required"
     assert client.post("/api/system/speed", json={"speed": 1e6}).status_code == 200
     assert client.post("/api/system/speed", json={"speed": 1}).status_code == 200
     assert client.get("/api/system").json()["state"] == "running"
