@@ -194,3 +194,31 @@ def test_bad_live_options_are_one_line(tmp_path: Path, args: list[str], named: s
     base = ["live", "--symbols", "AAPL", "--store", str(tmp_path / "l.duckdb")]
     line = one_error_line([*base, *args], env=env)
     assert named in line
+
+
+@pytest.mark.parametrize("days", [("9999-12-30", "9999-12-31"), ("1800-01-02", "2024-11-25")])
+@pytest.mark.parametrize("command", [["backtest", "--symbols", "SPY"], ["export", "bars"]])
+def test_dates_outside_the_calendar_are_one_line(
+    store: Path, tmp_path: Path, command: list[str], days: tuple[str, str]
+) -> None:
+    out = ["-o", str(tmp_path / "x.csv")] if command[0] == "export" else []
+    line = one_error_line(
+        [*command, "--store", str(store), "--start", days[0], "--end", days[1], *out]
+    )
+    want = f"sessions {days[0]} .. {days[1]} reach outside the XNYS calendar (1990-01-02 .. "
+    assert want in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["store", "info"], ["export", "bars", *DAY, "-o", "x.csv"], ["import", "bars", "x.csv"],
+     ["import", "actions", "x.csv"]],
+)  # fmt: skip
+def test_a_bad_store_setting_from_the_environment_is_one_line_everywhere(
+    args: list[str],
+) -> None:
+    """Commands that fall back on the ``store_path`` setting read it as the others do."""
+    url = "postgresql://me:hunter2@127.0.0.1:5432/market"
+    line = one_error_line(args, env={"SESSIONFLOW_STORE_PATH": url})
+    assert line.startswith("error: SESSIONFLOW_STORE_PATH: store_path: a password"), line
+    assert ":hu" not in line  # not even pydantic's shortened echo of the value

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
@@ -128,3 +130,39 @@ def test_live_writes_while_a_report_a_backtest_and_an_import_run(
     bt = json.loads(results["backtest"])
     assert [s["session"] for s in bt["sessions"]] == ["2024-11-25", "2024-11-26", "2024-11-27"]
     assert not bt["interrupted"]
+
+
+def test_an_import_counts_rows_another_writer_committed_while_it_waited(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The plan (new/unchanged/replaced) is made after other writers' transactions end.
+
+    Another writer holds the same bars uncommitted; the import must wait for it and then
+    call them unchanged, not plan them as new and overwrite them unseen.
+    """
+    open_store(pg_url).close()  # the schema
+    rows = [f"AAA,2024-11-25T14:{30 + i}:00+00:00,1.0,2.0,0.5,1.5,{100 + i}" for i in range(3)]
+    csv = tmp_path / "a.csv"
+    csv.write_text("symbol,timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    with psycopg.connect(pg_url) as other:
+        for i in range(3):
+            other.execute(
+                "INSERT INTO bars_1m VALUES ('AAA', %s, 1.0, 2.0, 0.5, 1.5, %s, true)",
+                [datetime.fromisoformat(f"2024-11-25T14:{30 + i}:00+00:00"), 100 + i],
+            )
+        proc = spawn("import", "bars", str(csv), "--store", pg_url, "--json")
+        with psycopg.connect(pg_url, autocommit=True) as watch:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                row = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                ).fetchone()
+                if row and row[0]:
+                    break
+                time.sleep(0.05)  # polling the server's view of the import, bounded above
+        other.commit()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    (got,) = json.loads(out)
+    assert (got["new"], got["unchanged"], got["replaced"]) == (0, 3, 0), got

@@ -10,9 +10,13 @@ import json
 import socket
 from pathlib import Path
 
+import psycopg
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
+from sessionflow.store import open_store
+from sessionflow.web import create_app
 from tests.pg_support import SECRET_PASSWORD, SECRET_ROLE, PgServer
 
 WRONG = "not-the-Password-42"
@@ -94,3 +98,49 @@ def test_the_demo_refuses_a_server_store() -> None:
     assert code == 2
     (line,) = err.strip().splitlines()
     assert "the demo builds its own DuckDB file" in line and "store copy" in line
+
+
+def test_a_read_after_the_server_dropped_the_connection_reconnects(pg_url: str) -> None:
+    """A long-running reader (serve, a backtest) outlives an idle kill or a server restart."""
+    store = open_store(pg_url, read_only=False)
+    try:
+        assert store.symbols() == []
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert store.symbols() == []
+    finally:
+        store.close()
+
+
+def test_the_dashboard_answers_a_lost_store_with_a_503_line(pg_url: str) -> None:
+    """When the server is gone, the API says so in one line, not a 500 and a traceback."""
+    pg_store = open_store(pg_url)
+    pg_store.close()
+    app = create_app(None, open_store(pg_url, read_only=True))
+    with TestClient(app) as client:
+        assert client.get("/api/symbols").status_code == 200
+        server, name = pg_url.rsplit("/", 1)
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+            admin.execute(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
+            r = client.get("/api/symbols")
+            admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    assert r.status_code == 503, r.text
+    assert r.json()["detail"].startswith(f"store {pg_url}: ")
+
+
+def test_reading_an_empty_database_says_how_to_fill_it(pg_url: str) -> None:
+    """The demo refuses a server store, so its advice would lead nowhere here."""
+    day = ["--start", "2024-11-25", "--end", "2024-11-25"]
+    for args in (["store", "info"], ["report", "--symbols", "AAPL", *day]):
+        code, _, err = cli(*args, "--store", pg_url)
+        assert code == 2 and err.strip().splitlines() == [
+            f"error: store {pg_url} holds no sessionflow data yet; import into it "
+            f"(sessionflow import bars FILE --store URL) or copy a store into it "
+            f"(sessionflow store copy FILE URL)"
+        ], err

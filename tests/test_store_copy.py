@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import time
 from datetime import date
 from pathlib import Path
 
+import psycopg
+import pytest
 from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
@@ -18,6 +23,7 @@ from sessionflow.corporate_actions import Action, MapEntry
 from sessionflow.models import Quote, Tick, from_us
 from sessionflow.store import BarBatch, open_store
 from sessionflow.stream_coordinator.live.store import quote_batch
+from tests.store_support import argv, env
 
 runner = CliRunner()
 T0 = 1_732_545_000_000_000  # 2024-11-25 14:30Z, a demo session
@@ -146,3 +152,71 @@ def test_actions_and_adjusted_exports_agree_between_backends(
         assert code == 0, err
         files.append(out_file.read_text())
     assert files[0] == files[1] and files[0] != csv.read_text()  # adjusted, identically
+
+
+def test_one_duckdb_file_under_two_spellings_is_the_same_store(
+    demo_store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "s.duckdb"
+    shutil.copy(demo_store_path, store)
+    (tmp_path / "link.duckdb").symlink_to(store)
+    monkeypatch.chdir(tmp_path)
+    for other in ("s.duckdb", "./link.duckdb"):
+        code, _, err = cli("store", "copy", store, other, "--on-conflict", "replace")
+        assert code == 2 and err.strip().splitlines() == [
+            f"error: source and destination are the same store ({store})"
+        ], err
+
+
+def test_a_write_committed_while_a_copy_starts_makes_it_refuse_the_destination(
+    demo_store_path: Path, pg_url: str
+) -> None:
+    """The emptiness check holds inside the copy's transaction, not only before it.
+
+    Another writer's transaction is open (uncommitted, so the copy's first look sees an
+    empty store); it commits once the copy waits for it. Then the copy must refuse.
+    """
+    open_store(pg_url).close()  # the schema
+    with psycopg.connect(pg_url) as other:
+        other.execute(
+            "INSERT INTO bars_1m VALUES ('ZZZ', '2024-11-25 14:30+00', 1, 1, 1, 1, 1, true)"
+        )
+        proc = subprocess.Popen(
+            argv("store", "copy", str(demo_store_path), pg_url),
+            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        with psycopg.connect(pg_url, autocommit=True) as watch:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                ).fetchone()
+                if waiting and waiting[0]:
+                    break
+                time.sleep(0.05)  # polling the server's view of the copy, bounded above
+        other.commit()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, (out, err)
+    assert "is not empty (1 bars_1m); nothing was copied" in err
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT count(*) FROM bars_1m").fetchone() == (1,)
+
+
+def test_ctrl_c_during_a_copy_says_nothing_was_copied(demo_store_path: Path, pg_url: str) -> None:
+    proc = subprocess.Popen(
+        argv("store", "copy", str(demo_store_path), pg_url),
+        env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("copying bars_1m"):
+            proc.send_signal(signal.SIGINT)
+            break
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "interrupted: nothing was copied (a copy is one destination transaction)"
+    ]
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT count(*) FROM bars_1m").fetchone() == (0,)

@@ -358,3 +358,19 @@ def test_schema_version_new_legacy_and_newer_stores(tmp_path: Path) -> None:
         res = invoke(*cmd, "--store", str(newer))
         one_line_error(res, f"written by a newer sessionflow (schema 99 > {SCHEMA_VERSION})")
     assert digest(newer) == before
+
+
+def test_a_directory_named_as_the_store_gives_every_command_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    csv = write_csv(tmp_path / "x.csv", [1.0])
+    day = ("--start", "2024-11-25", "--end", "2024-11-25")
+    for cmd in [
+        ("import", "bars", str(csv), "--symbol", "X", "--store", str(folder)),
+        ("report", "--symbols", "AAPL", *day, "--store", str(folder)),
+        ("store", "info", "--store", str(folder)),
+        ("store", "copy", str(folder), str(tmp_path / "copy.duckdb")),
+    ]:
+        res = invoke(*cmd)
+        one_line_error(res, f"store {folder} is a directory; name a DuckDB file (in it or")
+    assert list(folder.iterdir()) == []

@@ -53,7 +53,9 @@ def test_set_speed_to_zero_stops_waiting_and_back(demo_store_path: Path) -> None
 
 def test_set_speed_refuses_a_negative_speed(demo_store_path: Path) -> None:
     system = build_system(demo_settings(demo_store_path, **ONE_DAY))
-    with pytest.raises(ValueError, match="speed must be >= 0, got -1"):
+    with pytest.raises(
+        ValueError, match=r"speed -1: use 0 \(as fast as possible\) or 0.001 to 1000000"
+    ):
         system.set_speed(-1)
 
 

@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 
 from sessionflow import DerivedBarEvent
 from sessionflow.cli.app import app as cli_app
-from sessionflow.demo import DEMO_SYMBOLS, GAPPY
+from sessionflow.demo import DEMO_SYMBOLS, GAPPY, synthetic_bars
 from sessionflow.models import to_us
+from sessionflow.store import open_store
+from sessionflow.time_provider import ExchangeCalendar
 from tests.helpers import demo_settings, run_collect
 from tests.web_support import demo_app
 
@@ -224,3 +226,74 @@ def test_the_dashboard_reads_a_postgresql_store_like_the_duckdb_one(
             )
             == 42
         )
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "2200-06-01", "1800-01-02"])
+def test_a_session_outside_the_calendar_is_a_404_not_a_500(client: TestClient, day: str) -> None:
+    r = client.get("/api/bars/SPY", params={"session": day})
+    assert r.status_code == 404 and r.json()["detail"] == f"{day} is not a XNYS session"
+
+
+def test_starting_outside_the_calendar_is_a_400_naming_its_range(client: TestClient) -> None:
+    body = {"symbols": "SPY", "start": "9999-12-30", "end": "9999-12-31"}
+    r = client.post("/api/system/start", json=body)
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith("sessions 9999-12-30 .. 9999-12-31 reach outside the XNYS")
+
+
+def test_speeds_the_pacer_cannot_follow_are_refused_and_the_system_runs_on(
+    client: TestClient,
+) -> None:
+    """1e308 overflowed the pacer's clock arithmetic and killed the coordinator thread."""
+    body = {"symbols": "SPY", "start": EARLY, "end": EARLY}
+    assert client.post("/api/system/start", json=body | {"speed": 1e308}).status_code == 422
+    assert client.post("/api/system/start", json=body | {"speed": 1}).status_code == 200
+    for speed in (1e308, 1e-300, 1e7):
+        r = client.post("/api/system/speed", json={"speed": speed})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"] == (  # one line, as docs/web.md says of every error
+            f"speed: speed {speed:g}: use 0 (as fast as possible) or 0.001 to 1000000"
+        )
+    r = client.post("/api/system/speed", json={})
+    assert r.status_code == 422 and r.json()["detail"] == "speed: Field required"
+    assert client.post("/api/system/speed", json={"speed": 1e6}).status_code == 200
+    assert client.post("/api/system/speed", json={"speed": 1}).status_code == 200
+    assert client.get("/api/system").json()["state"] == "running"
+    assert client.post("/api/system/stop").status_code == 200
+
+
+def test_the_speed_setting_has_the_same_bounds(demo_store_path: Path) -> None:
+    res = CliRunner().invoke(
+        cli_app, ["backtest", "--store", str(demo_store_path), "--symbols", "SPY",
+                  "--start", EARLY, "--end", EARLY, "--speed", "1e308"],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "speed" in res.stderr and "1000000" in res.stderr, res.output
+
+
+@pytest.fixture(scope="module")
+def long_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One symbol over 287 sessions: more than the matrix answers at once."""
+    path = tmp_path_factory.mktemp("long") / "long.duckdb"
+    store = open_store(path)
+    try:
+        store.upsert_bars(synthetic_bars(ExchangeCalendar(), ["AAA"], date(2023, 1, 3),
+                                         date(2024, 2, 23)))  # fmt: skip
+    finally:
+        store.close()
+    return path
+
+
+def test_the_quality_matrix_is_bounded_on_a_long_store(long_store: Path) -> None:
+    """Every session of years of data was read on each page load (14 s for 3 years x 2)."""
+    with demo_app(long_store) as (app, _), TestClient(app) as client:
+        q = client.get("/api/quality").json()
+        assert len(q["sessions"]) == 60 and q["sessions"][-1] == "2024-02-23"
+        assert len(client.get("/api/gaps").json()["gaps"]) == 0
+        r = client.get("/api/quality", params={"start": "2023-01-01", "end": "2024-12-31"})
+        assert r.status_code == 400
+        assert r.json()["detail"] == (
+            "2023-01-01 .. 2024-12-31 spans 287 sessions of the store; "
+            "ask for at most 260 at a time"
+        )
+        year = client.get("/api/quality", params={"start": "2023-02-01", "end": "2024-01-31"})
+        assert year.status_code == 200 and len(year.json()["sessions"]) == 251

@@ -173,3 +173,30 @@ def test_bad_serve_options_are_one_line_errors(demo_store_path: Path, tmp_path: 
               "--end", "2024-11-29", "--port", str(free_port()))  # fmt: skip
     assert bad == (2, "error: symbols not in the store: ZZZZ")
     assert run("--store", str(demo_store_path), "--port", "0")[1] == "error: --port 0: use 1..65535"
+
+
+def test_a_token_http_cannot_carry_is_refused_at_launch(demo_store_path: Path) -> None:
+    """Headers and cookies arrive as Latin-1 bytes: a non-ASCII token could never match."""
+    res = CliRunner().invoke(
+        app,
+        ["serve", "--store", str(demo_store_path), "--host", "0.0.0.0", "--port", str(free_port())],
+        env={"SESSIONFLOW_TOKEN": "tøken-é"},
+    )
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (
+        "error: --token/SESSIONFLOW_TOKEN: use printable ASCII without spaces, quotes, "
+        "commas, semicolons or backslashes (what an HTTP header and a cookie carry)"
+    )
+    assert "tøken" not in res.output
+
+
+def test_a_host_this_machine_cannot_bind_names_the_host(demo_store_path: Path) -> None:
+    port = str(free_port())
+    for host, why in (("999.1.1.1", "not an address"), ("192.0.2.1", "not an address")):
+        res = CliRunner().invoke(
+            app, ["serve", "--store", str(demo_store_path), "--host", host, "--port", port,
+                  "--token", "t0ken-for-the-test"],
+        )  # fmt: skip
+        assert res.exit_code == 2, res.output
+        (line,) = res.stderr.strip().splitlines()
+        assert line.startswith(f"error: --host {host}: {why} of this machine ("), line

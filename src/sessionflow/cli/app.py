@@ -187,7 +187,7 @@ def demo(
     Never writes into a store holding data the demo did not create (docs/reliability.md).
     """
     try:
-        default = store or Settings().store_path
+        default = store or Settings.load().store_path
         if is_url(default):
             raise ValueError(
                 f"--store {store_label(default)}: the demo builds its own DuckDB file; "
@@ -293,7 +293,7 @@ def import_bars_cmd(
     except ValueError as exc:
         _fail(exc)
     jobs = [bar_job(f, cal, symbol, extended, zone, unit) for f in files]
-    import_cmd.run(store or Settings().store_path, jobs, on_conflict, as_json, strict)
+    import_cmd.run(store or Settings.load().store_path, jobs, on_conflict, as_json, strict)
 
 
 @import_app.command("lean")
@@ -339,7 +339,7 @@ def import_factors_cmd(
     except ValueError as exc:
         _fail(exc)
     actions_cmd.run(
-        store or Settings().store_path, actions_cmd.factors(directory, cal), strict, as_json
+        store or Settings.load().store_path, actions_cmd.factors(directory, cal), strict, as_json
     )
 
 
@@ -356,7 +356,8 @@ def import_actions_cmd(
         cal = calendar_option(calendar)
     except ValueError as exc:
         _fail(exc)
-    actions_cmd.run(store or Settings().store_path, actions_cmd.actions(file, cal), strict, as_json)
+    name = store or Settings.load().store_path
+    actions_cmd.run(name, actions_cmd.actions(file, cal), strict, as_json)
 
 
 @app.command()

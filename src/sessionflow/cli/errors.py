@@ -17,6 +17,7 @@ from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from sessionflow.store.errors import StoreError
+from sessionflow.system_manager.config_file import ConfigError
 
 EXIT_USAGE = 2
 HELP_OPTIONS = ["-h", "--help"]
@@ -45,8 +46,8 @@ class StoreErrorGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except StoreError as exc:
-            typer.echo(store_error_line(exc), err=True)
+        except (StoreError, ConfigError) as exc:  # ConfigError: a setting the command read
+            typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
         except UsageError as exc:
             typer.echo(usage_error_line(exc), err=True)

@@ -94,7 +94,7 @@ def bars(
     except ValueError as exc:
         typer.echo(f"error: {one_line(exc)}", err=True)
         raise typer.Exit(2) from None
-    db = open_store(store or Settings().store_path, read_only=True)
+    db = open_store(store or Settings.load().store_path, read_only=True)
     try:
         stored = db.symbols()
         names = wanted if wanted is not None else stored

@@ -72,7 +72,7 @@ def feed_server(
         cal = calendar_option(calendar)
     except ValueError as exc:
         raise _fail(one_line(exc)) from None
-    path = store or Settings().store_path
+    path = store or Settings.load().store_path
     db = open_store(path, read_only=True)
     try:
         plan = plan_replay(db, cal, names, day, frm)

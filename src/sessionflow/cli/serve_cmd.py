@@ -43,6 +43,11 @@ def _day(option: str, text: str | None) -> date | None:
         raise ValueError(f"{option} {text!r} is not a YYYY-MM-DD date") from None
 
 
+def _cookie_safe(token: str) -> bool:
+    """Headers arrive as Latin-1 and a cookie value stops at these: such a token never matches."""
+    return token.isascii() and token.isprintable() and not set(token) & set(' ",;\\')
+
+
 def _check_port(host: str, port: int) -> None:
     """A taken port is one line now, not a uvicorn traceback later."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -52,6 +57,8 @@ def _check_port(host: str, port: int) -> None:
             s.bind((host, port))
     except OSError as exc:
         why = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+            raise ValueError(f"--host {host}: not an address of this machine ({why})") from None
         raise ValueError(f"--port {port}: cannot listen on {host}:{port} ({why})") from None
 
 
@@ -87,6 +94,11 @@ def serve(
             raise ValueError(f"--port {port}: use 1..65535")
         if token is not None and not token.strip():
             raise ValueError(f"--token/{TOKEN_ENV} is empty")
+        if token is not None and not _cookie_safe(token):
+            raise ValueError(
+                f"--token/{TOKEN_ENV}: use printable ASCII without spaces, quotes, commas, "
+                "semicolons or backslashes (what an HTTP header and a cookie carry)"
+            )
         settings = Settings.load(
             config,
             store_path=store,

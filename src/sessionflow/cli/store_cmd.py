@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from sessionflow.cli.options import calendar_option
+from sessionflow.cli.shutdown import EXIT_INTERRUPTED
 from sessionflow.store import open_store
 from sessionflow.store.base import StoreWriteError
-from sessionflow.store.copy import CopyResult, copy_store
+from sessionflow.store.copy import CopyResult, copy_store, same_file
 from sessionflow.store.info import StoreInfo, store_info
 from sessionflow.system_manager import Settings
 
@@ -42,7 +43,7 @@ def info(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    db = open_store(store or Settings().store_path, read_only=True)
+    db = open_store(store or Settings.load().store_path, read_only=True)
     try:
         got = store_info(db, cal)
     finally:
@@ -104,15 +105,31 @@ def copy(
 
     Prints rows and a checksum per table for both sides; exit 2 if they differ.
     """
+    if same_file(source, destination):
+        typer.echo(f"error: source and destination are the same store ({source})", err=True)
+        raise typer.Exit(2)
+    phase = ["copying"]
+
+    def say(text: str) -> None:
+        phase[0] = text.split()[0]
+        if not as_json:
+            typer.echo(text, err=True)
+
     src = open_store(source, read_only=True)
     try:
         dst = open_store(destination)
         try:
-            say = None if as_json else (lambda text: typer.echo(text, err=True))
             result = copy_store(src, dst, on_conflict, progress=say)
         except (ValueError, StoreWriteError) as exc:
             typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:  # the writing transaction rolled back, or had committed
+            checking = phase[0] == "checking"
+            state = (
+                "the copy was written, its check did not end" if checking else "nothing was copied"
+            )
+            typer.echo(f"interrupted: {state} (a copy is one destination transaction)", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             dst.close()
     finally:

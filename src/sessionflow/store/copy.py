@@ -14,6 +14,7 @@ the source's keys, so ``replace`` must still match exactly.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,10 +29,12 @@ from sessionflow.store.copy_io import (
     TABLES,
     count,
     dump,
+    held_rows_locked,
     table_symbols,
     transaction,
     write,
 )
+from sessionflow.store.open import is_url
 
 POLICIES = ("replace", "keep")
 CHUNK_SYMBOLS = 100
@@ -119,10 +122,28 @@ def _on_keys(dest: pa.Table, source: pa.Table, table: str) -> pa.Table:
     return got.select(SCHEMAS[table].names).sort_by([(k, "ascending") for k in keys])
 
 
+def same_file(source: str, destination: str) -> bool:
+    """Two names of one DuckDB file (relative, absolute, a symlink): checked before opening,
+    since opening one file read-only and then for writing fails with DuckDB's own error."""
+    if is_url(source) or is_url(destination):
+        return False
+    return os.path.realpath(source) == os.path.realpath(destination)
+
+
 def held_rows(store: CommandStore) -> dict[str, int]:
     """Rows per table of ``store`` (a destination must be empty without ``on_conflict``)."""
     counts = {table: count(store, table) for table in TABLES}
     return {table: n for table, n in counts.items() if n}
+
+
+def _refuse_held(destination: CommandStore, held: dict[str, int]) -> None:
+    if held:
+        what = ", ".join(f"{n:,} {t}" for t, n in held.items())
+        raise ValueError(
+            f"destination {destination.path} is not empty ({what}); nothing was copied. "
+            "Pass --on-conflict replace (the source's rows win) or keep (the destination's "
+            "rows stay), or name an empty store"
+        )
 
 
 def copy_store(
@@ -138,16 +159,11 @@ def copy_store(
     if source.path == destination.path:
         raise ValueError(f"source and destination are the same store ({source.path})")
     if on_conflict is None:
-        held = held_rows(destination)
-        if held:
-            what = ", ".join(f"{n:,} {t}" for t, n in held.items())
-            raise ValueError(
-                f"destination {destination.path} is not empty ({what}); nothing was copied. "
-                "Pass --on-conflict replace (the source's rows win) or keep (the destination's "
-                "rows stay), or name an empty store"
-            )
+        _refuse_held(destination, held_rows(destination))
     symbols = {t: table_symbols(source, t) for t in TABLES}
     with transaction(destination) as handle:
+        if on_conflict is None:  # again, now that no other writer can slip in
+            _refuse_held(destination, held_rows_locked(destination, handle))
         for table in TABLES:
             if progress is not None:
                 progress(f"copying {table}")

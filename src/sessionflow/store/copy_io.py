@@ -157,6 +157,20 @@ def transaction(store: CommandStore) -> Iterator[Any]:
         yield con
 
 
+def held_rows_locked(store: CommandStore, handle: Any) -> dict[str, int]:
+    """Rows per non-empty table, seen inside :func:`transaction` after locking out writers.
+
+    PostgreSQL: other sessions may commit between a first look and the copy's own
+    transaction, so the tables are locked (SHARE ROW EXCLUSIVE: writers wait, readers
+    do not) and counted again. A DuckDB file already has one writing process.
+    """
+    if isinstance(store, DuckDBStore):
+        return {}
+    handle.execute(f"LOCK TABLE {', '.join(TABLES)} IN SHARE ROW EXCLUSIVE MODE")
+    counts = {t: int(handle.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}
+    return {t: n for t, n in counts.items() if n}
+
+
 def write(store: CommandStore, handle: Any, table: str, chunk: pa.Table, keep: bool) -> None:
     """Upsert ``chunk`` into ``table`` inside :func:`transaction`; ``keep``: stored rows stay."""
     if not chunk.num_rows:

@@ -57,6 +57,10 @@ class StoreCorrupt(StoreError):
     )
 
 
+class StoreIsDirectory(StoreError):
+    template = "store {path} is a directory; name a DuckDB file (in it or elsewhere) or a URL"
+
+
 class StoreTooNew(StoreError):
     template = "store {path} was written by a newer sessionflow ({detail}); upgrade sessionflow"
 
@@ -83,6 +87,13 @@ class StoreFull(StoreError):
 
 class StoreMissing(StoreError, FileNotFoundError):
     template = "store {path} does not exist; run `sessionflow demo` or import your data"
+
+
+class StoreNoData(StoreMissing):
+    template = (
+        "store {path} holds no sessionflow data yet; import into it (sessionflow import bars "
+        "FILE --store URL) or copy a store into it (sessionflow store copy FILE URL)"
+    )
 
 
 class StoreHasUserData(StoreError):

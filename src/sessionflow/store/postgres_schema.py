@@ -26,7 +26,7 @@ from sessionflow.store.errors import (
     StoreError,
     StoreFull,
     StoreLoginRefused,
-    StoreMissing,
+    StoreNoData,
     StoreNoDatabase,
     StoreReadOnly,
     StoreTooNew,
@@ -173,7 +173,7 @@ def prepare(
     with store_errors(url):
         if read_only:
             if not _has_meta(con):
-                raise StoreMissing(name)
+                raise StoreNoData(name)  # the demo refuses a server: its advice would not fit
             meta = read_meta(con)
             _check_version(name, meta)
             return meta

@@ -29,6 +29,7 @@ from sessionflow.models import Tick, from_us, to_us
 from sessionflow.store import postgres_binary as binary
 from sessionflow.store import postgres_schema as schema
 from sessionflow.store.base import BarBatch, MergeCounts, QuoteBatch, StoreWriteError
+from sessionflow.store.errors import StoreUnreachable
 from sessionflow.store.schema import META_TABLE
 
 if TYPE_CHECKING:
@@ -209,6 +210,14 @@ class PostgresStore:
         return con
 
     def _read(self, work: Callable[[Con], T]) -> T:
+        """A connection the server dropped (restart, idle kill) is replaced once: reads repeat."""
+        con = self._con()
+        try:
+            with schema.store_errors(self._url):
+                return work(con)
+        except StoreUnreachable:
+            if not con.closed:
+                raise
         with schema.store_errors(self._url):
             return work(self._con())
 

@@ -19,6 +19,7 @@ import duckdb
 
 from sessionflow.store.errors import (
     StoreCorrupt,
+    StoreIsDirectory,
     StoreMissing,
     StoreReadOnly,
     StoreTooNew,
@@ -53,6 +54,8 @@ def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     if path == ":memory:":
         return duckdb.connect(path)
     file = Path(path)
+    if file.is_dir():
+        raise StoreIsDirectory(path)
     if read_only and not file.exists():
         raise StoreMissing(path)
     if not read_only:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -30,7 +29,7 @@ from sessionflow.stream_coordinator import (
     MonotonicWallClock,
     WallClock,
 )
-from sessionflow.system_manager.settings import Settings
+from sessionflow.system_manager.settings import Settings, check_speed
 from sessionflow.time_provider import ExchangeCalendar
 
 log = logging.getLogger(__name__)
@@ -228,8 +227,7 @@ class SystemManager:
         A wait under way is re-planned from the simulated time it had reached, as on
         resume, so changing speed never skips or repeats backtest time.
         """
-        if not (speed >= 0 and math.isfinite(speed)):
-            raise ValueError(f"speed must be >= 0, got {speed:g}")
+        speed = check_speed(speed)
         if self.mode is Mode.LIVE:
             raise InvalidTransition("a live system runs at wall time; speed is for backtests")
         self._hooks.speed = float(speed)

@@ -28,6 +28,18 @@ from sessionflow.system_manager.config_file import (
 )
 from sessionflow.system_manager.live_settings import LiveSettings
 
+MIN_SPEED = 0.001  # slower, one simulated minute waits ~17 hours
+MAX_SPEED = 1_000_000.0  # faster, waits are below a microsecond: 0 is the same, and bounded
+
+
+def check_speed(speed: float) -> float:
+    """0 (as fast as possible) or a pace the pacer's clock arithmetic can follow."""
+    if speed == 0 or MIN_SPEED <= speed <= MAX_SPEED:
+        return float(speed)
+    raise ValueError(
+        f"speed {speed:g}: use 0 (as fast as possible) or {MIN_SPEED:g} to {MAX_SPEED:.0f}"
+    )
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -70,6 +82,11 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not a JSON list ({exc})") from None
         return [part for part in v.split(",")] if v.strip() else []
+
+    @field_validator("speed")
+    @classmethod
+    def _speed(cls, v: float) -> float:
+        return check_speed(v)
 
     @field_validator("store_path", mode="before")
     @classmethod

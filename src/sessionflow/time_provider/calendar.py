@@ -65,14 +65,15 @@ class ExchangeCalendar:
         self._session_cached = lru_cache(maxsize=4096)(self._session_uncached)
 
     def is_session(self, day: date) -> bool:
-        return bool(self._cal.is_session(pd.Timestamp(day)))
+        """False outside the calendar's years too (the library raises there, or overflows)."""
+        return self._in_bounds(day) and bool(self._cal.is_session(pd.Timestamp(day)))
 
     def session(self, day: date) -> SessionInfo:
         """The session on ``day``; ValueError naming the date if the exchange is closed."""
         return self._session_cached(day)
 
     def _session_uncached(self, day: date) -> SessionInfo:
-        if not self._in_bounds(day) or not self.is_session(day):
+        if not self.is_session(day):
             raise ValueError(f"{day.isoformat()} is not a {self.name} trading session")
         label = pd.Timestamp(day)
         return SessionInfo(
@@ -90,6 +91,12 @@ class ExchangeCalendar:
         """Every session with ``start <= date <= end``."""
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
+        if not (self._in_bounds(start) and self._in_bounds(end)):
+            first, last = self._cal.first_session.date(), self._cal.last_session.date()
+            raise ValueError(
+                f"sessions {start} .. {end} reach outside the {self.name} calendar"
+                f" ({first} .. {last})"
+            )
         labels = self._cal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
         return [self.session(ts.date()) for ts in labels]
 
@@ -112,7 +119,7 @@ class ExchangeCalendar:
     def session_of(self, ts: datetime) -> SessionInfo | None:
         """The session whose *exchange-local date* contains ``ts``, if that date trades."""
         local_day = ts.astimezone(self.tz).date()
-        if not self._in_bounds(local_day) or not self.is_session(local_day):
+        if not self.is_session(local_day):
             return None
         return self.session(local_day)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel
 
 from sessionflow.cli.progress import partial_report
 from sessionflow.cli.report_cmd import report_rows
@@ -22,21 +22,25 @@ from sessionflow.session_data import SessionReport
 from sessionflow.session_data.report import SymbolReport
 from sessionflow.system_manager import State, SystemManager
 from sessionflow.system_manager.manager import InvalidTransition
+from sessionflow.system_manager.settings import check_speed
 from sessionflow.web.auth import COOKIE, token_matches
 from sessionflow.web.control import STOP_TIMEOUT_S, Conflict, SystemSlot, status_of
 from sessionflow.web.store_view import Cell, StoreView, iso
 from sessionflow.web.store_view import NotFound as StoreNotFound
+
+QUALITY_SESSIONS = 60  # the matrix without a range: the last sessions stored
+MAX_QUALITY_SESSIONS = 260  # about a year; more is refused (each cell reads its bars)
 
 
 class StartBody(BaseModel):
     symbols: list[str] | str | None = None  # None: the served settings' (else all stored)
     start: date
     end: date
-    speed: float | None = Field(default=None, ge=0)
+    speed: Annotated[float, AfterValidator(check_speed)] | None = None
 
 
 class SpeedBody(BaseModel):
-    speed: float = Field(ge=0)
+    speed: Annotated[float, AfterValidator(check_speed)]
 
 
 class LoginBody(BaseModel):
@@ -117,11 +121,20 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
         return out | {"source": "store", "bars": view.bars(sym, info, minutes)}
 
     def matrix(start: str | None, end: str | None) -> list[dict[str, Any]]:
+        """Each session's cells read its bars: the last sessions by default, a span bounded."""
+        a, b = day(start, "start"), day(end, "end")
+        stored = view.sessions()
         wanted = [
-            s for s in view.sessions()
-            if (a := day(start, "start")) is None or s.date >= a
-            if (b := day(end, "end")) is None or s.date <= b
+            s for s in stored if (a is None or s.date >= a) and (b is None or s.date <= b)
         ]  # fmt: skip
+        if a is None and b is None:
+            wanted = wanted[-QUALITY_SESSIONS:]
+        elif len(wanted) > MAX_QUALITY_SESSIONS:
+            raise HTTPException(
+                400,
+                f"{a or stored[0].date} .. {b or stored[-1].date} spans {len(wanted)} sessions "
+                f"of the store; ask for at most {MAX_QUALITY_SESSIONS} at a time",
+            )
         system = slot.system
         done = [] if system is None else system.data_manager.reports
         engine = {(r.session, row.symbol): row for r in done for row in r.rows}

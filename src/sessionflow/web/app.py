@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from sessionflow.store import CommandStore
+from sessionflow.store.errors import StoreError
 from sessionflow.system_manager import Settings, SystemManager
 from sessionflow.time_provider import ExchangeCalendar
 from sessionflow.web.api import build_router
@@ -59,6 +61,19 @@ def create_app(
     app.include_router(build_router(slot, view, token))
     app.include_router(build_ws_router(slot, status_interval_s))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_body(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """One line, as every other error (the page shows ``detail``; a list read as text)."""
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path"))
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        return JSONResponse({"detail": f"{where}: {msg}" if where else msg}, status_code=422)
+
+    @app.exception_handler(StoreError)
+    async def store_unusable(_: Request, exc: StoreError) -> JSONResponse:
+        """The store's one line (server gone, file damaged) as a 503, not a 500 and a traceback."""
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
