@@ -10,7 +10,7 @@ import io
 import json
 import os
 import zipfile
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -201,6 +201,25 @@ def test_out_of_range_values_are_rejected_and_every_file_is_reported_in_json(
     assert sorted(r[6] for r in rows(store)) == [7, 100, MAX_VOLUME]
 
 
+def test_bars_whose_minute_has_not_ended_are_rejected_as_from_future(tmp_path: Path) -> None:
+    """A vendor file can hold a bar stamped tomorrow or the minute still running: refused."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    running = now.isoformat()  # opened at the start of this minute: not complete yet
+    ahead = (now + timedelta(days=400)).isoformat()
+    csv = write(
+        tmp_path / "f.csv",
+        HEADER + A + f"{running},10,11,9,10,1\n" + f"{ahead},10,11,9,10,1\n" + B,
+    )
+    store = tmp_path / "s.duckdb"
+    code, out = cli("import", "bars", csv, "--symbol", "F", "--store", store, "--json")
+    assert code == 0, out
+    (report,) = json.loads(out)
+    future = [(x["line"], x["reason"]) for x in report["rejections"]]
+    assert future == [(3, "from_future"), (4, "from_future")]
+    assert "has not ended yet" in report["rejections"][0]["detail"]
+    assert [r[1] for r in rows(store)] == [1732890600 * 10**6, 1732890660 * 10**6]
+
+
 def test_bad_numbers_and_sub_microsecond_times_are_rejected_naming_the_field(
     tmp_path: Path, calendar: ExchangeCalendar
 ) -> None:
@@ -262,6 +281,22 @@ def test_lean_rows_get_the_same_bounds(tmp_path: Path, calendar: ExchangeCalenda
         (7, "price_out_of_range"),
     ]
     assert store.count_bars() == report.new == 3
+    store.close()
+
+
+def test_a_lean_day_that_has_not_happened_is_from_future(
+    tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    day = tmp_path / "lean" / "abc"
+    day.mkdir(parents=True)
+    later = (datetime.now(UTC) + timedelta(days=400)).strftime("%Y%m%d")
+    for name in (f"{later}_trade.zip", "20241127_trade.zip"):
+        (day / name).write_bytes(_zip("34200000,1000000,1010000,990000,1000000,100\n"))
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    why = f"{later}_trade.zip: no row could be imported.*from_future"
+    with pytest.raises(ImportError_, match=why):
+        import_lean(store, tmp_path / "lean", calendar)
+    assert store.count_bars() == 0  # one transaction: the good day waits for a fixed folder
     store.close()
 
 

@@ -28,6 +28,7 @@ from sessionflow.importer.validate import (
     check_prices,
     check_range,
     is_integer_text,
+    latest_bar_open_us,
     localize,
     parse_epoch,
     parse_number,
@@ -140,8 +141,10 @@ class RowChecker:
         keep_extended: bool,
         time_kind: str = "text",  # "text", "utc_us" (tz-aware column) or "wall_us" (naive)
         epoch: str | None = None,  # --epoch: integer times in this unit since 1970 UTC
+        now_us: int | None = None,  # the wall clock at the import; None reads it here
     ) -> None:
         self.path, self.report, self.tz, self.keep_extended = path, report, tz, keep_extended
+        self.latest_open_us = latest_bar_open_us(now_us)
         self.epoch = epoch
         self.exchange_tz = calendar.tz
         self.time_kind = time_kind
@@ -184,6 +187,8 @@ class RowChecker:
         v = parse_volume(cells[4])
         if us % 60_000_000:
             raise RowProblem("not_minute_aligned", self._show(us))
+        if us > self.latest_open_us:
+            raise RowProblem("from_future", f"{self._show(us)} has not ended yet")
         kind = self.sessions.classify_us(us)
         if kind == "outside" or (kind == "extended" and not self.keep_extended):
             raise RowProblem("outside_session", self._show(us))

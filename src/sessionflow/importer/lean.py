@@ -24,7 +24,7 @@ import numpy as np
 
 from sessionflow.importer.bars import ImportError_, ImportReport
 from sessionflow.importer.command import Job, run_import
-from sessionflow.importer.validate import RowProblem, parse_number
+from sessionflow.importer.validate import RowProblem, latest_bar_open_us, parse_number
 from sessionflow.models import (
     MAX_PRICE,
     MAX_VOLUME,
@@ -239,12 +239,13 @@ def check_lean_file(
     ms_int = np.where(rows.good, ms, 0).astype(np.int64)
     rows.reject(ms_int % 60_000 != 0, "not_minute_aligned")
     ts_us = local_ms_to_us(f.day, ms_int, calendar.tz)
+    rows.reject(ts_us > latest_bar_open_us(), "from_future")
     regular, extended = _classify(f.day, ts_us, calendar)
     rows.reject(~(regular | extended), "outside_session")
     _check_sequence(rows, ts_us)
     for i in np.flatnonzero(~rows.good):
         detail = rows.text[i]
-        if rows.reason[i] in ("outside_session", "duplicate", "out_of_order"):
+        if rows.reason[i] in ("outside_session", "duplicate", "out_of_order", "from_future"):
             detail = from_us(int(ts_us[i])).astimezone(calendar.tz).isoformat()
         report.reject(int(rows.lines[i]), str(rows.reason[i]), detail)
     report.rejections.sort()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -36,7 +37,7 @@ REASONS = (
     "out_of_order",
     "unknown_symbol",
     "bad_symbol",
-    "from_future",  # live: stamped later than the live clock allows
+    "from_future",  # a bar whose minute has not ended yet (live clock, or the wall clock at import)
     "unparsable_date",  # corporate actions: a date that is not yyyymmdd / yyyy-mm-dd
     "bad_factor",  # corporate actions: a split, factor or dividend out of range
     "no_reference_close",  # a cash dividend with no stored close before its ex-date
@@ -47,6 +48,17 @@ _DIGITS = re.compile(r"[+-]?\d+")
 _FRACTION = re.compile(r"\d{2}:?\d{2}:?\d{2}[.,](\d+)")
 _EPOCH = datetime(1970, 1, 1)
 EPOCH_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}  # microseconds per unit; ns divides
+
+
+FUTURE_TOLERANCE_US = 2_000_000  # clock skew allowed, as live's future_tolerance_seconds
+
+
+def latest_bar_open_us(now_us: int | None = None) -> int:
+    """The last 1m bar open an import accepts: a bar is complete once its minute has ended
+    (timestamps are opens), so one whose end is past the wall clock is ``from_future``."""
+    if now_us is None:
+        now_us = time.time_ns() // 1000
+    return now_us + FUTURE_TOLERANCE_US - 60_000_000
 
 
 class RowProblem(ValueError):
