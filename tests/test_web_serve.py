@@ -190,6 +190,20 @@ def test_a_token_http_cannot_carry_is_refused_at_launch(demo_store_path: Path) -
     assert "tøken" not in res.output
 
 
+def test_a_short_token_is_refused_at_launch_without_echoing_it(demo_store_path: Path) -> None:
+    res = CliRunner().invoke(
+        app,
+        ["serve", "--store", str(demo_store_path), "--host", "0.0.0.0", "--port", str(free_port())],
+        env={"SESSIONFLOW_TOKEN": "abc123"},
+    )
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (
+        "error: --token/SESSIONFLOW_TOKEN: use at least 16 characters (a short token can be "
+        "guessed); leave it out to have one generated"
+    )
+    assert "abc123" not in res.output
+
+
 def test_a_host_this_machine_cannot_bind_names_the_host(demo_store_path: Path) -> None:
     port = str(free_port())
     for host, why in (("999.1.1.1", "not an address"), ("192.0.2.1", "not an address")):

@@ -62,6 +62,9 @@ def _check_port(host: str, port: int) -> None:
         raise ValueError(f"--port {port}: cannot listen on {host}:{port} ({why})") from None
 
 
+MIN_TOKEN_CHARS = 16  # a generated token has 32
+
+
 def serve(
     store: Annotated[
         str | None, typer.Option("--store", help="DuckDB file or postgresql:// URL")
@@ -98,6 +101,11 @@ def serve(
             raise ValueError(
                 f"--token/{TOKEN_ENV}: use printable ASCII without spaces, quotes, commas, "
                 "semicolons or backslashes (what an HTTP header and a cookie carry)"
+            )
+        if token is not None and len(token.strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"--token/{TOKEN_ENV}: use at least {MIN_TOKEN_CHARS} characters (a short "
+                "token can be guessed); leave it out to have one generated"
             )
         settings = Settings.load(
             config,
