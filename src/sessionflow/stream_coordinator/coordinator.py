@@ -159,11 +159,17 @@ class StreamCoordinator(WorkerThread):
     def _play_all(self) -> None:
         if not self.sessions:
             return
-        self.upkeep.prefetch(self.sessions[0])
+        # the first session's read runs on its own thread while upkeep loads the history
+        first = self.upkeep.prefetch_aside(self.sessions[0])
+        begun = self.upkeep.begin_first(self.sessions[0], first)
         for i, session in enumerate(self.sessions):
             upcoming = self.sessions[i + 1] if i + 1 < len(self.sessions) else None
-            payload = self._await(self.upkeep.take_prefetched(session))
-            self._await(self.upkeep.begin_session(session, i == 0, payload.store_version))
+            if i == 0:
+                payload = self._await(first)
+                self._await(begun)
+            else:
+                payload = self._await(self.upkeep.take_prefetched(session))
+                self._await(self.upkeep.begin_session(session, False, payload.store_version))
             self.merger.load(payload)
             if upcoming is not None:
                 self.upkeep.prefetch(upcoming)
