@@ -327,6 +327,18 @@ class UpkeepWorker(WorkerThread):
         filled = result.filled
         # minutes changed after they may have been announced: fills and vendor corrections
         fixes = sd.take_corrections()
+        if not fixes and not len(filled):  # the usual minute: only windows that closed
+            for k, done in self._emitted.items():
+                upto = completed_windows(session, k, now_us)
+                if upto > done:
+                    for j in range(done, upto):
+                        result.derived.extend(
+                            s for _, _, s in self._window(sd, grid, sd.derived[k], k, j, None)
+                        )
+                    self._emitted[k] = upto
+            if len(result.derived) > 1:
+                result.derived.sort(key=lambda s: (int(s.bars.ts_us[0]), s.minutes))
+            return
         changed_rows = np.array([r for r, _ in fixes], dtype=np.intp)
         changed_min = np.array([m for _, m in fixes], dtype=np.int64)
         if len(filled):
