@@ -1,8 +1,10 @@
 """What the compare job's per-bar consumer costs on its own, without any engine.
 
-``engine_sessionflow``'s ``on_event`` consumer (dispatch on the event type, ``to_us``,
-``Row.add`` with its tuple hash) runs over events built beforehand from synthetic
-slices, and the time per event is scaled to the job's event count. That is the floor
+``engine_sessionflow``'s ``on_event`` consumer (dispatch on the event type, the bar's
+fields buffered per series, reduced at the session's end: ``_BufferedTally``) runs over
+events built beforehand from synthetic slices, the end-of-session reduction included,
+and the time per event is scaled to the job's event count. ``--row-add`` measures the
+consumer it replaced (``_Tally``: ``to_us`` and ``Row.add``'s tuple hash per bar). That is the floor
 under any per-bar engine's replay time in ``compare.py``: compare it with numpy's
 replay (``engine_numpy``) measured in the same minute.
 
@@ -23,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers.engine_sessionflow import _Tally
+from peers.engine_sessionflow import _BufferedTally, _Tally
 from peers.job import MINUTE_US, Session
 
 from sessionflow.events import (
@@ -32,6 +34,7 @@ from sessionflow.events import (
     BatchEvent,
     DerivedBarEvent,
     DerivedSliceEvent,
+    SessionEndEvent,
     expand,
 )
 from sessionflow.models import from_us
@@ -60,10 +63,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--events", type=int, default=1_193_659)
+    ap.add_argument("--row-add", action="store_true", help="the per-bar Row.add consumer")
     args = ap.parse_args()
     per_bar = events(args.symbols, 200)
     day = date(2024, 11, 25)
-    tally = _Tally([Session(day, OPEN_US, OPEN_US + 390 * MINUTE_US)])
+    sessions = [Session(day, OPEN_US, OPEN_US + 390 * MINUTE_US)]
+    names = [f"S{i:04d}" for i in range(args.symbols)]
+    tally = _Tally(sessions) if args.row_add else _BufferedTally(sessions, names)
     tally.day, tally.label = day, day.isoformat()
 
     def consume(ev: Any) -> None:  # engine_sessionflow's consumer, minus session events
@@ -75,6 +81,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for ev in per_bar:
         consume(ev)
+    tally.session_event(SessionEndEvent(day, from_us(OPEN_US), None, False))  # type: ignore[arg-type]
     per_event = (time.perf_counter() - t0) / len(per_bar)
     print(
         f"consumer alone: {per_event * 1e9:.0f} ns per event; "

@@ -2,9 +2,10 @@
 
 Load = read the Parquet file and write it into a fresh DuckDB store
 (``DuckDBStore.upsert_bars``), plus ``build_system``. Replay = ``system.run()`` at
-speed 0 with one ``on_event`` consumer that feeds every BarEvent and DerivedBarEvent
-into ``Row.add`` per (symbol, session): counts, volume/high/low and checksums are the
-consumer's own, like the peers'. The counts must also agree with
+speed 0 with one ``on_event`` consumer that takes every BarEvent and DerivedBarEvent,
+one call each, and buffers its fields per series; at each session's end it reduces them
+to ``Row.add``'s counts, volume/high/low and checksums per (symbol, session)
+(``_BufferedTally``): the consumer's own figures, like the peers'. The counts must also agree with
 ``SessionEndEvent.report``, or the run fails.
 
 ``tamper`` (tests only) rewrites each event before the consumer sees it: a stand-in for
@@ -46,7 +47,7 @@ from peers.job import (
     read_columns,
     read_sessions,
 )
-from sessionflow.models import to_us
+from sessionflow.models import Bar, to_us
 
 
 def _interval_of(minutes: int, offset_min: int, session_min: int) -> int:
@@ -215,6 +216,53 @@ class _ColumnTally(_Tally):
             row.low = min(row.low, float(low[i]))
 
 
+class _BufferedTally(_ColumnTally):
+    """The per-bar consumer as a strategy that buffers what it is handed: one callback per
+    event, and in it the bar's fields (symbol, ts, OHLCV, ...) appended to its series'
+    list as it arrives. At each session's end the lists become columns, reduced by the
+    batch consumer's fold (same counts, figures and checksums as ``Row.add``), instead of
+    a ``Row.add`` with its tuple hash per bar. One flat list per series, not a tuple per
+    bar: millions of live tuples would make every garbage collection walk them."""
+
+    WIDTH = len(Bar._fields)  # fields appended per bar
+
+    def __init__(self, sessions: list[Session], names: Sequence[str]) -> None:
+        super().__init__(sessions, names)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.buffers: dict[int, list[Any]] = {m: [] for m in SERIES}
+        self.keep_1m = self.buffers[1].extend
+
+    def bar(self, b: Any) -> None:
+        self.keep_1m(b)
+
+    def derived_bar(self, b: Any, interval: int | None) -> None:
+        if interval is None:
+            assert self.day is not None
+            offset = (to_us(b.ts) - self.opens[self.day]) // 60_000_000
+            interval = _interval_of(b.minutes, offset, self.minutes[self.day])
+        self.buffers[interval].extend(b)
+
+    def session_event(self, ev: Any) -> None:
+        if hasattr(ev, "report"):  # SessionEndEvent: buffered bars become columns
+            w = self.WIDTH
+            for m, buf in self.buffers.items():
+                if not buf:
+                    continue
+                if len(buf) % w:
+                    raise ValueError(f"a {m}m bar with other than {w} fields was delivered")
+                n = len(buf) // w
+                self.parts[m].append(
+                    (
+                        np.fromiter(map(self.index.__getitem__, buf[0::w]), np.intp, n),
+                        np.fromiter(map(to_us, buf[1::w]), np.int64, n),
+                        *(np.array(buf[i::w], dtype=np.float64) for i in (2, 3, 4, 5)),
+                        np.array(buf[6::w], dtype=np.int64),
+                    )
+                )
+                buf.clear()
+        super().session_event(ev)
+
+
 def run(
     data: Path,
     job: Job,
@@ -288,6 +336,7 @@ def run(
             system.on_batch(consume_batch)
         else:
             has_interval = "interval" in DerivedBarEvent._fields
+            tally = _BufferedTally(sessions, system.data_manager.symbols)
 
             def consume(ev: Any) -> None:
                 if tamper is not None:

@@ -43,6 +43,13 @@ class ReplayBars:
     # per group: regular bars, volumes in bounds, each symbol once in ascending rows;
     # checked here once per session so the per-instant write can skip those checks
     clean: npt.NDArray[np.bool_]
+    # ``starts`` and ``clean`` as Python lists: the replay reads one item per step
+    bounds: list[int] = field(init=False, repr=False)
+    clean_list: list[bool] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.bounds = self.starts.tolist()
+        self.clean_list = self.clean.tolist()
 
     @classmethod
     def build(cls, rows: npt.NDArray[np.intp], batch: BarBatch) -> ReplayBars:

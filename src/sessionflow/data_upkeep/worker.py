@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -128,6 +129,29 @@ class UpkeepWorker(WorkerThread):
         self._prefetched[session.date] = fut
         return fut
 
+    def prefetch_aside(self, session: SessionInfo) -> Future[SessionPayload]:
+        """Load ``session`` on a thread of its own, so the read overlaps this thread's jobs.
+
+        For the first session, whose read would otherwise wait for nothing but
+        queue ahead of the history load. The loader only reads the store, and the
+        stores give each thread its own cursor/connection, so no connection is shared.
+        """
+        fut: Future[SessionPayload] = Future()
+
+        def run() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                if self._jitter:
+                    self._jitter()
+                fut.set_result(self.loader.load(session))
+            except BaseException as exc:
+                log.exception("prefetch of %s failed", session.date)
+                fut.set_exception(exc)
+
+        threading.Thread(target=run, name="sessionflow-prefetch", daemon=True).start()
+        return fut
+
     def take_prefetched(self, session: SessionInfo) -> Future[SessionPayload]:
         fut = self._prefetched.pop(session.date, None)
         return fut if fut is not None else self.prefetch(session)
@@ -137,6 +161,19 @@ class UpkeepWorker(WorkerThread):
     ) -> Future[None]:
         """Reset session state; ``store_version`` is the store's version when the data was read."""
         return self.submit(lambda: self._begin(session, load_history, store_version))
+
+    def begin_first(self, session: SessionInfo, payload: Future[SessionPayload]) -> Future[None]:
+        """Begin the first session (with history) while ``payload`` is still being read.
+
+        The store version the checks compare against is the payload's, as with
+        :meth:`begin_session`; it is taken once the history is loaded.
+        """
+
+        def job() -> None:
+            self._begin(session, True, None)
+            self._known_version = payload.result().store_version
+
+        return self.submit(job)
 
     def check(self, now: datetime, final: bool = False) -> Future[CheckResult]:
         """Queue a check on the upkeep thread."""
@@ -290,6 +327,18 @@ class UpkeepWorker(WorkerThread):
         filled = result.filled
         # minutes changed after they may have been announced: fills and vendor corrections
         fixes = sd.take_corrections()
+        if not fixes and not len(filled):  # the usual minute: only windows that closed
+            for k, done in self._emitted.items():
+                upto = completed_windows(session, k, now_us)
+                if upto > done:
+                    for j in range(done, upto):
+                        result.derived.extend(
+                            s for _, _, s in self._window(sd, grid, sd.derived[k], k, j, None)
+                        )
+                    self._emitted[k] = upto
+            if len(result.derived) > 1:
+                result.derived.sort(key=lambda s: (int(s.bars.ts_us[0]), s.minutes))
+            return
         changed_rows = np.array([r for r, _ in fixes], dtype=np.intp)
         changed_min = np.array([m for _, m in fixes], dtype=np.int64)
         if len(filled):

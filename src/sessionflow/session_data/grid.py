@@ -174,11 +174,16 @@ def _one_window(
     p: BOOL = part(src.present)
     has: BOOL = np.logical_or.reduce(p, axis=0)  # np.any's Python wrapper costs more
     opens, closes = part(src.open), part(src.close)
-    o: F64 = opens[-1].copy()
-    c: F64 = closes[0].copy()
-    for m in range(len(p) - 2, -1, -1):
+    # a minute every symbol has ends the walk: the opens before the first such minute
+    # and the closes after the last one are all that can differ from it
+    full = np.logical_and.reduce(p, axis=1).tolist()
+    first = full.index(True) if True in full else len(p) - 1
+    last = len(p) - 1 - full[::-1].index(True) if True in full else 0
+    o: F64 = opens[first].copy()
+    c: F64 = closes[last].copy()
+    for m in range(first - 1, -1, -1):
         np.copyto(o, opens[m], where=p[m])
-    for m in range(1, len(p)):
+    for m in range(last + 1, len(p)):
         np.copyto(c, closes[m], where=p[m])
     o, c = o[None], c[None]
     h: F64 = np.fmax.reduce(part(src.high), axis=0)[None]

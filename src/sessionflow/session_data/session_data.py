@@ -75,6 +75,9 @@ class SessionData:
         self.low = np.full(n, np.nan)
         self.received = np.zeros(n, dtype=np.int64)
         self.last_slot = np.full(n, -1, dtype=np.int64)
+        # the highest 1m slot written this session: a later slot is free for every symbol
+        # and after every symbol's last bar, so the replay's write skips both checks
+        self._top_slot = -1
         self.quality = np.zeros(n)
         self.expected_so_far = 0
         self.gap_open = np.zeros((0, n), dtype=np.bool_)
@@ -113,6 +116,7 @@ class SessionData:
             self.low[:] = np.nan
             self.received[:] = 0
             self.last_slot[:] = -1
+            self._top_slot = -1
             self.quality[:] = 0.0
             self.expected_so_far = 0
             self.gap_open = np.zeros((session.minutes, n), dtype=np.bool_)
@@ -156,9 +160,12 @@ class SessionData:
                 return False
             if not checked and (not _unique_rows(rows) or not _volume_ok(v).all()):
                 return False
-            if grid.present[slot][rows].any() or self.last_slot[rows].max(initial=-1) > slot:
+            if slot <= self._top_slot and (
+                grid.present[slot][rows].any() or self.last_slot[rows].max(initial=-1) > slot
+            ):
                 return False
             grid.put_slot(rows, slot, o, h, lo, c, v)
+            self._top_slot = max(self._top_slot, slot)
             self.gap_open[slot][rows] = False
             self._figures(rows, h, lo, v, slot)
             return True
@@ -228,6 +235,8 @@ class SessionData:
                 accepted[where[bad]] = False
                 idx, r, m = where[~bad], r[~bad], m[~bad]
             vals = (o[idx], h[idx], lo[idx], c[idx], v[idx])
+            if len(r):
+                self._top_slot = max(self._top_slot, one if one is not None else int(m.max()))
             if one is not None:
                 grid.put_slot(r, one, *vals)
                 self.gap_open[one][r] = False  # a late bar is no longer a gap
@@ -373,6 +382,7 @@ class SessionData:
         r, s = np.array([row], dtype=np.intp), np.array([slot], dtype=np.intp)
         o, h, lo, c = (np.array([x]) for x in (bar.open, bar.high, bar.low, bar.close))
         grid.put(r, s, o, h, lo, c, np.array([bar.volume], dtype=np.int64))
+        self._top_slot = max(self._top_slot, slot)
         self.gap_open[slot, row] = False
         self.volume[row] += bar.volume - old
         col = grid.present[:, row]

@@ -32,6 +32,7 @@ from sessionflow.events import (
 )
 from sessionflow.models import Bar, Quote, Tick, from_us, to_us
 from sessionflow.session_data import SessionData
+from sessionflow.session_data.grid import MINUTE_US
 from sessionflow.store import BarBatch
 from sessionflow.stream_coordinator.merge import Instant, StreamMerger
 from sessionflow.stream_coordinator.pacing import Pacer
@@ -159,11 +160,17 @@ class StreamCoordinator(WorkerThread):
     def _play_all(self) -> None:
         if not self.sessions:
             return
-        self.upkeep.prefetch(self.sessions[0])
+        # the first session's read runs on its own thread while upkeep loads the history
+        first = self.upkeep.prefetch_aside(self.sessions[0])
+        begun = self.upkeep.begin_first(self.sessions[0], first)
         for i, session in enumerate(self.sessions):
             upcoming = self.sessions[i + 1] if i + 1 < len(self.sessions) else None
-            payload = self._await(self.upkeep.take_prefetched(session))
-            self._await(self.upkeep.begin_session(session, i == 0, payload.store_version))
+            if i == 0:
+                payload = self._await(first)
+                self._await(begun)
+            else:
+                payload = self._await(self.upkeep.take_prefetched(session))
+                self._await(self.upkeep.begin_session(session, False, payload.store_version))
             self.merger.load(payload)
             if upcoming is not None:
                 self.upkeep.prefetch(upcoming)
@@ -286,32 +293,39 @@ class StreamCoordinator(WorkerThread):
             cols = (b.open[sl], b.high[sl], b.low[sl], b.close[sl], b.volume[sl])
             # every bar of an instant shares one open; a group checked clean at load
             # (regular, sane volumes, each symbol once) takes the fast path
-            ts = int(b.ts_us[instant.lo])
-            if rb.clean[instant.group] and sd.write_instant(rb.rows[sl], ts, *cols, checked=True):
+            ts = instant.time_us - MINUTE_US  # bars become available when their minute ends
+            rows = rb.rows[sl]
+            if rb.clean_list[instant.group] and sd.write_instant(rows, ts, *cols, checked=True):
                 ok = None
             else:
-                ok = sd.write_bars(rb.rows[sl], b.ts_us[sl], *cols, b.regular[sl])
+                ok = sd.write_bars(rows, b.ts_us[sl], *cols, b.regular[sl])
             if ok is None or ok.all():  # the usual case: views, no copy
-                events.append(BarSliceEvent(b.take(sl), now, rows=rb.rows[sl]))
+                events.append(BarSliceEvent(b.take(sl), now, rows=rows))
             elif ok.any():
                 keep = instant.bar_index()[ok]
                 events.append(BarSliceEvent(b.take(keep), now, rows=rb.rows[keep]))
-        objects = [x for x in instant.items if isinstance(x, Bar)]
+        if instant.items:
+            self._deliver_items(instant.items, now, events)
+        self._publish(events)
+
+    def _deliver_items(self, items: list[Any], now: datetime, events: list[BatchEvent]) -> None:
+        """Bars, quotes and ticks that came as objects (live items, stored quotes/ticks)."""
+        sd = self.session_data
+        objects = [x for x in items if isinstance(x, Bar)]
         if objects:
             kept = sd.add_bars(objects)
             if kept:
                 batch = BarBatch.from_bars(kept)
                 rows = sd.index_of(batch.symbol.tolist())
                 events.append(BarSliceEvent(batch, now, rows=rows))
-        quotes = [x for x in instant.items if isinstance(x, Quote)]
+        quotes = [x for x in items if isinstance(x, Quote)]
         if quotes:
             sd.add_quotes(quotes)
             events.extend(QuoteEvent(q, now) for q in quotes)
-        ticks = [x for x in instant.items if isinstance(x, Tick)]
+        ticks = [x for x in items if isinstance(x, Tick)]
         if ticks:
             sd.add_ticks(ticks)
             events.extend(TickEvent(t, now) for t in ticks)
-        self._publish(events)
 
     def _publish(self, events: list[BatchEvent]) -> None:
         self.publisher.publish(events)

@@ -44,12 +44,15 @@ class StreamMerger:
         self._heap: list[tuple[int, int, str, StreamKey]] = []
         self._bars: ReplayBars | None = None
         self._group = 0
+        self._times: list[int] = []  # each group's available time, as ints (read every step)
 
     def load(self, payload: SessionPayload) -> None:
         if payload.bars is not None and payload.bars.groups > 0:
             if self._bars is not None and self._group < self._bars.groups:
                 raise RuntimeError("previous session's bars were not drained")
             self._bars, self._group = payload.bars, 0
+            b = payload.bars
+            self._times = b.available_us[b.starts[:-1]].tolist()
         for key in sorted(payload.streams):
             for item in payload.streams[key]:
                 self.put(key, item)
@@ -64,17 +67,16 @@ class StreamMerger:
         q.append((t, item))
 
     def _bar_time(self) -> int | None:
-        b = self._bars
-        if b is None or self._group >= b.groups:
-            return None
-        return int(b.available_us[b.starts[self._group]])
+        g, times = self._group, self._times
+        return times[g] if g < len(times) else None
 
     def next_time(self) -> int | None:
-        bt = self._bar_time()
-        ht = self._heap[0][0] if self._heap else None
-        if bt is None:
-            return ht
-        return bt if ht is None else min(bt, ht)
+        g, times = self._group, self._times
+        bt = times[g] if g < len(times) else None
+        if not self._heap:
+            return bt
+        ht = self._heap[0][0]
+        return ht if bt is None else min(bt, ht)
 
     def __len__(self) -> int:
         n = sum(len(q) for q in self._queues.values())
@@ -87,13 +89,13 @@ class StreamMerger:
         t = self.next_time()
         assert t is not None
         out = Instant(t)
-        if self._bar_time() == t:
+        g = self._group
+        if g < len(self._times) and self._times[g] == t:
             assert self._bars is not None
             out.bars = self._bars
-            out.lo = int(self._bars.starts[self._group])
-            out.hi = int(self._bars.starts[self._group + 1])
-            out.group = self._group
-            self._group += 1
+            out.lo, out.hi = self._bars.bounds[g], self._bars.bounds[g + 1]
+            out.group = g
+            self._group = g + 1
         heap = self._heap
         while heap and heap[0][0] == t:
             _, _, _, key = heapq.heappop(heap)
