@@ -47,6 +47,7 @@ ENGINES = (
     "numpy",
     "sessionflow",
     "sessionflow_batch",
+    "sessionflow_buffered",
     "backtrader",
     "backtrader_strategy",
     "nautilus",
@@ -79,6 +80,7 @@ def child_engine(engine: str, data: Path, out: Path) -> dict[str, Any]:
         "nautilus_actor": "nautilus_trader",
         "backtrader_strategy": "backtrader",
         "sessionflow_batch": "sessionflow",
+        "sessionflow_buffered": "sessionflow",
     }.get(engine, engine)
     return {
         "engine": engine,

@@ -50,12 +50,14 @@ def _run_sessionflow(
     tmp_path: Path,
     batch: bool = False,
     tamper: Callable[[Any], Any] | None = None,
+    buffered: bool = False,
 ) -> dict[str, Any]:
     from peers import engine_sessionflow
 
     job, data, ref = job_data
     out = tmp_path / "sessionflow.csv"
-    peers.write_csv(out, engine_sessionflow.run(data, job, batch=batch, tamper=tamper).rows)
+    res = engine_sessionflow.run(data, job, batch=batch, tamper=tamper, buffered=buffered)
+    peers.write_csv(out, res.rows)
     result: dict[str, Any] = peers.compare_csv(ref, out)
     return result
 
@@ -75,11 +77,11 @@ class _Once:
         return ev
 
 
-@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize(("batch", "buffered"), [(False, False), (True, False), (False, True)])
 def test_sessionflow_consumers_equal_the_reference(
-    peers: Any, job_data: tuple[Any, Path, Path], tmp_path: Path, batch: bool
+    peers: Any, job_data: tuple[Any, Path, Path], tmp_path: Path, batch: bool, buffered: bool
 ) -> None:
-    cmp = _run_sessionflow(peers, job_data, tmp_path, batch=batch)
+    cmp = _run_sessionflow(peers, job_data, tmp_path, batch=batch, buffered=buffered)
     assert cmp["equal"], cmp
     assert cmp["rows"] == 3 * 5
     assert {f"sum_{m}m" for m in peers.SERIES} <= set(peers.COLUMNS)
@@ -116,8 +118,10 @@ def _double_high(ev: Any) -> Any:
         ),
     ],
 )
+@pytest.mark.parametrize("buffered", [False, True], ids=["row_add", "buffered"])
 def test_one_corrupted_delivered_bar_fails_the_comparison(
     peers: Any,
+    buffered: bool,
     job_data: tuple[Any, Path, Path],
     tmp_path: Path,
     name: str,
@@ -126,7 +130,7 @@ def test_one_corrupted_delivered_bar_fails_the_comparison(
     column: str,
 ) -> None:
     tamper = _Once(pick, change, nth=100)
-    cmp = _run_sessionflow(peers, job_data, tmp_path, tamper=tamper)
+    cmp = _run_sessionflow(peers, job_data, tmp_path, tamper=tamper, buffered=buffered)
     assert tamper.done, f"{name}: no event was corrupted"
     assert not cmp["equal"], name
     assert cmp["columns_differ"] == {column: 1}, cmp

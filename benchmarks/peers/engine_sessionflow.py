@@ -5,8 +5,9 @@ Load = read the Parquet file and write it into a fresh DuckDB store
 speed 0 with one ``on_event`` consumer that takes every BarEvent and DerivedBarEvent,
 one call each, and buffers its fields per series; at each session's end it reduces them
 to ``Row.add``'s counts, volume/high/low and checksums per (symbol, session)
-(``_BufferedTally``): the consumer's own figures, like the peers'. The counts must also agree with
-``SessionEndEvent.report``, or the run fails.
+(``Row.add`` per bar, as the peers' consumers; ``_BufferedTally`` in the
+``sessionflow_buffered`` row): the consumer's own figures, like the peers'. The counts
+must also agree with ``SessionEndEvent.report``, or the run fails.
 
 ``tamper`` (tests only) rewrites each event before the consumer sees it: a stand-in for
 a wrong engine, to show the comparison catches it.
@@ -268,8 +269,12 @@ def run(
     job: Job,
     batch: bool = False,
     tamper: Callable[[Any], Any] | None = None,
+    buffered: bool = False,
 ) -> EngineResult:
-    """``batch=False``: ``on_event`` (one event per bar); ``True``: ``on_batch`` slices."""
+    """``batch=False``: ``on_event`` (one event per bar); ``True``: ``on_batch`` slices.
+
+    Per bar, the consumer calls ``Row.add`` for each bar, as the peers' consumers do;
+    ``buffered=True`` uses ``_BufferedTally`` instead (the ``sessionflow_buffered`` row)."""
     from sessionflow import (
         BarEvent,
         DerivedBarEvent,
@@ -336,7 +341,11 @@ def run(
             system.on_batch(consume_batch)
         else:
             has_interval = "interval" in DerivedBarEvent._fields
-            tally = _BufferedTally(sessions, system.data_manager.symbols)
+            tally = (
+                _BufferedTally(sessions, system.data_manager.symbols)
+                if buffered
+                else _Tally(sessions)
+            )
 
             def consume(ev: Any) -> None:
                 if tamper is not None:
