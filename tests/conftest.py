@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +63,27 @@ def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
     url = server.new_db()
     yield url
     server.drop_db(url)
+
+
+@pytest.fixture(autouse=True)
+def _stop_live_runs(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every LiveRun a test builds is stopped after it, passed or failed: a failing live
+    test must not leave a feed reconnecting to a closed server behind the later tests."""
+    if not request.module.__name__.split(".")[-1].startswith("test_live"):
+        yield
+        return
+    from tests import live_support
+
+    runs: list[live_support.LiveRun] = []
+    init = live_support.LiveRun.__init__
+
+    def tracked(self: live_support.LiveRun, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        runs.append(self)
+
+    monkeypatch.setattr(live_support.LiveRun, "__init__", tracked)
+    yield
+    for run in runs:
+        run.system.stop()
