@@ -220,3 +220,17 @@ def test_ctrl_c_during_a_copy_says_nothing_was_copied(demo_store_path: Path, pg_
     ]
     with psycopg.connect(pg_url) as con:
         assert con.execute("SELECT count(*) FROM bars_1m").fetchone() == (0,)
+
+
+def test_a_ctrl_c_duckdb_caught_first_still_counts_as_an_interrupt() -> None:
+    """SIGINT during a DuckDB query ends it with DuckDB's own error, not KeyboardInterrupt
+    (seen in CI: `RuntimeError: Query interrupted` from the copy's source read)."""
+    import duckdb
+
+    from sessionflow.store.errors import is_interrupt
+
+    assert is_interrupt(KeyboardInterrupt())
+    assert is_interrupt(duckdb.InterruptException("INTERRUPT Error: Interrupted!"))
+    assert is_interrupt(RuntimeError("Query interrupted"))
+    assert not is_interrupt(RuntimeError("something else"))
+    assert not is_interrupt(ValueError("Query interrupted"))

@@ -19,6 +19,7 @@ from sessionflow.cli.shutdown import EXIT_INTERRUPTED
 from sessionflow.store import open_store
 from sessionflow.store.base import StoreWriteError
 from sessionflow.store.copy import CopyResult, copy_store, same_file
+from sessionflow.store.errors import is_interrupt
 from sessionflow.store.info import StoreInfo, store_info
 from sessionflow.system_manager import Settings
 
@@ -123,7 +124,9 @@ def copy(
         except (ValueError, StoreWriteError) as exc:
             typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:  # the writing transaction rolled back, or had committed
+        except (KeyboardInterrupt, Exception) as exc:  # rolled back, or had committed
+            if not is_interrupt(exc):
+                raise
             checking = phase[0] == "checking"
             state = (
                 "the copy was written, its check did not end" if checking else "nothing was copied"

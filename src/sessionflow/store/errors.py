@@ -178,3 +178,13 @@ class StorePasswordInUrl(StoreError):
         "store {path}: the URL carries a password, which would show in process lists, shell "
         "history and logs; remove it and give it in PGPASSWORD or ~/.pgpass"
     )
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """A Ctrl-C, also when DuckDB caught it first and ended its query with an error of its own
+    (``InterruptException``, or ``RuntimeError: Query interrupted`` from a fetch)."""
+    import duckdb
+
+    if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException):
+        return True
+    return isinstance(exc, RuntimeError) and str(exc).strip() == "Query interrupted"
