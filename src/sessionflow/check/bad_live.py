@@ -13,27 +13,19 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import msgpack
 
 from sessionflow.check.bad_input import BadInputResult
-from sessionflow.data_manager.live import LiveParts
+from sessionflow.check.local_live import KEY, OPEN, SECRET, WAIT, local_live
 from sessionflow.events import BarSliceEvent, BatchEvent
 from sessionflow.models import MINUTE, Bar
-from sessionflow.stream_coordinator.live import LiveCoordinator
-from sessionflow.system_manager import Settings, build_system
 from sessionflow.testing.alpaca_server import FakeAlpaca, bar_msg
-from sessionflow.time_provider import SessionInfo
-from sessionflow.time_provider.live_clock import ManualClock
-from sessionflow.time_provider.schedule import FixedSchedule
 
-_KEY, _SECRET = "check-key", "check-secret"
-_OPEN = datetime(2024, 11, 29, 14, 30, tzinfo=UTC)
 _MINUTES = 3
-_WAIT = 10.0
 _SYMBOLS = ("AAA", "BBB")
 
 
@@ -64,7 +56,7 @@ def run_live_bad_input(workdir: Path) -> list[BadInputResult]:
     try:
         with (
             tempfile.TemporaryDirectory(dir=workdir) as tmp,
-            FakeAlpaca(_KEY, _SECRET) as server,
+            FakeAlpaca(KEY, SECRET) as server,
         ):
             return _play(Path(tmp), server)
     finally:
@@ -72,26 +64,9 @@ def run_live_bad_input(workdir: Path) -> list[BadInputResult]:
 
 
 def _play(tmp: Path, server: FakeAlpaca) -> list[BadInputResult]:
-    session = SessionInfo(_OPEN.date(), _OPEN, _OPEN + _MINUTES * MINUTE)
-    settings = Settings.load(
-        mode="live",
-        store_path=tmp / "live.duckdb",
-        symbols=list(_SYMBOLS),
-        trailing_days=0,
-        live={
-            "feed_url": server.ws_url,
-            "rest_url": server.rest_url,
-            "key_id": _KEY,
-            "secret_key": _SECRET,
-            "connect_timeout_seconds": _WAIT,
-            "silence_timeout_seconds": 3600,
-            "sessions": 1,
-        },
-    )
-    clock = ManualClock(_OPEN)
-    system = build_system(settings, live=LiveParts(clock=clock, schedule=FixedSchedule([session])))
-    coordinator = system.data_manager.coordinator
-    assert isinstance(coordinator, LiveCoordinator)
+    live = local_live(tmp, server, _SYMBOLS, _MINUTES, OPEN)
+    settings, session, clock, system = live.settings, live.session, live.clock, live.system
+    coordinator = live.coordinator
     delivered: list[Bar] = []
 
     def collect(ev: BatchEvent) -> None:
@@ -102,16 +77,16 @@ def _play(tmp: Path, server: FakeAlpaca) -> list[BadInputResult]:
     system.start()
     sent = 0
     for m in range(_MINUTES):
-        ts = _OPEN + m * MINUTE
+        ts = OPEN + m * MINUTE
         clock.set(ts + MINUTE)
         good = [bar_msg(Bar(s, ts, 10.0, 11.0, 9.0, 10.5, 100 + m)) for s in _SYMBOLS]
         bad = list(_bad(good[0]).values())
         server.push_raw(msgpack.packb([*bad[:2], good[0], *bad[2:], *good[1:]]))
         sent += len(good) + 1  # the future bar reaches the sink, then is refused
-        if not coordinator.sink.wait_taken(sent, _WAIT):
+        if not coordinator.sink.wait_taken(sent, WAIT):
             break
     clock.set(session.close + timedelta(seconds=settings.live.bar_grace_seconds + 1))
-    finished = system.wait(_WAIT)
+    finished = system.wait(WAIT)
     system.stop()
     counters = dict(system.counters)
     stored = sorted(system.store.load_bars(list(_SYMBOLS), session.open, session.close).iter_bars())

@@ -17,17 +17,16 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sessionflow.check.faults import FaultResult
-from sessionflow.data_manager.live import LiveParts
+from sessionflow.check.local_live import KEY, OPEN, SECRET, WAIT, local_live
 from sessionflow.demo import synthetic_bars
 from sessionflow.events import BarEvent, Event, QuoteEvent, TickEvent
 from sessionflow.models import MINUTE, Bar, Quote, Tick
-from sessionflow.stream_coordinator.live import LiveCoordinator
-from sessionflow.system_manager import Settings, SystemManager, build_system
+from sessionflow.system_manager import SystemManager
 from sessionflow.testing.alpaca_server import (
     FakeAlpaca,
     bar_msg,
@@ -36,16 +35,11 @@ from sessionflow.testing.alpaca_server import (
     updated_bar_msg,
 )
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
-from sessionflow.time_provider.live_clock import ManualClock
-from sessionflow.time_provider.schedule import FixedSchedule
 
-_KEY, _SECRET = "check-key", "check-secret"
-_OPEN = datetime(2024, 11, 29, 14, 30, tzinfo=UTC)
 _MINUTES = 12
 _SYMBOLS = ("AAA", "BBB")
 _CORRECTED = 2  # AAA's bar of this minute is streamed stale, then corrected
 _SILENT = range(5, 8)  # minutes lost to the dropped connection, backfilled from REST
-_WAIT = 10.0
 _QUOTE_SECONDS = (5, 35)
 
 
@@ -67,7 +61,7 @@ class _Seen:
     def has_bars(self, keys: Sequence[tuple[str, datetime]]) -> bool:
         """Wait until every (symbol, minute) in ``keys`` was delivered."""
         with self.changed:
-            return self.changed.wait_for(lambda: all(k in self.bars for k in keys), _WAIT)
+            return self.changed.wait_for(lambda: all(k in self.bars for k in keys), WAIT)
 
     def _take(self, ev: Event) -> None:
         if isinstance(ev, BarEvent):
@@ -100,7 +94,7 @@ def run_live_round(workdir: Path) -> FaultResult:
     try:
         with (
             tempfile.TemporaryDirectory(dir=workdir) as tmp,
-            FakeAlpaca(_KEY, _SECRET) as server,
+            FakeAlpaca(KEY, SECRET) as server,
         ):
             return _play(Path(tmp), server)
     finally:
@@ -109,9 +103,9 @@ def run_live_round(workdir: Path) -> FaultResult:
 
 
 def _served_bars() -> list[Bar]:
-    day = _OPEN.date()
+    day = OPEN.date()
     bars = synthetic_bars(ExchangeCalendar(), list(_SYMBOLS), day, day, seed=15)
-    return [b for b in bars.iter_bars() if b.ts < _OPEN + _MINUTES * MINUTE]
+    return [b for b in bars.iter_bars() if b.ts < OPEN + _MINUTES * MINUTE]
 
 
 def _stale(bar: Bar) -> Bar:
@@ -149,30 +143,19 @@ def _play(tmp: Path, server: FakeAlpaca) -> FaultResult:
     served_bars = _served_bars()
     served = _Served({(b.symbol, b.ts): b for b in served_bars})
     server.add_rest_bars(served_bars)
-    session = SessionInfo(_OPEN.date(), _OPEN, _OPEN + _MINUTES * MINUTE)
-    settings = Settings.load(
-        mode="live",
-        store_path=tmp / "live.duckdb",
-        symbols=list(_SYMBOLS),
-        trailing_days=0,
-        live={
-            "feed_url": server.ws_url,
-            "rest_url": server.rest_url,
-            "key_id": _KEY,
-            "secret_key": _SECRET,
-            "quotes": True,
-            "trades": True,
-            "reconnect_min_seconds": 0.02,
-            "reconnect_max_seconds": 0.1,
-            "connect_timeout_seconds": _WAIT,
-            "silence_timeout_seconds": 3600,
-            "sessions": 1,
-        },
+    live = local_live(
+        tmp,
+        server,
+        _SYMBOLS,
+        _MINUTES,
+        OPEN - timedelta(seconds=30),
+        quotes=True,
+        trades=True,
+        reconnect_min_seconds=0.02,
+        reconnect_max_seconds=0.1,
     )
-    clock = ManualClock(_OPEN - timedelta(seconds=30))
-    system = build_system(settings, live=LiveParts(clock=clock, schedule=FixedSchedule([session])))
-    coordinator = system.data_manager.coordinator
-    assert isinstance(coordinator, LiveCoordinator)
+    settings, session, clock, system = live.settings, live.session, live.clock, live.system
+    coordinator = live.coordinator
     seen = _Seen()
     system.on_event(seen)
     problems: list[str] = []
@@ -187,14 +170,14 @@ def _play(tmp: Path, server: FakeAlpaca) -> FaultResult:
     def push(messages: Sequence[dict[str, Any]]) -> bool:
         server.push(messages)
         served.pushed += len(messages)
-        return wait(lambda: coordinator.sink.wait_taken(served.pushed, _WAIT), "the feed")
+        return wait(lambda: coordinator.sink.wait_taken(served.pushed, WAIT), "the feed")
 
     finished = False
     try:
         system.start()
-        clock.set(_OPEN)
+        clock.set(OPEN)
         for m in range(_MINUTES):
-            ts = _OPEN + m * MINUTE
+            ts = OPEN + m * MINUTE
             if m == _SILENT[-1] + 1:  # REST backfills the silence once its grace has passed
                 clock.set(ts + grace + timedelta(seconds=1))
                 keys = [(s, ts - MINUTE) for s in _SYMBOLS]
@@ -203,14 +186,14 @@ def _play(tmp: Path, server: FakeAlpaca) -> FaultResult:
             clock.set(ts + MINUTE)
             if m == _SILENT[0]:
                 server.drop_connections()  # no close frame, as a network failure
-                if not wait(lambda: coordinator.sink.wait_subscribed(2, _WAIT), "a reconnect"):
+                if not wait(lambda: coordinator.sink.wait_subscribed(2, WAIT), "a reconnect"):
                     break
             if m in _SILENT:
                 continue
             if not push(_minute(ts, m, served)):
                 break
         clock.set(session.close + grace + timedelta(seconds=1))
-        finished = system.wait(_WAIT)
+        finished = system.wait(WAIT)
     except Exception as exc:  # a round that cannot run fails with the reason, not a traceback
         problems.append(f"{type(exc).__name__}: {exc}")
     finally:
@@ -253,7 +236,7 @@ def _judge(
     if system.error is not None:
         problems.append(f"live system failed: {type(system.error).__name__}: {system.error}")
     elif not finished:
-        problems.append(f"the session did not end within {_WAIT:g} s of its close")
+        problems.append(f"the session did not end within {WAIT:g} s of its close")
     store = system.store
     names = list(_SYMBOLS)
     stored_bars = store.load_bars(names, session.open, session.close)
@@ -315,4 +298,4 @@ def _judge(
 
 
 def _at(m: int) -> datetime:
-    return _OPEN + m * MINUTE
+    return OPEN + m * MINUTE
