@@ -161,6 +161,9 @@ def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     best["replay_runs_s"] = [r["replay_s"] for r in runs]
     best["load_runs_s"] = [r["load_s"] for r in runs]
     best["loadavg_runs"] = [r["loadavg_before"][0] for r in runs]
+    arrays = [r["replay_arrays_s"] for r in runs if "replay_arrays_s" in r]
+    if arrays:  # the reference: its fastest arrays-only replay, whichever run had it
+        best["replay_arrays_s"] = min(arrays)
     return best
 
 
@@ -191,24 +194,44 @@ def table(records: list[dict[str, Any]]) -> list[str]:
         for r in records
         if r["engine"] == "sessionflow" and r["status"] == "ok"
     }
+    ref = {
+        r["symbols"]: (r["replay_s"], r.get("replay_arrays_s"))
+        for r in records
+        if r["engine"] == REFERENCE and r["status"] == "ok"
+    }
     head = (
-        "| engine | symbols | 1m bars | bars/s | vs sessionflow | load s | replay s "
-        "| peak MB | load avg | outputs equal |"
+        "| engine | symbols | 1m bars | bars/s | vs sessionflow | x numpy | x numpy arrays "
+        "| load s | replay s | peak MB | load avg | outputs equal |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 12]
     for r in records:
         if r["status"] != "ok":
             limit = f" after {r['wall_s']} s" if r["status"] == "timeout" else ""
-            lines.append(f"| {r['engine']} | {r['symbols']} | | | | | | | | {r['status']}{limit} |")
+            lines.append(
+                f"| {r['engine']} | {r['symbols']} | | | | | | | | | | {r['status']}{limit} |"
+            )
             continue
         base = sf.get(r["symbols"])
         ratio = f"{r['bars_per_s'] / base:.2f}x" if base else "n/a"
+        full, arrays = ref.get(r["symbols"], (None, None))
         lines.append(
             f"| {r['engine']} | {r['symbols']} | {r['bars_1m']:,} | {r['bars_per_s']:,} "
-            f"| {ratio} | {r['load_s']:.2f} | {r['replay_s']:.2f} | {r['peak_rss_mb']:.0f} "
+            f"| {ratio} | {times_cell(r['replay_s'], full)} | {times_cell(r['replay_s'], arrays)} "
+            f"| {r['load_s']:.2f} | {r['replay_s']:.2f} | {r['peak_rss_mb']:.0f} "
             f"| {loadavg_cell(r)} | {equal_cell(r)} |"
         )
     return lines
+
+
+def times_cell(replay_s: float, reference_s: float | None) -> str:
+    """How many times numpy's replay this engine's replay took (same bars, same job).
+
+    ``x numpy``: against numpy's whole timed replay, which computes the consumers'
+    figures and checksums too; ``x numpy arrays``: against its replay up to the
+    derived arrays only (no checksums: the reference's timer before issue 11 round 3)."""
+    if not reference_s or reference_s <= 0:
+        return "n/a"
+    return f"{replay_s / reference_s:.2f}x"
 
 
 def memory_lines(records: list[dict[str, Any]]) -> list[str]:

@@ -248,3 +248,56 @@ def test_vectorised_batch_consumer_equals_the_reference_and_catches_a_bad_bar(
     else:
         assert tamper.done
         assert cmp["columns_differ"] == {"sum_1m": 1, "high": 1}, cmp
+
+
+def test_numpy_reference_times_the_checksums_and_checks_them_against_row_add(
+    peers: Any, job_data: tuple[Any, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference computes the consumers' checksums inside its timer (equal work);
+    a wrong vectorised checksum fails its own cross-check against ``Row.add``."""
+    import numpy as np
+    from peers import engine_numpy
+
+    job, data, _ = job_data
+    res = engine_numpy.run(data, job)
+    assert 0 < res.extra["replay_arrays_s"] <= res.replay_s
+
+    real = engine_numpy._group_sums
+
+    def off_by_one(starts: Any, cols: Any) -> Any:
+        out = real(starts, cols)
+        out[0] += np.uint64(1)
+        return out
+
+    monkeypatch.setattr(engine_numpy, "_group_sums", off_by_one)
+    with pytest.raises(AssertionError, match="disagrees with itself"):
+        engine_numpy.run(data, job)
+
+
+def test_compare_table_shows_both_numpy_ratios() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import compare
+    finally:
+        sys.path.remove(str(BENCH))
+    common = {"status": "ok", "symbols": 5, "bars_1m": 100, "load_s": 0.1, "peak_rss_mb": 1}
+    records = [
+        {
+            **common,
+            "engine": "numpy",
+            "bars_per_s": 1000,
+            "replay_s": 0.1,
+            "replay_arrays_s": 0.05,
+            "loadavg_before": [1.0],
+        },
+        {
+            **common,
+            "engine": "sessionflow",
+            "bars_per_s": 250,
+            "replay_s": 0.4,
+            "loadavg_before": [1.0],
+            "compare": {"equal": True},
+        },
+    ]
+    row = compare.table(records)[-1].split(" | ")
+    assert row[5:7] == ["4.00x", "8.00x"]
