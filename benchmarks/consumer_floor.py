@@ -4,11 +4,13 @@
 fields buffered per series, reduced at the session's end: ``_BufferedTally``) runs over
 events built beforehand from synthetic slices, the end-of-session reduction included,
 and the time per event is scaled to the job's event count. ``--row-add`` measures the
-consumer it replaced (``_Tally``: ``to_us`` and ``Row.add``'s tuple hash per bar). That is the floor
-under any per-bar engine's replay time in ``compare.py``: compare it with numpy's
-replay (``engine_numpy``) measured in the same minute.
+per-bar consumer of the ``sessionflow`` row (``_Tally``: ``to_us`` and ``Row.add``'s tuple
+hash per bar, as the peers' consumers). That is the floor under any per-bar engine's
+replay time in ``compare.py``. Unless ``--no-numpy``, numpy's replay of the compare job
+(``engine_numpy`` on ``benchmarks/.data``, best of 3, run right after) is measured too and
+the floor is printed as a multiple of it (whole replay, and arrays only).
 
-Usage: ``python benchmarks/consumer_floor.py [--symbols 500] [--events 1193659]``
+Usage: ``python benchmarks/consumer_floor.py [--row-add] [--symbols 500] [--events 1193659]``
 (1,193,659 = 1m + 5m + 8m + 15m bars of the 500-symbol, 5-session job).
 """
 
@@ -64,6 +66,7 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=500)
     ap.add_argument("--events", type=int, default=1_193_659)
     ap.add_argument("--row-add", action="store_true", help="the per-bar Row.add consumer")
+    ap.add_argument("--no-numpy", action="store_true", help="skip numpy's replay")
     args = ap.parse_args()
     per_bar = events(args.symbols, 200)
     day = date(2024, 11, 25)
@@ -83,10 +86,29 @@ def main() -> None:
         consume(ev)
     tally.session_event(SessionEndEvent(day, from_us(OPEN_US), None, False))  # type: ignore[arg-type]
     per_event = (time.perf_counter() - t0) / len(per_bar)
+    floor = per_event * args.events
     print(
         f"consumer alone: {per_event * 1e9:.0f} ns per event; "
-        f"x {args.events:,} events = {per_event * args.events:.2f} s"
+        f"x {args.events:,} events = {floor:.2f} s"
     )
+    if not args.no_numpy:
+        whole, arrays = numpy_replay(args.symbols)
+        print(
+            f"numpy replay of the {args.symbols}-symbol job: {whole:.3f} s "
+            f"({arrays:.3f} s arrays only); the consumer alone is {floor / whole:.1f}x "
+            f"({floor / arrays:.1f}x arrays only)"
+        )
+
+
+def numpy_replay(symbols: int) -> tuple[float, float]:
+    """numpy's fastest replay of 3 on the compare job: (whole, arrays only) seconds."""
+    from peers import engine_numpy
+    from peers.job import Job, ensure_data
+
+    job = Job(symbols, 5)
+    data = ensure_data(job, Path(__file__).resolve().parent / ".data")
+    runs = [engine_numpy.run(data, job) for _ in range(3)]
+    return min(r.replay_s for r in runs), min(r.extra["replay_arrays_s"] for r in runs)
 
 
 if __name__ == "__main__":
