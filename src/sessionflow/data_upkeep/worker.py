@@ -376,24 +376,31 @@ class UpkeepWorker(WorkerThread):
         """Compute window ``j`` of interval ``k`` into ``target``; return the symbols having it."""
         has, o, h, lo, c, v = aggregate(grid, k, np.array([j]), rows)
         got = has[0]
-        if rows is None and got.all():
-            # a fresh window every symbol has (the usual case): whole rows, no gathers;
-            # the target slot is still empty, so plain row assignment is a put
-            r = sd.all_rows
-            o, h, lo, c, v = o[0], h[0], lo[0], c[0], v[0]
+        o, h, lo, c, v = o[0], h[0], lo[0], c[0], v[0]
+        if rows is None:
+            # a fresh window (its target slot still empty): a symbol without it came out
+            # of the reduction as an empty slot (prices NaN, volume 0), so whole-row
+            # copies are a put, and the flags an or; only the event needs gathers
             target.open[j], target.high[j], target.low[j], target.close[j] = o, h, lo, c
-            target.volume[j], target.present[j] = v, True
-            sd.flags["derived"][:] = True
-            symbols = sd.names_array
+            target.volume[j], target.present[j] = v, got
+            np.logical_or(sd.flags["derived"], got, out=sd.flags["derived"])
+            if got.all():  # the usual case: no gathers at all
+                r, symbols = sd.all_rows, sd.names_array
+            else:
+                r = got.nonzero()[0]
+                if not len(r):
+                    return []
+                o, h, lo, c, v = o.take(r), h.take(r), lo.take(r), c.take(r), v.take(r)
+                symbols = sd.names_array.take(r)
         else:
             if not got.any():
                 return []
-            r = (sd.all_rows if rows is None else rows)[got]
-            o, h, lo, c, v = o[0, got], h[0, got], lo[0, got], c[0, got], v[0, got]
+            r = rows[got]
+            o, h, lo, c, v = o[got], h[got], lo[got], c[got], v[got]
             target.put_slot(r, j, o, h, lo, c, v)
             sd.flags["derived"][r] = True
             symbols = sd.names_array[r]
-        ts = int(target.slot_ts_us(j))
+        ts = target.open_us + j * k * MINUTE_US
         minutes = target.slot_minutes(j)
         bars = BarBatch(symbols, np.full(len(r), ts, dtype=np.int64), o, h, lo, c, v)
         return [(ts, minutes, DerivedSlice(k, minutes, bars, r))]
