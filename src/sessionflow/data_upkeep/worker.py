@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.data_upkeep.derived import completed_windows
+from sessionflow.data_upkeep.derived import completed_windows, window_count
 from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
 from sessionflow.models import to_us
@@ -90,6 +90,7 @@ class UpkeepWorker(WorkerThread):
         super().__init__(self._run, "sessionflow-upkeep")
         self._gaps: GapTracker | None = None
         self._emitted: dict[int, int] = {}
+        self._due: int | float = 0  # no derived window completes before this time (epoch us)
         self._prefetched: dict[Any, Future[SessionPayload]] = {}
         self._known_version: int | None = None
         self._applied: list[Action] = []  # actions applied to history at the next begin
@@ -197,6 +198,7 @@ class UpkeepWorker(WorkerThread):
         sd.start_session(session)
         self._gaps = GapTracker(session, len(sd.names))
         self._emitted = {k: 0 for k in sd.derived_intervals}
+        self._due = 0
         applied, self._applied = self._applied, []
         if load_history:
             days = self.calendar.previous_sessions(session.date, sd.trailing_days)
@@ -328,6 +330,8 @@ class UpkeepWorker(WorkerThread):
         # minutes changed after they may have been announced: fills and vendor corrections
         fixes = sd.take_corrections()
         if not fixes and not len(filled):  # the usual minute: only windows that closed
+            if now_us < self._due:
+                return
             for k, done in self._emitted.items():
                 upto = completed_windows(session, k, now_us)
                 if upto > done:
@@ -338,6 +342,7 @@ class UpkeepWorker(WorkerThread):
                     self._emitted[k] = upto
             if len(result.derived) > 1:
                 result.derived.sort(key=lambda s: (int(s.bars.ts_us[0]), s.minutes))
+            self._due = self._next_due(session)
             return
         changed_rows = np.array([r for r, _ in fixes], dtype=np.intp)
         changed_min = np.array([m for _, m in fixes], dtype=np.int64)
@@ -359,10 +364,21 @@ class UpkeepWorker(WorkerThread):
                 fresh.extend(self._window(sd, grid, target, k, j, None))
             if upto > done:
                 self._emitted[k] = upto
+        self._due = self._next_due(session)
         if revised:
             result.revised = [s for _, _, s in sorted(revised, key=lambda x: (x[0], x[1]))]
         if fresh:
             result.derived = [s for _, _, s in sorted(fresh, key=lambda x: (x[0], x[1]))]
+
+    def _next_due(self, session: SessionInfo) -> int | float:
+        """When the earliest window not yet emitted completes (``completed_windows``'s
+        rule: at its end, the last one at the close), so a check before then skips the
+        per-interval arithmetic; infinity once every window is out."""
+        due: int | float = float("inf")
+        for k, done in self._emitted.items():
+            if done < window_count(session, k):
+                due = min(due, session.open_us + (done + 1) * k * MINUTE_US, session.close_us)
+        return due
 
     def _window(
         self,

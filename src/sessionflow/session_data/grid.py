@@ -175,7 +175,7 @@ def _one_window(
     c = _edge(part(src.close), p, len(p) - 1)
     h: F64 = np.fmax.reduce(part(src.high), axis=0)[None]
     lo: F64 = np.fmin.reduce(part(src.low), axis=0)[None]
-    v: I64 = part(src.volume).sum(axis=0)[None]  # absent minutes hold volume 0
+    v: I64 = np.add.reduce(part(src.volume), axis=0)[None]  # absent minutes: volume 0
     return has[None], o[None], h, lo, c[None], v
 
 

@@ -183,7 +183,7 @@ class SessionData:
         self.volume += grid.volume[slot]
         np.fmax(self.high, grid.high[slot], out=self.high)
         np.fmin(self.low, grid.low[slot], out=self.low)
-        np.add(self.received, present, out=self.received, casting="unsafe")
+        self.received += present
         np.copyto(self.last_slot, slot, where=present)
         np.logical_or(self.flags["bars"], present, out=self.flags["bars"])
 
