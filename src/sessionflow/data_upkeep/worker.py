@@ -418,5 +418,6 @@ class UpkeepWorker(WorkerThread):
             symbols = sd.names_array[r]
         ts = target.open_us + j * k * MINUTE_US
         minutes = target.slot_minutes(j)
-        bars = BarBatch(symbols, np.full(len(r), ts, dtype=np.int64), o, h, lo, c, v)
+        stamps = np.full(len(r), ts, dtype=np.int64)
+        bars = BarBatch(symbols, stamps, o, h, lo, c, v, sd.all_regular[: len(r)])
         return [(ts, minutes, DerivedSlice(k, minutes, bars, r))]

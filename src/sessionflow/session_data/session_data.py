@@ -60,6 +60,10 @@ class SessionData:
         # 0..n-1, shared by every all-symbol slice event's rows: read-only
         self.all_rows: IDX = np.arange(len(self.names), dtype=np.intp)
         self.all_rows.flags.writeable = False
+        # n True values, read-only: sliced as the ``regular`` column of derived batches
+        # (a BarBatch built without one allocates it: half the cost of building it)
+        self.all_regular: BOOL = np.ones(len(self.names), dtype=np.bool_)
+        self.all_regular.flags.writeable = False
         self._index = {s: i for i, s in enumerate(self.names)}
         self._symbols = {s: SymbolSessionData(self, i, s) for s, i in self._index.items()}
         n = len(self.names)
