@@ -283,3 +283,41 @@ def test_the_early_close_keeps_a_short_last_window(calendar: ExchangeCalendar) -
     grid = derive_grid(_grid(["A"], {"A": bars}, 210, to_us(session.open)), 60)
     assert [b.minutes for b in grid.bars(0, "A")] == [60, 60, 60, 30]
     assert sum(b.volume for b in hourly) == 210
+
+
+@st.composite
+def window_masks(draw: st.DrawFn) -> tuple[int, int, np.ndarray, np.ndarray, int]:
+    """A short 1m grid (minutes x symbols) with a presence mask that leaves out any
+    minutes, including a window's first or last minute and whole symbols."""
+    n_sym = draw(st.integers(1, 12))
+    k = draw(st.sampled_from([1, 2, 5, 8, 15]))
+    minutes = draw(st.integers(1, 3 * k + 2))
+    cells = draw(st.lists(st.booleans(), min_size=minutes * n_sym, max_size=minutes * n_sym))
+    mask = np.array(cells, dtype=np.bool_).reshape(minutes, n_sym)
+    rows = np.array(sorted(draw(st.sets(st.integers(0, n_sym - 1), min_size=1))), dtype=np.intp)
+    return k, minutes, mask, rows, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(PROFILE, max_examples=150)
+@given(case=window_masks())
+def test_the_one_window_path_is_bit_identical_to_the_block_reduction(
+    case: tuple[int, int, np.ndarray, np.ndarray, int],
+) -> None:
+    """The upkeep check's per-window path (first/last minute plus a search over the
+    symbols missing there) against the all-windows reduction, every array byte for
+    byte (NaN where no minute is present), for all symbols and for a subset of rows."""
+    k, minutes, mask, rows, seed = case
+    rng = np.random.default_rng(seed)
+    grid = BarGrid.empty(mask.shape[1], minutes, 0, 1, 1)
+    at = np.nonzero(mask)
+    n = len(at[0])
+    prices = [np.round(rng.uniform(1, 100, n), 2) for _ in range(4)]
+    grid.put(at[1].astype(np.intp), at[0].astype(np.intp), *prices, rng.integers(0, 10**6, n))
+    n_win = -(-minutes // k)
+    for sel in (None, rows):
+        block = aggregate(grid, k, np.arange(n_win), sel)
+        for j in range(n_win):
+            one = aggregate(grid, k, np.array([j]), sel)
+            for got, want in zip(one, block, strict=True):
+                assert got.dtype == want.dtype and got.shape == want[j : j + 1].shape
+                assert got.tobytes() == want[j : j + 1].tobytes()

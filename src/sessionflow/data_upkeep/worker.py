@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.data_upkeep.derived import completed_windows
+from sessionflow.data_upkeep.derived import completed_windows, window_count
 from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
 from sessionflow.models import to_us
@@ -90,6 +90,7 @@ class UpkeepWorker(WorkerThread):
         super().__init__(self._run, "sessionflow-upkeep")
         self._gaps: GapTracker | None = None
         self._emitted: dict[int, int] = {}
+        self._due: int | float = 0  # no derived window completes before this time (epoch us)
         self._prefetched: dict[Any, Future[SessionPayload]] = {}
         self._known_version: int | None = None
         self._applied: list[Action] = []  # actions applied to history at the next begin
@@ -197,6 +198,7 @@ class UpkeepWorker(WorkerThread):
         sd.start_session(session)
         self._gaps = GapTracker(session, len(sd.names))
         self._emitted = {k: 0 for k in sd.derived_intervals}
+        self._due = 0
         applied, self._applied = self._applied, []
         if load_history:
             days = self.calendar.previous_sessions(session.date, sd.trailing_days)
@@ -328,6 +330,8 @@ class UpkeepWorker(WorkerThread):
         # minutes changed after they may have been announced: fills and vendor corrections
         fixes = sd.take_corrections()
         if not fixes and not len(filled):  # the usual minute: only windows that closed
+            if now_us < self._due:
+                return
             for k, done in self._emitted.items():
                 upto = completed_windows(session, k, now_us)
                 if upto > done:
@@ -338,6 +342,7 @@ class UpkeepWorker(WorkerThread):
                     self._emitted[k] = upto
             if len(result.derived) > 1:
                 result.derived.sort(key=lambda s: (int(s.bars.ts_us[0]), s.minutes))
+            self._due = self._next_due(session)
             return
         changed_rows = np.array([r for r, _ in fixes], dtype=np.intp)
         changed_min = np.array([m for _, m in fixes], dtype=np.int64)
@@ -359,10 +364,21 @@ class UpkeepWorker(WorkerThread):
                 fresh.extend(self._window(sd, grid, target, k, j, None))
             if upto > done:
                 self._emitted[k] = upto
+        self._due = self._next_due(session)
         if revised:
             result.revised = [s for _, _, s in sorted(revised, key=lambda x: (x[0], x[1]))]
         if fresh:
             result.derived = [s for _, _, s in sorted(fresh, key=lambda x: (x[0], x[1]))]
+
+    def _next_due(self, session: SessionInfo) -> int | float:
+        """When the earliest window not yet emitted completes (``completed_windows``'s
+        rule: at its end, the last one at the close), so a check before then skips the
+        per-interval arithmetic; infinity once every window is out."""
+        due: int | float = float("inf")
+        for k, done in self._emitted.items():
+            if done < window_count(session, k):
+                due = min(due, session.open_us + (done + 1) * k * MINUTE_US, session.close_us)
+        return due
 
     def _window(
         self,
@@ -376,24 +392,32 @@ class UpkeepWorker(WorkerThread):
         """Compute window ``j`` of interval ``k`` into ``target``; return the symbols having it."""
         has, o, h, lo, c, v = aggregate(grid, k, np.array([j]), rows)
         got = has[0]
-        if rows is None and got.all():
-            # a fresh window every symbol has (the usual case): whole rows, no gathers;
-            # the target slot is still empty, so plain row assignment is a put
-            r = sd.all_rows
-            o, h, lo, c, v = o[0], h[0], lo[0], c[0], v[0]
+        o, h, lo, c, v = o[0], h[0], lo[0], c[0], v[0]
+        if rows is None:
+            # a fresh window (its target slot still empty): a symbol without it came out
+            # of the reduction as an empty slot (prices NaN, volume 0), so whole-row
+            # copies are a put, and the flags an or; only the event needs gathers
             target.open[j], target.high[j], target.low[j], target.close[j] = o, h, lo, c
-            target.volume[j], target.present[j] = v, True
-            sd.flags["derived"][:] = True
-            symbols = sd.names_array
+            target.volume[j], target.present[j] = v, got
+            np.logical_or(sd.flags["derived"], got, out=sd.flags["derived"])
+            if got.all():  # the usual case: no gathers at all
+                r, symbols = sd.all_rows, sd.names_array
+            else:
+                r = got.nonzero()[0]
+                if not len(r):
+                    return []
+                o, h, lo, c, v = o.take(r), h.take(r), lo.take(r), c.take(r), v.take(r)
+                symbols = sd.names_array.take(r)
         else:
             if not got.any():
                 return []
-            r = (sd.all_rows if rows is None else rows)[got]
-            o, h, lo, c, v = o[0, got], h[0, got], lo[0, got], c[0, got], v[0, got]
+            r = rows[got]
+            o, h, lo, c, v = o[got], h[got], lo[got], c[got], v[got]
             target.put_slot(r, j, o, h, lo, c, v)
             sd.flags["derived"][r] = True
             symbols = sd.names_array[r]
-        ts = int(target.slot_ts_us(j))
+        ts = target.open_us + j * k * MINUTE_US
         minutes = target.slot_minutes(j)
-        bars = BarBatch(symbols, np.full(len(r), ts, dtype=np.int64), o, h, lo, c, v)
+        stamps = np.full(len(r), ts, dtype=np.int64)
+        bars = BarBatch(symbols, stamps, o, h, lo, c, v, sd.all_regular[: len(r)])
         return [(ts, minutes, DerivedSlice(k, minutes, bars, r))]

@@ -163,9 +163,7 @@ def _one_window(
     src: BarGrid, a: int, b: int, rows: IDX | None
 ) -> tuple[BOOL, F64, F64, F64, F64, I64]:
     """One window without masks. Relies on the grid's empty-slot values (prices NaN,
-    volume 0): fmax/fmin skip NaN, and open/close are found by walking the window's
-    minutes with ``copyto(where=present)`` (NaN if none is), which at these sizes is
-    two to three times cheaper than argmax over the minute axis plus a gather."""
+    volume 0): fmax/fmin skip NaN, and absent minutes add no volume."""
 
     def part(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
         y: npt.NDArray[Any] = x[a:b] if rows is None else x[a:b, rows]
@@ -173,23 +171,30 @@ def _one_window(
 
     p: BOOL = part(src.present)
     has: BOOL = np.logical_or.reduce(p, axis=0)  # np.any's Python wrapper costs more
-    opens, closes = part(src.open), part(src.close)
-    # a minute every symbol has ends the walk: the opens before the first such minute
-    # and the closes after the last one are all that can differ from it
-    full = np.logical_and.reduce(p, axis=1).tolist()
-    first = full.index(True) if True in full else len(p) - 1
-    last = len(p) - 1 - full[::-1].index(True) if True in full else 0
-    o: F64 = opens[first].copy()
-    c: F64 = closes[last].copy()
-    for m in range(first - 1, -1, -1):
-        np.copyto(o, opens[m], where=p[m])
-    for m in range(last + 1, len(p)):
-        np.copyto(c, closes[m], where=p[m])
-    o, c = o[None], c[None]
+    o = _edge(part(src.open), p, 0)
+    c = _edge(part(src.close), p, len(p) - 1)
     h: F64 = np.fmax.reduce(part(src.high), axis=0)[None]
     lo: F64 = np.fmin.reduce(part(src.low), axis=0)[None]
-    v: I64 = part(src.volume).sum(axis=0)[None]  # absent minutes hold volume 0
-    return has[None], o, h, lo, c, v
+    v: I64 = np.add.reduce(part(src.volume), axis=0)[None]  # absent minutes: volume 0
+    return has[None], o[None], h, lo, c[None], v
+
+
+def _edge(values: F64, p: BOOL, m: int) -> F64:
+    """Per column, ``values`` at the first (``m == 0``) or last (``m`` the last row)
+    present row; NaN where none is (an empty slot's price).
+
+    Row ``m`` itself is the answer for every symbol that has it, which is nearly all of
+    them; only the few others are searched, so the cost does not grow with the window
+    (walking the rows with ``copyto(where=present)`` cost a call per minute: at 500
+    symbols as much at 5 minutes, 2.3x as much at 15).
+    """
+    out: F64 = values[m].copy()
+    miss = np.logical_not(p[m]).nonzero()[0]  # np.flatnonzero's wrapper costs more
+    if len(miss):
+        sub = p[:, miss]
+        at = sub.argmax(axis=0) if m == 0 else m - sub[::-1].argmax(axis=0)
+        out[miss] = values[at, miss]  # an all-absent column lands on row m: NaN
+    return out
 
 
 def derive_grid(src: BarGrid, k: int) -> BarGrid:

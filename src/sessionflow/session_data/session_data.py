@@ -60,6 +60,10 @@ class SessionData:
         # 0..n-1, shared by every all-symbol slice event's rows: read-only
         self.all_rows: IDX = np.arange(len(self.names), dtype=np.intp)
         self.all_rows.flags.writeable = False
+        # n True values, read-only: sliced as the ``regular`` column of derived batches
+        # (a BarBatch built without one allocates it: half the cost of building it)
+        self.all_regular: BOOL = np.ones(len(self.names), dtype=np.bool_)
+        self.all_regular.flags.writeable = False
         self._index = {s: i for i, s in enumerate(self.names)}
         self._symbols = {s: SymbolSessionData(self, i, s) for s, i in self._index.items()}
         n = len(self.names)
@@ -160,15 +164,32 @@ class SessionData:
                 return False
             if not checked and (not _unique_rows(rows) or not _volume_ok(v).all()):
                 return False
-            if slot <= self._top_slot and (
+            fresh = slot > self._top_slot
+            if not fresh and (
                 grid.present[slot][rows].any() or self.last_slot[rows].max(initial=-1) > slot
             ):
                 return False
             grid.put_slot(rows, slot, o, h, lo, c, v)
-            self._top_slot = max(self._top_slot, slot)
             self.gap_open[slot][rows] = False
-            self._figures(rows, h, lo, v, slot)
+            if fresh:
+                self._top_slot = slot
+                self._fresh_figures(grid, slot)
+            else:
+                self._figures(rows, h, lo, v, slot)
             return True
+
+    def _fresh_figures(self, grid: BarGrid, slot: int) -> None:
+        """:meth:`_figures` for a slot that held no bar before this write (the replay's
+        usual instant): the slot's row is then exactly this write, empty slots holding
+        NaN prices and volume 0, so the figures are whole-row updates (fmax/fmin skip
+        NaN) instead of gathers and scatters on ``rows``: about a third of the time."""
+        present = grid.present[slot]
+        self.volume += grid.volume[slot]
+        np.fmax(self.high, grid.high[slot], out=self.high)
+        np.fmin(self.low, grid.low[slot], out=self.low)
+        self.received += present
+        np.copyto(self.last_slot, slot, where=present)
+        np.logical_or(self.flags["bars"], present, out=self.flags["bars"])
 
     def write_bars(
         self,

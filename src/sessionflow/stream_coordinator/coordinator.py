@@ -290,7 +290,8 @@ class StreamCoordinator(WorkerThread):
         if instant.bars is not None:
             rb, sl = instant.bars, slice(instant.lo, instant.hi)
             b = rb.batch
-            cols = (b.open[sl], b.high[sl], b.low[sl], b.close[sl], b.volume[sl])
+            part = b.take(sl)  # views: the columns written and, usually, the event's batch
+            cols = (part.open, part.high, part.low, part.close, part.volume)
             # every bar of an instant shares one open; a group checked clean at load
             # (regular, sane volumes, each symbol once) takes the fast path
             ts = instant.time_us - MINUTE_US  # bars become available when their minute ends
@@ -298,9 +299,9 @@ class StreamCoordinator(WorkerThread):
             if rb.clean_list[instant.group] and sd.write_instant(rows, ts, *cols, checked=True):
                 ok = None
             else:
-                ok = sd.write_bars(rows, b.ts_us[sl], *cols, b.regular[sl])
+                ok = sd.write_bars(rows, part.ts_us, *cols, part.regular)
             if ok is None or ok.all():  # the usual case: views, no copy
-                events.append(BarSliceEvent(b.take(sl), now, rows=rows))
+                events.append(BarSliceEvent(part, now, rows=rows))
             elif ok.any():
                 keep = instant.bar_index()[ok]
                 events.append(BarSliceEvent(b.take(keep), now, rows=rb.rows[keep]))
