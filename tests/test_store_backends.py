@@ -76,6 +76,27 @@ def test_upsert_twice_never_duplicates_and_replaces_values(store_backend: str) -
         store.close()
 
 
+def test_bars_load_ordered_by_time_then_symbol_whatever_the_write_order(
+    store_backend: str,
+) -> None:
+    """Written late-first and symbol-descending, in three writes: loads come back in
+    (ts, symbol) order with their rows, as the replay's merge needs them."""
+    store = open_store(store_backend)
+    try:
+        names = ["D", "C", "B", "A"]
+        for k in (2, 0, 1):
+            store.upsert_bars(batch(names, [T0 + k * M] * 4, close=10.0 + k))
+        day = datetime(2024, 11, 20, tzinfo=UTC), datetime(2024, 11, 21, tzinfo=UTC)
+        rows, loaded = store.load_bar_rows(["A", "B", "C", "D"], *day)
+        assert loaded.ts_us.tolist() == [T0 + k * M for k in range(3) for _ in range(4)]
+        assert list(loaded.symbol) == ["A", "B", "C", "D"] * 3
+        assert rows.tolist() == [0, 1, 2, 3] * 3
+        assert loaded.close.tolist() == [10.0 + k for k in range(3) for _ in range(4)]
+        assert loaded.volume.tolist() == [4, 3, 2, 1] * 3  # each bar's own values moved with it
+    finally:
+        store.close()
+
+
 def test_a_failed_write_leaves_the_store_unchanged(store_backend: str) -> None:
     store = open_store(store_backend)
     try:

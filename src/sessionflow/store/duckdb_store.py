@@ -244,7 +244,10 @@ class DuckDBStore:
     ) -> tuple[npt.NDArray[np.intp], BarBatch]:
         """Like :meth:`load_bars`, plus each bar's row in ``sorted(set(symbols))``.
 
-        The row comes from a join in DuckDB, so no Python string is made per bar.
+        The row comes from a join in DuckDB, so no Python string is made per bar. The
+        rows are put in (ts, row) order by numpy, not by an ORDER BY: DuckDB's sort took
+        half of a 500-symbol session's read (25 of 50 ms), a lexsort of the two integer
+        columns about 10 ms.
         """
         names = sorted(set(symbols))
         where = " AND b.regular" if regular_only else ""
@@ -255,12 +258,17 @@ class DuckDBStore:
                 "generate_subscripts($names, 1) - 1 AS row) "
                 "SELECT n.row, epoch_us(b.ts) AS ts_us, b.open, b.high, b.low, b.close, b.volume, "
                 "b.regular FROM bars_1m b JOIN n USING (symbol) "
-                f"WHERE b.ts >= $start AND b.ts < $end{where} ORDER BY b.ts, n.row",
+                f"WHERE b.ts >= $start AND b.ts < $end{where}",
                 {"names": names, "start": start, "end": end},
             )
             .fetchnumpy()
         )
         index = np.asarray(rows["row"], dtype=np.intp)
+        ts = np.asarray(rows["ts_us"])
+        if not _time_then_row_order(ts, index):
+            order = np.lexsort((index, ts))
+            rows = {k: np.asarray(v)[order] for k, v in rows.items()}
+            index = index[order]
         rows["symbol"] = np.array(names, dtype=object)[index]
         return index, _bar_batch(rows)
 
@@ -423,6 +431,14 @@ class DuckDBStore:
     def close(self) -> None:
         with schema.store_errors(self.path):  # the checkpoint at close can hit a full disk
             self._con.close()
+
+
+def _time_then_row_order(ts: npt.NDArray[np.int64], rows: npt.NDArray[np.intp]) -> bool:
+    """Whether bars are already ordered by (ts, row) with no (ts, row) twice."""
+    if len(ts) < 2:
+        return True
+    later, same = ts[1:] > ts[:-1], ts[1:] == ts[:-1]
+    return bool((later | (same & (rows[1:] > rows[:-1]))).all())
 
 
 def _bar_batch(rows: dict[str, Any]) -> BarBatch:
