@@ -291,3 +291,16 @@ class CommandStore(Store, Protocol):
     def write_actions(
         self, actions: Sequence[Action], entries: Sequence[MapEntry]
     ) -> dict[tuple[str, str], MergeCounts]: ...
+
+
+CONFLICT_POLICIES = ("error", "replace", "keep")
+"""What an import does with a row two files (or a file and the store) disagree on."""
+
+
+def check_policy(policy: str) -> None:
+    """Refuse an unknown conflict policy with the one message every entry point shows."""
+    if policy not in CONFLICT_POLICIES:
+        raise ValueError(
+            f"--on-conflict {policy!r} is not a conflict policy: "
+            f"use one of {', '.join(CONFLICT_POLICIES)}"
+        )
