@@ -201,6 +201,29 @@ def test_a_bad_conflict_policy_is_refused_with_one_message_everywhere(
         store.close()
 
 
+def test_table_count_and_symbols_are_public_reads_on_either_backend(
+    store_backend: str, tmp_path: Path
+) -> None:
+    """What ``store info`` and ``store copy`` read, through the store's own public methods:
+    rows and symbols per table, none for a table an older store lacks (read as it is)."""
+    store = open_store(store_backend)
+    try:
+        store.upsert_bars(batch(["B", "A", "B"], [T0, T0, T0 + M]))
+        store.write_actions([], [MapEntry("META", date(2021, 10, 27), "FB")])
+    finally:
+        store.close()
+    sql(store_backend, "DROP TABLE ticks")
+    reader = open_store(store_backend, read_only=True)
+    try:
+        assert reader.table_count("bars_1m") == 3 and reader.table_count("ticks") == 0
+        assert reader.table_symbols("bars_1m") == ["A", "B"]
+        assert reader.table_symbols("symbol_map") == ["META"]
+        assert reader.table_symbols("ticks") == [] and reader.table_symbols("quotes") == []
+        assert reader.table_rows() == {"bars": 3, "quotes": 0, "ticks": 0}
+    finally:
+        reader.close()
+
+
 def test_schema_version_newer_refused_and_readers_never_write(store_backend: str) -> None:
     open_store(store_backend).close()
     reader = open_store(store_backend, read_only=True)

@@ -268,6 +268,10 @@ class StagedImport(Protocol):
     def close(self) -> None: ...
 
 
+ROW_TABLES = {"bars": "bars_1m", "quotes": "quotes", "ticks": "ticks"}
+"""The names :meth:`CommandStore.table_rows` reports, and the tables they count."""
+
+
 class CommandStore(Store, Protocol):
     """What the commands use beyond the engine's :class:`Store`: a name, meta, inventories.
 
@@ -283,6 +287,14 @@ class CommandStore(Store, Protocol):
     def count_ticks(self) -> int: ...
 
     def table_rows(self) -> dict[str, int]: ...
+
+    def table_count(self, table: str) -> int:
+        """Rows of ``table`` (0 if an older store lacks it)."""
+        ...
+
+    def table_symbols(self, table: str) -> list[str]:
+        """Distinct symbols of ``table``, sorted (none if an older store lacks it)."""
+        ...
 
     def bar_days(self, tz: str) -> list[tuple[str, date, int, int]]: ...
 
