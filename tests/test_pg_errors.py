@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from sessionflow.cli.app import app
 from sessionflow.store import open_store
 from sessionflow.store.errors import StoreUnreachable
+from sessionflow.store.postgres_probe import answers_as_postgres
 from sessionflow.web import create_app
 from tests.pg_support import SECRET_PASSWORD, SECRET_ROLE, PgServer
 
@@ -116,6 +117,14 @@ def test_a_port_that_is_not_postgresql_fails_fast_naming_it() -> None:
             assert code == 2
             (shown,) = err.strip().splitlines()
             assert shown == f"error: {line}"
+
+
+def test_the_probe_knows_a_real_server_and_an_empty_port(pg: PgServer) -> None:
+    """A slow open of a real server is never cut short; nothing listening is left to libpq."""
+    assert answers_as_postgres("127.0.0.1", pg.port) is True
+    assert answers_as_postgres("127.0.0.1", closed_port()) is None
+    with http_server() as port:
+        assert answers_as_postgres("127.0.0.1", port, timeout=0.2) is False
 
 
 def test_login_refused_names_the_reason_never_the_password(pg: PgServer, tmp_path: Path) -> None:
