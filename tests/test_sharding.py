@@ -27,7 +27,8 @@ from typer.testing import CliRunner
 from sessionflow.cli.app import app
 from sessionflow.corporate_actions.history import session_bars, stored_actions
 from sessionflow.events import Event, SessionStartEvent
-from sessionflow.models import Bar
+from sessionflow.export import export_chunks
+from sessionflow.models import Bar, to_us
 from sessionflow.sharding import (
     Shard,
     ShardError,
@@ -247,6 +248,12 @@ def test_two_actions_in_one_window_give_bit_identical_history_at_a_date_shard(
         for day in calendar.previous_sessions(last, settings.trailing_days):
             got = session_bars(ro, ["XYZ"], day, last, "split", actions, renames).to_bars()
             assert got == [b for b in held if b.ts.date() == day.date], day.date
+            (five,) = export_chunks(ro, ["XYZ"], [day], 5, as_of=last, adjustment="split")
+            want = [(to_us(b.ts), b.open, b.high, b.low, b.close, b.volume)
+                    for b in full[last][("XYZ", 5)] if b.ts.date() == day.date]  # fmt: skip
+            assert list(zip(five.ts_us.tolist(), five.open.tolist(), five.high.tolist(),
+                            five.low.tolist(), five.close.tolist(), five.volume.tolist(),
+                            strict=True)) == want, day.date  # fmt: skip
     finally:
         ro.close()
 
