@@ -6,16 +6,24 @@ carries one is refused before connecting (PGPASSWORD or ~/.pgpass instead).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
 from sessionflow.store import open_store
+from sessionflow.store.errors import StoreUnreachable
+from sessionflow.store.postgres_probe import answers_as_postgres
 from sessionflow.web import create_app
 from tests.pg_support import SECRET_PASSWORD, SECRET_ROLE, PgServer
 
@@ -44,6 +52,79 @@ def test_no_server_at_the_address_is_one_line_naming_host_and_port() -> None:
         (line,) = err.strip().splitlines()
         assert line.startswith("error: store postgresql://me@127.0.0.1")
         assert f"127.0.0.1:{port}: connection refused" in line, line
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """The probe's bytes are a bad request to it; the test output needs no access log."""
+
+
+@contextlib.contextmanager
+def http_server() -> Iterator[int]:
+    """A real HTTP server on a free loopback port: it waits for a request line, as web
+    servers do, so a PostgreSQL client's first packet gets no answer."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), QuietHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@contextlib.contextmanager
+def chatty_server() -> Iterator[int]:
+    """A TCP service that greets every connection at once and hangs up (SMTP, SSH style)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"220 mail.example ESMTP ready\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+
+
+def test_a_port_that_is_not_postgresql_fails_fast_naming_it() -> None:
+    """Within 3 s, not at the 10 s connect timeout: one line, host:port, not PostgreSQL."""
+    for server in (http_server, chatty_server):
+        with server() as port:
+            url = f"postgresql://me@127.0.0.1:{port}/market"
+            started = time.monotonic()
+            with pytest.raises(StoreUnreachable) as caught:
+                open_store(url, read_only=True)
+            took = time.monotonic() - started
+            assert took <= 3.0, (server.__name__, took)
+            line = str(caught.value)
+            assert f"127.0.0.1:{port} did not answer as PostgreSQL" in line, line
+            assert line.startswith(f"store {url}: ") and "\n" not in line
+            code, _, err = cli("store", "info", "--store", url)
+            assert code == 2
+            (shown,) = err.strip().splitlines()
+            assert shown == f"error: {line}"
+
+
+def test_the_probe_knows_a_real_server_and_an_empty_port(pg: PgServer) -> None:
+    """A slow open of a real server is never cut short; nothing listening is left to libpq."""
+    assert answers_as_postgres("127.0.0.1", pg.port) is True
+    assert answers_as_postgres("127.0.0.1", closed_port()) is None
+    with http_server() as port:
+        assert answers_as_postgres("127.0.0.1", port, timeout=0.2) is False
 
 
 def test_login_refused_names_the_reason_never_the_password(pg: PgServer, tmp_path: Path) -> None:

@@ -25,8 +25,10 @@ from distributed import LocalCluster
 from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
+from sessionflow.corporate_actions.history import session_bars, stored_actions
 from sessionflow.events import Event, SessionStartEvent
-from sessionflow.models import Bar
+from sessionflow.export import export_chunks
+from sessionflow.models import Bar, to_us
 from sessionflow.sharding import (
     Shard,
     ShardError,
@@ -192,6 +194,68 @@ def test_date_shard_history_equals_rolled_history(
     assert sum(len(bars) for bars in part[day].values()) > 1000  # history was loaded
     for session, hist in part.items():
         assert hist == full[session], session
+
+
+def _minute_bars(day: date, minutes: int, seed: int) -> list[str]:
+    """``minutes`` 1m bars from 09:30 ET with cent prices that do not scale exactly."""
+    rows = []
+    for i in range(minutes):
+        c = round(41.0 + ((seed * 389 + i * 137) % 2017) / 100, 2)
+        hh, mm = divmod(9 * 60 + 30 + i, 60)
+        rows.append(f"{day}T{hh:02d}:{mm:02d}:00-05:00,{c},{c + 0.07:.2f},{c - 0.05:.2f},{c},"
+                    f"{101 + (seed * 7 + i * 13) % 997}")  # fmt: skip
+    return rows
+
+
+def test_two_actions_in_one_window_give_bit_identical_history_at_a_date_shard(
+    tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    """XYZ splits 3-for-1 (11-21) and 7-for-1 (11-25), a 1-for-2 reverse split on 11-26:
+    the single process scales history at each roll, a shard starting on 11-26 or 11-27
+    loads history adjusted across all of them. Prices and volumes must be the same bits."""
+    days = [s.date for s in calendar.sessions(date(2024, 11, 12), date(2024, 11, 27))]
+    csv = tmp_path / "xyz.csv"
+    rows = [r for n, d in enumerate(days) for r in _minute_bars(d, 60, n)]
+    csv.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    actions = tmp_path / "actions.csv"
+    actions.write_text("symbol,ex_date,split,dividend\nXYZ,2024-11-21,3,\nXYZ,2024-11-25,7,\n"
+                       "XYZ,2024-11-26,0.5,\n")  # fmt: skip
+    db = tmp_path / "xyz.duckdb"
+    for args in (
+        ["import", "bars", str(csv), "--symbol", "XYZ"],
+        ["import", "actions", str(actions)],
+    ):
+        res = runner.invoke(app, [*args, "--store", str(db)])
+        assert res.exit_code == 0, res.output
+    settings = Settings.load(store_path=db, symbols=["XYZ"], start="2024-11-19", end="2024-11-27")
+    full = history_at_starts(build_system(settings))
+    ro = DuckDBStore(db, read_only=True)
+    try:
+        for first in (date(2024, 11, 26), date(2024, 11, 27)):
+            prev = max(d for d in full if d < first)
+            shard = Shard(0, ("XYZ",), first, date(2024, 11, 27), prev)
+            part = history_at_starts(build_shard(settings, shard, ro))
+            assert sum(len(b) for b in part[first].values()) == 5 * 60 + 5 * 12
+            for session, hist in part.items():
+                for key, bars in hist.items():
+                    differ = [(a, b) for a, b in zip(bars, full[session][key], strict=True)
+                              if a != b]  # fmt: skip
+                    assert not differ, (first, session, key, len(differ), differ[0])
+        # export --as-of reads the same bits (corporate_actions.history.session_bars)
+        last = date(2024, 11, 27)
+        actions, renames = stored_actions(ro, ["XYZ"])
+        held = full[last][("XYZ", 1)]
+        for day in calendar.previous_sessions(last, settings.trailing_days):
+            got = session_bars(ro, ["XYZ"], day, last, "split", actions, renames).to_bars()
+            assert got == [b for b in held if b.ts.date() == day.date], day.date
+            (five,) = export_chunks(ro, ["XYZ"], [day], 5, as_of=last, adjustment="split")
+            want = [(to_us(b.ts), b.open, b.high, b.low, b.close, b.volume)
+                    for b in full[last][("XYZ", 5)] if b.ts.date() == day.date]  # fmt: skip
+            assert list(zip(five.ts_us.tolist(), five.open.tolist(), five.high.tolist(),
+                            five.low.tolist(), five.close.tolist(), five.volume.tolist(),
+                            strict=True)) == want, day.date  # fmt: skip
+    finally:
+        ro.close()
 
 
 def test_sharded_refuses_paced_replay_before_starting_a_cluster(store: Path) -> None:

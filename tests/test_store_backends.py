@@ -19,12 +19,14 @@ from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
 from sessionflow.corporate_actions import Action, MapEntry
+from sessionflow.importer import import_bars
 from sessionflow.models import Quote, Tick, from_us
 from sessionflow.store import BarBatch, is_url, open_store
 from sessionflow.store.base import StoreWriteError
 from sessionflow.store.errors import StoreReadOnly, StoreTooNew
 from sessionflow.store.schema import SCHEMA_VERSION
 from sessionflow.stream_coordinator.live.store import quote_batch
+from sessionflow.time_provider import ExchangeCalendar
 
 runner = CliRunner()
 T0 = 1_732_113_000_000_000  # 2024-11-20 14:30Z
@@ -190,6 +192,57 @@ def test_import_counts_and_conflicts_through_the_cli(store_backend: str, tmp_pat
         assert got.close.tolist() == [10.75, 11.0, 11.0] and db.count_bars() == 3
     finally:
         db.close()
+
+
+def test_a_bad_conflict_policy_is_refused_with_one_message_everywhere(
+    store_backend: str, tmp_path: Path, calendar: ExchangeCalendar
+) -> None:
+    """The CLI, the Python import API and the store's own merge give the same one line."""
+    expected = "--on-conflict 'bogus' is not a conflict policy: use one of error, replace, keep"
+    csv = tmp_path / "a.csv"
+    csv.write_text(HEADER + A)
+    code, out = cli("import", "bars", csv, "--symbol", "AAPL", "--store", store_backend,
+                    "--on-conflict", "bogus")  # fmt: skip
+    assert code == 2 and " ".join(out.split()) == f"error: {expected}"
+    code, out = cli("import", "lean", tmp_path, "--store", store_backend, "--on-conflict", "bogus")
+    assert code == 2 and " ".join(out.split()) == f"error: {expected}"
+    store = open_store(store_backend)
+    try:
+        with pytest.raises(ValueError) as api:
+            import_bars(store, csv, calendar, "AAPL", on_conflict="bogus")
+        stage = store.stage_import()
+        try:
+            with pytest.raises(ValueError) as merge:
+                stage.merge("bogus")
+        finally:
+            stage.close()
+        assert str(api.value) == str(merge.value) == expected
+        assert store.count_bars() == 0
+    finally:
+        store.close()
+
+
+def test_table_count_and_symbols_are_public_reads_on_either_backend(
+    store_backend: str, tmp_path: Path
+) -> None:
+    """What ``store info`` and ``store copy`` read, through the store's own public methods:
+    rows and symbols per table, none for a table an older store lacks (read as it is)."""
+    store = open_store(store_backend)
+    try:
+        store.upsert_bars(batch(["B", "A", "B"], [T0, T0, T0 + M]))
+        store.write_actions([], [MapEntry("META", date(2021, 10, 27), "FB")])
+    finally:
+        store.close()
+    sql(store_backend, "DROP TABLE ticks")
+    reader = open_store(store_backend, read_only=True)
+    try:
+        assert reader.table_count("bars_1m") == 3 and reader.table_count("ticks") == 0
+        assert reader.table_symbols("bars_1m") == ["A", "B"]
+        assert reader.table_symbols("symbol_map") == ["META"]
+        assert reader.table_symbols("ticks") == [] and reader.table_symbols("quotes") == []
+        assert reader.table_rows() == {"bars": 3, "quotes": 0, "ticks": 0}
+    finally:
+        reader.close()
 
 
 def test_schema_version_newer_refused_and_readers_never_write(store_backend: str) -> None:

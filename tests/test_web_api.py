@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +232,16 @@ def test_the_dashboard_reads_a_postgresql_store_like_the_duckdb_one(
 def test_a_session_outside_the_calendar_is_a_404_not_a_500(client: TestClient, day: str) -> None:
     r = client.get("/api/bars/SPY", params={"session": day})
     assert r.status_code == 404 and r.json()["detail"] == f"{day} is not a XNYS session"
+
+
+def test_a_session_that_has_not_happened_yet_is_a_404(client: TestClient) -> None:
+    """A calendar session after today (exchange time) has no bars yet: 404 with the reason."""
+    cal = ExchangeCalendar("XNYS")
+    today = datetime.now(UTC).astimezone(cal.tz).date()
+    future = cal.sessions(today + timedelta(days=1), today + timedelta(days=20))[0].date
+    r = client.get("/api/bars/SPY", params={"session": future.isoformat()})
+    assert r.status_code == 404
+    assert r.json()["detail"] == f"session {future} has not happened yet"
 
 
 def test_starting_outside_the_calendar_is_a_400_naming_its_range(client: TestClient) -> None:

@@ -41,6 +41,7 @@ from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_st
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
 from sessionflow.session_data import SessionReport
 from sessionflow.sharding import ClusterError, ShardError
+from sessionflow.store import check_policy
 from sessionflow.store.open import is_url, store_label
 from sessionflow.system_manager import Settings, build_system
 from sessionflow.time_provider import ExchangeCalendar
@@ -289,7 +290,7 @@ def import_bars_cmd(
         cal = calendar_option(calendar)
         zone = import_cmd.zone(tz, cal)
         unit = import_cmd.epoch(epoch, tz)
-        import_cmd.check_policy(on_conflict)
+        check_policy(on_conflict)
     except ValueError as exc:
         _fail(exc)
     jobs = [bar_job(f, cal, symbol, extended, zone, unit) for f in files]
@@ -313,7 +314,7 @@ def import_lean_cmd(
     """Import LEAN minute trade/quote zips in ONE transaction; any unreadable zip writes nothing."""
     try:
         settings = Settings.load(config, store_path=store, import_max_unzipped_mb=max_unzipped_mb)
-        import_cmd.check_policy(on_conflict)
+        check_policy(on_conflict)
         limit = int(settings.import_max_unzipped_mb * 1024 * 1024)
         jobs = lean_jobs(directory, calendar_option(calendar), limit)
     except ImportError_ as exc:

@@ -13,7 +13,7 @@ from sessionflow.cli.errors import store_error_line
 from sessionflow.cli.progress import import_progress
 from sessionflow.cli.render import print_import
 from sessionflow.cli.shutdown import EXIT_INTERRUPTED
-from sessionflow.importer import POLICIES, Job, run_import
+from sessionflow.importer import Job, run_import
 from sessionflow.importer.validate import epoch_unit
 from sessionflow.store import StoreName, open_store
 from sessionflow.time_provider import ExchangeCalendar
@@ -41,11 +41,6 @@ def epoch(unit: str | None, tz: str | None) -> str | None:
             "drop --tz (or --epoch if the times are text)"
         )
     return epoch_unit(unit)
-
-
-def check_policy(policy: str) -> None:
-    if policy not in POLICIES:
-        raise ValueError(f"--on-conflict {policy!r}: use one of {', '.join(POLICIES)}")
 
 
 def abort(message: str, as_json: bool) -> NoReturn:

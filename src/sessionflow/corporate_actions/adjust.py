@@ -90,30 +90,29 @@ def effective_on(actions: Iterable[Action], session: date) -> list[Action]:
 def adjust_day(
     batch: BarBatch, day: date, as_of: date, actions: Sequence[Action], mode: str
 ) -> BarBatch:
-    """Bars of one past ``day`` (any symbols) as seen as of ``as_of``; raw bars are not copied."""
+    """Bars of one past ``day`` (any symbols) as seen as of ``as_of``; raw bars are not copied.
+
+    Each action scales in turn, in ex-date order (volumes rounded after each), as a
+    backtest scales its history when it rolls over the action: the same bits, not a
+    product of factors that can differ in the last one.
+    """
     if mode == "raw" or day >= as_of or not len(batch) or not actions:
         return batch
-    price = np.ones(len(batch))
-    volume = np.ones(len(batch))
-    for sym in {a.symbol for a in actions}:
-        p, v = day_factors((a for a in actions if a.symbol == sym), day, as_of, mode)
-        if p == 1.0 and v == 1.0:
-            continue
-        mask = batch.symbol == sym
-        price[mask] = p
-        volume[mask] = v
-    if (price == 1.0).all() and (volume == 1.0).all():
+    due = sorted((a for a in actions if day < a.ex_date <= as_of), key=lambda a: a.ex_date)
+    due = [a for a in due if a.price_factor(mode) != 1.0 or a.volume_factor(mode) != 1.0]
+    if not due:
         return batch
-    return BarBatch(
-        batch.symbol,
-        batch.ts_us,
-        batch.open * price,
-        batch.high * price,
-        batch.low * price,
-        batch.close * price,
-        np.rint(batch.volume * volume).astype(np.int64),
-        batch.regular,
-    )
+    o, h, lo, c = (batch.open.copy(), batch.high.copy(), batch.low.copy(), batch.close.copy())
+    volume = batch.volume.copy()
+    for a in due:
+        mask = batch.symbol == a.symbol
+        if not mask.any():
+            continue
+        price = a.price_factor(mode)
+        for col in (o, h, lo, c):
+            col[mask] *= price
+        volume[mask] = np.rint(volume[mask] * a.volume_factor(mode)).astype(np.int64)
+    return BarBatch(batch.symbol, batch.ts_us, o, h, lo, c, volume, batch.regular)
 
 
 def history_symbols(symbol: str, day: date, entries: Sequence[MapEntry]) -> str:

@@ -201,12 +201,28 @@ class UpkeepWorker(WorkerThread):
         self._due = 0
         applied, self._applied = self._applied, []
         if load_history:
+            # Raw days, scaled action by action as if rolled into history one session at a
+            # time: a date shard starting here then holds the bits the single process rolled
+            # to (a product of factors applied at once differs in the last bit).
             days = self.calendar.previous_sessions(session.date, sd.trailing_days)
-            for day in days:
-                batch = self.loader.load_session_bars(day, as_of=session.date)
-                sd.set_history(day.date, sd.grid_from_batch(batch, day))
+            for i, day in enumerate(days):
+                if i:
+                    self._scale(self._effective(days[i - 1].date, day.date))
+                sd.set_history(day.date, self._raw_grid(day))
+            if days:
+                self._scale(self._effective(days[-1].date, session.date))
             applied = self._effective(days[0].date if days else session.date, session.date)
         sd.applied_actions = applied
+
+    def _raw_grid(self, day: SessionInfo) -> BarGrid:
+        """A past session's bars as stored (renames followed, not adjusted)."""
+        return self.session_data.grid_from_batch(self.loader.load_session_bars(day), day)
+
+    def _scale(self, actions: list[Action]) -> None:
+        """Scale the history held now by each action in ex-date order, one at a time."""
+        mode = self.loader.adjustment
+        for a in actions:
+            self.session_data.scale_history(a.symbol, a.price_factor(mode), a.volume_factor(mode))
 
     def _roll(self, ended: SessionInfo, upcoming: SessionInfo | None) -> None:
         """Move the ended session into history; after the last session history stays as is."""
@@ -220,9 +236,7 @@ class UpkeepWorker(WorkerThread):
             sd.trim_history(d.date for d in keep)
             # history becomes as of the upcoming session: its actions apply from now on
             self._applied = self._effective(ended.date, upcoming.date)
-            mode = self.loader.adjustment
-            for a in self._applied:
-                sd.scale_history(a.symbol, a.price_factor(mode), a.volume_factor(mode))
+            self._scale(self._applied)
 
     def _effective(self, after: date, upto: date) -> list[Action]:
         """Actions with ``after < ex_date <= upto`` (none with ``adjustment = raw``)."""

@@ -23,9 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sessionflow.corporate_actions.adjust import Action
 from sessionflow.corporate_actions.history import session_bars, stored_actions
 from sessionflow.session_data import SessionData
-from sessionflow.session_data.grid import derive_grid
+from sessionflow.session_data.grid import BarGrid, derive_grid
 from sessionflow.store import Store
 from sessionflow.store.base import F64, I64, OBJ
 from sessionflow.time_provider import SessionInfo
@@ -64,6 +65,30 @@ class ExportChunk:
         return len(self.ts_us)
 
 
+def _as_of(
+    data: SessionData,
+    grid: BarGrid,
+    session: SessionInfo,
+    interval: int,
+    as_of: date | None,
+    mode: str,
+    actions: Sequence[Action],
+) -> BarGrid:
+    """``grid`` at ``interval``, scaled as a backtest's history is: derived from the raw
+    1m bars, then each action in ex-date order (``SessionData.scale_history``)."""
+    due = [] if as_of is None or mode == "raw" else sorted(
+        (a for a in actions if session.date < a.ex_date <= as_of), key=lambda a: a.ex_date
+    )  # fmt: skip
+    if not due:
+        return grid if interval == 1 else derive_grid(grid, interval)
+    data.set_history(session.date, grid)
+    for a in due:
+        data.scale_history(a.symbol, a.price_factor(mode), a.volume_factor(mode))
+    scaled = data.history[interval][session.date]
+    data.trim_history(())
+    return scaled
+
+
 def export_chunks(
     store: Store,
     symbols: Sequence[str],
@@ -78,13 +103,13 @@ def export_chunks(
     as a backtest's history on that session (docs/corporate-actions.md); renames are
     followed either way.
     """
-    data = SessionData(symbols, derived_intervals=(), historical_intervals=(1,), trailing_days=0)
+    kept = (1,) if interval == 1 else (1, interval)
+    data = SessionData(symbols, derived_intervals=(), historical_intervals=kept, trailing_days=0)
     actions, renames = stored_actions(store, data.names)
     for session in sessions:
-        batch = session_bars(store, data.names, session, as_of, adjustment, actions, renames)
-        grid = data.grid_from_batch(batch, session)
-        if interval > 1:
-            grid = derive_grid(grid, interval)
+        batch = session_bars(store, data.names, session, None, adjustment, actions, renames)
+        grid = _as_of(data, data.grid_from_batch(batch, session), session, interval, as_of,
+                      adjustment, actions)  # fmt: skip
         slots, rows = np.nonzero(grid.present)  # slot-major: by time, then symbol
         last = slots == grid.n_slots - 1
         yield ExportChunk(

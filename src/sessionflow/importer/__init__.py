@@ -2,7 +2,6 @@
 
 from sessionflow.importer.bars import ImportError_, ImportReport, iter_bar_file, read_bar_file
 from sessionflow.importer.command import (
-    POLICIES,
     ImportResult,
     Job,
     bar_job,
@@ -12,7 +11,6 @@ from sessionflow.importer.command import (
 from sessionflow.importer.lean import import_lean, lean_files, lean_jobs, read_lean_file
 
 __all__ = [
-    "POLICIES",
     "ImportError_",
     "ImportReport",
     "ImportResult",

@@ -17,11 +17,10 @@ from zoneinfo import ZoneInfo
 from sessionflow.importer.bars import ImportError_, ImportReport, iter_bar_file
 from sessionflow.models import from_us
 from sessionflow.store import BarBatch, QuoteBatch, Store
-from sessionflow.store.base import I64, Conflict, StoreWriteError
+from sessionflow.store.base import I64, Conflict, StoreWriteError, check_policy
 from sessionflow.store.errors import StoreError
 from sessionflow.time_provider import ExchangeCalendar
 
-POLICIES = ("error", "replace", "keep")
 OnProgress = Callable[[int, ImportReport], None]  # (file index, its report so far), per chunk
 
 
@@ -63,8 +62,7 @@ def run_import(
     ``progress`` is called after each staged chunk and at the end of each file, on this
     thread, so a command can show rows as they are read without the library printing.
     """
-    if on_conflict not in POLICIES:
-        raise ValueError(f"--on-conflict {on_conflict!r}: use one of {', '.join(POLICIES)}")
+    check_policy(on_conflict)
     result = ImportResult([j.report for j in jobs])
     stage = store.stage_import()
     try:

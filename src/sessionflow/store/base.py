@@ -268,6 +268,10 @@ class StagedImport(Protocol):
     def close(self) -> None: ...
 
 
+ROW_TABLES = {"bars": "bars_1m", "quotes": "quotes", "ticks": "ticks"}
+"""The names :meth:`CommandStore.table_rows` reports, and the tables they count."""
+
+
 class CommandStore(Store, Protocol):
     """What the commands use beyond the engine's :class:`Store`: a name, meta, inventories.
 
@@ -284,6 +288,14 @@ class CommandStore(Store, Protocol):
 
     def table_rows(self) -> dict[str, int]: ...
 
+    def table_count(self, table: str) -> int:
+        """Rows of ``table`` (0 if an older store lacks it)."""
+        ...
+
+    def table_symbols(self, table: str) -> list[str]:
+        """Distinct symbols of ``table``, sorted (none if an older store lacks it)."""
+        ...
+
     def bar_days(self, tz: str) -> list[tuple[str, date, int, int]]: ...
 
     def last_close_before(self, symbol: str, ts: datetime) -> float | None: ...
@@ -291,3 +303,16 @@ class CommandStore(Store, Protocol):
     def write_actions(
         self, actions: Sequence[Action], entries: Sequence[MapEntry]
     ) -> dict[tuple[str, str], MergeCounts]: ...
+
+
+CONFLICT_POLICIES = ("error", "replace", "keep")
+"""What an import does with a row two files (or a file and the store) disagree on."""
+
+
+def check_policy(policy: str) -> None:
+    """Refuse an unknown conflict policy with the one message every entry point shows."""
+    if policy not in CONFLICT_POLICIES:
+        raise ValueError(
+            f"--on-conflict {policy!r} is not a conflict policy: "
+            f"use one of {', '.join(CONFLICT_POLICIES)}"
+        )

@@ -67,21 +67,12 @@ def values(table: str) -> list[str]:
 
 def table_symbols(store: CommandStore, table: str) -> list[str]:
     """Distinct symbols of ``table`` (none if an older store lacks it)."""
-    sql = f"SELECT DISTINCT symbol FROM {table}"
-    if isinstance(store, DuckDBStore):
-        cur = store._cursor()
-        if table not in _tables(cur):
-            return []
-        return sorted(str(r[0]) for r in cur.execute(sql).fetchall())
-    pg = _pg(store)
-    return sorted(str(r[0]) for r in pg._read(lambda con: con.execute(sql).fetchall()))
+    return store.table_symbols(table)
 
 
 def count(store: CommandStore, table: str) -> int:
     """Rows of ``table`` (0 if an older store lacks it)."""
-    if isinstance(store, DuckDBStore):
-        return store._count(table) if table in _tables(store._cursor()) else 0
-    return _pg(store)._count(table)
+    return store.table_count(table)
 
 
 def dump(store: CommandStore, table: str, symbols: Sequence[str]) -> pa.Table:

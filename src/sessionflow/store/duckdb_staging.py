@@ -14,7 +14,15 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from sessionflow.store.base import I64, BarBatch, Conflict, MergeCounts, QuoteBatch, StoreWriteError
+from sessionflow.store.base import (
+    I64,
+    BarBatch,
+    Conflict,
+    MergeCounts,
+    QuoteBatch,
+    StoreWriteError,
+    check_policy,
+)
 from sessionflow.store.duckdb_store import (
     _BAR_COLS,
     _QUOTE_COLS,
@@ -113,8 +121,7 @@ class DuckDBStagedImport:
         and a stored row differing from the imported one is replaced. ``keep``: the stored
         row, or else the first file's, stays.
         """
-        if policy not in ("error", "replace", "keep"):
-            raise ValueError(f"unknown conflict policy {policy!r}")
+        check_policy(policy)
         counts: dict[int, MergeCounts] = {}
         store = self._store
         with store._write_lock:

@@ -23,6 +23,7 @@ import pyarrow as pa
 from sessionflow.models import Tick, from_us, to_us
 from sessionflow.store import schema
 from sessionflow.store.base import (
+    ROW_TABLES,
     BarBatch,
     MergeCounts,
     QuoteBatch,
@@ -416,11 +417,39 @@ class DuckDBStore:
 
         return load_symbol_map(self._cursor(), symbols)
 
+    @_reads
     def bar_days(self, tz: str) -> list[tuple[str, date, int, int]]:
-        return bar_days(self, tz)
+        """Per symbol and exchange-local date (zone ``tz``): regular and extended bar counts.
+
+        One grouped query, so an inventory of a large store never loads its bars.
+        """
+        rows = (
+            self._cursor()
+            .execute(
+                "SELECT symbol, timezone($tz, ts)::DATE AS day, count(*) FILTER (WHERE regular), "
+                "count(*) FILTER (WHERE NOT regular) FROM bars_1m GROUP BY ALL ORDER BY 1, 2",
+                {"tz": tz},
+            )
+            .fetchall()
+        )
+        return [(str(s), d, int(r), int(x)) for s, d, r, x in rows]
 
     def table_rows(self) -> dict[str, int]:
-        return table_rows(self)
+        """Rows of bars, quotes and ticks; a table an older store lacks counts 0."""
+        return {k: self.table_count(t) for k, t in ROW_TABLES.items()}
+
+    @_reads
+    def table_count(self, table: str) -> int:
+        return self._count(table) if table in schema._tables(self._cursor()) else 0
+
+    @_reads
+    def table_symbols(self, table: str) -> list[str]:
+        cur = self._cursor()
+        if table not in schema._tables(cur):
+            return []
+        return sorted(
+            str(r[0]) for r in cur.execute(f"SELECT DISTINCT symbol FROM {table}").fetchall()
+        )
 
     def stage_import(self) -> DuckDBStagedImport:
         """Hold an import's rows in temporary tables; :meth:`DuckDBStagedImport.merge` writes."""
@@ -447,29 +476,3 @@ def _bar_batch(rows: dict[str, Any]) -> BarBatch:
     return BarBatch.from_columns(
         *(rows[c] for c in ("symbol", "ts_us", "open", "high", "low", "close", "volume", "regular"))
     )
-
-
-def bar_days(store: DuckDBStore, tz: str) -> list[tuple[str, date, int, int]]:
-    """Per symbol and exchange-local date (zone ``tz``): regular and extended bar counts.
-
-    One grouped query, so an inventory of a large store never loads its bars.
-    """
-    with schema.store_errors(store.path):
-        rows = (
-            store._cursor()
-            .execute(
-                "SELECT symbol, timezone($tz, ts)::DATE AS day, count(*) FILTER (WHERE regular), "
-                "count(*) FILTER (WHERE NOT regular) FROM bars_1m GROUP BY ALL ORDER BY 1, 2",
-                {"tz": tz},
-            )
-            .fetchall()
-        )
-    return [(str(s), d, int(r), int(x)) for s, d, r, x in rows]
-
-
-def table_rows(store: DuckDBStore) -> dict[str, int]:
-    """Rows of bars, quotes and ticks; a table an older store lacks counts 0 (read as it is)."""
-    with schema.store_errors(store.path):
-        present = schema._tables(store._cursor())
-    counts = {"bars": "bars_1m", "quotes": "quotes", "ticks": "ticks"}
-    return {k: store._count(t) if t in present else 0 for k, t in counts.items()}

@@ -162,6 +162,15 @@ class StoreUnreachable(StoreError):
     )
 
 
+class StoreNotPostgres(StoreUnreachable):
+    """Something listens at the URL's host:port, but it is another service (HTTP, SSH, ...)."""
+
+    template = (
+        "store {path}: {detail} did not answer as PostgreSQL (another service listens there); "
+        "check the port in the URL (PostgreSQL's default is 5432)"
+    )
+
+
 class StoreLoginRefused(StoreError):
     template = (
         "store {path}: the PostgreSQL server refused the login ({detail}); give the password "

@@ -28,10 +28,12 @@ from sessionflow.store.errors import (
     StoreLoginRefused,
     StoreNoData,
     StoreNoDatabase,
+    StoreNotPostgres,
     StoreReadOnly,
     StoreTooNew,
     StoreUnreachable,
 )
+from sessionflow.store.postgres_probe import connect_watched
 from sessionflow.store.schema import META_TABLE, SCHEMA_VERSION
 
 _LOCK_KEY = 0x5E55_10F1  # pg_advisory_xact_lock key while creating or migrating
@@ -100,6 +102,11 @@ _LOGIN = re.compile(
     re.I,
 )
 _NO_DB = re.compile(r"database \"[^\"]*\" does not exist", re.I)
+_NOT_PG = re.compile(
+    r"invalid response to SSL negotiation|expected authentication request from server|"
+    r"received invalid response|server sent data .* without prior",
+    re.I,
+)
 _LOST = re.compile(r"server closed the connection|terminating connection|connection is lost", re.I)
 
 
@@ -122,6 +129,8 @@ def pg_error(url: str, exc: BaseException) -> StoreError | None:
     if db := _NO_DB.search(text):
         return StoreNoDatabase(name, db.group(0))
     where = address(url)
+    if _NOT_PG.search(text):
+        return StoreNotPostgres(name, where)
     if _REFUSED.search(text):
         return StoreUnreachable(name, f"{where}: connection refused")
     if _NO_HOST.search(text):
@@ -149,9 +158,16 @@ def connect(url: str, read_only: bool) -> psycopg.Connection[TupleRow]:
     """An autocommit connection in UTC; read-only ones cannot write at all."""
     opts = "-c TimeZone=UTC -c jit=off"  # JIT only slows the short queries of a session read
     opts += " -c default_transaction_read_only=on" if read_only else ""
-    with store_errors(url):
+    name = redact(url)
+
+    def attempt() -> psycopg.Connection[TupleRow]:
         return psycopg.connect(
             url, autocommit=True, options=opts, connect_timeout=10, application_name="sessionflow"
+        )
+
+    with store_errors(url):
+        return connect_watched(
+            url, attempt, lambda con: con.close(), lambda where: StoreNotPostgres(name, where)
         )
 
 

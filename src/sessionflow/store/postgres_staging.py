@@ -14,7 +14,15 @@ from typing import Any
 import psycopg
 
 from sessionflow.store import postgres_schema as schema
-from sessionflow.store.base import I64, BarBatch, Conflict, MergeCounts, QuoteBatch, StoreWriteError
+from sessionflow.store.base import (
+    I64,
+    BarBatch,
+    Conflict,
+    MergeCounts,
+    QuoteBatch,
+    StoreWriteError,
+    check_policy,
+)
 from sessionflow.store.postgres_store import (
     BARS,
     QUOTES,
@@ -118,8 +126,7 @@ class PostgresStagedImport:
         and a stored row differing from the imported one is replaced. ``keep``: the stored
         row, or else the first file's, stays.
         """
-        if policy not in ("error", "replace", "keep"):
-            raise ValueError(f"unknown conflict policy {policy!r}")
+        check_policy(policy)
         counts: dict[int, MergeCounts] = {}
 
         def work(con: Con) -> None:

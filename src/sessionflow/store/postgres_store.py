@@ -28,7 +28,7 @@ from psycopg.rows import TupleRow
 from sessionflow.models import Tick, from_us, to_us
 from sessionflow.store import postgres_binary as binary
 from sessionflow.store import postgres_schema as schema
-from sessionflow.store.base import BarBatch, MergeCounts, QuoteBatch, StoreWriteError
+from sessionflow.store.base import ROW_TABLES, BarBatch, MergeCounts, QuoteBatch, StoreWriteError
 from sessionflow.store.errors import StoreUnreachable
 from sessionflow.store.schema import META_TABLE
 
@@ -395,8 +395,22 @@ class PostgresStore:
         return int(row[0]) if row else 0
 
     def table_rows(self) -> dict[str, int]:
-        return {"bars": self.count_bars(), "quotes": self.count_quotes(),
-                "ticks": self.count_ticks()}  # fmt: skip
+        """Rows of bars, quotes and ticks; a table an older store lacks counts 0."""
+        return {k: self.table_count(t) for k, t in ROW_TABLES.items()}
+
+    def _has(self, table: str) -> bool:
+        sql = "SELECT to_regclass(%s) IS NOT NULL"
+        row = self._read(lambda con: con.execute(sql, [table]).fetchone())
+        return bool(row and row[0])
+
+    def table_count(self, table: str) -> int:
+        return self._count(table) if self._has(table) else 0
+
+    def table_symbols(self, table: str) -> list[str]:
+        if not self._has(table):
+            return []
+        sql = f"SELECT DISTINCT symbol FROM {table}"
+        return sorted(str(r[0]) for r in self._read(lambda con: con.execute(sql).fetchall()))
 
     def bar_days(self, tz: str) -> list[tuple[str, date, int, int]]:
         """Per symbol and exchange-local date: regular and extended bar counts (one query)."""

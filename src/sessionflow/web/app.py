@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from sessionflow.store import CommandStore
 from sessionflow.store.errors import StoreError
 from sessionflow.system_manager import Settings, SystemManager
-from sessionflow.time_provider import ExchangeCalendar
+from sessionflow.time_provider import Clock, ExchangeCalendar, LiveClock
 from sessionflow.web.api import build_router
 from sessionflow.web.auth import GuardMiddleware
 from sessionflow.web.control import SystemSlot
@@ -39,17 +39,19 @@ def create_app(
     token: str | None = None,
     hosts: frozenset[str] | None = None,
     status_interval_s: float = 0.5,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """The dashboard app. ``token`` (None: no token) guards ``/api`` and ``/ws``;
     ``hosts`` (None: any) are the Host names it answers to.
 
+    ``clock`` (None: wall time) tells which sessions have happened.
     On shutdown the app stops the system it drives (``stop(2.0)``).
     """
     base = settings or (system.settings if system is not None else Settings())
     hub = EventHub()
     slot = SystemSlot(system, store, base, hub)
     calendar = system.calendar if system is not None else ExchangeCalendar(base.calendar)
-    view = StoreView(store, calendar)
+    view = StoreView(store, calendar, clock or LiveClock())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

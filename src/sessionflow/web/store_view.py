@@ -21,7 +21,7 @@ from sessionflow.export import export_chunks
 from sessionflow.models import from_us, normalize_symbol
 from sessionflow.store import Store
 from sessionflow.store.base import CommandStore
-from sessionflow.time_provider import ExchangeCalendar, SessionInfo
+from sessionflow.time_provider import Clock, ExchangeCalendar, SessionInfo
 
 Range = tuple[int, int]  # [start, end) epoch microseconds, UTC
 CACHE_ENTRIES = 512  # answers kept (a bar series or one session's cells each); then start over
@@ -70,9 +70,11 @@ def bar_dicts(
 class StoreView:
     """Read answers for the web API; thread-safe (the store gives each thread a cursor)."""
 
-    def __init__(self, store: CommandStore, calendar: ExchangeCalendar) -> None:
+    def __init__(self, store: CommandStore, calendar: ExchangeCalendar, clock: Clock) -> None:
+        """``clock`` says which sessions have happened (wall time for ``serve``)."""
         self.store = store
         self.calendar = calendar
+        self.clock = clock
         self._lock = threading.Lock()
         self._cache: dict[tuple[Any, ...], Any] = {}
 
@@ -106,7 +108,8 @@ class StoreView:
         return sym
 
     def session(self, day: date | None) -> SessionInfo:
-        """``day``'s session, or the last stored one; NotFound if the calendar has none."""
+        """``day``'s session, or the last stored one; NotFound if the calendar has none,
+        or if it is after today's exchange date (a store cannot hold its bars yet)."""
         sessions = self.sessions()
         if day is None:
             if not sessions:
@@ -114,6 +117,8 @@ class StoreView:
             return sessions[-1]
         if not self.calendar.is_session(day):
             raise NotFound(f"{day} is not a {self.calendar.name} session")
+        if day > self.clock.now().astimezone(self.calendar.tz).date():
+            raise NotFound(f"session {day} has not happened yet")
         return self.calendar.session(day)
 
     def bars(self, symbol: str, session: SessionInfo, interval: int) -> list[dict[str, Any]]:
