@@ -208,13 +208,15 @@ class StreamCoordinator(WorkerThread):
                 now = from_us(t_item)  # one datetime per step, shared by clock and events
                 self._step_to(t_item, unpaced, now)
                 self._deliver(self.merger.pop_group(), now)
+                if t_item != t_check or not self._check_joins(t_item, unpaced, close_us):
+                    continue
             else:
                 assert t_check is not None
                 now = from_us(t_check)
                 self._step_to(t_check, unpaced, now)
-                result = self._check(now, t_check == close_us)
-                self._publish(check_events(result, now))
-                ci += 1
+            result = self._check(now, t_check == close_us)
+            self._publish(check_events(result, now))
+            ci += 1
         self.clock.advance(from_us(end_us))
         self.session_data.end_session()
         report = self.session_data.report()
@@ -229,6 +231,23 @@ class StreamCoordinator(WorkerThread):
         if self.hooks.jitter:
             self.hooks.jitter()
         return self.upkeep.check_inline(now, final)
+
+    def _check_joins(self, t_us: int, unpaced: bool, close_us: int) -> bool:
+        """Whether the check due at ``t_us``, the instant just delivered, runs in the same step.
+
+        Time is already there, so its own step would only repeat the pause, stop and
+        speed checks; it does when the step would do more: paused or stopped during the
+        instant's callbacks, or no data left before the close (the data-ran-out wait
+        comes first). The instant's events are published before the check runs either way.
+        """
+        hooks = self.hooks
+        if not hooks.run_gate.is_set() or hooks.stop.is_set():
+            return False
+        if not unpaced:
+            if t_us < close_us and self.merger.next_time() is None:
+                return False
+            self._follow_speed(t_us)
+        return True
 
     def _check_grid(self, open_us: int, close_us: int) -> list[int]:
         grid = list(range(open_us + self.check_us, close_us, self.check_us))
