@@ -18,7 +18,6 @@ from sessionflow.session_data import SessionData
 from sessionflow.time_provider import SessionInfo
 
 _MIN = 60_000_000
-_NONE = np.empty(0, dtype=np.intp)
 
 
 def minute_ranges(minutes: Iterable[int]) -> list[tuple[int, int]]:
@@ -70,10 +69,6 @@ class GapTracker:
             minutes = np.concatenate((minutes, more_m + self.scanned))
             rows = np.concatenate((rows, more_r))
         return rows, minutes
-
-    @staticmethod
-    def none() -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        return _NONE, _NONE
 
     @property
     def scanned(self) -> int:
