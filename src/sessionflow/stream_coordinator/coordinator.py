@@ -189,14 +189,16 @@ class StreamCoordinator(WorkerThread):
             [SessionStartEvent(session.date, session.open, session.close, from_us(start_us))]
         )
         checks = self._check_grid(open_us, close_us)
-        ci = 0
+        ci, n_checks = 0, len(checks)
         unpaced = False
+        merger, run_gate, stop = self.merger, self.hooks.run_gate, self.hooks.stop
         while True:
-            self._gate()
-            if self.hooks.stop.is_set():
+            if not run_gate.is_set():
+                self._gate()
+            if stop.is_set():
                 raise Stopped
-            t_item = self.merger.next_time()
-            t_check = checks[ci] if ci < len(checks) else None
+            t_item = merger.next_time()
+            t_check = checks[ci] if ci < n_checks else None
             if t_item is None and t_check is None:
                 break
             if t_item is None and not unpaced and t_check is not None and t_check < close_us:
@@ -214,8 +216,9 @@ class StreamCoordinator(WorkerThread):
                 assert t_check is not None
                 now = from_us(t_check)
                 self._step_to(t_check, unpaced, now)
-            result = self._check(now, t_check == close_us)
-            self._publish(check_events(result, now))
+            events = check_events(self._check(now, t_check, t_check == close_us), now)
+            if events:
+                self._publish(events)
             ci += 1
         self.clock.advance(from_us(end_us))
         self.session_data.end_session()
@@ -224,13 +227,13 @@ class StreamCoordinator(WorkerThread):
         expired = unpaced
         self._publish([SessionEndEvent(session.date, from_us(end_us), report, expired)])
 
-    def _check(self, now: datetime, final: bool) -> CheckResult:
+    def _check(self, now: datetime, t_us: int, final: bool) -> CheckResult:
         """One upkeep check; the coordinator waits for it either way (determinism)."""
         if self.checks_on_upkeep_thread:
             return self._await(self.upkeep.check(now, final))
         if self.hooks.jitter:
             self.hooks.jitter()
-        return self.upkeep.check_inline(now, final)
+        return self.upkeep.check_inline(now, final, t_us)
 
     def _check_joins(self, t_us: int, unpaced: bool, close_us: int) -> bool:
         """Whether the check due at ``t_us``, the instant just delivered, runs in the same step.
@@ -270,9 +273,11 @@ class StreamCoordinator(WorkerThread):
         counters["after_session_end"] = counters.get("after_session_end", 0) + dropped
 
     def _step_to(self, t_us: int, unpaced: bool, now: datetime) -> None:
-        if self.hooks.jitter:
-            self.hooks.jitter()
-        if not unpaced:
+        hooks = self.hooks
+        if hooks.jitter:
+            hooks.jitter()
+        # at speed 0 with no set_speed() pending, pacing has nothing to do
+        if not unpaced and (self.pacer.speed or hooks.speed is not None):
             self._pace(t_us)
         self.clock.advance(now)
 
@@ -356,7 +361,9 @@ def check_events(result: CheckResult, now: datetime) -> list[BatchEvent]:
     if len(result.filled):
         events.append(BarSliceEvent(result.filled, now, filled=True, rows=result.filled_rows))
     for revised, slices in ((True, result.revised), (False, result.derived)):
-        events.extend(
-            DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised, s.rows) for s in slices
-        )
+        if slices:  # most checks announce nothing
+            events.extend(
+                DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised, s.rows)
+                for s in slices
+            )
     return events
