@@ -275,13 +275,12 @@ class UpkeepWorker(WorkerThread):
         array operations."""
         try:
             row = self._quality_table(minutes)[expected]
+            quality = row[sd.received]  # at 10 symbols 0.5 us where take(out=) costs 0.8
             if expected != sd.expected_so_far:
                 sd.flags["quality"][:] = True
-                row.take(sd.received, out=sd.quality)
             else:
-                quality = row.take(sd.received)
                 sd.flags["quality"] |= quality != sd.quality
-                sd.quality[:] = quality
+            sd.quality[:] = quality
         except IndexError:  # a count beyond the session's minutes: never seen, kept exact
             quality = 100.0 * sd.received
             quality /= max(expected, 1)
