@@ -43,14 +43,19 @@ class GapTracker:
     def expected_so_far(self, now_us: int) -> int:
         return int(max(0, min(self.minutes, (now_us - self.open_us) // _MIN)))
 
-    def scan(self, now_us: int, sd: SessionData) -> None:
-        """Mark every newly ended minute that has no bar as an open gap."""
+    def scan(self, now_us: int, sd: SessionData) -> int:
+        """Mark every newly ended minute that has no bar as an open gap; returns the
+        minutes expected so far."""
         assert sd.grid is not None
         upto = self.expected_so_far(now_us)
-        if upto > self._scanned:
-            cols = slice(self._scanned, upto)
-            sd.gap_open[cols] = ~sd.grid.present[cols]
+        done = self._scanned
+        if upto > done:
+            if upto == done + 1:  # the usual check: one minute ended, two row views
+                np.logical_not(sd.grid.present[done], out=sd.gap_open[done])
+            else:
+                sd.gap_open[done:upto] = ~sd.grid.present[done:upto]
             self._scanned = upto
+        return upto
 
     def due(
         self, sd: SessionData, max_attempts: int, now_us: int | None = None

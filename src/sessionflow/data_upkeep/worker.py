@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.data_upkeep.derived import completed_windows
+from sessionflow.data_upkeep.derived import completed_windows, window_count
 from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
 from sessionflow.models import to_us
@@ -94,6 +94,7 @@ class UpkeepWorker(WorkerThread):
         self._known_version: int | None = None
         self._applied: list[Action] = []  # actions applied to history at the next begin
         self._quality_tables: dict[int, npt.NDArray[np.float64]] = {}  # by session minutes
+        self._next_window_us = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -201,6 +202,7 @@ class UpkeepWorker(WorkerThread):
         sd.start_session(session)
         self._gaps = GapTracker(session, len(sd.names))
         self._emitted = {k: 0 for k in sd.derived_intervals}
+        self._next_window_us = 0  # the first check derives, and says when to next
         applied, self._applied = self._applied, []
         if load_history:
             days = self.calendar.previous_sessions(session.date, sd.trailing_days)
@@ -260,13 +262,28 @@ class UpkeepWorker(WorkerThread):
                 batch, tries = self._query(rows, minutes, version, budget, result)
         with sd.lock:
             assert sd.grid is not None
-            gaps.scan(now_us, sd)
+            expected = gaps.scan(now_us, sd)
             if tries:
                 gaps.attempts[minutes, rows] += tries
                 self._apply_fill(batch, result)
-            self._derive(sd, sd.grid, now_us, result)
-            self._rate(sd, gaps.expected_so_far(now_us), gaps.minutes)
+            if tries or now_us >= self._next_window_us or sd.has_corrections:
+                self._derive(sd, sd.grid, now_us, result)
+                self._next_window_us = self._next_window_end()
+            self._rate(sd, expected, gaps.minutes)
         return result
+
+    def _next_window_end(self) -> int:
+        """When the next derived window of any interval completes (the close for a short
+        last one): before then, with no fill and no correction, ``_derive`` has nothing
+        to do, so the check leaves it out."""
+        session = self.session_data.current_session
+        assert session is not None
+        ends = [
+            min(session.open_us + (done + 1) * k * MINUTE_US, session.close_us)
+            for k, done in self._emitted.items()
+            if done < window_count(session, k)
+        ]
+        return min(ends, default=session.close_us + 1)
 
     def _rate(self, sd: SessionData, expected: int, minutes: int) -> None:
         """Bar quality per symbol; its update flag is set where it changed (everywhere
