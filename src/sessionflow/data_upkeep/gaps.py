@@ -41,7 +41,7 @@ class GapTracker:
         self.attempts = np.zeros((session.minutes, n_symbols), dtype=np.int32)
 
     def expected_so_far(self, now_us: int) -> int:
-        return int(max(0, min(self.minutes, (now_us - self.open_us) // _MIN)))
+        return max(0, min(self.minutes, (now_us - self.open_us) // _MIN))
 
     def scan(self, now_us: int, sd: SessionData) -> int:
         """Mark every newly ended minute that has no bar as an open gap; returns the

@@ -209,7 +209,7 @@ class StreamCoordinator(WorkerThread):
                     continue
                 now = from_us(t_item)  # one datetime per step, shared by clock and events
                 self._step_to(t_item, unpaced, now)
-                self._deliver(self.merger.pop_group(), now)
+                self._deliver(merger.pop_group(t_item), now)
                 if t_item != t_check or not self._check_joins(t_item, unpaced, close_us):
                     continue
             else:
@@ -249,7 +249,8 @@ class StreamCoordinator(WorkerThread):
         if not unpaced:
             if t_us < close_us and self.merger.next_time() is None:
                 return False
-            self._follow_speed(t_us)
+            if hooks.speed is not None:
+                self._follow_speed(t_us)
         return True
 
     def _check_grid(self, open_us: int, close_us: int) -> list[int]:
@@ -330,7 +331,7 @@ class StreamCoordinator(WorkerThread):
                 events.append(BarSliceEvent(b.take(keep), now, rows=rb.rows[keep]))
         if instant.items:
             self._deliver_items(instant.items, now, events)
-        self._publish(events)
+        self.publisher.publish(events)
 
     def _deliver_items(self, items: list[Any], now: datetime, events: list[BatchEvent]) -> None:
         """Bars, quotes and ticks that came as objects (live items, stored quotes/ticks)."""
