@@ -4,7 +4,9 @@ Per session: wait for upkeep to prepare it, emit SessionStart, then step through
 backtest time. Each step is either the next group of items (written to
 session_data, then published) or an upkeep check on the check-interval grid
 (gap fills, derived bars, quality), whichever comes first; items at the same
-instant as a check go first, so a 5-minute bar sees its fifth minute. The
+instant as a check go first, so a 5-minute bar sees its fifth minute, and that
+check then runs in the same step (one pace and clock move per minute), after the
+items' events were delivered. The
 session ends at the calendar close, after a final check; if the data runs out
 earlier the coordinator waits ``end_of_data_timeout`` wall seconds, sets the
 timer-expired flag and runs the remaining checks unpaced.
@@ -209,7 +211,7 @@ class StreamCoordinator(WorkerThread):
                     continue
                 now = from_us(t_item)  # one datetime per step, shared by clock and events
                 self._step_to(t_item, unpaced, now)
-                self._deliver(merger.pop_group(t_item), now)
+                self._deliver(merger.pop_group(), now)
                 if t_item != t_check or not self._check_joins(t_item, unpaced, close_us):
                     continue
             else:

@@ -84,12 +84,10 @@ class StreamMerger:
             n += len(self._bars) - int(self._bars.starts[self._group])
         return n
 
-    def pop_group(self, t: int | None = None) -> Instant:
-        """Everything available at the earliest instant, in tie order; ``t`` is that
-        instant's time if the caller just asked :meth:`next_time`."""
-        if t is None:
-            t = self.next_time()
-            assert t is not None
+    def pop_group(self) -> Instant:
+        """Everything available at the earliest instant, in tie order."""
+        t = self.next_time()
+        assert t is not None
         out = Instant(t)
         g = self._group
         if g < len(self._times) and self._times[g] == t:
