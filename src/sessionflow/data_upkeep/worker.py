@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.data_upkeep.derived import completed_windows, window_count
+from sessionflow.data_upkeep.derived import completed_windows
 from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
 from sessionflow.models import to_us
@@ -276,14 +276,16 @@ class UpkeepWorker(WorkerThread):
         """When the next derived window of any interval completes (the close for a short
         last one): before then, with no fill and no correction, ``_derive`` has nothing
         to do, so the check leaves it out."""
-        session = self.session_data.current_session
-        assert session is not None
+        s = self.session_data.current_session
+        assert s is not None
+        # window ``d`` of interval k exists while d * k < minutes; it ends at the
+        # close if it is a short last one
         ends = [
-            min(session.open_us + (done + 1) * k * MINUTE_US, session.close_us)
-            for k, done in self._emitted.items()
-            if done < window_count(session, k)
+            s.open_us + (d + 1) * k * MINUTE_US
+            for k, d in self._emitted.items()
+            if d * k < s.minutes
         ]
-        return min(ends, default=session.close_us + 1)
+        return min(min(ends), s.close_us) if ends else s.close_us + 1
 
     def _rate(self, sd: SessionData, expected: int, minutes: int) -> None:
         """Bar quality per symbol; its update flag is set where it changed (everywhere
