@@ -35,8 +35,9 @@ def to_us(ts: datetime) -> int:
 
 
 def from_us(us: int) -> datetime:
-    """Inverse of :func:`to_us`, always UTC."""
-    return _EPOCH + timedelta(microseconds=int(us))
+    """Inverse of :func:`to_us`, always UTC (a multiple of ``_US``: half the cost of
+    ``timedelta(microseconds=...)``, once per replay step)."""
+    return _EPOCH + _US * int(us)
 
 
 class Bar(NamedTuple):

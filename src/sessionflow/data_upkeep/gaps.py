@@ -18,7 +18,6 @@ from sessionflow.session_data import SessionData
 from sessionflow.time_provider import SessionInfo
 
 _MIN = 60_000_000
-_NONE = np.empty(0, dtype=np.intp)
 
 
 def minute_ranges(minutes: Iterable[int]) -> list[tuple[int, int]]:
@@ -42,16 +41,21 @@ class GapTracker:
         self.attempts = np.zeros((session.minutes, n_symbols), dtype=np.int32)
 
     def expected_so_far(self, now_us: int) -> int:
-        return int(max(0, min(self.minutes, (now_us - self.open_us) // _MIN)))
+        return max(0, min(self.minutes, (now_us - self.open_us) // _MIN))
 
-    def scan(self, now_us: int, sd: SessionData) -> None:
-        """Mark every newly ended minute that has no bar as an open gap."""
+    def scan(self, now_us: int, sd: SessionData) -> int:
+        """Mark every newly ended minute that has no bar as an open gap; returns the
+        minutes expected so far."""
         assert sd.grid is not None
         upto = self.expected_so_far(now_us)
-        if upto > self._scanned:
-            cols = slice(self._scanned, upto)
-            sd.gap_open[cols] = ~sd.grid.present[cols]
+        done = self._scanned
+        if upto > done:
+            if upto == done + 1:  # the usual check: one minute ended, two row views
+                np.logical_not(sd.grid.present[done], out=sd.gap_open[done])
+            else:
+                sd.gap_open[done:upto] = ~sd.grid.present[done:upto]
             self._scanned = upto
+        return upto
 
     def due(
         self, sd: SessionData, max_attempts: int, now_us: int | None = None
@@ -70,10 +74,6 @@ class GapTracker:
             minutes = np.concatenate((minutes, more_m + self.scanned))
             rows = np.concatenate((rows, more_r))
         return rows, minutes
-
-    @staticmethod
-    def none() -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        return _NONE, _NONE
 
     @property
     def scanned(self) -> int:

@@ -94,6 +94,7 @@ class UpkeepWorker(WorkerThread):
         self._prefetched: dict[Any, Future[SessionPayload]] = {}
         self._known_version: int | None = None
         self._applied: list[Action] = []  # actions applied to history at the next begin
+        self._quality_tables: dict[int, npt.NDArray[np.float64]] = {}  # by session minutes
 
     def start(self) -> None:
         self._thread.start()
@@ -180,14 +181,17 @@ class UpkeepWorker(WorkerThread):
         """Queue a check on the upkeep thread."""
         return self.submit(lambda: self._check(to_us(now), final))
 
-    def check_inline(self, now: datetime, final: bool = False) -> CheckResult:
-        """Run a check on the caller's thread (backtest lockstep).
+    def check_inline(
+        self, now: datetime, final: bool = False, now_us: int | None = None
+    ) -> CheckResult:
+        """Run a check on the caller's thread (backtest lockstep); ``now_us`` is ``now``
+        in microseconds if the caller has it.
 
         Safe because the coordinator, the only caller, never overlaps it with
         ``begin_session``/``roll`` (it waits for those) and prefetch touches no
         check state.
         """
-        return self._check(to_us(now), final)
+        return self._check(to_us(now) if now_us is None else now_us, final)
 
     def roll(self, ended: SessionInfo, upcoming: SessionInfo | None) -> Future[None]:
         return self.submit(lambda: self._roll(ended, upcoming))
@@ -260,42 +264,57 @@ class UpkeepWorker(WorkerThread):
         gaps = self._gaps
         assert gaps is not None
         result = CheckResult()
-        limit = self.max_fill_attempts + (1 if final else 0)
         version = self.fill_source.data_version()
-        ask = version is None or version != self._known_version
-        with sd.lock:
-            rows, minutes = gaps.due(sd, limit, now_us) if ask else gaps.none()
         batch, tries = _EMPTY, 0
-        if len(rows):
-            # the close is the last check: a query that fails then is retried at once
-            budget = 1 + (self.max_fill_attempts if final else 0)
-            batch, tries = self._query(rows, minutes, version, budget, result)
+        if version is None or version != self._known_version:  # else nothing new to find
+            limit = self.max_fill_attempts + (1 if final else 0)
+            with sd.lock:
+                rows, minutes = gaps.due(sd, limit, now_us)
+            if len(rows):
+                # the close is the last check: a query that fails then is retried at once
+                budget = 1 + (self.max_fill_attempts if final else 0)
+                batch, tries = self._query(rows, minutes, version, budget, result)
         with sd.lock:
             assert sd.grid is not None
-            gaps.scan(now_us, sd)
+            expected = gaps.scan(now_us, sd)
             if tries:
                 gaps.attempts[minutes, rows] += tries
                 self._apply_fill(batch, result)
-            self._derive(sd, sd.grid, now_us, result)
-            self._rate(sd, gaps.expected_so_far(now_us))
+            # before the next window completes, with no fill and no correction,
+            # _derive has nothing to do (it keeps ``_due`` up to date)
+            if tries or now_us >= self._due or sd.has_corrections:
+                self._derive(sd, sd.grid, now_us, result)
+            self._rate(sd, expected, gaps.minutes)
         return result
 
-    @staticmethod
-    def _rate(sd: SessionData, expected: int) -> None:
+    def _rate(self, sd: SessionData, expected: int, minutes: int) -> None:
         """Bar quality per symbol; its update flag is set where it changed (everywhere
-        when another minute became expected). A few array calls: this runs every check."""
-        if expected:
+        when another minute became expected). This runs every check, so the values come
+        from a table of every (expected, received) pair: one gather instead of three
+        array operations."""
+        try:
+            row = self._quality_table(minutes)[expected]
+            quality = row[sd.received]  # at 10 symbols 0.5 us where take(out=) costs 0.8
+            if expected != sd.expected_so_far:
+                sd.flags["quality"][:] = True
+            else:
+                sd.flags["quality"] |= quality != sd.quality
+            sd.quality[:] = quality
+        except IndexError:  # a count beyond the session's minutes: never seen, kept exact
             quality = 100.0 * sd.received
-            quality /= expected
+            quality /= max(expected, 1)
             quality.round(4, out=quality)
-        else:
-            quality = np.zeros_like(sd.quality)
-        if expected != sd.expected_so_far:
-            sd.flags["quality"][:] = True
-        else:
-            sd.flags["quality"] |= quality != sd.quality
-        sd.quality[:] = quality
+            if not expected:
+                quality[:] = 0.0
+            sd.flags["quality"] |= (quality != sd.quality) | (expected != sd.expected_so_far)
+            sd.quality[:] = quality
         sd.expected_so_far = expected
+
+    def _quality_table(self, minutes: int) -> npt.NDArray[np.float64]:
+        table = self._quality_tables.get(minutes)
+        if table is None:
+            table = self._quality_tables[minutes] = quality_table(minutes)
+        return table
 
     def _query(
         self, rows: Any, minutes: Any, version: int | None, budget: int, result: CheckResult
@@ -435,3 +454,15 @@ class UpkeepWorker(WorkerThread):
         stamps = np.full(len(r), ts, dtype=np.int64)
         bars = BarBatch(symbols, stamps, o, h, lo, c, v, sd.all_regular[: len(r)])
         return [(ts, minutes, DerivedSlice(k, minutes, bars, r))]
+
+
+def quality_table(minutes: int) -> npt.NDArray[np.float64]:
+    """``table[e, r]``: the quality of ``r`` bars received of ``e`` expected, bit for bit
+    ``round(100.0 * r / e, 4)`` as numpy computes it elementwise, 0 while nothing is
+    expected. 0.5 ms and 1.2 MB for a 390-minute session, so built once per length."""
+    n = np.arange(minutes + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table: npt.NDArray[np.float64] = 100.0 * n[None, :] / n[:, None]
+    table.round(4, out=table)
+    table[0] = 0.0
+    return table

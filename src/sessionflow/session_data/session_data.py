@@ -420,6 +420,11 @@ class SessionData:
             out, self._corrections = self._corrections, []
             return out
 
+    @property
+    def has_corrections(self) -> bool:
+        """Whether :meth:`take_corrections` has any to give (a cheap test, lock held)."""
+        return bool(self._corrections)
+
     def reject(self, symbol: str, reason: str) -> None:
         """Count a bar refused before it got here (live: ``from_future``) against its symbol."""
         with self._lock:

@@ -4,7 +4,9 @@ Per session: wait for upkeep to prepare it, emit SessionStart, then step through
 backtest time. Each step is either the next group of items (written to
 session_data, then published) or an upkeep check on the check-interval grid
 (gap fills, derived bars, quality), whichever comes first; items at the same
-instant as a check go first, so a 5-minute bar sees its fifth minute. The
+instant as a check go first, so a 5-minute bar sees its fifth minute, and that
+check then runs in the same step (one pace and clock move per minute), after the
+items' events were delivered. The
 session ends at the calendar close, after a final check; if the data runs out
 earlier the coordinator waits ``end_of_data_timeout`` wall seconds, sets the
 timer-expired flag and runs the remaining checks unpaced.
@@ -189,14 +191,16 @@ class StreamCoordinator(WorkerThread):
             [SessionStartEvent(session.date, session.open, session.close, from_us(start_us))]
         )
         checks = self._check_grid(open_us, close_us)
-        ci = 0
+        ci, n_checks = 0, len(checks)
         unpaced = False
+        merger, run_gate, stop = self.merger, self.hooks.run_gate, self.hooks.stop
         while True:
-            self._gate()
-            if self.hooks.stop.is_set():
+            if not run_gate.is_set():
+                self._gate()
+            if stop.is_set():
                 raise Stopped
-            t_item = self.merger.next_time()
-            t_check = checks[ci] if ci < len(checks) else None
+            t_item = merger.next_time()
+            t_check = checks[ci] if ci < n_checks else None
             if t_item is None and t_check is None:
                 break
             if t_item is None and not unpaced and t_check is not None and t_check < close_us:
@@ -207,14 +211,17 @@ class StreamCoordinator(WorkerThread):
                     continue
                 now = from_us(t_item)  # one datetime per step, shared by clock and events
                 self._step_to(t_item, unpaced, now)
-                self._deliver(self.merger.pop_group(), now)
+                self._deliver(merger.pop_group(), now)
+                if t_item != t_check or not self._check_joins(t_item, unpaced, close_us):
+                    continue
             else:
                 assert t_check is not None
                 now = from_us(t_check)
                 self._step_to(t_check, unpaced, now)
-                result = self._check(now, t_check == close_us)
-                self._publish(check_events(result, now))
-                ci += 1
+            events = check_events(self._check(now, t_check, t_check == close_us), now)
+            if events:
+                self._publish(events)
+            ci += 1
         self.clock.advance(from_us(end_us))
         self.session_data.end_session()
         report = self.session_data.report()
@@ -222,13 +229,31 @@ class StreamCoordinator(WorkerThread):
         expired = unpaced
         self._publish([SessionEndEvent(session.date, from_us(end_us), report, expired)])
 
-    def _check(self, now: datetime, final: bool) -> CheckResult:
+    def _check(self, now: datetime, t_us: int, final: bool) -> CheckResult:
         """One upkeep check; the coordinator waits for it either way (determinism)."""
         if self.checks_on_upkeep_thread:
             return self._await(self.upkeep.check(now, final))
         if self.hooks.jitter:
             self.hooks.jitter()
-        return self.upkeep.check_inline(now, final)
+        return self.upkeep.check_inline(now, final, t_us)
+
+    def _check_joins(self, t_us: int, unpaced: bool, close_us: int) -> bool:
+        """Whether the check due at ``t_us``, the instant just delivered, runs in the same step.
+
+        Time is already there, so its own step would only repeat the pause, stop and
+        speed checks; it does when the step would do more: paused or stopped during the
+        instant's callbacks, or no data left before the close (the data-ran-out wait
+        comes first). The instant's events are published before the check runs either way.
+        """
+        hooks = self.hooks
+        if not hooks.run_gate.is_set() or hooks.stop.is_set():
+            return False
+        if not unpaced:
+            if t_us < close_us and self.merger.next_time() is None:
+                return False
+            if hooks.speed is not None:
+                self._follow_speed(t_us)
+        return True
 
     def _check_grid(self, open_us: int, close_us: int) -> list[int]:
         grid = list(range(open_us + self.check_us, close_us, self.check_us))
@@ -251,9 +276,11 @@ class StreamCoordinator(WorkerThread):
         counters["after_session_end"] = counters.get("after_session_end", 0) + dropped
 
     def _step_to(self, t_us: int, unpaced: bool, now: datetime) -> None:
-        if self.hooks.jitter:
-            self.hooks.jitter()
-        if not unpaced:
+        hooks = self.hooks
+        if hooks.jitter:
+            hooks.jitter()
+        # at speed 0 with no set_speed() pending, pacing has nothing to do
+        if not unpaced and (self.pacer.speed or hooks.speed is not None):
             self._pace(t_us)
         self.clock.advance(now)
 
@@ -307,7 +334,7 @@ class StreamCoordinator(WorkerThread):
                 events.append(BarSliceEvent(b.take(keep), now, rows=rb.rows[keep]))
         if instant.items:
             self._deliver_items(instant.items, now, events)
-        self._publish(events)
+        self.publisher.publish(events)
 
     def _deliver_items(self, items: list[Any], now: datetime, events: list[BatchEvent]) -> None:
         """Bars, quotes and ticks that came as objects (live items, stored quotes/ticks)."""
@@ -338,7 +365,9 @@ def check_events(result: CheckResult, now: datetime) -> list[BatchEvent]:
     if len(result.filled):
         events.append(BarSliceEvent(result.filled, now, filled=True, rows=result.filled_rows))
     for revised, slices in ((True, result.revised), (False, result.derived)):
-        events.extend(
-            DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised, s.rows) for s in slices
-        )
+        if slices:  # most checks announce nothing
+            events.extend(
+                DerivedSliceEvent(s.bars, now, s.interval, s.minutes, revised, s.rows)
+                for s in slices
+            )
     return events

@@ -70,6 +70,11 @@ class EventPublisher:
             return
         for cb in self._batch_callbacks:
             self._call(cb, events)
+        callbacks = self._callbacks
+        if not self._subs and len(callbacks) < 2:  # the usual case, decided in two reads
+            if callbacks:
+                self._call(callbacks[0], iter_expand(events))
+            return
         per_bar: list[Event] = []
         if len(self._callbacks) == 1 and not any(s.per_bar for s in self._subs):
             # the usual per-bar consumer: each event built as it takes it, dropped after
