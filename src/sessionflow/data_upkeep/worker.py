@@ -21,12 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.data_upkeep.derived import completed_windows, window_count
+from sessionflow.data_upkeep.derived import completed_windows
 from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
 from sessionflow.models import to_us
 from sessionflow.session_data import SessionData
-from sessionflow.session_data.grid import MINUTE_US, BarGrid, aggregate
+from sessionflow.session_data.grid import MINUTE_US, BarGrid, window
 from sessionflow.store import BarBatch
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
 from sessionflow.worker_thread import WorkerThread
@@ -409,7 +409,7 @@ class UpkeepWorker(WorkerThread):
         per-interval arithmetic; infinity once every window is out."""
         due: int | float = float("inf")
         for k, done in self._emitted.items():
-            if done < window_count(session, k):
+            if done * k < session.minutes:  # window ``done`` exists
                 due = min(due, session.open_us + (done + 1) * k * MINUTE_US, session.close_us)
         return due
 
@@ -423,9 +423,7 @@ class UpkeepWorker(WorkerThread):
         rows: Any,
     ) -> list[tuple[int, int, DerivedSlice]]:
         """Compute window ``j`` of interval ``k`` into ``target``; return the symbols having it."""
-        has, o, h, lo, c, v = aggregate(grid, k, np.array([j]), rows)
-        got = has[0]
-        o, h, lo, c, v = o[0], h[0], lo[0], c[0], v[0]
+        got, o, h, lo, c, v = window(grid, k, j, rows)
         if rows is None:
             # a fresh window (its target slot still empty): a symbol without it came out
             # of the reduction as an empty slot (prices NaN, volume 0), so whole-row
@@ -433,10 +431,10 @@ class UpkeepWorker(WorkerThread):
             target.open[j], target.high[j], target.low[j], target.close[j] = o, h, lo, c
             target.volume[j], target.present[j] = v, got
             np.logical_or(sd.flags["derived"], got, out=sd.flags["derived"])
-            if got.all():  # the usual case: no gathers at all
+            r = got.nonzero()[0]
+            if len(r) == len(got):  # every symbol has it: no gathers at all
                 r, symbols = sd.all_rows, sd.names_array
             else:
-                r = got.nonzero()[0]
                 if not len(r):
                     return []
                 o, h, lo, c, v = o.take(r), h.take(r), lo.take(r), c.take(r), v.take(r)
@@ -451,7 +449,8 @@ class UpkeepWorker(WorkerThread):
             symbols = sd.names_array[r]
         ts = target.open_us + j * k * MINUTE_US
         minutes = target.slot_minutes(j)
-        stamps = np.full(len(r), ts, dtype=np.int64)
+        stamps = np.empty(len(r), dtype=np.int64)
+        stamps.fill(ts)  # np.full's wrapper costs more
         bars = BarBatch(symbols, stamps, o, h, lo, c, v, sd.all_regular[: len(r)])
         return [(ts, minutes, DerivedSlice(k, minutes, bars, r))]
 

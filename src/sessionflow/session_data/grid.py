@@ -94,6 +94,21 @@ class BarGrid:
         self.volume[slot][rows] = v
         self.present[slot][rows] = True
 
+    def put_fresh(self, rows: IDX, slot: int, o: F64, h: F64, lo: F64, c: F64, v: I64) -> None:
+        """:meth:`put_slot` into a slot that holds no bar yet, ``rows`` strictly ascending.
+
+        Then the slot's presence row, once set, is a mask of exactly ``rows`` in the same
+        order, and a boolean-mask assignment is about a quarter fewer instructions than
+        the index scatter (callgrind, 490 of 500 symbols): one scatter, five masked puts.
+        """
+        present = self.present[slot]
+        present[rows] = True
+        self.open[slot][present] = o
+        self.high[slot][present] = h
+        self.low[slot][present] = lo
+        self.close[slot][present] = c
+        self.volume[slot][present] = v
+
     def bars(self, row: int, symbol: str) -> list[Bar]:
         """One symbol's bars as objects (for snapshots and per-bar consumers)."""
         return [self.bar(row, int(j), symbol) for j in np.flatnonzero(self.present[:, row])]
@@ -136,7 +151,8 @@ def aggregate(
     All windows are reduced at once over a [window, minute-in-window, row] view.
     """
     if len(slots) == 1:  # the per-check case: plain slices, no gathers
-        return _one_window(src, int(slots[0]) * k, min(int(slots[0]) * k + k, src.n_slots), rows)
+        one = window(src, k, int(slots[0]), rows)
+        return one[0][None], one[1][None], one[2][None], one[3][None], one[4][None], one[5][None]
     n = src.n_slots
     minute = slots[:, None] * k + np.arange(k)[None, :]
     inside = minute < n
@@ -159,24 +175,34 @@ def aggregate(
     return has, o, h, lo, c, v
 
 
-def _one_window(
-    src: BarGrid, a: int, b: int, rows: IDX | None
+def window(
+    src: BarGrid, k: int, j: int, rows: IDX | None = None
 ) -> tuple[BOOL, F64, F64, F64, F64, I64]:
-    """One window without masks. Relies on the grid's empty-slot values (prices NaN,
-    volume 0): fmax/fmin skip NaN, and absent minutes add no volume."""
+    """Window ``j`` of ``k`` minutes, each value one per symbol (``rows``, or all).
 
-    def part(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        y: npt.NDArray[Any] = x[a:b] if rows is None else x[a:b, rows]
-        return y
-
-    p: BOOL = part(src.present)
+    The upkeep check's case: plain slices, no masks. Relies on the grid's empty-slot
+    values (prices NaN, volume 0): fmax/fmin skip NaN, and absent minutes add no volume.
+    """
+    a = j * k
+    b = min(a + k, len(src.present))
+    if rows is None:
+        p: BOOL = src.present[a:b]
+        opens, highs, lows, closes, vols = (
+            src.open[a:b], src.high[a:b], src.low[a:b], src.close[a:b], src.volume[a:b]
+        )  # fmt: skip
+    else:
+        p = src.present[a:b, rows]
+        opens, highs, lows, closes, vols = (
+            src.open[a:b, rows], src.high[a:b, rows], src.low[a:b, rows],
+            src.close[a:b, rows], src.volume[a:b, rows],
+        )  # fmt: skip
     has: BOOL = np.logical_or.reduce(p, axis=0)  # np.any's Python wrapper costs more
-    o = _edge(part(src.open), p, 0)
-    c = _edge(part(src.close), p, len(p) - 1)
-    h: F64 = np.fmax.reduce(part(src.high), axis=0)[None]
-    lo: F64 = np.fmin.reduce(part(src.low), axis=0)[None]
-    v: I64 = np.add.reduce(part(src.volume), axis=0)[None]  # absent minutes: volume 0
-    return has[None], o[None], h, lo, c[None], v
+    o = _edge(opens, p, 0)
+    c = _edge(closes, p, len(p) - 1)
+    h: F64 = np.fmax.reduce(highs, axis=0)
+    lo: F64 = np.fmin.reduce(lows, axis=0)
+    v: I64 = np.add.reduce(vols, axis=0)  # absent minutes hold volume 0
+    return has, o, h, lo, c, v
 
 
 def _edge(values: F64, p: BOOL, m: int) -> F64:

@@ -151,8 +151,9 @@ class SessionData:
         writes nothing and returns False when any bar needs a rejection (outside the
         session, duplicate, out of order, a symbol twice); the caller then uses
         :meth:`write_bars`, which counts the reasons. ``checked``: the caller already
-        knows each symbol occurs once and every volume is in bounds (replay payloads
-        are checked once per session), so those two checks are skipped.
+        knows the rows are strictly ascending (so each symbol occurs once) and every
+        volume is in bounds (replay payloads are checked once per session), so those
+        two checks are skipped.
         """
         with self._lock:
             grid = self.grid
@@ -169,7 +170,10 @@ class SessionData:
                 grid.present[slot][rows].any() or self.last_slot[rows].max(initial=-1) > slot
             ):
                 return False
-            grid.put_slot(rows, slot, o, h, lo, c, v)
+            if fresh and checked:
+                grid.put_fresh(rows, slot, o, h, lo, c, v)
+            else:
+                grid.put_slot(rows, slot, o, h, lo, c, v)
             self.gap_open[slot][rows] = False
             if fresh:
                 self._top_slot = slot
