@@ -10,13 +10,14 @@ order; the layout stays inside this module and its two users in session_data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from sessionflow.models import Bar, from_us
+from sessionflow.session_data import _kernels
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -40,6 +41,14 @@ class BarGrid:
     volume: I64
     present: BOOL
     filled: BOOL
+    # typed views of the arrays above for the compiled kernels, taken once per grid
+    # (the arrays are only ever written in place)
+    columns: _kernels.Columns = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.columns = _kernels.Columns(
+            self.open, self.high, self.low, self.close, self.volume, self.present
+        )
 
     @classmethod
     def empty(cls, n_sym: int, n_slots: int, open_us: int, minutes: int, last: int) -> BarGrid:
@@ -180,47 +189,18 @@ def window(
 ) -> tuple[BOOL, F64, F64, F64, F64, I64]:
     """Window ``j`` of ``k`` minutes, each value one per symbol (``rows``, or all).
 
-    The upkeep check's case: plain slices, no masks. Relies on the grid's empty-slot
-    values (prices NaN, volume 0): fmax/fmin skip NaN, and absent minutes add no volume.
+    The upkeep check's case, one compiled pass (``_kernels.window``). Relies on the
+    grid's empty-slot values (prices NaN, volume 0): fmax/fmin skip NaN, and absent
+    minutes add no volume; a symbol with no minute gets an empty slot's values.
     """
     a = j * k
     b = min(a + k, len(src.present))
-    if rows is None:
-        p: BOOL = src.present[a:b]
-        opens, highs, lows, closes, vols = (
-            src.open[a:b], src.high[a:b], src.low[a:b], src.close[a:b], src.volume[a:b]
-        )  # fmt: skip
-    else:
-        p = src.present[a:b, rows]
-        opens, highs, lows, closes, vols = (
-            src.open[a:b, rows], src.high[a:b, rows], src.low[a:b, rows],
-            src.close[a:b, rows], src.volume[a:b, rows],
-        )  # fmt: skip
-    has: BOOL = np.logical_or.reduce(p, axis=0)  # np.any's Python wrapper costs more
-    o = _edge(opens, p, 0)
-    c = _edge(closes, p, len(p) - 1)
-    h: F64 = np.fmax.reduce(highs, axis=0)
-    lo: F64 = np.fmin.reduce(lows, axis=0)
-    v: I64 = np.add.reduce(vols, axis=0)  # absent minutes hold volume 0
+    n = src.n_symbols if rows is None else len(rows)
+    o, h, lo, c = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    v: I64 = np.empty(n, dtype=np.int64)
+    has: BOOL = np.empty(n, dtype=np.bool_)
+    _kernels.window(src.columns, a, b, rows, o, h, lo, c, v, has)
     return has, o, h, lo, c, v
-
-
-def _edge(values: F64, p: BOOL, m: int) -> F64:
-    """Per column, ``values`` at the first (``m == 0``) or last (``m`` the last row)
-    present row; NaN where none is (an empty slot's price).
-
-    Row ``m`` itself is the answer for every symbol that has it, which is nearly all of
-    them; only the few others are searched, so the cost does not grow with the window
-    (walking the rows with ``copyto(where=present)`` cost a call per minute: at 500
-    symbols as much at 5 minutes, 2.3x as much at 15).
-    """
-    out: F64 = values[m].copy()
-    miss = np.logical_not(p[m]).nonzero()[0]  # np.flatnonzero's wrapper costs more
-    if len(miss):
-        sub = p[:, miss]
-        at = sub.argmax(axis=0) if m == 0 else m - sub[::-1].argmax(axis=0)
-        out[miss] = values[at, miss]  # an all-absent column lands on row m: NaN
-    return out
 
 
 def derive_grid(src: BarGrid, k: int) -> BarGrid:

@@ -1,0 +1,39 @@
+"""Type stub of the compiled ``_kernels`` module (see _kernels.pyx)."""
+
+import numpy as np
+import numpy.typing as npt
+
+class Columns:
+    def __init__(
+        self,
+        open: npt.NDArray[np.float64],
+        high: npt.NDArray[np.float64],
+        low: npt.NDArray[np.float64],
+        close: npt.NDArray[np.float64],
+        volume: npt.NDArray[np.int64],
+        present: npt.NDArray[np.bool_],
+    ) -> None: ...
+
+class Figures:
+    def __init__(
+        self,
+        volume: npt.NDArray[np.int64],
+        high: npt.NDArray[np.float64],
+        low: npt.NDArray[np.float64],
+        received: npt.NDArray[np.int64],
+        last_slot: npt.NDArray[np.int64],
+        bars: npt.NDArray[np.bool_],
+    ) -> None: ...
+
+def window(
+    src: Columns,
+    a: int,
+    b: int,
+    rows: npt.NDArray[np.intp] | None,
+    o: npt.NDArray[np.float64],
+    h: npt.NDArray[np.float64],
+    lo: npt.NDArray[np.float64],
+    c: npt.NDArray[np.float64],
+    v: npt.NDArray[np.int64],
+    has: npt.NDArray[np.bool_],
+) -> int: ...
