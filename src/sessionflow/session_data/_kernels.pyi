@@ -23,8 +23,20 @@ class Figures:
         received: npt.NDArray[np.int64],
         last_slot: npt.NDArray[np.int64],
         bars: npt.NDArray[np.bool_],
+        gap_open: npt.NDArray[np.bool_],
     ) -> None: ...
 
+def write_fresh(
+    grid: Columns,
+    figs: Figures,
+    rows: npt.NDArray[np.intp],
+    slot: int,
+    o: npt.NDArray[np.float64],
+    h: npt.NDArray[np.float64],
+    lo: npt.NDArray[np.float64],
+    c: npt.NDArray[np.float64],
+    v: npt.NDArray[np.int64],
+) -> None: ...
 def window(
     src: Columns,
     a: int,

@@ -39,7 +39,7 @@ cdef class Columns:
 
 
 cdef class Figures:
-    """Typed views of a session's per-symbol running figures (arrays reset in place)."""
+    """Typed views of a session's per-symbol running figures and its gap marks."""
 
     cdef int64_t[::1] volume
     cdef double[::1] high
@@ -47,14 +47,57 @@ cdef class Figures:
     cdef int64_t[::1] received
     cdef int64_t[::1] last_slot
     cdef uint8_t[::1] bars
+    cdef uint8_t[:, ::1] gap_open
 
-    def __init__(self, volume, high, low, received, last_slot, bars):
+    def __init__(self, volume, high, low, received, last_slot, bars, gap_open):
         self.volume = volume
         self.high = high
         self.low = low
         self.received = received
         self.last_slot = last_slot
         self.bars = bars.view("u1")
+        self.gap_open = gap_open.view("u1")
+
+
+def write_fresh(
+    Columns grid,
+    Figures figs,
+    const Py_ssize_t[:] rows,
+    Py_ssize_t slot,
+    const double[:] o,
+    const double[:] h,
+    const double[:] lo,
+    const double[:] c,
+    const int64_t[:] v,
+):
+    """One instant's bars into ``slot``, which holds none yet, ``rows`` each once:
+    the six slot values, the open gap cleared, and each symbol's session volume,
+    high (fmax), low (fmin), count, last slot and bars flag."""
+    cdef Py_ssize_t n = rows.shape[0], n_sym = grid.present.shape[1], i, r
+    if not 0 <= slot < grid.present.shape[0] or slot >= figs.gap_open.shape[0]:
+        raise IndexError(f"slot {slot} outside the grid")
+    if not (o.shape[0] == h.shape[0] == lo.shape[0] == c.shape[0] == v.shape[0] == n):
+        raise ValueError("one value per row expected")
+    if figs.volume.shape[0] != n_sym or figs.gap_open.shape[1] != n_sym:
+        raise ValueError("figures and grid disagree on the symbols")
+    for i in range(n):
+        if not 0 <= rows[i] < n_sym:
+            raise IndexError(f"row {rows[i]} outside the grid's {n_sym} symbols")
+    for i in range(n):
+        r = rows[i]
+        grid.open[slot, r] = o[i]
+        grid.high[slot, r] = h[i]
+        grid.low[slot, r] = lo[i]
+        grid.close[slot, r] = c[i]
+        grid.volume[slot, r] = v[i]
+        grid.present[slot, r] = 1
+        figs.gap_open[slot, r] = 0
+        figs.volume[r] += v[i]
+        figs.high[r] = _fmax(figs.high[r], h[i])
+        figs.low[r] = _fmin(figs.low[r], lo[i])
+        figs.received[r] += 1
+        figs.last_slot[r] = slot
+        figs.bars[r] = 1
 
 
 def window(
@@ -76,7 +119,7 @@ def window(
     cdef double[:, ::1] closes = src.close
     cdef int64_t[:, ::1] vols = src.volume
     cdef uint8_t[:, ::1] pres = src.present
-    cdef Py_ssize_t[::1] sel
+    cdef const Py_ssize_t[:] sel
     cdef Py_ssize_t n, i, r, m
     cdef Py_ssize_t count = 0
     cdef bint all_rows = rows is None

@@ -103,21 +103,6 @@ class BarGrid:
         self.volume[slot][rows] = v
         self.present[slot][rows] = True
 
-    def put_fresh(self, rows: IDX, slot: int, o: F64, h: F64, lo: F64, c: F64, v: I64) -> None:
-        """:meth:`put_slot` into a slot that holds no bar yet, ``rows`` strictly ascending.
-
-        Then the slot's presence row, once set, is a mask of exactly ``rows`` in the same
-        order, and a boolean-mask assignment is about a quarter fewer instructions than
-        the index scatter (callgrind, 490 of 500 symbols): one scatter, five masked puts.
-        """
-        present = self.present[slot]
-        present[rows] = True
-        self.open[slot][present] = o
-        self.high[slot][present] = h
-        self.low[slot][present] = lo
-        self.close[slot][present] = c
-        self.volume[slot][present] = v
-
     def bars(self, row: int, symbol: str) -> list[Bar]:
         """One symbol's bars as objects (for snapshots and per-bar consumers)."""
         return [self.bar(row, int(j), symbol) for j in np.flatnonzero(self.present[:, row])]
