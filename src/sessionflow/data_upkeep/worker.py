@@ -426,10 +426,9 @@ class UpkeepWorker(WorkerThread):
         got, o, h, lo, c, v = window(grid, k, j, rows)
         if rows is None:
             # a fresh window (its target slot still empty): a symbol without it came out
-            # of the reduction as an empty slot (prices NaN, volume 0), so whole-row
-            # copies are a put, and the flags an or; only the event needs gathers
-            target.open[j], target.high[j], target.low[j], target.close[j] = o, h, lo, c
-            target.volume[j], target.present[j] = v, got
+            # of the reduction as an empty slot (prices NaN, volume 0), so a whole-row
+            # copy is a put, and the flags an or; only the event needs gathers
+            target.put_row(j, got, o, h, lo, c, v)
             np.logical_or(sd.flags["derived"], got, out=sd.flags["derived"])
             r = got.nonzero()[0]
             if len(r) == len(got):  # every symbol has it: no gathers at all

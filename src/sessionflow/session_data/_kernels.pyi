@@ -26,6 +26,16 @@ class Figures:
         gap_open: npt.NDArray[np.bool_],
     ) -> None: ...
 
+def put_row(
+    grid: Columns,
+    slot: int,
+    has: npt.NDArray[np.bool_],
+    o: npt.NDArray[np.float64],
+    h: npt.NDArray[np.float64],
+    lo: npt.NDArray[np.float64],
+    c: npt.NDArray[np.float64],
+    v: npt.NDArray[np.int64],
+) -> None: ...
 def write_fresh(
     grid: Columns,
     figs: Figures,

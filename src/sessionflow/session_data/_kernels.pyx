@@ -59,6 +59,32 @@ cdef class Figures:
         self.gap_open = gap_open.view("u1")
 
 
+def put_row(
+    Columns grid,
+    Py_ssize_t slot,
+    const uint8_t[:] has,
+    const double[:] o,
+    const double[:] h,
+    const double[:] lo,
+    const double[:] c,
+    const int64_t[:] v,
+):
+    """Overwrite every symbol's values at ``slot`` (presence from ``has``)."""
+    cdef Py_ssize_t n = grid.present.shape[1], r
+    if not 0 <= slot < grid.present.shape[0]:
+        raise IndexError(f"slot {slot} outside the grid")
+    if not (has.shape[0] == o.shape[0] == h.shape[0] == lo.shape[0] == c.shape[0]
+            == v.shape[0] == n):
+        raise ValueError("one value per symbol expected")
+    for r in range(n):
+        grid.open[slot, r] = o[r]
+        grid.high[slot, r] = h[r]
+        grid.low[slot, r] = lo[r]
+        grid.close[slot, r] = c[r]
+        grid.volume[slot, r] = v[r]
+        grid.present[slot, r] = has[r]
+
+
 def write_fresh(
     Columns grid,
     Figures figs,

@@ -103,6 +103,10 @@ class BarGrid:
         self.volume[slot][rows] = v
         self.present[slot][rows] = True
 
+    def put_row(self, slot: int, has: BOOL, o: F64, h: F64, lo: F64, c: F64, v: I64) -> None:
+        """Overwrite one slot for every symbol, one compiled pass (a fresh derived window)."""
+        _kernels.put_row(self.columns, slot, has, o, h, lo, c, v)
+
     def bars(self, row: int, symbol: str) -> list[Bar]:
         """One symbol's bars as objects (for snapshots and per-bar consumers)."""
         return [self.bar(row, int(j), symbol) for j in np.flatnonzero(self.present[:, row])]
