@@ -26,7 +26,7 @@ from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
 from sessionflow.models import to_us
 from sessionflow.session_data import SessionData
-from sessionflow.session_data.grid import MINUTE_US, BarGrid, window
+from sessionflow.session_data.grid import MINUTE_US, BarGrid, present_only, window
 from sessionflow.store import BarBatch
 from sessionflow.time_provider import ExchangeCalendar, SessionInfo
 from sessionflow.worker_thread import WorkerThread
@@ -430,13 +430,12 @@ class UpkeepWorker(WorkerThread):
             # copy is a put, and the flags an or; only the event needs gathers
             target.put_row(j, got, o, h, lo, c, v)
             np.logical_or(sd.flags["derived"], got, out=sd.flags["derived"])
-            r = got.nonzero()[0]
+            r, o, h, lo, c, v = present_only(got, o, h, lo, c, v)  # after the put
             if len(r) == len(got):  # every symbol has it: no gathers at all
                 r, symbols = sd.all_rows, sd.names_array
             else:
                 if not len(r):
                     return []
-                o, h, lo, c, v = o.take(r), h.take(r), lo.take(r), c.take(r), v.take(r)
                 symbols = sd.names_array.take(r)
         else:
             if not got.any():

@@ -26,6 +26,15 @@ class Figures:
         gap_open: npt.NDArray[np.bool_],
     ) -> None: ...
 
+def compact(
+    has: npt.NDArray[np.bool_],
+    o: npt.NDArray[np.float64],
+    h: npt.NDArray[np.float64],
+    lo: npt.NDArray[np.float64],
+    c: npt.NDArray[np.float64],
+    v: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.intp],
+) -> int: ...
 def put_row(
     grid: Columns,
     slot: int,

@@ -59,6 +59,33 @@ cdef class Figures:
         self.gap_open = gap_open.view("u1")
 
 
+def compact(
+    const uint8_t[:] has,
+    double[::1] o,
+    double[::1] h,
+    double[::1] lo,
+    double[::1] c,
+    int64_t[::1] v,
+    Py_ssize_t[::1] rows,
+):
+    """Move the values of the symbols that have a bar to the front, in order, and
+    their positions into ``rows``; returns how many there are."""
+    cdef Py_ssize_t n = has.shape[0], i, m = 0
+    if not (o.shape[0] == h.shape[0] == lo.shape[0] == c.shape[0] == v.shape[0]
+            == rows.shape[0] == n):
+        raise ValueError("one value per symbol expected")
+    for i in range(n):
+        if has[i]:
+            o[m] = o[i]
+            h[m] = h[i]
+            lo[m] = lo[i]
+            c[m] = c[i]
+            v[m] = v[i]
+            rows[m] = i
+            m += 1
+    return m
+
+
 def put_row(
     Columns grid,
     Py_ssize_t slot,
