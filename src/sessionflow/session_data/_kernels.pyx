@@ -136,21 +136,37 @@ def write_fresh(
     for i in range(n):
         if not 0 <= rows[i] < n_sym:
             raise IndexError(f"row {rows[i]} outside the grid's {n_sym} symbols")
+    if n == 0:
+        return
+    # the slot's and the figures' rows as pointers, taken once
+    cdef double *go = &grid.open[slot, 0]
+    cdef double *gh = &grid.high[slot, 0]
+    cdef double *gl = &grid.low[slot, 0]
+    cdef double *gc = &grid.close[slot, 0]
+    cdef int64_t *gv = &grid.volume[slot, 0]
+    cdef uint8_t *gp = &grid.present[slot, 0]
+    cdef uint8_t *gap = &figs.gap_open[slot, 0]
+    cdef int64_t *fv = &figs.volume[0]
+    cdef double *fh = &figs.high[0]
+    cdef double *fl = &figs.low[0]
+    cdef int64_t *fr = &figs.received[0]
+    cdef int64_t *fs = &figs.last_slot[0]
+    cdef uint8_t *fb = &figs.bars[0]
     for i in range(n):
         r = rows[i]
-        grid.open[slot, r] = o[i]
-        grid.high[slot, r] = h[i]
-        grid.low[slot, r] = lo[i]
-        grid.close[slot, r] = c[i]
-        grid.volume[slot, r] = v[i]
-        grid.present[slot, r] = 1
-        figs.gap_open[slot, r] = 0
-        figs.volume[r] += v[i]
-        figs.high[r] = _fmax(figs.high[r], h[i])
-        figs.low[r] = _fmin(figs.low[r], lo[i])
-        figs.received[r] += 1
-        figs.last_slot[r] = slot
-        figs.bars[r] = 1
+        go[r] = o[i]
+        gh[r] = h[i]
+        gl[r] = lo[i]
+        gc[r] = c[i]
+        gv[r] = v[i]
+        gp[r] = 1
+        gap[r] = 0
+        fv[r] += v[i]
+        fh[r] = _fmax(fh[r], h[i])
+        fl[r] = _fmin(fl[r], lo[i])
+        fr[r] += 1
+        fs[r] = slot
+        fb[r] = 1
 
 
 def window(
