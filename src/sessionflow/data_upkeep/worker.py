@@ -291,15 +291,10 @@ class UpkeepWorker(WorkerThread):
         """Bar quality per symbol; its update flag is set where it changed (everywhere
         when another minute became expected). This runs every check, so the values come
         from a table of every (expected, received) pair: one gather instead of three
-        array operations."""
+        array operations, in one compiled pass."""
         try:
-            row = self._quality_table(minutes)[expected]
-            quality = row[sd.received]  # at 10 symbols 0.5 us where take(out=) costs 0.8
-            if expected != sd.expected_so_far:
-                sd.flags["quality"][:] = True
-            else:
-                sd.flags["quality"] |= quality != sd.quality
-            sd.quality[:] = quality
+            sd.rate(self._quality_table(minutes)[expected], expected)
+            return
         except IndexError:  # a count beyond the session's minutes: never seen, kept exact
             quality = 100.0 * sd.received
             quality /= max(expected, 1)

@@ -24,8 +24,11 @@ class Figures:
         last_slot: npt.NDArray[np.int64],
         bars: npt.NDArray[np.bool_],
         gap_open: npt.NDArray[np.bool_],
+        quality: npt.NDArray[np.float64],
+        quality_flags: npt.NDArray[np.bool_],
     ) -> None: ...
 
+def rate(figs: Figures, table_row: npt.NDArray[np.float64], all_changed: bool) -> None: ...
 def compact(
     has: npt.NDArray[np.bool_],
     o: npt.NDArray[np.float64],

@@ -48,8 +48,12 @@ cdef class Figures:
     cdef int64_t[::1] last_slot
     cdef uint8_t[::1] bars
     cdef uint8_t[:, ::1] gap_open
+    cdef double[::1] quality
+    cdef uint8_t[::1] quality_flags
 
-    def __init__(self, volume, high, low, received, last_slot, bars, gap_open):
+    def __init__(
+        self, volume, high, low, received, last_slot, bars, gap_open, quality, quality_flags
+    ):
         self.volume = volume
         self.high = high
         self.low = low
@@ -57,6 +61,28 @@ cdef class Figures:
         self.last_slot = last_slot
         self.bars = bars.view("u1")
         self.gap_open = gap_open.view("u1")
+        self.quality = quality
+        self.quality_flags = quality_flags.view("u1")
+
+
+def rate(Figures figs, const double[:] table_row, bint all_changed):
+    """Each symbol's quality ``table_row[received]``, its flag set where it changed
+    (everywhere if ``all_changed``). A count beyond the row raises IndexError and
+    writes nothing."""
+    cdef Py_ssize_t n = figs.received.shape[0], i
+    cdef int64_t got
+    cdef double q
+    if figs.quality.shape[0] != n or figs.quality_flags.shape[0] != n:
+        raise ValueError("figures disagree on the symbols")
+    for i in range(n):
+        got = figs.received[i]
+        if not 0 <= got < table_row.shape[0]:
+            raise IndexError(f"{got} bars received, beyond the quality table")
+    for i in range(n):
+        q = table_row[figs.received[i]]
+        if all_changed or q != figs.quality[i]:
+            figs.quality_flags[i] = 1
+        figs.quality[i] = q
 
 
 def compact(

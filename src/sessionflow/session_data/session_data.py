@@ -94,8 +94,16 @@ class SessionData:
         """The compiled write's views of the figures (taken again with each new gap_open)."""
         return _kernels.Figures(
             self.volume, self.high, self.low, self.received, self.last_slot,
-            self.flags["bars"], self.gap_open,
+            self.flags["bars"], self.gap_open, self.quality, self.flags["quality"],
         )  # fmt: skip
+
+    def rate(self, table_row: F64, expected: int) -> None:
+        """Each symbol's bar quality as ``table_row[received]``, flagged where it changed
+        (everywhere when ``expected`` moved), in one compiled pass. A received count
+        beyond the row raises IndexError and changes nothing."""
+        with self._lock:
+            _kernels.rate(self._kernel_figures, table_row, expected != self.expected_so_far)
+            self.expected_so_far = expected
 
     @property
     def lock(self) -> threading.RLock:
