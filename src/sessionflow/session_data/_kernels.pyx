@@ -28,14 +28,19 @@ cdef class Columns:
     cdef double[:, ::1] close
     cdef int64_t[:, ::1] volume
     cdef uint8_t[:, ::1] present
+    cdef tuple arrays  # what it views, for pickling (a copy views the copied arrays)
 
     def __init__(self, open, high, low, close, volume, present):
+        self.arrays = (open, high, low, close, volume, present)
         self.open = open
         self.high = high
         self.low = low
         self.close = close
         self.volume = volume
         self.present = present.view("u1")
+
+    def __reduce__(self):
+        return Columns, self.arrays
 
 
 cdef class Figures:
@@ -51,9 +56,14 @@ cdef class Figures:
     cdef double[::1] quality
     cdef uint8_t[::1] quality_flags
 
+    cdef tuple arrays  # what it views, for pickling (a copy views the copied arrays)
+
     def __init__(
         self, volume, high, low, received, last_slot, bars, gap_open, quality, quality_flags
     ):
+        self.arrays = (
+            volume, high, low, received, last_slot, bars, gap_open, quality, quality_flags
+        )
         self.volume = volume
         self.high = high
         self.low = low
@@ -63,6 +73,9 @@ cdef class Figures:
         self.gap_open = gap_open.view("u1")
         self.quality = quality
         self.quality_flags = quality_flags.view("u1")
+
+    def __reduce__(self):
+        return Figures, self.arrays
 
 
 def rate(Figures figs, const double[:] table_row, bint all_changed):
