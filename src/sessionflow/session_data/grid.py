@@ -11,7 +11,6 @@ order; the layout stays inside this module and its two users in session_data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -139,40 +138,6 @@ class BarGrid:
         )
 
 
-def aggregate(
-    src: BarGrid, k: int, slots: IDX, rows: IDX | None = None
-) -> tuple[BOOL, F64, F64, F64, F64, I64]:
-    """Derived k-minute values of windows ``slots`` for ``rows`` (all symbols if None).
-
-    Returns (any_present, open, high, low, close, volume), each [windows, rows].
-    Open is the first present minute's open, close the last present minute's close.
-    All windows are reduced at once over a [window, minute-in-window, row] view.
-    """
-    if len(slots) == 1:  # the per-check case: plain slices, no gathers
-        one = window(src, k, int(slots[0]), rows)
-        return one[0][None], one[1][None], one[2][None], one[3][None], one[4][None], one[5][None]
-    n = src.n_slots
-    minute = slots[:, None] * k + np.arange(k)[None, :]
-    inside = minute < n
-    minute = np.minimum(minute, n - 1)
-
-    def block(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        b: npt.NDArray[Any] = a[minute]
-        return b if rows is None else b[:, :, rows]
-
-    p: BOOL = block(src.present) & inside[:, :, None]
-    has: BOOL = np.any(p, axis=1)
-    first = p.argmax(axis=1)[:, None, :]
-    last = (k - 1 - p[:, ::-1].argmax(axis=1))[:, None, :]
-    o: F64 = np.where(has, np.take_along_axis(block(src.open), first, axis=1)[:, 0], np.nan)
-    c: F64 = np.where(has, np.take_along_axis(block(src.close), last, axis=1)[:, 0], np.nan)
-    h: F64 = np.where(p, block(src.high), -np.inf).max(axis=1)
-    lo: F64 = np.where(p, block(src.low), np.inf).min(axis=1)
-    h[~has], lo[~has] = np.nan, np.nan
-    v: I64 = np.where(p, block(src.volume), 0).sum(axis=1)
-    return has, o, h, lo, c, v
-
-
 def window(
     src: BarGrid, k: int, j: int, rows: IDX | None = None
 ) -> tuple[BOOL, F64, F64, F64, F64, I64]:
@@ -203,14 +168,12 @@ def present_only(
 
 
 def derive_grid(src: BarGrid, k: int) -> BarGrid:
-    """The whole k-minute grid of a 1-minute grid (history and end-of-day use)."""
+    """The whole k-minute grid of a 1-minute grid (history and end-of-day use): the
+    upkeep's per-window pass for each window (a block reduction over all windows at
+    once cost 5x as much at 500 symbols, in temporaries)."""
     grid = BarGrid.windows(src.n_symbols, src.n_slots, src.open_us, k)
-    if grid.n_slots == 0:
-        return grid
-    has, o, h, lo, c, v = aggregate(src, k, np.arange(grid.n_slots))
-    grid.open[has], grid.high[has], grid.low[has], grid.close[has] = o[has], h[has], lo[has], c[has]
-    grid.volume[has] = v[has]
-    grid.present[:] = has
+    for j in range(grid.n_slots):
+        grid.put_row(j, *window(src, k, j))  # an absent symbol: an empty slot's values
     return grid
 
 
