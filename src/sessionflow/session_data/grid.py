@@ -10,13 +10,13 @@ order; the layout stays inside this module and its two users in session_data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from sessionflow.models import Bar, from_us
+from sessionflow.session_data import _kernels
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -40,6 +40,14 @@ class BarGrid:
     volume: I64
     present: BOOL
     filled: BOOL
+    # typed views of the arrays above for the compiled kernels, taken once per grid
+    # (the arrays are only ever written in place)
+    columns: _kernels.Columns = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.columns = _kernels.Columns(
+            self.open, self.high, self.low, self.close, self.volume, self.present
+        )
 
     @classmethod
     def empty(cls, n_sym: int, n_slots: int, open_us: int, minutes: int, last: int) -> BarGrid:
@@ -94,20 +102,9 @@ class BarGrid:
         self.volume[slot][rows] = v
         self.present[slot][rows] = True
 
-    def put_fresh(self, rows: IDX, slot: int, o: F64, h: F64, lo: F64, c: F64, v: I64) -> None:
-        """:meth:`put_slot` into a slot that holds no bar yet, ``rows`` strictly ascending.
-
-        Then the slot's presence row, once set, is a mask of exactly ``rows`` in the same
-        order, and a boolean-mask assignment is about a quarter fewer instructions than
-        the index scatter (callgrind, 490 of 500 symbols): one scatter, five masked puts.
-        """
-        present = self.present[slot]
-        present[rows] = True
-        self.open[slot][present] = o
-        self.high[slot][present] = h
-        self.low[slot][present] = lo
-        self.close[slot][present] = c
-        self.volume[slot][present] = v
+    def put_row(self, slot: int, has: BOOL, o: F64, h: F64, lo: F64, c: F64, v: I64) -> None:
+        """Overwrite one slot for every symbol, one compiled pass (a fresh derived window)."""
+        _kernels.put_row(self.columns, slot, has, o, h, lo, c, v)
 
     def bars(self, row: int, symbol: str) -> list[Bar]:
         """One symbol's bars as objects (for snapshots and per-bar consumers)."""
@@ -141,97 +138,42 @@ class BarGrid:
         )
 
 
-def aggregate(
-    src: BarGrid, k: int, slots: IDX, rows: IDX | None = None
-) -> tuple[BOOL, F64, F64, F64, F64, I64]:
-    """Derived k-minute values of windows ``slots`` for ``rows`` (all symbols if None).
-
-    Returns (any_present, open, high, low, close, volume), each [windows, rows].
-    Open is the first present minute's open, close the last present minute's close.
-    All windows are reduced at once over a [window, minute-in-window, row] view.
-    """
-    if len(slots) == 1:  # the per-check case: plain slices, no gathers
-        one = window(src, k, int(slots[0]), rows)
-        return one[0][None], one[1][None], one[2][None], one[3][None], one[4][None], one[5][None]
-    n = src.n_slots
-    minute = slots[:, None] * k + np.arange(k)[None, :]
-    inside = minute < n
-    minute = np.minimum(minute, n - 1)
-
-    def block(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        b: npt.NDArray[Any] = a[minute]
-        return b if rows is None else b[:, :, rows]
-
-    p: BOOL = block(src.present) & inside[:, :, None]
-    has: BOOL = np.any(p, axis=1)
-    first = p.argmax(axis=1)[:, None, :]
-    last = (k - 1 - p[:, ::-1].argmax(axis=1))[:, None, :]
-    o: F64 = np.where(has, np.take_along_axis(block(src.open), first, axis=1)[:, 0], np.nan)
-    c: F64 = np.where(has, np.take_along_axis(block(src.close), last, axis=1)[:, 0], np.nan)
-    h: F64 = np.where(p, block(src.high), -np.inf).max(axis=1)
-    lo: F64 = np.where(p, block(src.low), np.inf).min(axis=1)
-    h[~has], lo[~has] = np.nan, np.nan
-    v: I64 = np.where(p, block(src.volume), 0).sum(axis=1)
-    return has, o, h, lo, c, v
-
-
 def window(
     src: BarGrid, k: int, j: int, rows: IDX | None = None
 ) -> tuple[BOOL, F64, F64, F64, F64, I64]:
     """Window ``j`` of ``k`` minutes, each value one per symbol (``rows``, or all).
 
-    The upkeep check's case: plain slices, no masks. Relies on the grid's empty-slot
-    values (prices NaN, volume 0): fmax/fmin skip NaN, and absent minutes add no volume.
+    The upkeep check's case, one compiled pass (``_kernels.window``). Relies on the
+    grid's empty-slot values (prices NaN, volume 0): fmax/fmin skip NaN, and absent
+    minutes add no volume; a symbol with no minute gets an empty slot's values.
     """
     a = j * k
     b = min(a + k, len(src.present))
-    if rows is None:
-        p: BOOL = src.present[a:b]
-        opens, highs, lows, closes, vols = (
-            src.open[a:b], src.high[a:b], src.low[a:b], src.close[a:b], src.volume[a:b]
-        )  # fmt: skip
-    else:
-        p = src.present[a:b, rows]
-        opens, highs, lows, closes, vols = (
-            src.open[a:b, rows], src.high[a:b, rows], src.low[a:b, rows],
-            src.close[a:b, rows], src.volume[a:b, rows],
-        )  # fmt: skip
-    has: BOOL = np.logical_or.reduce(p, axis=0)  # np.any's Python wrapper costs more
-    o = _edge(opens, p, 0)
-    c = _edge(closes, p, len(p) - 1)
-    h: F64 = np.fmax.reduce(highs, axis=0)
-    lo: F64 = np.fmin.reduce(lows, axis=0)
-    v: I64 = np.add.reduce(vols, axis=0)  # absent minutes hold volume 0
+    n = src.n_symbols if rows is None else len(rows)
+    o, h, lo, c = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    v: I64 = np.empty(n, dtype=np.int64)
+    has: BOOL = np.empty(n, dtype=np.bool_)
+    _kernels.window(src.columns, a, b, rows, o, h, lo, c, v, has)
     return has, o, h, lo, c, v
 
 
-def _edge(values: F64, p: BOOL, m: int) -> F64:
-    """Per column, ``values`` at the first (``m == 0``) or last (``m`` the last row)
-    present row; NaN where none is (an empty slot's price).
-
-    Row ``m`` itself is the answer for every symbol that has it, which is nearly all of
-    them; only the few others are searched, so the cost does not grow with the window
-    (walking the rows with ``copyto(where=present)`` cost a call per minute: at 500
-    symbols as much at 5 minutes, 2.3x as much at 15).
-    """
-    out: F64 = values[m].copy()
-    miss = np.logical_not(p[m]).nonzero()[0]  # np.flatnonzero's wrapper costs more
-    if len(miss):
-        sub = p[:, miss]
-        at = sub.argmax(axis=0) if m == 0 else m - sub[::-1].argmax(axis=0)
-        out[miss] = values[at, miss]  # an all-absent column lands on row m: NaN
-    return out
+def present_only(
+    has: BOOL, o: F64, h: F64, lo: F64, c: F64, v: I64
+) -> tuple[IDX, F64, F64, F64, F64, I64]:
+    """(rows, o, h, lo, c, v) of the symbols that have a bar, in row order: one compiled
+    pass in place (the inputs' fronts are overwritten), six gathers' worth of calls."""
+    rows: IDX = np.empty(len(has), dtype=np.intp)
+    m = _kernels.compact(has, o, h, lo, c, v, rows)
+    return rows[:m], o[:m], h[:m], lo[:m], c[:m], v[:m]
 
 
 def derive_grid(src: BarGrid, k: int) -> BarGrid:
-    """The whole k-minute grid of a 1-minute grid (history and end-of-day use)."""
+    """The whole k-minute grid of a 1-minute grid (history and end-of-day use): the
+    upkeep's per-window pass for each window (a block reduction over all windows at
+    once cost 5x as much at 500 symbols, in temporaries)."""
     grid = BarGrid.windows(src.n_symbols, src.n_slots, src.open_us, k)
-    if grid.n_slots == 0:
-        return grid
-    has, o, h, lo, c, v = aggregate(src, k, np.arange(grid.n_slots))
-    grid.open[has], grid.high[has], grid.low[has], grid.close[has] = o[has], h[has], lo[has], c[has]
-    grid.volume[has] = v[has]
-    grid.present[:] = has
+    for j in range(grid.n_slots):
+        grid.put_row(j, *window(src, k, j))  # an absent symbol: an empty slot's values
     return grid
 
 

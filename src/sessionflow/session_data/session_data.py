@@ -21,6 +21,7 @@ import numpy as np
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.models import MAX_VOLUME, Bar, Quote, Tick, price_problem, to_us
+from sessionflow.session_data import _kernels
 from sessionflow.session_data.grid import (
     BOOL,
     F64,
@@ -87,6 +88,22 @@ class SessionData:
         self.gap_open = np.zeros((0, n), dtype=np.bool_)
         self.flags: dict[str, BOOL] = {t: np.zeros(n, dtype=np.bool_) for t in DATA_TYPES}
         self._corrections: list[tuple[int, int]] = []  # (row, slot) not yet re-derived
+        self._kernel_figures = self._figures_view()
+
+    def _figures_view(self) -> _kernels.Figures:
+        """The compiled write's views of the figures (taken again with each new gap_open)."""
+        return _kernels.Figures(
+            self.volume, self.high, self.low, self.received, self.last_slot,
+            self.flags["bars"], self.gap_open, self.quality, self.flags["quality"],
+        )  # fmt: skip
+
+    def rate(self, table_row: F64, expected: int) -> None:
+        """Each symbol's bar quality as ``table_row[received]``, flagged where it changed
+        (everywhere when ``expected`` moved), in one compiled pass. A received count
+        beyond the row raises IndexError and changes nothing."""
+        with self._lock:
+            _kernels.rate(self._kernel_figures, table_row, expected != self.expected_so_far)
+            self.expected_so_far = expected
 
     @property
     def lock(self) -> threading.RLock:
@@ -124,6 +141,7 @@ class SessionData:
             self.quality[:] = 0.0
             self.expected_so_far = 0
             self.gap_open = np.zeros((session.minutes, n), dtype=np.bool_)
+            self._kernel_figures = self._figures_view()
             for flags in self.flags.values():
                 flags[:] = False
             self._corrections = []
@@ -170,30 +188,14 @@ class SessionData:
                 grid.present[slot][rows].any() or self.last_slot[rows].max(initial=-1) > slot
             ):
                 return False
-            if fresh and checked:
-                grid.put_fresh(rows, slot, o, h, lo, c, v)
-            else:
-                grid.put_slot(rows, slot, o, h, lo, c, v)
-            self.gap_open[slot][rows] = False
-            if fresh:
+            if fresh:  # the replay's usual instant: one compiled pass
+                _kernels.write_fresh(grid.columns, self._kernel_figures, rows, slot, o, h, lo, c, v)
                 self._top_slot = slot
-                self._fresh_figures(grid, slot)
-            else:
-                self._figures(rows, h, lo, v, slot)
+                return True
+            grid.put_slot(rows, slot, o, h, lo, c, v)
+            self.gap_open[slot][rows] = False
+            self._figures(rows, h, lo, v, slot)
             return True
-
-    def _fresh_figures(self, grid: BarGrid, slot: int) -> None:
-        """:meth:`_figures` for a slot that held no bar before this write (the replay's
-        usual instant): the slot's row is then exactly this write, empty slots holding
-        NaN prices and volume 0, so the figures are whole-row updates (fmax/fmin skip
-        NaN) instead of gathers and scatters on ``rows``: about a third of the time."""
-        present = grid.present[slot]
-        self.volume += grid.volume[slot]
-        np.fmax(self.high, grid.high[slot], out=self.high)
-        np.fmin(self.low, grid.low[slot], out=self.low)
-        self.received += present
-        np.copyto(self.last_slot, slot, where=present)
-        np.logical_or(self.flags["bars"], present, out=self.flags["bars"])
 
     def write_bars(
         self,

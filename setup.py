@@ -1,0 +1,16 @@
+"""Builds the compiled kernels; everything else about the package is in pyproject.toml."""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=cythonize(
+        [
+            Extension(
+                "sessionflow.session_data._kernels",
+                ["src/sessionflow/session_data/_kernels.pyx"],
+            )
+        ],
+        compiler_directives={"language_level": "3"},
+    )
+)
