@@ -280,9 +280,9 @@ class UpkeepWorker(WorkerThread):
             if tries:
                 gaps.attempts[minutes, rows] += tries
                 self._apply_fill(batch, result)
-            # before the next window completes, with no fill and no correction,
+            # before the next window completes, with nothing filled and no correction,
             # _derive has nothing to do (it keeps ``_due`` up to date)
-            if tries or now_us >= self._due or sd.has_corrections:
+            if len(result.filled) or now_us >= self._due or sd.has_corrections:
                 self._derive(sd, sd.grid, now_us, result)
             self._rate(sd, expected, gaps.minutes)
         return result
@@ -358,8 +358,6 @@ class UpkeepWorker(WorkerThread):
         # minutes changed after they may have been announced: fills and vendor corrections
         fixes = sd.take_corrections()
         if not fixes and not len(filled):  # the usual minute: only windows that closed
-            if now_us < self._due:
-                return
             for k, done in self._emitted.items():
                 upto = completed_windows(session, k, now_us)
                 if upto > done:
