@@ -3,71 +3,76 @@
 import numpy as np
 import numpy.typing as npt
 
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+BOOL = npt.NDArray[np.bool_]
+IDX = npt.NDArray[np.intp]
+
 class Columns:
     def __init__(
         self,
-        open: npt.NDArray[np.float64],
-        high: npt.NDArray[np.float64],
-        low: npt.NDArray[np.float64],
-        close: npt.NDArray[np.float64],
-        volume: npt.NDArray[np.int64],
-        present: npt.NDArray[np.bool_],
+        open: F64,
+        high: F64,
+        low: F64,
+        close: F64,
+        volume: I64,
+        present: BOOL,
     ) -> None: ...
 
 class Figures:
     def __init__(
         self,
-        volume: npt.NDArray[np.int64],
-        high: npt.NDArray[np.float64],
-        low: npt.NDArray[np.float64],
-        received: npt.NDArray[np.int64],
-        last_slot: npt.NDArray[np.int64],
-        bars: npt.NDArray[np.bool_],
-        gap_open: npt.NDArray[np.bool_],
-        quality: npt.NDArray[np.float64],
-        quality_flags: npt.NDArray[np.bool_],
+        volume: I64,
+        high: F64,
+        low: F64,
+        received: I64,
+        last_slot: I64,
+        bars: BOOL,
+        gap_open: BOOL,
+        quality: F64,
+        quality_flags: BOOL,
     ) -> None: ...
 
-def rate(figs: Figures, table_row: npt.NDArray[np.float64], all_changed: bool) -> None: ...
+def rate(figs: Figures, table_row: F64, all_changed: bool) -> None: ...
 def compact(
-    has: npt.NDArray[np.bool_],
-    o: npt.NDArray[np.float64],
-    h: npt.NDArray[np.float64],
-    lo: npt.NDArray[np.float64],
-    c: npt.NDArray[np.float64],
-    v: npt.NDArray[np.int64],
-    rows: npt.NDArray[np.intp],
+    has: BOOL,
+    o: F64,
+    h: F64,
+    lo: F64,
+    c: F64,
+    v: I64,
+    rows: IDX,
 ) -> int: ...
 def put_row(
     grid: Columns,
     slot: int,
-    has: npt.NDArray[np.bool_],
-    o: npt.NDArray[np.float64],
-    h: npt.NDArray[np.float64],
-    lo: npt.NDArray[np.float64],
-    c: npt.NDArray[np.float64],
-    v: npt.NDArray[np.int64],
+    has: BOOL,
+    o: F64,
+    h: F64,
+    lo: F64,
+    c: F64,
+    v: I64,
 ) -> None: ...
 def write_fresh(
     grid: Columns,
     figs: Figures,
-    rows: npt.NDArray[np.intp],
+    rows: IDX,
     slot: int,
-    o: npt.NDArray[np.float64],
-    h: npt.NDArray[np.float64],
-    lo: npt.NDArray[np.float64],
-    c: npt.NDArray[np.float64],
-    v: npt.NDArray[np.int64],
+    o: F64,
+    h: F64,
+    lo: F64,
+    c: F64,
+    v: I64,
 ) -> None: ...
 def window(
     src: Columns,
     a: int,
     b: int,
-    rows: npt.NDArray[np.intp] | None,
-    o: npt.NDArray[np.float64],
-    h: npt.NDArray[np.float64],
-    lo: npt.NDArray[np.float64],
-    c: npt.NDArray[np.float64],
-    v: npt.NDArray[np.int64],
-    has: npt.NDArray[np.bool_],
+    rows: IDX | None,
+    o: F64,
+    h: F64,
+    lo: F64,
+    c: F64,
+    v: I64,
+    has: BOOL,
 ) -> int: ...
