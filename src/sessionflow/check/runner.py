@@ -3,7 +3,9 @@
 Rounds: the bad-input matrix, faults (SIGKILL mid-import and mid-backtest, a
 failing fill source, a raising consumer, the store probes of ``store_probes``),
 stop() from every state, a live session on the local Alpaca server
-(``live_round``), N determinism runs and M stress runs. Each round records
+(``live_round``), the reference rounds (``reference``: corporate actions, export,
+PostgreSQL, store copy, sharding, dashboard, import conflict policy, each compared
+with values worked out another way), N determinism runs and M stress runs. Each round records
 figures, not just pass/fail, so the report says how much was tried; a round that
 ran nothing fails (it proves nothing).
 """
@@ -36,6 +38,8 @@ from sessionflow.check.faults import (
 )
 from sessionflow.check.live_round import run_live_round
 from sessionflow.check.pause_stop import pause_mid_wait, stop_with_blocked_consumer
+from sessionflow.check.reference import run_reference_rounds
+from sessionflow.check.rounds import SKIPPED, RoundResult
 from sessionflow.check.store_probes import run_store_probes
 from sessionflow.check.stores import CHECK_END, CHECK_START, CHECK_SYMBOLS, build_check_store
 from sessionflow.check.stress import StressResult, run_stress
@@ -52,6 +56,8 @@ class CheckReport:
     faults: list[FaultResult] = field(default_factory=list)
     stops: list[StopTiming] = field(default_factory=list)
     live: list[FaultResult] = field(default_factory=list)
+    reference: list[RoundResult] = field(default_factory=list)
+    reference_ran: bool = True  # False with --no-reference: no rounds is then no failure
     determinism: DeterminismResult = field(default_factory=DeterminismResult)
     stress: StressResult = field(default_factory=StressResult)
     log_records: int = 0
@@ -74,6 +80,9 @@ class CheckReport:
                 out.append(f"{name}: no runs")
             elif failed:
                 out.append(f"{name}: {', '.join(failed)}")
+        if self.reference_ran and not self.reference:
+            out.append("reference rounds: no runs")
+        out.extend(r.failure() for r in self.reference if not r.ok)
         d, st = self.determinism, self.stress
         if d.runs < 2:
             out.append(f"determinism: {d.runs} run(s), nothing to compare")
@@ -101,6 +110,9 @@ class CheckReport:
             "stop_max_seconds": round(self.stop_max_s, 4),
             "live_rounds": len(self.live),
             "live_rounds_passed": sum(f.survived for f in self.live),
+            "reference_rounds": len(self.reference),
+            "reference_rounds_passed": sum(r.status == "pass" for r in self.reference),
+            "reference_rounds_skipped": sum(r.status == SKIPPED for r in self.reference),
             "determinism_runs": self.determinism.runs,
             "determinism_identical": self.determinism.identical,
             "stress_iterations": self.stress.iterations,
@@ -116,6 +128,7 @@ class CheckReport:
             "stop": [{**asdict(s), "ok": s.ok} for s in self.stops],
             "stop_budget_seconds": STOP_BUDGET_S,
             "live": [asdict(f) for f in self.live],
+            "reference": [{**asdict(r), "ok": r.ok} for r in self.reference],
             "determinism": {**asdict(self.determinism), "identical": self.determinism.identical},
             "stress": {**asdict(self.stress), "ok": self.stress.ok},
             "failures": self.failures(),
@@ -157,22 +170,31 @@ def run_check(
     workdir: Path | None = None,
     kill: bool = True,
     progress: Callable[[str], None] | None = None,
+    reference: bool = True,
+    sharding: bool = False,
 ) -> CheckReport:
-    """Run every round in ``workdir`` (a temporary directory if None)."""
+    """Run every round in ``workdir`` (a temporary directory if None); ``reference=False``
+    leaves out the reference rounds, ``sharding=True`` adds their Dask cluster round."""
     say = progress or (lambda text: None)
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sf-check-")))
         logs = stack.enter_context(_quiet_engine_logs())
         t0 = time.monotonic()
-        report = _run(runs, stress, workdir, kill, say)
+        report = _run(runs, stress, workdir, kill, say, reference, sharding)
         report.log_records = logs.count
         report.seconds = time.monotonic() - t0
     return report
 
 
 def _run(
-    runs: int, stress: int, workdir: Path, kill: bool, say: Callable[[str], None]
+    runs: int,
+    stress: int,
+    workdir: Path,
+    kill: bool,
+    say: Callable[[str], None],
+    reference: bool = True,
+    sharding: bool = False,
 ) -> CheckReport:
     calendar = ExchangeCalendar()
     store_path = workdir / "check.duckdb"
@@ -214,6 +236,12 @@ def _run(
 
     say("live session")
     report.live.append(run_live_round(workdir / "live"))
+
+    report.reference_ran = reference
+    if reference:
+        report.reference = run_reference_rounds(
+            workdir / "reference", store_path, symbols, calendar, say, sharding
+        )
 
     say(f"determinism x{runs}")
     report.determinism = run_determinism(

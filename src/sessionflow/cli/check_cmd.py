@@ -2,8 +2,10 @@
 
 Runs the bad-input matrix, the fault round (SIGKILL mid-import and mid-backtest,
 a failing fill source, a raising consumer), stop() from every state, a live
-session on the local Alpaca server, N determinism repetitions and M stress
-iterations (see :mod:`sessionflow.check`),
+session on the local Alpaca server, the reference rounds (corporate actions, export,
+PostgreSQL, store copy, sharding, dashboard, import conflict policy against values
+worked out another way), N determinism repetitions and M stress iterations (see
+:mod:`sessionflow.check`),
 then prints what was tried and what happened. Exit code 1 if anything failed.
 """
 
@@ -47,6 +49,15 @@ def render(console: Console, report: CheckReport) -> None:
         live.add_row(f.fault, _yes(f.survived), f.detail)
     console.print(live)
 
+    ref = Table(title="values against a reference", title_justify="left")
+    for name in ("round", "result", "seconds", "compared", "what differed"):
+        ref.add_column(name, overflow="fold", justify="right" if name == "seconds" else "left")
+    for r in report.reference:
+        shown = {"pass": "pass", "skipped": "[yellow]skipped[/]"}.get(r.status, "[red]FAIL[/]")
+        differed = "; ".join(r.differences) or "-"
+        ref.add_row(r.round, shown, f"{r.seconds:.1f}", r.compared, differed)
+    console.print(ref)
+
     stops = Table(title=f"stop() (budget {STOP_BUDGET_S:g} s)", title_justify="left")
     for name in ("state", "seconds", "both workers joined", "error"):
         stops.add_column(name, justify="right" if name == "seconds" else "left")
@@ -68,6 +79,9 @@ def render(console: Console, report: CheckReport) -> None:
          f"({d.events_per_run} events each; events {d.event_hashes[0] if d.runs else '-'}, "
          f"reports {d.report_hashes[0] if d.runs else '-'})"),
         ("live rounds", f"{fig['live_rounds']} ({fig['live_rounds_passed']} passed)"),
+        ("reference rounds", f"{fig['reference_rounds']} ({fig['reference_rounds_passed']} "
+         f"passed, {fig['reference_rounds_skipped']} skipped)" if report.reference_ran
+         else "not run (--no-reference)"),
         ("stress iterations", f"{st.iterations} ({st.sessions} sessions, {st.batches} batches "
          f"and {st.snapshots} concurrent snapshots checked; {st.replayed} bars replayed, "
          f"{st.filled} filled, {st.extended} extended-hours bars, {st.quotes} quotes, "
@@ -92,6 +106,21 @@ def check(
     kill: Annotated[
         bool, typer.Option("--kill/--no-kill", help="SIGKILL a child mid-import/backtest")
     ] = True,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference/--no-reference",
+            help="compare actions, export, PostgreSQL, store copy, sharding, dashboard and "
+            "import conflicts with a reference",
+        ),
+    ] = True,
+    sharding: Annotated[
+        bool,
+        typer.Option(
+            "--sharding/--no-sharding",
+            help="also run the sharding reference round (a 2-process Dask cluster, 20-30 s)",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="print the result as JSON to stdout")
     ] = False,
@@ -103,7 +132,14 @@ def check(
         if not as_json:
             err.print(f"[dim]check: {step}...[/]")
 
-    report = run_check(runs=runs, stress=stress, kill=kill, progress=progress)
+    report = run_check(
+        runs=runs,
+        stress=stress,
+        kill=kill,
+        progress=progress,
+        reference=reference,
+        sharding=sharding,
+    )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
