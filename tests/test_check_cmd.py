@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,12 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from sessionflow.check.bad_input import run_bad_input
+from sessionflow.check.reference import ROUNDS
 from sessionflow.check.runner import CheckReport
 from sessionflow.check.stores import build_check_store
 from sessionflow.cli.app import app
 from sessionflow.cli.check_cmd import render
+from sessionflow.testing.postgres import missing_binaries
 from sessionflow.time_provider import ExchangeCalendar
 
 
@@ -36,7 +39,23 @@ def test_figures_cover_every_round_and_pass(check_json: dict[str, Any]) -> None:
     assert fig["determinism_runs"] == 2 and fig["determinism_identical"] is True
     assert fig["stress_iterations"] == 1 and fig["stress_violations"] == 0
     assert fig["live_rounds"] == fig["live_rounds_passed"] == 1
+    assert fig["reference_rounds"] == 7
     assert check_json["failures"] == []
+
+
+def test_reference_rounds_compare_values_and_sharding_waits_for_its_flag(
+    check_json: dict[str, Any],
+) -> None:
+    rounds = {r["round"]: r for r in check_json["reference"]}
+    assert list(rounds) == list(ROUNDS)
+    shard = rounds.pop("sharding")
+    assert shard["status"] == "skipped" and "--sharding runs it" in shard["compared"]
+    no_pg = missing_binaries() is not None and os.environ.get("CI") != "true"
+    for name, r in rounds.items():
+        assert r["ok"] and r["differences"] == [], r
+        assert r["status"] == ("skipped" if no_pg and name == "PostgreSQL" else "pass"), r
+    assert "5880 exported 1m bars as of 2024-12-04" in rounds["corporate actions"]["compared"]
+    assert "/api/bars at 1m, 5m, 7m, 60m" in rounds["dashboard"]["compared"]
 
 
 def test_rounds_replay_quotes_ticks_and_extended_hours_and_live_matches_the_server(

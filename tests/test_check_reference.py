@@ -282,3 +282,5 @@ def test_table_shows_each_reference_round_and_the_failure_line() -> None:
     assert "store copy: bars: 3 missing, first A" in report.failures()
     assert not any(line.startswith(("export", "PostgreSQL")) for line in report.failures())
     assert report.to_dict()["reference"][1]["ok"] is True
+    assert "reference rounds: no runs" in CheckReport().failures()
+    assert not any("reference" in line for line in CheckReport(reference_ran=False).failures())

@@ -25,7 +25,7 @@ from sessionflow.check.actions_round import (
 )
 from sessionflow.check.rounds import Findings, RoundResult, compare_rows, judged, report_values
 from sessionflow.events import Event, SessionStartEvent
-from sessionflow.models import to_us
+from sessionflow.models import from_us, to_us
 from sessionflow.sharding import (
     Shard,
     build_shard,
@@ -64,7 +64,7 @@ def history_figures(settings: Settings, shard: Shard, store: str) -> Figures:
                     out[(ev.session, sym, k)] = (
                         sum(1 for day in per_day if day), len(bars), sum(b.volume for b in bars),
                         closes / len(bars) if bars else None,
-                        to_us(bars[0].ts) if bars else None,
+                        f"{from_us(to_us(bars[0].ts)):%Y-%m-%d %H:%MZ}" if bars else None,
                     )  # fmt: skip
 
         system.on_event(probe)
