@@ -21,6 +21,11 @@ from sessionflow.testing.postgres import missing_binaries
 from sessionflow.time_provider import ExchangeCalendar
 
 
+# The fixture runs the whole command once, reference rounds included (a PostgreSQL server,
+# a web server): 127 s at load 9 on 2 cores (2026-12-07), past the default 120 s per test.
+pytestmark = pytest.mark.timeout(300)
+
+
 @pytest.fixture(scope="module")
 def check_json() -> dict[str, Any]:
     res = CliRunner().invoke(app, ["check", "--runs", "2", "--stress", "1", "--json"])
