@@ -20,7 +20,6 @@ from sessionflow.cli.check_cmd import render
 from sessionflow.testing.postgres import missing_binaries
 from sessionflow.time_provider import ExchangeCalendar
 
-
 # The fixture runs the whole command once, reference rounds included (a PostgreSQL server,
 # a web server): 127 s at load 9 on 2 cores (2026-12-07), past the default 120 s per test.
 pytestmark = pytest.mark.timeout(300)
