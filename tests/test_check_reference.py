@@ -283,4 +283,8 @@ def test_table_shows_each_reference_round_and_the_failure_line() -> None:
     assert not any(line.startswith(("export", "PostgreSQL")) for line in report.failures())
     assert report.to_dict()["reference"][1]["ok"] is True
     assert "reference rounds: no runs" in CheckReport().failures()
-    assert not any("reference" in line for line in CheckReport(reference_ran=False).failures())
+    left_out = CheckReport(reference_ran=False)
+    assert not any("reference" in line for line in left_out.failures())
+    console = Console(record=True, width=250)
+    render(console, left_out)
+    assert "reference rounds        │ not run (--no-reference)" in console.export_text()

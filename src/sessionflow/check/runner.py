@@ -39,7 +39,7 @@ from sessionflow.check.faults import (
 from sessionflow.check.live_round import run_live_round
 from sessionflow.check.pause_stop import pause_mid_wait, stop_with_blocked_consumer
 from sessionflow.check.reference import run_reference_rounds
-from sessionflow.check.rounds import SKIPPED, RoundResult
+from sessionflow.check.rounds import PASS, SKIPPED, RoundResult
 from sessionflow.check.store_probes import run_store_probes
 from sessionflow.check.stores import CHECK_END, CHECK_START, CHECK_SYMBOLS, build_check_store
 from sessionflow.check.stress import StressResult, run_stress
@@ -111,7 +111,7 @@ class CheckReport:
             "live_rounds": len(self.live),
             "live_rounds_passed": sum(f.survived for f in self.live),
             "reference_rounds": len(self.reference),
-            "reference_rounds_passed": sum(r.status == "pass" for r in self.reference),
+            "reference_rounds_passed": sum(r.status == PASS for r in self.reference),
             "reference_rounds_skipped": sum(r.status == SKIPPED for r in self.reference),
             "determinism_runs": self.determinism.runs,
             "determinism_identical": self.determinism.identical,
