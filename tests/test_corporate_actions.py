@@ -51,9 +51,14 @@ def test_import_factors_counts_and_split(tmp_path: Path, factors_dir: Path) -> N
 
 
 def _bars_csv(tmp_path: Path) -> Path:
+    """XYZ closes 40 on 03-04 and 25 on 03-05 (after its 2:1 split): a dividend going ex
+    on 03-06 is a fraction of 03-05's close, so a factor from any other day's differs."""
     path = tmp_path / "bars.csv"
     path.write_text(
-        "symbol,ts,open,high,low,close,volume\nXYZ,2024-03-04T20:59:00Z,50,50,40,40,10\n"
+        "symbol,ts,open,high,low,close,volume\n"
+        "XYZ,2024-03-04T20:59:00Z,50,50,40,40,10\n"
+        "XYZ,2024-03-05T14:30:00Z,21,22,20,20,10\n"
+        "XYZ,2024-03-05T20:59:00Z,24,26,24,25,10\n"
     )
     return path
 
@@ -66,7 +71,7 @@ def test_import_actions_csv_rejects_with_lines_and_reasons(tmp_path: Path) -> No
     src.write_text(
         "symbol,ex_date,split,dividend\n"
         "XYZ,2024-03-05,2,\n"  # 2: good split
-        "XYZ,2024-03-06,,1.0\n"  # 3: good dividend: factor 1 - 1/40 from the 03-04 close
+        "XYZ,2024-03-06,,1.0\n"  # 3: good dividend: factor 1 - 1/25 from the 03-05 close
         "XYZ,2024-03-05,3,\n"  # 4: duplicate
         "XYZ,2024-03-09,2,\n"  # 5: Saturday
         "XYZ,not-a-date,2,\n"  # 6
@@ -89,7 +94,7 @@ def test_import_actions_csv_rejects_with_lines_and_reasons(tmp_path: Path) -> No
     finally:
         store.close()
     assert [(a.ex_date, a.split, a.dividend_factor) for a in acts] == [
-        (date(2024, 3, 5), 2.0, 1.0), (date(2024, 3, 6), 1.0, pytest.approx(1 - 1 / 40))
+        (date(2024, 3, 5), 2.0, 1.0), (date(2024, 3, 6), 1.0, 1 - 1 / 25)
     ]  # fmt: skip
 
 
