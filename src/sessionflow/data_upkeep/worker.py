@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from sessionflow.corporate_actions.adjust import Action
+from sessionflow.corporate_actions.adjust import Action, AdjustmentError, due_actions
 from sessionflow.data_upkeep.derived import completed_windows
 from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
@@ -121,6 +121,8 @@ class UpkeepWorker(WorkerThread):
                 if self._jitter:
                     self._jitter()
                 fut.set_result(job())
+            except AdjustmentError as exc:  # bad data, one line: whoever waits reports it
+                fut.set_exception(exc)
             except BaseException as exc:
                 log.exception("upkeep job failed")
                 fut.set_exception(exc)
@@ -224,9 +226,7 @@ class UpkeepWorker(WorkerThread):
 
     def _scale(self, actions: list[Action]) -> None:
         """Scale the history held now by each action in ex-date order, one at a time."""
-        mode = self.loader.adjustment
-        for a in actions:
-            self.session_data.scale_history(a.symbol, a.price_factor(mode), a.volume_factor(mode))
+        self.session_data.adjust_history(actions, self.loader.adjustment)
 
     def _roll(self, ended: SessionInfo, upcoming: SessionInfo | None) -> None:
         """Move the ended session into history; after the last session history stays as is."""
@@ -244,11 +244,9 @@ class UpkeepWorker(WorkerThread):
 
     def _effective(self, after: date, upto: date) -> list[Action]:
         """Actions with ``after < ex_date <= upto`` (none with ``adjustment = raw``)."""
-        if self.loader.adjustment == "raw":
-            return []
         actions, _ = self.loader.actions()
         names = set(self.session_data.names)
-        return [a for a in actions if after < a.ex_date <= upto and a.symbol in names]
+        return due_actions(actions, after, upto, self.loader.adjustment, names)
 
     def effective_actions(self, after: date, upto: date) -> list[Action]:
         """What a session reports as applied when history rolls from ``after`` to ``upto``."""

@@ -19,8 +19,8 @@ from datetime import date
 
 import numpy as np
 
-from sessionflow.corporate_actions.adjust import Action
-from sessionflow.models import MAX_VOLUME, Bar, Quote, Tick, price_problem, to_us
+from sessionflow.corporate_actions.adjust import Action, AdjustmentError
+from sessionflow.models import MAX_PRICE, MAX_VOLUME, Bar, Quote, Tick, price_problem, to_us
 from sessionflow.session_data import _kernels
 from sessionflow.session_data.grid import (
     BOOL,
@@ -505,17 +505,41 @@ class SessionData:
                 grid = grid_1m if k == 1 else derive_grid(grid_1m, k)
                 self.history.setdefault(k, {})[day] = grid
 
-    def scale_history(self, symbol: str, price: float, volume: float) -> None:
-        """Scale one symbol's history: prices by ``price``, volumes by ``volume`` (an action)."""
-        if (price == 1.0 and volume == 1.0) or symbol not in self._index:
+    def adjust_history(self, actions: Sequence[Action], mode: str) -> None:
+        """Scale the history held now by each action in turn (``corporate_actions.
+        due_actions`` chose them, in ex-date order): prices by its price factor, volumes
+        by its volume factor, rounded after each, so history rolled over the actions one
+        session at a time and history adjusted at once hold the same bits.
+
+        An action whose result would leave a price or volume out of bounds (the bounds
+        every bar meets on entry, ``models.price_problem``) raises AdjustmentError
+        naming it, before it changes anything: no sum of history volumes can wrap.
+        """
+        for a in actions:
+            self._scale(a, a.price_factor(mode), a.volume_factor(mode))
+
+    def _scale(self, action: Action, price: float, volume: float) -> None:
+        if (price == 1.0 and volume == 1.0) or action.symbol not in self._index:
             return
-        row = self._index[symbol]
+        row = self._index[action.symbol]
         with self._lock:
-            for per_day in self.history.values():
-                for grid in {id(g): g for g in per_day.values()}.values():
-                    for col in (grid.open, grid.high, grid.low, grid.close):
-                        col[:, row] *= price
-                    grid.volume[:, row] = np.rint(grid.volume[:, row] * volume).astype(np.int64)
+            grids = list(
+                {id(g): g for days in self.history.values() for g in days.values()}.values()
+            )
+            scaled = []
+            for grid in grids:
+                held = grid.present[:, row]
+                prices = [col[held, row] * price for col in (grid.open, grid.high, grid.low,
+                                                              grid.close)]  # fmt: skip
+                volumes = np.rint(grid.volume[held, row] * volume)
+                _check_adjusted(action, prices, volumes)
+                scaled.append((grid, held, prices, volumes))
+            for grid, held, prices, volumes in scaled:
+                for col, values in zip(
+                    (grid.open, grid.high, grid.low, grid.close), prices, strict=True
+                ):
+                    col[held, row] = values
+                grid.volume[held, row] = volumes.astype(np.int64)
 
     def trim_history(self, keep: Iterable[date]) -> None:
         """Drop history for days not in ``keep`` (the trailing trading days)."""
@@ -605,6 +629,18 @@ def gap_ranges(gap_open: BOOL, open_us: int) -> dict[int, list[tuple[str, str]]]
     for r, x, y in zip(rows.tolist(), a.tolist(), b.tolist(), strict=True):
         out.setdefault(r, []).append((x, y))
     return out
+
+
+def _check_adjusted(action: Action, prices: list[F64], volumes: F64) -> None:
+    """Raise AdjustmentError if adjusted prices or volumes leave the bounds of a bar."""
+    for values in prices:
+        bad = ~((values > 0) & (values <= MAX_PRICE))  # NaN and inf too
+        if bad.any():
+            value = float(values[bad][0])
+            raise AdjustmentError(action, "a price", value, f"(0, {MAX_PRICE:g}]")
+    bad = ~((volumes >= 0) & (volumes <= MAX_VOLUME))
+    if bad.any():
+        raise AdjustmentError(action, "a volume", float(volumes[bad][0]), f"0..{MAX_VOLUME:g}")
 
 
 def _volume_ok(v: I64) -> BOOL:
