@@ -367,6 +367,7 @@ class UpkeepWorker(WorkerThread):
             if len(result.derived) > 1:
                 result.derived.sort(key=lambda s: (int(s.bars.ts_us[0]), s.minutes))
             self._due = self._next_due(session)
+            sd.seal(self._sealed_slot(session))
             return
         changed_rows = np.array([r for r, _ in fixes], dtype=np.intp)
         changed_min = np.array([m for _, m in fixes], dtype=np.int64)
@@ -389,10 +390,16 @@ class UpkeepWorker(WorkerThread):
             if upto > done:
                 self._emitted[k] = upto
         self._due = self._next_due(session)
+        sd.seal(self._sealed_slot(session))
         if revised:
             result.revised = [s for _, _, s in sorted(revised, key=lambda x: (x[0], x[1]))]
         if fresh:
             result.derived = [s for _, _, s in sorted(fresh, key=lambda x: (x[0], x[1]))]
+
+    def _sealed_slot(self, session: SessionInfo) -> int:
+        """The first 1m slot after every window announced so far, of any interval."""
+        done = [n * k for k, n in self._emitted.items()]
+        return min(max(done, default=0), session.minutes)
 
     def _next_due(self, session: SessionInfo) -> int | float:
         """When the earliest window not yet emitted completes (``completed_windows``'s

@@ -88,6 +88,10 @@ class SessionData:
         self.gap_open = np.zeros((0, n), dtype=np.bool_)
         self.flags: dict[str, BOOL] = {t: np.zeros(n, dtype=np.bool_) for t in DATA_TYPES}
         self._corrections: list[tuple[int, int]] = []  # (row, slot) not yet re-derived
+        # slots below this lie in a derived window already announced (``seal``): a bar
+        # written there later revises that window, as a fill or a correction does
+        self._sealed = 0
+        self.late_bars = 0  # such bars over the run (live: a minute's bar after its window)
         self._kernel_figures = self._figures_view()
 
     def _figures_view(self) -> _kernels.Figures:
@@ -145,6 +149,7 @@ class SessionData:
             for flags in self.flags.values():
                 flags[:] = False
             self._corrections = []
+            self._sealed = 0
             for data in self._symbols.values():
                 data.reset()
 
@@ -191,10 +196,12 @@ class SessionData:
             if fresh:  # the replay's usual instant: one compiled pass
                 _kernels.write_fresh(grid.columns, self._kernel_figures, rows, slot, o, h, lo, c, v)
                 self._top_slot = slot
-                return True
-            grid.put_slot(rows, slot, o, h, lo, c, v)
-            self.gap_open[slot][rows] = False
-            self._figures(rows, h, lo, v, slot)
+            else:
+                grid.put_slot(rows, slot, o, h, lo, c, v)
+                self.gap_open[slot][rows] = False
+                self._figures(rows, h, lo, v, slot)
+            if slot < self._sealed:
+                self._late(rows, slot)
             return True
 
     def write_bars(
@@ -275,7 +282,22 @@ class SessionData:
                 if filled:
                     grid.filled[m, r] = True
             self._figures(r, vals[1], vals[2], vals[4], np.maximum(self.last_slot[r], m))
+            if not filled and len(r) and int(m.min()) < self._sealed:
+                late = m < self._sealed
+                self._late(r[late], m[late])
             return accepted
+
+    def seal(self, slot: int) -> None:
+        """Derived windows covering the slots below ``slot`` were announced (the upkeep
+        worker, lock held): a bar written there from now on revises its windows."""
+        self._sealed = max(self._sealed, slot)
+
+    def _late(self, rows: IDX, slots: int | I64) -> None:
+        """Bars written into announced windows: re-derived (and announced as revised) by
+        the next check, like a correction; counted in ``late_bars``."""
+        at = np.broadcast_to(np.asarray(slots, dtype=np.int64), rows.shape)
+        self._corrections.extend(zip(rows.tolist(), at.tolist(), strict=True))
+        self.late_bars += len(rows)
 
     def _figures(self, rows: IDX, h: F64, lo: F64, v: I64, last: int | I64) -> None:
         """Session volume/high/low, counts and flags after bars landed in ``rows``."""
