@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from distributed import LocalCluster
@@ -110,16 +111,19 @@ def _days(calendar: ExchangeCalendar, shard: Shard) -> list[date]:
 
 
 def test_report_sharded_by_symbols_and_dates_equals_single(store: Path, scheduler: str) -> None:
-    """3 symbol shards x 2 date shards; 10-09 starts a shard and needs 10-04..10-08 history."""
+    """3 symbol shards x 2 date shards; 10-11 starts a shard and loads 10-04..10-10 as its
+    history (the store's first day is the oldest of its 5 trailing days), which its rows'
+    ``trailing_volume`` sums: a shard loading a day too few differs from the single run."""
     base = ["report", *OCTOBER, "--store", str(store), "--json"]
     single = run(*base)
-    cuts = ["--shard-sessions", "3", "--shard-symbols", "1"]
+    cuts = ["--shard-sessions", "5", "--shard-symbols", "1"]
     sharded = run(*base, "--scheduler", scheduler, *cuts)
     assert sharded == single
     rows = json.loads(single)
     assert len(rows) == 18
     assert sum(r["gaps_found"] for r in rows) > 0  # real gaps, so equality says something
     assert all(r["volume"] > 0 and r["high"] >= r["low"] for r in rows)
+    _trailing_volume_is_history(store, rows, ["SPY", "AIG", "BAC"])
 
 
 def test_backtest_across_split_and_shard_boundary_equals_single(
@@ -136,6 +140,32 @@ def test_backtest_across_split_and_shard_boundary_equals_single(
     assert listed["2014-06-09"] == ["AAPL", "TWX"]
     assert listed["2014-06-10"] == []  # not again at the start of the second range
     assert all(r["derived"]["5"] > 0 for r in sessions[0]["rows"])
+    rows = [{"session": s["session"], **r} for s in sessions for r in s["rows"]]
+    _trailing_volume_is_history(store, rows, ["AAPL", "TWX"])
+
+
+def _trailing_volume_is_history(
+    store: Path, rows: list[dict[str, Any]], symbols: list[str]
+) -> None:
+    """Each row's ``trailing_volume`` is the volume of the 5 sessions before it, adjusted as
+    of it (AAPL x7 before its split): so the output depends on the history each session
+    (and each date shard's first session) loaded, and equality with the single process
+    says the shards loaded the same days."""
+    calendar = ExchangeCalendar()
+    ro = DuckDBStore(store, read_only=True)
+    try:
+        for row in rows:
+            day = date.fromisoformat(row["session"])
+            want = 0
+            for past in calendar.previous_sessions(day, 5):
+                (got,) = export_chunks(ro, [row["symbol"]], [past], 1, as_of=day,
+                                       adjustment="split")  # fmt: skip
+                want += int(got.volume.sum())
+            assert row["trailing_volume"] == want, (row["session"], row["symbol"])
+    finally:
+        ro.close()
+    assert {r["symbol"] for r in rows} == set(symbols)
+    assert all(r["trailing_volume"] > 0 for r in rows if r["session"] == rows[-1]["session"])
 
 
 def test_backtest_workers_2_equals_single_process(store: Path, scheduler: str) -> None:

@@ -219,6 +219,7 @@ class UpkeepWorker(WorkerThread):
                 self._scale(self._effective(days[-1].date, session.date))
             applied = self._effective(days[0].date if days else session.date, session.date)
         sd.applied_actions = applied
+        sd.take_trailing_volume()
 
     def _raw_grid(self, day: SessionInfo) -> BarGrid:
         """A past session's bars as stored (renames followed, not adjusted)."""

@@ -75,6 +75,9 @@ class SessionData:
         self.derived: dict[int, BarGrid] = {}
         self.history: dict[int, dict[date, BarGrid]] = {}
         self.applied_actions: list[Action] = []  # applied to history as this session began
+        # each symbol's volume over the trailing days held as this session began (adjusted
+        # as of it): a figure of history, so a run that loads the wrong days shows it
+        self.trailing_volume = np.zeros(len(set(symbols)), dtype=np.int64)
         self.volume = np.zeros(n, dtype=np.int64)
         self.high = np.full(n, np.nan)
         self.low = np.full(n, np.nan)
@@ -563,6 +566,15 @@ class SessionData:
                     col[held, row] = values
                 grid.volume[held, row] = volumes.astype(np.int64)
 
+    def take_trailing_volume(self) -> None:
+        """Sum the history held now into ``trailing_volume`` (as a session begins)."""
+        with self._lock:
+            self.trailing_volume[:] = 0
+            if not self.history:
+                return
+            for grid in self.history[min(self.history)].values():
+                self.trailing_volume += grid.volume.sum(axis=0)
+
     def trim_history(self, keep: Iterable[date]) -> None:
         """Drop history for days not in ``keep`` (the trailing trading days)."""
         keep_set = set(keep)
@@ -631,6 +643,7 @@ class SessionData:
                     (len(d.quotes), len(d.extended_bars), len(d.extended_quotes), d.corrected)
                     for d in data
                 ],
+                trailing_volume=self.trailing_volume.tolist(),
             )
             return SessionReport(
                 session=session.date,
