@@ -551,18 +551,16 @@ class SessionData:
             grids = list(
                 {id(g): g for days in self.history.values() for g in days.values()}.values()
             )
-            scaled = []
+            scaled = []  # every grid checked before any is changed
             for grid in grids:
                 held = grid.present[:, row]
-                prices = [col[held, row] * price for col in (grid.open, grid.high, grid.low,
-                                                              grid.close)]  # fmt: skip
+                cols = (grid.open, grid.high, grid.low, grid.close)
+                prices = [col[held, row] * price for col in cols]
                 volumes = np.rint(grid.volume[held, row] * volume)
                 _check_adjusted(action, prices, volumes)
-                scaled.append((grid, held, prices, volumes))
-            for grid, held, prices, volumes in scaled:
-                for col, values in zip(
-                    (grid.open, grid.high, grid.low, grid.close), prices, strict=True
-                ):
+                scaled.append((grid, held, cols, prices, volumes))
+            for grid, held, cols, prices, volumes in scaled:
+                for col, values in zip(cols, prices, strict=True):
                     col[held, row] = values
                 grid.volume[held, row] = volumes.astype(np.int64)
 
