@@ -109,6 +109,7 @@ class LiveRun:
         self.grace = timedelta(seconds=settings.live.bar_grace_seconds)
         self.session = session or ExchangeCalendar().session(DAY)
         self.clock = ManualClock(start or self.session.open - timedelta(seconds=30))
+        server.follow(self.clock.now)  # "recent" REST data is recent in the session's time
         schedule = FixedSchedule([session]) if session is not None else None
         self.system: SystemManager = build_system(
             settings, store=store, live=LiveParts(clock=self.clock, schedule=schedule)

@@ -111,3 +111,49 @@ def test_corrections_replace_the_minute_in_every_order_of_arrival(tmp_path: Path
     w1 = [b for b in revised if b.minutes == 5 and b.ts == t[5]]
     assert w1 and w1[-1].volume == sum(final[ts].volume for ts in t[5:10])
     assert not [e for e in run.events.of(DerivedBarEvent) if e.revised and e.bar.symbol == "MSFT"]
+
+
+def test_a_bar_after_its_5m_window_was_announced_revises_the_window(tmp_path: Path) -> None:
+    """MSFT is silent for the first window (REST has nothing either), so the 5m window
+    goes out without it; then MSFT's 14:33 bar arrives. It is kept (1m, 15m and the
+    report include it) and the 5m window is re-derived and announced as revised, so every
+    window has one last answer, and it is the engine's."""
+    session = short_session(10)
+    bars = [b for b in day_bars(ExchangeCalendar()) if b.ts < session.close]
+    minutes = by_minute(bars)
+    t = list(minutes)
+    late = next(b for b in minutes[t[3]] if b.symbol == "MSFT")
+    aapl = {ts: [b for b in bs if b.symbol == "AAPL"] for ts, bs in minutes.items()}
+    with FakeAlpaca(KEY, SECRET) as server:
+        run = LiveRun(live_settings(tmp_path, server), server, session)
+        run.start()
+        for ts in t[:5]:
+            run.minute(ts, aapl[ts])
+        run.clock.set(t[4] + MINUTE + GRACE + timedelta(seconds=1))
+        assert run.events.wait_for(
+            lambda evs: any(isinstance(e, DerivedBarEvent) and e.interval == 5 for e in evs)
+        )
+        run.minute(t[5], [late, *minutes[t[5]]])  # 14:33 arrives just before 14:35
+        for ts in t[6:]:
+            run.minute(ts, minutes[ts])
+        run.finish()
+
+    held = [late, *(b for ts in t[5:] for b in minutes[ts] if b.symbol == "MSFT")]
+    msft_5m = [e for e in run.events.of(DerivedBarEvent)
+               if e.bar.symbol == "MSFT" and e.interval == 5 and e.bar.ts == t[0]]  # fmt: skip
+    assert [e.revised for e in msft_5m] == [True]  # not announced before: now it is
+    assert (msft_5m[0].bar.volume, msft_5m[0].bar.close) == (late.volume, late.close)
+    last: dict[tuple[str, int, datetime], Bar] = {}
+    for e in run.events.of(DerivedBarEvent):
+        last[(e.bar.symbol, e.interval, e.bar.ts)] = e.bar
+    dm = run.system.data_manager
+    for sym in ("AAPL", "MSFT"):
+        for k in (5, 15):
+            engine = {b.ts: b for b in dm.bars(sym, k)}
+            told = {ts: b for (s, i, ts), b in last.items() if (s, i) == (sym, k)}
+            assert told == engine, (sym, k)
+    (w15,) = dm.bars("MSFT", 15)
+    assert w15.volume == sum(b.volume for b in held)
+    row = next(r for r in dm.reports[0].rows if r.symbol == "MSFT")
+    assert (row.bars, row.volume, row.rejections) == (6, w15.volume, {})
+    assert run.system.counters["late_bars"] == 1

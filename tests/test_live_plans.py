@@ -13,16 +13,21 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
+from pydantic import SecretStr
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from sessionflow import Settings, build_system
+from sessionflow.feeds.alpaca_rest import AlpacaRestGapFill
 from sessionflow.feeds.base import FeedAuthError, FeedError
+from sessionflow.feeds.credentials import AlpacaCredentials
+from sessionflow.models import MINUTE, Bar, to_us
 from sessionflow.testing.alpaca_server import FakeAlpaca
 from sessionflow.time_provider import ExchangeCalendar
 from tests.live_support import (
@@ -178,3 +183,55 @@ def test_slow_client_and_internal_error_are_counted_and_the_session_ends_whole(
     assert counters["feed_server_error_407"] == 1 and counters["feed_server_error_500"] == 1
     for row in run.system.data_manager.reports[0].rows:
         assert (row.bars, row.gaps_filled) == (8, 2)
+
+
+@pytest.mark.parametrize(
+    ("plan", "stream", "rest"),
+    [
+        ("basic", "iex", "iex"),
+        ("basic", "delayed_sip", "sip"),  # SIP 15 minutes old is the free plan's
+        ("algo_trader_plus", "sip", "sip"),
+        ("algo_trader_plus", "iex", "iex"),  # gaps of an IEX stream are IEX bars
+    ],
+)
+def test_each_backfill_asks_for_the_feed_its_plan_allows(
+    tmp_path: Path, plan: str, stream: str, rest: str
+) -> None:
+    """The server judges "recent" by the session's clock (2024-11-29 here), as Alpaca
+    judges it by the present: SIP newer than 15 minutes is refused (403) on the basic
+    plan, so a backfill asking for it there would fill nothing."""
+    session = short_session(4)
+    bars = [b for b in day_bars(ExchangeCalendar()) if b.ts < session.close]
+    minutes = by_minute(bars)
+    t = list(minutes)
+    with FakeAlpaca(KEY, SECRET, plan=plan) as server:
+        server.add_rest_bars(bars)
+        settings = live_settings(tmp_path, server, feed=stream, feed_url=server.url_for(stream))
+        run = LiveRun(settings, server, session)
+        run.start()
+        run.minute(t[0], minutes[t[0]])
+        for ts in t[1:3]:
+            run.minute(ts, [])  # lost: the backfill asks REST for them
+        run.minute(t[3], minutes[t[3]])
+        # a delayed_sip session ends (and its gaps are due) 15 minutes after its close
+        run.finish(session.close + timedelta(minutes=15) if stream == "delayed_sip" else None)
+        asked = [dict(q) for q in server.rest_requests]
+    assert asked and {q["feed"] for q in asked} == {rest}
+    newest = max(datetime.fromisoformat(q["end"]) for q in asked)
+    if plan == "basic" and rest == "sip":
+        assert newest + MINUTE <= run.clock.now() - timedelta(minutes=15)
+    assert run.system.counters["fill_errors"] == 0
+    for row in run.system.data_manager.reports[0].rows:
+        assert (row.bars, row.gaps_filled) == (4, 2)
+
+
+def test_a_delayed_sip_backfill_waits_until_the_minutes_are_15_minutes_old() -> None:
+    creds = AlpacaCredentials(key_id=SecretStr(KEY), secret_key=SecretStr(SECRET))
+    now = datetime(2024, 11, 29, 15, 0, tzinfo=UTC)
+    bars = [Bar("AAPL", now - m * MINUTE, 10.0, 11.0, 9.0, 10.5, 100) for m in (5, 16, 20)]
+    with FakeAlpaca(KEY, SECRET, plan="basic", now=lambda: now) as server:
+        server.add_rest_bars(bars)
+        gap = AlpacaRestGapFill(creds, url=server.rest_url, feed="delayed_sip", now=lambda: now)
+        got = gap.find_bars([(b.symbol, to_us(b.ts)) for b in bars])
+        assert [q["feed"] for q in server.rest_requests] == ["sip"]
+    assert sorted(b.ts for b in got.iter_bars()) == [now - 20 * MINUTE, now - 16 * MINUTE]

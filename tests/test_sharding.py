@@ -19,13 +19,13 @@ import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from distributed import LocalCluster
 from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
-from sessionflow.corporate_actions.history import session_bars, stored_actions
 from sessionflow.events import Event, SessionStartEvent
 from sessionflow.export import export_chunks
 from sessionflow.models import Bar, to_us
@@ -111,16 +111,19 @@ def _days(calendar: ExchangeCalendar, shard: Shard) -> list[date]:
 
 
 def test_report_sharded_by_symbols_and_dates_equals_single(store: Path, scheduler: str) -> None:
-    """3 symbol shards x 2 date shards; 10-09 starts a shard and needs 10-04..10-08 history."""
+    """3 symbol shards x 2 date shards; 10-11 starts a shard and loads 10-04..10-10 as its
+    history (the store's first day is the oldest of its 5 trailing days), which its rows'
+    ``trailing_volume`` sums: a shard loading a day too few differs from the single run."""
     base = ["report", *OCTOBER, "--store", str(store), "--json"]
     single = run(*base)
-    cuts = ["--shard-sessions", "3", "--shard-symbols", "1"]
+    cuts = ["--shard-sessions", "5", "--shard-symbols", "1"]
     sharded = run(*base, "--scheduler", scheduler, *cuts)
     assert sharded == single
     rows = json.loads(single)
     assert len(rows) == 18
     assert sum(r["gaps_found"] for r in rows) > 0  # real gaps, so equality says something
     assert all(r["volume"] > 0 and r["high"] >= r["low"] for r in rows)
+    _trailing_volume_is_history(store, rows, ["SPY", "AIG", "BAC"])
 
 
 def test_backtest_across_split_and_shard_boundary_equals_single(
@@ -137,6 +140,32 @@ def test_backtest_across_split_and_shard_boundary_equals_single(
     assert listed["2014-06-09"] == ["AAPL", "TWX"]
     assert listed["2014-06-10"] == []  # not again at the start of the second range
     assert all(r["derived"]["5"] > 0 for r in sessions[0]["rows"])
+    rows = [{"session": s["session"], **r} for s in sessions for r in s["rows"]]
+    _trailing_volume_is_history(store, rows, ["AAPL", "TWX"])
+
+
+def _trailing_volume_is_history(
+    store: Path, rows: list[dict[str, Any]], symbols: list[str]
+) -> None:
+    """Each row's ``trailing_volume`` is the volume of the 5 sessions before it, adjusted as
+    of it (AAPL x7 before its split): so the output depends on the history each session
+    (and each date shard's first session) loaded, and equality with the single process
+    says the shards loaded the same days."""
+    calendar = ExchangeCalendar()
+    ro = DuckDBStore(store, read_only=True)
+    try:
+        for row in rows:
+            day = date.fromisoformat(row["session"])
+            want = 0
+            for past in calendar.previous_sessions(day, 5):
+                (got,) = export_chunks(ro, [row["symbol"]], [past], 1, as_of=day,
+                                       adjustment="split")  # fmt: skip
+                want += int(got.volume.sum())
+            assert row["trailing_volume"] == want, (row["session"], row["symbol"])
+    finally:
+        ro.close()
+    assert {r["symbol"] for r in rows} == set(symbols)
+    assert all(r["trailing_volume"] > 0 for r in rows if r["session"] == rows[-1]["session"])
 
 
 def test_backtest_workers_2_equals_single_process(store: Path, scheduler: str) -> None:
@@ -241,19 +270,16 @@ def test_two_actions_in_one_window_give_bit_identical_history_at_a_date_shard(
                     differ = [(a, b) for a, b in zip(bars, full[session][key], strict=True)
                               if a != b]  # fmt: skip
                     assert not differ, (first, session, key, len(differ), differ[0])
-        # export --as-of reads the same bits (corporate_actions.history.session_bars)
+        # export --as-of gives the same bits (the one as-of rule, SessionData.adjust_history)
         last = date(2024, 11, 27)
-        actions, renames = stored_actions(ro, ["XYZ"])
-        held = full[last][("XYZ", 1)]
         for day in calendar.previous_sessions(last, settings.trailing_days):
-            got = session_bars(ro, ["XYZ"], day, last, "split", actions, renames).to_bars()
-            assert got == [b for b in held if b.ts.date() == day.date], day.date
-            (five,) = export_chunks(ro, ["XYZ"], [day], 5, as_of=last, adjustment="split")
-            want = [(to_us(b.ts), b.open, b.high, b.low, b.close, b.volume)
-                    for b in full[last][("XYZ", 5)] if b.ts.date() == day.date]  # fmt: skip
-            assert list(zip(five.ts_us.tolist(), five.open.tolist(), five.high.tolist(),
-                            five.low.tolist(), five.close.tolist(), five.volume.tolist(),
-                            strict=True)) == want, day.date  # fmt: skip
+            for k in (1, 5):
+                (got,) = export_chunks(ro, ["XYZ"], [day], k, as_of=last, adjustment="split")
+                want = [(to_us(b.ts), b.open, b.high, b.low, b.close, b.volume)
+                        for b in full[last][("XYZ", k)] if b.ts.date() == day.date]  # fmt: skip
+                assert list(zip(got.ts_us.tolist(), got.open.tolist(), got.high.tolist(),
+                                got.low.tolist(), got.close.tolist(), got.volume.tolist(),
+                                strict=True)) == want, (day.date, k)  # fmt: skip
     finally:
         ro.close()
 

@@ -61,6 +61,7 @@ def local_live(
         },
     )
     clock = ManualClock(start)
+    server.follow(clock.now)  # "recent" REST data is recent in the session's time
     system = build_system(settings, live=LiveParts(clock=clock, schedule=FixedSchedule([session])))
     coordinator = system.data_manager.coordinator
     assert isinstance(coordinator, LiveCoordinator)

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from sessionflow.cli.options import calendar_option, one_line, parse_symbols
-from sessionflow.corporate_actions.adjust import check_mode
+from sessionflow.corporate_actions.adjust import AdjustmentError, check_mode
 from sessionflow.export import export_chunks, parse_interval, write_bars
 from sessionflow.export.bars import FORMATS
 from sessionflow.store import open_store
@@ -108,6 +108,9 @@ def bars(
             counts = write_bars(chunks, output, kind)
         except OSError as exc:
             typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(2) from None
+        except AdjustmentError as exc:  # raised before the file is in place: none written
+            typer.echo(f"error: {one_line(exc)}", err=True)
             raise typer.Exit(2) from None
     finally:
         db.close()

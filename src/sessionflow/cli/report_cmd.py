@@ -52,6 +52,7 @@ class ReportRow:
     low: float | None
     quotes: int
     extended_bars: int
+    trailing_volume: int  # over the trailing days of history as the session began
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -129,6 +130,7 @@ def report_rows(reports: Sequence[SessionReport], filled: Filled, tz: ZoneInfo) 
                     low=r.low,
                     quotes=r.quotes,
                     extended_bars=r.extended_bars,
+                    trailing_volume=r.trailing_volume,
                 )
             )
     return rows

@@ -3,19 +3,17 @@
 from sessionflow.corporate_actions.adjust import (
     ADJUSTMENTS,
     Action,
+    AdjustmentError,
     MapEntry,
-    adjust_day,
-    day_factors,
-    effective_on,
+    due_actions,
     history_symbols,
 )
 
 __all__ = [
     "ADJUSTMENTS",
     "Action",
+    "AdjustmentError",
     "MapEntry",
-    "adjust_day",
-    "day_factors",
-    "effective_on",
+    "due_actions",
     "history_symbols",
 ]

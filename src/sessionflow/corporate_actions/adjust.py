@@ -9,16 +9,16 @@ session's own bars are never changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import numpy as np
-
-from sessionflow.store.base import BarBatch
-
 ADJUSTMENTS = ("raw", "split", "split_dividend")
+# An action's factors stay within [1/MAX_FACTOR, MAX_FACTOR]: a 1,000,000-for-1 split or
+# a 1-for-1,000,000 reverse split at most, a dividend of at most 999,999/1,000,000 of the
+# reference close. Beyond, one action would move prices or volumes by more than 1e6.
+MAX_FACTOR = 1e6
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,15 @@ class Action:
     def volume_factor(self, mode: str) -> float:
         return 1.0 if mode == "raw" else self.split
 
+    def describe(self) -> str:
+        """The action in a user's words, for messages: ``XYZ split 2:1 ex 2024-03-05``."""
+        what = []
+        if self.split != 1.0:
+            what.append(f"split {self.split:g}:1")
+        if self.dividend_factor != 1.0 or self.dividend:
+            what.append(f"dividend {self.dividend:g} (factor {self.dividend_factor:.6g})")
+        return f"{self.symbol} {' and '.join(what) or 'no change'} ex {self.ex_date.isoformat()}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "symbol": self.symbol,
@@ -64,55 +73,60 @@ class MapEntry:
     ticker: str
 
 
+def factor_problem(split: float, dividend_factor: float) -> str | None:
+    """Why an action's factors are out of bounds (importers refuse the row), or None."""
+    if not 1 / MAX_FACTOR <= split <= MAX_FACTOR:  # also NaN
+        return f"split {split:g} is outside {1 / MAX_FACTOR:g}..{MAX_FACTOR:g} (new shares per old)"
+    if not 1 / MAX_FACTOR <= dividend_factor <= 1.0:
+        return (
+            f"dividend factor {dividend_factor:g} is outside {1 / MAX_FACTOR:g}..1 "
+            "(the dividend must be below the reference close, by at least a millionth of it)"
+        )
+    return None
+
+
+class AdjustmentError(ValueError):
+    """History adjusted for an action would hold a price or volume out of bounds; the
+    message is one line naming the action. Nothing adjusted with it is delivered or
+    written."""
+
+    template = (
+        "{action}: adjusted history would hold {what} {value:g}, outside {bounds}; "
+        "nothing was delivered or written; correct or remove the action "
+        "(sessionflow import actions)"
+    )
+
+    def __init__(self, action: Action, what: str, value: float, bounds: str) -> None:
+        self.action = action
+        super().__init__(
+            self.template.format(action=action.describe(), what=what, value=value, bounds=bounds)
+        )
+
+
 def check_mode(mode: str) -> str:
     if mode not in ADJUSTMENTS:
         raise ValueError(f"adjustment {mode!r}: use one of {', '.join(ADJUSTMENTS)}")
     return mode
 
 
-def day_factors(
-    actions: Iterable[Action], day: date, as_of: date, mode: str
-) -> tuple[float, float]:
-    """(price factor, volume factor) for a bar of ``day`` seen as of session ``as_of``."""
-    price, volume = 1.0, 1.0
-    for a in actions:
-        if day < a.ex_date <= as_of:
-            price *= a.price_factor(mode)
-            volume *= a.volume_factor(mode)
-    return price, volume
-
-
-def effective_on(actions: Iterable[Action], session: date) -> list[Action]:
-    """The actions whose ex-date is ``session`` (applied to history when it begins)."""
-    return [a for a in actions if a.ex_date == session]
-
-
-def adjust_day(
-    batch: BarBatch, day: date, as_of: date, actions: Sequence[Action], mode: str
-) -> BarBatch:
-    """Bars of one past ``day`` (any symbols) as seen as of ``as_of``; raw bars are not copied.
-
-    Each action scales in turn, in ex-date order (volumes rounded after each), as a
-    backtest scales its history when it rolls over the action: the same bits, not a
-    product of factors that can differ in the last one.
-    """
-    if mode == "raw" or day >= as_of or not len(batch) or not actions:
-        return batch
-    due = sorted((a for a in actions if day < a.ex_date <= as_of), key=lambda a: a.ex_date)
-    due = [a for a in due if a.price_factor(mode) != 1.0 or a.volume_factor(mode) != 1.0]
-    if not due:
-        return batch
-    o, h, lo, c = (batch.open.copy(), batch.high.copy(), batch.low.copy(), batch.close.copy())
-    volume = batch.volume.copy()
-    for a in due:
-        mask = batch.symbol == a.symbol
-        if not mask.any():
-            continue
-        price = a.price_factor(mode)
-        for col in (o, h, lo, c):
-            col[mask] *= price
-        volume[mask] = np.rint(volume[mask] * a.volume_factor(mode)).astype(np.int64)
-    return BarBatch(batch.symbol, batch.ts_us, o, h, lo, c, volume, batch.regular)
+def due_actions(
+    actions: Iterable[Action],
+    after: date,
+    upto: date,
+    mode: str,
+    symbols: Container[str] | None = None,
+) -> list[Action]:
+    """The as-of rule, the one place it is written: the actions with
+    ``after < ex_date <= upto`` (of ``symbols``, when given), in ex-date order; none
+    under ``raw``. History as of ``upto`` holding a day ``after`` is scaled by exactly
+    these, one at a time (``SessionData.adjust_history``): the backtest's history (loaded
+    or rolled) and ``export bars --as-of`` both call this."""
+    if mode == "raw":
+        return []
+    due = [
+        a for a in actions if after < a.ex_date <= upto and (symbols is None or a.symbol in symbols)
+    ]
+    return sorted(due, key=lambda a: a.ex_date)  # stable: the store's order within a day
 
 
 def history_symbols(symbol: str, day: date, entries: Sequence[MapEntry]) -> str:

@@ -1,17 +1,17 @@
-"""One past session's stored bars as seen as of a later session: renames followed, adjusted.
+"""One past session's stored bars named as now (renames followed), as stored.
 
-Shared by the backtest's history loader and ``export bars --as-of`` so both give the
-same numbers.
+Shared by the backtest's history loader and ``export bars`` so both read the same
+bars; both then adjust them with the one as-of rule (``adjust.due_actions`` applied by
+``SessionData.adjust_history``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 
 import numpy as np
 
-from sessionflow.corporate_actions.adjust import Action, MapEntry, adjust_day, history_symbols
+from sessionflow.corporate_actions.adjust import Action, MapEntry, history_symbols
 from sessionflow.store.base import BarBatch, Store
 from sessionflow.time_provider import SessionInfo
 
@@ -25,12 +25,9 @@ def session_bars(
     store: Store,
     symbols: Sequence[str],
     session: SessionInfo,
-    as_of: date | None,
-    mode: str,
-    actions: Sequence[Action],
     renames: Sequence[MapEntry],
 ) -> BarBatch:
-    """Regular-session bars of ``session`` named as now, adjusted as of ``as_of`` (None: raw).
+    """Regular-session bars of ``session`` named as now, raw as stored.
 
     A symbol that traded under another ticker that day (map file) is read under that
     ticker; bars come back ordered by (ts, symbol) as the store gives them.
@@ -45,6 +42,4 @@ def session_bars(
             symbol, batch.ts_us, batch.open, batch.high, batch.low, batch.close,
             batch.volume, batch.regular,
         ).take(order)  # fmt: skip
-    if as_of is None:
-        return batch
-    return adjust_day(batch, session.date, as_of, actions, mode)
+    return batch

@@ -18,7 +18,7 @@ from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 
-from sessionflow.corporate_actions.adjust import Action, MapEntry
+from sessionflow.corporate_actions.adjust import Action, MapEntry, factor_problem
 
 _SAME = 1e-9
 
@@ -83,13 +83,17 @@ def read_factor_file(path: Path, symbol: str, next_session: Callable[[date], dat
             out.rejections.append((n, "out_of_order", f"{day} after {rows[-1][1]}"))
             continue
         rows.append((n, day, pf, sf, ref))
-    for (_, day, pf, sf, ref), (_, _, pf2, sf2, _) in pairwise(rows):
+    for (n, day, pf, sf, ref), (n2, _, pf2, sf2, _) in pairwise(rows):
         split = sf2 / sf
         div = pf / pf2
         if abs(split - 1) < _SAME and abs(div - 1) < _SAME:
             continue
         split = 1.0 if abs(split - 1) < _SAME else snap_ratio(split)
         div = 1.0 if abs(div - 1) < _SAME else div
+        problem = factor_problem(split, div)
+        if problem is not None:
+            out.rejections.append((n2, "bad_factor", f"{problem} (from lines {n} and {n2})"))
+            continue
         cash = round(ref * (1 - div), 6) if div != 1.0 else 0.0
         out.actions.append(Action(symbol, next_session(day), split, cash, div))
     return out

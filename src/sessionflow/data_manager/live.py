@@ -79,6 +79,7 @@ def build_live(
             trades=live.trades,
             backoff=(live.reconnect_min_seconds, live.reconnect_max_seconds),
         )
+    clock = parts.clock or WallTimeClock()
     fill = parts.fill_source
     source_counters: Callable[[], dict[str, int]] | None = None
     if fill is None:
@@ -86,14 +87,17 @@ def build_live(
 
         assert creds is not None
         rest = AlpacaRestGapFill(
-            creds, url=live.rest_url, feed=live.feed, timeout_s=live.rest_timeout_seconds
+            creds,
+            url=live.rest_url,
+            feed=live.feed,
+            timeout_s=live.rest_timeout_seconds,
+            now=clock.now,
         )
         fill = rest
 
         def source_counters() -> dict[str, int]:
             return {"rest_rate_limited": rest.rate_limited}
 
-    clock = parts.clock or WallTimeClock()
     rate = clock.rate if isinstance(clock, WallTimeClock) else 1.0
     upkeep = UpkeepWorker(
         session_data,

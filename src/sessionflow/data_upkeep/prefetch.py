@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -142,14 +142,12 @@ class SessionLoader:
             self._actions = (version, *stored_actions(self.store, self.symbols))
         return self._actions[1], self._actions[2]
 
-    def load_session_bars(self, session: SessionInfo, as_of: date | None = None) -> BarBatch:
-        """Regular-session 1m bars of a past session (for history), as seen as of ``as_of``.
+    def load_session_bars(self, session: SessionInfo) -> BarBatch:
+        """Regular-session 1m bars of a past session (for history), as stored.
 
         A symbol that traded under another ticker that day (map file) is read under
-        that ticker and named as now; prices and volumes are adjusted for the actions
-        effective after ``session`` and up to ``as_of`` (docs/corporate-actions.md).
+        that ticker and named as now. The upkeep worker adjusts them for corporate
+        actions as they enter history (docs/corporate-actions.md).
         """
-        actions, renames = self.actions()
-        return session_bars(
-            self.store, self.symbols, session, as_of, self.adjustment, actions, renames
-        )
+        _, renames = self.actions()
+        return session_bars(self.store, self.symbols, session, renames)

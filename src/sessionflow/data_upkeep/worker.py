@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from sessionflow.corporate_actions.adjust import Action
+from sessionflow.corporate_actions.adjust import Action, AdjustmentError, due_actions
 from sessionflow.data_upkeep.derived import completed_windows
 from sessionflow.data_upkeep.gaps import GapTracker
 from sessionflow.data_upkeep.prefetch import SessionLoader, SessionPayload
@@ -121,6 +121,8 @@ class UpkeepWorker(WorkerThread):
                 if self._jitter:
                     self._jitter()
                 fut.set_result(job())
+            except AdjustmentError as exc:  # bad data, one line: whoever waits reports it
+                fut.set_exception(exc)
             except BaseException as exc:
                 log.exception("upkeep job failed")
                 fut.set_exception(exc)
@@ -217,6 +219,7 @@ class UpkeepWorker(WorkerThread):
                 self._scale(self._effective(days[-1].date, session.date))
             applied = self._effective(days[0].date if days else session.date, session.date)
         sd.applied_actions = applied
+        sd.take_trailing_volume()
 
     def _raw_grid(self, day: SessionInfo) -> BarGrid:
         """A past session's bars as stored (renames followed, not adjusted)."""
@@ -224,9 +227,7 @@ class UpkeepWorker(WorkerThread):
 
     def _scale(self, actions: list[Action]) -> None:
         """Scale the history held now by each action in ex-date order, one at a time."""
-        mode = self.loader.adjustment
-        for a in actions:
-            self.session_data.scale_history(a.symbol, a.price_factor(mode), a.volume_factor(mode))
+        self.session_data.adjust_history(actions, self.loader.adjustment)
 
     def _roll(self, ended: SessionInfo, upcoming: SessionInfo | None) -> None:
         """Move the ended session into history; after the last session history stays as is."""
@@ -244,11 +245,9 @@ class UpkeepWorker(WorkerThread):
 
     def _effective(self, after: date, upto: date) -> list[Action]:
         """Actions with ``after < ex_date <= upto`` (none with ``adjustment = raw``)."""
-        if self.loader.adjustment == "raw":
-            return []
         actions, _ = self.loader.actions()
         names = set(self.session_data.names)
-        return [a for a in actions if after < a.ex_date <= upto and a.symbol in names]
+        return due_actions(actions, after, upto, self.loader.adjustment, names)
 
     def effective_actions(self, after: date, upto: date) -> list[Action]:
         """What a session reports as applied when history rolls from ``after`` to ``upto``."""
@@ -369,6 +368,7 @@ class UpkeepWorker(WorkerThread):
             if len(result.derived) > 1:
                 result.derived.sort(key=lambda s: (int(s.bars.ts_us[0]), s.minutes))
             self._due = self._next_due(session)
+            sd.seal(self._sealed_slot(session))
             return
         changed_rows = np.array([r for r, _ in fixes], dtype=np.intp)
         changed_min = np.array([m for _, m in fixes], dtype=np.int64)
@@ -391,10 +391,16 @@ class UpkeepWorker(WorkerThread):
             if upto > done:
                 self._emitted[k] = upto
         self._due = self._next_due(session)
+        sd.seal(self._sealed_slot(session))
         if revised:
             result.revised = [s for _, _, s in sorted(revised, key=lambda x: (x[0], x[1]))]
         if fresh:
             result.derived = [s for _, _, s in sorted(fresh, key=lambda x: (x[0], x[1]))]
+
+    def _sealed_slot(self, session: SessionInfo) -> int:
+        """The first 1m slot after every window announced so far, of any interval."""
+        done = [n * k for k, n in self._emitted.items()]
+        return min(max(done, default=0), session.minutes)
 
     def _next_due(self, session: SessionInfo) -> int | float:
         """When the earliest window not yet emitted completes (``completed_windows``'s

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sessionflow.corporate_actions.adjust import Action
+from sessionflow.corporate_actions.adjust import Action, due_actions
 from sessionflow.corporate_actions.history import session_bars, stored_actions
 from sessionflow.session_data import SessionData
 from sessionflow.session_data.grid import BarGrid, derive_grid
@@ -74,19 +74,17 @@ def _as_of(
     mode: str,
     actions: Sequence[Action],
 ) -> BarGrid:
-    """``grid`` at ``interval``, scaled as a backtest's history is: derived from the raw
-    1m bars, then each action in ex-date order (``SessionData.scale_history``)."""
-    due = [] if as_of is None or mode == "raw" else sorted(
-        (a for a in actions if session.date < a.ex_date <= as_of), key=lambda a: a.ex_date
-    )  # fmt: skip
+    """``grid`` at ``interval``, adjusted as a backtest's history is, by the same code:
+    derived from the raw 1m bars, then scaled by the actions the as-of rule picks."""
+    due = [] if as_of is None else due_actions(actions, session.date, as_of, mode)
     if not due:
         return grid if interval == 1 else derive_grid(grid, interval)
     data.set_history(session.date, grid)
-    for a in due:
-        data.scale_history(a.symbol, a.price_factor(mode), a.volume_factor(mode))
-    scaled = data.history[interval][session.date]
-    data.trim_history(())
-    return scaled
+    try:
+        data.adjust_history(due, mode)
+        return data.history[interval][session.date]
+    finally:
+        data.trim_history(())
 
 
 def export_chunks(
@@ -107,7 +105,7 @@ def export_chunks(
     data = SessionData(symbols, derived_intervals=(), historical_intervals=kept, trailing_days=0)
     actions, renames = stored_actions(store, data.names)
     for session in sessions:
-        batch = session_bars(store, data.names, session, None, adjustment, actions, renames)
+        batch = session_bars(store, data.names, session, renames)
         grid = _as_of(data, data.grid_from_batch(batch, session), session, interval, as_of,
                       adjustment, actions)  # fmt: skip
         slots, rows = np.nonzero(grid.present)  # slot-major: by time, then symbol

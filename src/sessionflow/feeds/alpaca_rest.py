@@ -7,13 +7,23 @@ remote source can gain data at any time, so every check asks again (up to
 (close ranges merged) and asked for all symbols at once, so a reconnect that
 missed five minutes of fifty symbols costs one request, not 250. The SDK sets no
 HTTP timeout; a hung request would block the upkeep thread, so one is mounted.
+
+Which feed a backfill asks for follows the stream's (``rest_feed``), by Alpaca's
+plan rules (docs.alpaca.markets/docs/about-market-data-api): an ``iex`` stream is
+filled from ``iex`` (any plan; the bars the stream would have sent), a ``sip`` stream
+(Algo Trader Plus) from ``sip``, and a ``delayed_sip`` stream (the free plan's SIP)
+from ``sip`` for minutes that ended at least 15 minutes ago by the session's clock
+only: the free plan may read historical SIP except its latest 15 minutes (403
+"subscription does not permit querying recent SIP data"). Newer minutes are left
+for a later check.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from alpaca.data.enums import DataFeed
@@ -37,6 +47,12 @@ MERGE_GAP_MINUTES = 30  # ranges closer than this are fetched as one request
 RATE_RETRIES = 3  # 429s answered by waiting, per request, before it counts as a failure
 MAX_RATE_WAIT_S = 60.0  # Alpaca's window is a minute
 RECENT_SIP = "recent SIP data"  # in Alpaca's 403 text when the plan lacks SIP
+SIP_DELAY_US = 15 * 60_000_000  # the free plan reads SIP older than this (REST)
+
+
+def rest_feed(stream_feed: str) -> str:
+    """The REST feed that fills gaps of a stream of ``stream_feed`` (module docstring)."""
+    return "sip" if stream_feed == "delayed_sip" else stream_feed
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -91,7 +107,10 @@ class AlpacaRestGapFill:
         url: str | None = None,
         feed: str = "iex",
         timeout_s: float = 10.0,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
+        """``feed`` is the stream's; ``now`` the session's clock (what "the latest 15
+        minutes" are measured from), wall time by default."""
         self._client = StockHistoricalDataClient(
             api_key=credentials.key_id.get_secret_value(),
             secret_key=credentials.secret_key.get_secret_value(),
@@ -101,7 +120,10 @@ class AlpacaRestGapFill:
         adapter = self._adapter = _TimeoutAdapter(timeout_s)
         self._client._session.mount("http://", adapter)
         self._client._session.mount("https://", adapter)
-        self._feed = DataFeed(feed)
+        self._feed = DataFeed(rest_feed(feed))
+        # a delayed_sip stream's key may read SIP only this long after a minute ended
+        self._delay_us = SIP_DELAY_US if feed == "delayed_sip" else 0
+        self._now = now or (lambda: datetime.now(UTC))
         self._creds = credentials
         self.url = url
         self.requests = 0
@@ -125,6 +147,9 @@ class AlpacaRestGapFill:
 
     def find_bars(self, wanted: Sequence[tuple[str, int]]) -> BarBatch:
         want = set(wanted)
+        if self._delay_us:  # only minutes the plan may read yet; the rest wait
+            newest = to_us(self._now()) - self._delay_us - _MIN_US
+            want = {(s, ts) for s, ts in want if ts <= newest}
         if not want:
             return BarBatch.empty()
         symbols = sorted({s for s, _ in want})

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from sessionflow.corporate_actions.adjust import Action, MapEntry
+from sessionflow.corporate_actions.adjust import Action, MapEntry, factor_problem
 from sessionflow.corporate_actions.lean_files import (
     Parsed,
     parse_day,
@@ -23,8 +23,6 @@ from sessionflow.importer.bars import ImportError_, ImportReport
 from sessionflow.models import MAX_PRICE, SymbolError, normalize_symbol
 from sessionflow.store import CommandStore
 from sessionflow.time_provider import ExchangeCalendar
-
-MAX_SPLIT = 1e6
 
 
 @dataclass
@@ -124,8 +122,9 @@ def _action_row(
         cash = float(cells[3]) if len(cells) > 3 and cells[3] else 0.0
     except ValueError:
         return "bad_number", ",".join(cells[2:])
-    if not (0 < split <= MAX_SPLIT) or split != split:
-        return "bad_factor", f"split {cells[2]!r} must be > 0 (new shares per old)"
+    problem = factor_problem(split, 1.0)
+    if problem is not None:
+        return "bad_factor", problem
     if not (0 <= cash < MAX_PRICE):
         return "bad_factor", f"dividend {cells[3]!r} must be >= 0"
     if not calendar.is_session(ex):
@@ -143,6 +142,9 @@ def _action_row(
         if cash >= close:
             return "bad_factor", f"dividend {cash} is not below the previous close {close}"
         factor = 1.0 - cash / close
+        problem = factor_problem(split, factor)
+        if problem is not None:
+            return "bad_factor", f"{problem}; reference close {close:g}"
     seen[(sym, ex)] = n
     parsed.actions.append(Action(sym, ex, split, cash, factor))
     return None

@@ -27,6 +27,9 @@ class SymbolReport:
     extended_bars: int = 0
     extended_quotes: int = 0
     corrected: int = 0
+    # volume over the trailing days of history held when the session began (adjusted
+    # as of the session): what a date shard and the single process must agree on
+    trailing_volume: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class ReportInputs:
     open_us: int
     rejections: dict[int, dict[str, int]]  # only symbols that have any
     counts: list[tuple[int, int, int, int]]  # quotes, extended bars/quotes, corrected
+    trailing_volume: list[int]
 
     def rows(self) -> list[SymbolReport]:
         from sessionflow.session_data.session_data import gap_ranges
@@ -79,6 +83,7 @@ class ReportInputs:
                     extended_bars=ext_bars,
                     extended_quotes=ext_quotes,
                     corrected=corrected,
+                    trailing_volume=self.trailing_volume[i],
                 )
             )
         return out

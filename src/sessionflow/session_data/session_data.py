@@ -19,8 +19,8 @@ from datetime import date
 
 import numpy as np
 
-from sessionflow.corporate_actions.adjust import Action
-from sessionflow.models import MAX_VOLUME, Bar, Quote, Tick, price_problem, to_us
+from sessionflow.corporate_actions.adjust import Action, AdjustmentError
+from sessionflow.models import MAX_PRICE, MAX_VOLUME, Bar, Quote, Tick, price_problem, to_us
 from sessionflow.session_data import _kernels
 from sessionflow.session_data.grid import (
     BOOL,
@@ -75,6 +75,9 @@ class SessionData:
         self.derived: dict[int, BarGrid] = {}
         self.history: dict[int, dict[date, BarGrid]] = {}
         self.applied_actions: list[Action] = []  # applied to history as this session began
+        # each symbol's volume over the trailing days held as this session began (adjusted
+        # as of it): a figure of history, so a run that loads the wrong days shows it
+        self.trailing_volume = np.zeros(len(set(symbols)), dtype=np.int64)
         self.volume = np.zeros(n, dtype=np.int64)
         self.high = np.full(n, np.nan)
         self.low = np.full(n, np.nan)
@@ -88,6 +91,10 @@ class SessionData:
         self.gap_open = np.zeros((0, n), dtype=np.bool_)
         self.flags: dict[str, BOOL] = {t: np.zeros(n, dtype=np.bool_) for t in DATA_TYPES}
         self._corrections: list[tuple[int, int]] = []  # (row, slot) not yet re-derived
+        # slots below this lie in a derived window already announced (``seal``): a bar
+        # written there later revises that window, as a fill or a correction does
+        self._sealed = 0
+        self.late_bars = 0  # such bars over the run (live: a minute's bar after its window)
         self._kernel_figures = self._figures_view()
 
     def _figures_view(self) -> _kernels.Figures:
@@ -145,6 +152,7 @@ class SessionData:
             for flags in self.flags.values():
                 flags[:] = False
             self._corrections = []
+            self._sealed = 0
             for data in self._symbols.values():
                 data.reset()
 
@@ -191,10 +199,12 @@ class SessionData:
             if fresh:  # the replay's usual instant: one compiled pass
                 _kernels.write_fresh(grid.columns, self._kernel_figures, rows, slot, o, h, lo, c, v)
                 self._top_slot = slot
-                return True
-            grid.put_slot(rows, slot, o, h, lo, c, v)
-            self.gap_open[slot][rows] = False
-            self._figures(rows, h, lo, v, slot)
+            else:
+                grid.put_slot(rows, slot, o, h, lo, c, v)
+                self.gap_open[slot][rows] = False
+                self._figures(rows, h, lo, v, slot)
+            if slot < self._sealed:
+                self._late(rows, slot)
             return True
 
     def write_bars(
@@ -275,7 +285,22 @@ class SessionData:
                 if filled:
                     grid.filled[m, r] = True
             self._figures(r, vals[1], vals[2], vals[4], np.maximum(self.last_slot[r], m))
+            if not filled and len(r) and int(m.min()) < self._sealed:
+                late = m < self._sealed
+                self._late(r[late], m[late])
             return accepted
+
+    def seal(self, slot: int) -> None:
+        """Derived windows covering the slots below ``slot`` were announced (the upkeep
+        worker, lock held): a bar written there from now on revises its windows."""
+        self._sealed = max(self._sealed, slot)
+
+    def _late(self, rows: IDX, slots: int | I64) -> None:
+        """Bars written into announced windows: re-derived (and announced as revised) by
+        the next check, like a correction; counted in ``late_bars``."""
+        at = np.broadcast_to(np.asarray(slots, dtype=np.int64), rows.shape)
+        self._corrections.extend(zip(rows.tolist(), at.tolist(), strict=True))
+        self.late_bars += len(rows)
 
     def _figures(self, rows: IDX, h: F64, lo: F64, v: I64, last: int | I64) -> None:
         """Session volume/high/low, counts and flags after bars landed in ``rows``."""
@@ -505,17 +530,48 @@ class SessionData:
                 grid = grid_1m if k == 1 else derive_grid(grid_1m, k)
                 self.history.setdefault(k, {})[day] = grid
 
-    def scale_history(self, symbol: str, price: float, volume: float) -> None:
-        """Scale one symbol's history: prices by ``price``, volumes by ``volume`` (an action)."""
-        if (price == 1.0 and volume == 1.0) or symbol not in self._index:
+    def adjust_history(self, actions: Sequence[Action], mode: str) -> None:
+        """Scale the history held now by each action in turn (``corporate_actions.
+        due_actions`` chose them, in ex-date order): prices by its price factor, volumes
+        by its volume factor, rounded after each, so history rolled over the actions one
+        session at a time and history adjusted at once hold the same bits.
+
+        An action whose result would leave a price or volume out of bounds (the bounds
+        every bar meets on entry, ``models.price_problem``) raises AdjustmentError
+        naming it, before it changes anything: no sum of history volumes can wrap.
+        """
+        for a in actions:
+            self._scale(a, a.price_factor(mode), a.volume_factor(mode))
+
+    def _scale(self, action: Action, price: float, volume: float) -> None:
+        if (price == 1.0 and volume == 1.0) or action.symbol not in self._index:
             return
-        row = self._index[symbol]
+        row = self._index[action.symbol]
         with self._lock:
-            for per_day in self.history.values():
-                for grid in {id(g): g for g in per_day.values()}.values():
-                    for col in (grid.open, grid.high, grid.low, grid.close):
-                        col[:, row] *= price
-                    grid.volume[:, row] = np.rint(grid.volume[:, row] * volume).astype(np.int64)
+            grids = list(
+                {id(g): g for days in self.history.values() for g in days.values()}.values()
+            )
+            scaled = []  # every grid checked before any is changed
+            for grid in grids:
+                held = grid.present[:, row]
+                cols = (grid.open, grid.high, grid.low, grid.close)
+                prices = [col[held, row] * price for col in cols]
+                volumes = np.rint(grid.volume[held, row] * volume)
+                _check_adjusted(action, prices, volumes)
+                scaled.append((grid, held, cols, prices, volumes))
+            for grid, held, cols, prices, volumes in scaled:
+                for col, values in zip(cols, prices, strict=True):
+                    col[held, row] = values
+                grid.volume[held, row] = volumes.astype(np.int64)
+
+    def take_trailing_volume(self) -> None:
+        """Sum the history held now into ``trailing_volume`` (as a session begins)."""
+        with self._lock:
+            self.trailing_volume[:] = 0
+            if not self.history:
+                return
+            for grid in self.history[min(self.history)].values():
+                self.trailing_volume += grid.volume.sum(axis=0)
 
     def trim_history(self, keep: Iterable[date]) -> None:
         """Drop history for days not in ``keep`` (the trailing trading days)."""
@@ -585,6 +641,7 @@ class SessionData:
                     (len(d.quotes), len(d.extended_bars), len(d.extended_quotes), d.corrected)
                     for d in data
                 ],
+                trailing_volume=self.trailing_volume.tolist(),
             )
             return SessionReport(
                 session=session.date,
@@ -605,6 +662,18 @@ def gap_ranges(gap_open: BOOL, open_us: int) -> dict[int, list[tuple[str, str]]]
     for r, x, y in zip(rows.tolist(), a.tolist(), b.tolist(), strict=True):
         out.setdefault(r, []).append((x, y))
     return out
+
+
+def _check_adjusted(action: Action, prices: list[F64], volumes: F64) -> None:
+    """Raise AdjustmentError if adjusted prices or volumes leave the bounds of a bar."""
+    for values in prices:
+        bad = ~((values > 0) & (values <= MAX_PRICE))  # NaN and inf too
+        if bad.any():
+            value = float(values[bad][0])
+            raise AdjustmentError(action, "a price", value, f"(0, {MAX_PRICE:g}]")
+    bad = ~((volumes >= 0) & (volumes <= MAX_VOLUME))
+    if bad.any():
+        raise AdjustmentError(action, "a volume", float(volumes[bad][0]), f"0..{MAX_VOLUME:g}")
 
 
 def _volume_ok(v: I64) -> BOOL:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sessionflow.corporate_actions.adjust import AdjustmentError
 from sessionflow.data_upkeep import CheckResult, SessionLoader, UpkeepWorker
 from sessionflow.events import (
     BarSliceEvent,
@@ -67,6 +68,8 @@ def run_coordinator(
         body()
     except Stopped:
         pass
+    except AdjustmentError as exc:  # bad data: its one line is the whole story, printed once
+        error = exc
     except BaseException as exc:
         log.exception("%s failed", name)
         error = exc

@@ -168,12 +168,16 @@ class FakeAlpaca:
         auth_timeout_s: float = 10.0,
         rate_limit: int | None = None,
         rate_window_s: float = 60.0,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.key, self.secret = key, secret
         self.plan = plan
         self.feeds = PLANS[plan]
         self.auth_timeout_s = auth_timeout_s
-        self.now: Callable[[], datetime] = WallTimeClock().now  # what "recent" is measured from
+        # what "recent" SIP data is measured from: the time of the session served. A
+        # test replaying 2024 sets its session clock here (``follow``), so the plan's
+        # 15-minute rule bites as it would against Alpaca on that day
+        self.now: Callable[[], datetime] = now or WallTimeClock().now
         self.rate_limit, self.rate_window_s = rate_limit, rate_window_s  # requests per window
         self._window_end, self._window_used = 0.0, 0
         self.rate_limited = 0  # 429s sent
@@ -384,10 +388,16 @@ class FakeAlpaca:
         with self._cond:
             return self._cond.wait_for(lambda: self._subscriptions >= count, timeout)
 
+    def follow(self, now: Callable[[], datetime]) -> None:
+        """Judge "recent" (REST SIP on the basic plan) by ``now``: the session's clock."""
+        self.now = now
+
     def replay(
         self, bars: Iterable[Bar], clock: WallTimeClock, delay_s: float = 0.5
     ) -> concurrent.futures.Future[None]:
-        """Stream each minute's bars once ``clock`` passes that minute's end plus ``delay_s``."""
+        """Stream each minute's bars once ``clock`` passes that minute's end plus ``delay_s``;
+        REST judges "recent" by the same clock."""
+        self.follow(clock.now)
         by_minute: dict[datetime, list[Bar]] = defaultdict(list)
         for bar in bars:
             by_minute[bar.ts].append(bar)

@@ -34,6 +34,7 @@ def counters_of(coordinator: LiveCoordinator) -> dict[str, int]:
         "outside_session": coordinator.delivery.outside_session,
         "from_future": h.from_future,
         "late_quotes": coordinator.delivery.quotes.late,
+        "late_bars": coordinator.session_data.late_bars,  # accepted; their windows revised
     }
     out.update({f"feed_malformed_{k}": v for k, v in sorted(h.malformed.items())})
     out.update({f"feed_malformed_reason_{k}": v for k, v in sorted(h.malformed_reasons.items())})
