@@ -123,7 +123,7 @@ def test_volume_cap_share_is_exact_not_a_float_product() -> None:
 def test_gap_filled_and_extended_hours_bars_never_fill() -> None:
     book = Book()
     book.submit(order())
-    assert book.bar(T0, 100.0, 100.0, 100.0, 100.0, v=0, filled=True) == []
+    assert book.bar(T0, 100.0, 100.0, 100.0, 100.0, v=1_000, filled=True) == []
     assert book.bar(T0, 100.0, 101.0, 99.0, 100.5, regular=False) == []
     assert len(book.bar(T0 + MIN, 100.0, 101.0, 99.0, 100.5)) == 1
 
