@@ -264,7 +264,7 @@ def test_cli_symbols_are_normalised_and_a_bad_one_is_refused(tmp_path: Path) -> 
         )
         assert result.exit_code == 2
         assert "symbol '' is empty" in result.output and "Traceback" not in result.output
-        start = datetime(2024, 11, 29, 17, 59, tzinfo=UTC).isoformat()  # one minute before close
+        start = datetime(2024, 11, 29, 17, 57, tzinfo=UTC).isoformat()  # three minutes before close
         proc = _cli(tmp_path, server, start, symbols=" aapl , Msft")
         output, _ = proc.communicate(timeout=60)
         subs = [m for m in server.received if m.get("action") == "subscribe"]

@@ -236,3 +236,25 @@ def test_manual_clock_wakes_waiters_and_never_goes_back() -> None:
     assert done.wait(WAIT)
     with pytest.raises(ValueError, match="cannot go back"):
         clock.set(t0)
+
+
+def test_a_held_simulated_clock_stands_at_its_start_until_the_system_begins_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`live --clock-start` under load: seconds spent building the calendar and connecting
+    must not pass the simulated close before the run begins (it then waited for Monday)."""
+    from sessionflow.time_provider import live_clock
+
+    real = [100.0]
+    monkeypatch.setattr(live_clock.time, "monotonic", lambda: real[0])
+    t0 = datetime(2024, 11, 29, 17, 57, tzinfo=UTC)
+    held = live_clock.WallTimeClock(t0, rate=60, hold=True)
+    running = live_clock.WallTimeClock(t0, rate=60)
+    real[0] += 12.0  # a slow start: 12 s of building and connecting
+    assert held.now() == t0 and running.now() == t0 + timedelta(minutes=12)
+    held.begin()
+    real[0] += 1.0
+    assert held.now() == t0 + MINUTE
+    held.begin()  # a second begin changes nothing
+    assert held.now() == t0 + MINUTE
+    assert live_clock.WallTimeClock(hold=True).now().tzinfo is not None  # the real clock runs

@@ -148,7 +148,7 @@ def live(
         clock = None
         if clock_start is not None or clock_rate != 1.0:
             start = _clock_start(clock_start) if clock_start else None
-            clock = WallTimeClock(start, clock_rate)
+            clock = WallTimeClock(start, clock_rate, hold=True)  # runs once connected
         with one_line_logs():
             code = run_live(settings, as_json, LiveParts(clock=clock))
     except (FeedError, ValueError, FileNotFoundError) as exc:

@@ -20,6 +20,7 @@ from sessionflow.stream_coordinator import (
 from sessionflow.stream_coordinator.live import LiveCoordinator
 from sessionflow.system_manager.settings import Settings
 from sessionflow.time_provider import BacktestClock, Clock, ExchangeCalendar, SessionInfo
+from sessionflow.time_provider.live_clock import WallTimeClock
 
 
 class DataManager:
@@ -97,6 +98,8 @@ class DataManager:
         """Live: start the feed and wait until it is subscribed (raises on bad keys)."""
         if isinstance(self.coordinator, LiveCoordinator):
             self.coordinator.connect()
+            if isinstance(self.clock, WallTimeClock):
+                self.clock.begin()  # a simulated clock runs from its start from now on
 
     def _check_symbols(self, symbols: Sequence[str], in_store: bool = True) -> None:
         if not symbols:

@@ -29,10 +29,15 @@ class WallTimeClock:
     """Wall time in UTC; with ``start`` it begins at that instant, with ``rate`` it runs faster.
 
     ``WallTimeClock()`` is the real clock. ``WallTimeClock(start, rate=60)`` replays a
-    session sixty times faster against a local server (simulations, demos).
+    session sixty times faster against a local server (simulations, demos). With
+    ``hold=True`` a simulated clock stands at ``start`` until :meth:`begin` (the system
+    calls it once the feed is connected), so the seconds spent building the calendar and
+    connecting, many under load, do not eat into the session being simulated.
     """
 
-    def __init__(self, start: datetime | None = None, rate: float = 1.0) -> None:
+    def __init__(
+        self, start: datetime | None = None, rate: float = 1.0, hold: bool = False
+    ) -> None:
         if rate <= 0:
             raise ValueError(f"clock rate must be positive, got {rate}")
         if start is not None and start.tzinfo is None:
@@ -40,11 +45,18 @@ class WallTimeClock:
         self.rate = rate
         self._real = start is None and rate == 1.0
         self._start = start or datetime.now(UTC)
-        self._t0 = time.monotonic()
+        self._t0: float | None = None if hold and not self._real else time.monotonic()
+
+    def begin(self) -> None:
+        """Start a simulated clock running from ``start`` (once; later calls change nothing)."""
+        if self._t0 is None:
+            self._t0 = time.monotonic()
 
     def now(self) -> datetime:
         if self._real:
             return datetime.now(UTC)
+        if self._t0 is None:
+            return self._start
         return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self.rate)
 
     def real_seconds_until(self, deadline: datetime) -> float:
