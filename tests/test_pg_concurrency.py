@@ -33,9 +33,9 @@ from tests.store_support import argv, env
 
 HISTORY = (date(2024, 11, 25), date(2024, 11, 27))
 IMPORTED = ["IMPA", "IMPB", "IMPC", "IMPD"]
-LIVE_FROM = "2024-11-29T12:48:00-05:00"  # 12 minutes before the early close: 24 s at 30x
-RATE = "30"  # slow enough that the others end first on a loaded 2-core machine (~12 s here)
-TIMEOUT = 90
+LIVE_FROM = "2024-11-29T12:48:00-05:00"  # 12 minutes before the early close: 60 s at 12x
+RATE = "12"  # 60 s of live session: the others end first even at a load of 15 on 2 cores
+TIMEOUT = 240
 
 
 def spawn(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
