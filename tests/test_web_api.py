@@ -307,3 +307,51 @@ def test_the_quality_matrix_is_bounded_on_a_long_store(long_store: Path) -> None
         )
         year = client.get("/api/quality", params={"start": "2023-02-01", "end": "2024-01-31"})
         assert year.status_code == 200 and len(year.json()["sessions"]) == 251
+
+
+def _same_length_wrong(token: str) -> list[str]:
+    """Wrong tokens as long as the real one: a check that compares lengths passes them all."""
+    flip = chr(ord(token[-1]) ^ 1)
+    return [token[:-1] + flip, flip + token[1:], token[::-1], "x" * len(token)]
+
+
+WEB_TOKEN = "tok-3f9a8b7c6d5e"
+
+
+def _refused(c: TestClient, where: str, wrong: str) -> bool:
+    """Whether ``wrong`` is refused (401) at ``where``."""
+    bearer = {"Authorization": f"Bearer {wrong}"}
+    if where == "rest":
+        return c.get("/api/symbols", headers=bearer).status_code == 401
+    if where == "controls":
+        body = {"symbols": "SPY", "start": EARLY, "end": EARLY}
+        codes = [c.post(f"/api/system/{a}", headers=bearer).status_code for a in ("pause", "stop")]
+        codes.append(c.post("/api/system/start", headers=bearer, json=body).status_code)
+        return codes == [401, 401, 401]
+    if where == "login":
+        return c.post("/api/login", json={"token": wrong}).status_code == 401
+    headers = bearer if where == "websocket" else {}
+    if where == "cookie":
+        c.cookies.set("sessionflow_token", wrong)
+    try:
+        with c.websocket_connect("/ws/events", headers=headers):
+            return False
+    except WebSocketDenialResponse as denied:
+        return denied.status_code == 401
+    finally:
+        c.cookies.clear()
+
+
+@pytest.mark.parametrize("where", ["rest", "controls", "websocket", "cookie", "login"])
+def test_same_length_wrong_tokens_are_refused(demo_store_path: Path, where: str) -> None:
+    """Every wrong token the other tests try has another length than the real one: a check
+    that compared lengths (or a prefix) passed them. Here all have the real one's length."""
+    token = WEB_TOKEN
+    flip = chr(ord(token[-1]) ^ 1)
+    wrongs = [token[:-1] + flip, flip + token[1:], token[::-1], "x" * len(token)]
+    with demo_app(demo_store_path, token=token) as (app, _), TestClient(app) as c:
+        for wrong in wrongs:
+            assert len(wrong) == len(token) and wrong != token
+            assert _refused(c, where, wrong), wrong
+        assert app.state.slot.system is None  # no control went through
+        assert c.get("/api/symbols", headers={"Authorization": f"Bearer {token}"}).is_success
