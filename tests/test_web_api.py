@@ -355,3 +355,44 @@ def test_same_length_wrong_tokens_are_refused(demo_store_path: Path, where: str)
             assert _refused(c, where, wrong), wrong
         assert app.state.slot.system is None  # no control went through
         assert c.get("/api/symbols", headers={"Authorization": f"Bearer {token}"}).is_success
+
+
+def test_starting_sessions_without_stored_bars_is_refused_as_the_cli_does(
+    client: TestClient,
+) -> None:
+    """The CLI exits 2 when nothing is stored for the request; the page started a run of
+    empty sessions (0 bars and 390 gaps each, read as bad data)."""
+    body = {"symbols": "SPY,QQQ", "start": "2024-12-09", "end": "2024-12-10"}
+    r = client.post("/api/system/start", json=body)
+    assert r.status_code == 400
+    assert r.json()["detail"] == (
+        "no stored bars for SPY, QQQ in 2 sessions 2024-12-09..2024-12-10; "
+        "import data for these sessions first"
+    )
+    assert client.get("/api/system").json()["state"] == "none"
+    # some stored sessions in the span: the run goes ahead (the CLI warns and runs too)
+    body = {"symbols": "SPY", "start": "2024-12-05", "end": "2024-12-09", "speed": 0}
+    assert client.post("/api/system/start", json=body).status_code == 200
+
+
+def test_gaps_of_a_day_that_is_no_session_is_a_404_as_for_bars(client: TestClient) -> None:
+    for day, why in (("2024-11-28", "2024-11-28 is not a XNYS session"),
+                     ("2200-06-02", "2200-06-02 is not a XNYS session")):  # fmt: skip
+        bars = client.get("/api/bars/SPY", params={"session": day})
+        gaps = client.get("/api/gaps", params={"session": day})
+        assert (gaps.status_code, gaps.json()) == (bars.status_code, bars.json()) == (
+            404, {"detail": why}
+        )  # fmt: skip
+    r = client.get("/api/gaps", params={"session": EARLY, "symbol": "ZZZZ"})
+    assert (r.status_code, r.json()) == (404, {"detail": "symbol 'ZZZZ' is not in the store"})
+
+
+def test_the_api_schema_needs_the_token_when_one_is_set(demo_store_path: Path) -> None:
+    with demo_app(demo_store_path, token=WEB_TOKEN) as (app, _), TestClient(app) as c:
+        assert c.get("/openapi.json").status_code == 401
+        for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            assert c.get(path).status_code == 401
+        ok = c.get("/openapi.json", headers={"Authorization": f"Bearer {WEB_TOKEN}"})
+        assert ok.status_code == 200 and "/api/system/start" in ok.json()["paths"]
+    with demo_app(demo_store_path) as (app, _), TestClient(app) as c:
+        assert c.get("/openapi.json").status_code == 200  # no token set: as every route

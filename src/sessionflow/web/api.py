@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel
 from sessionflow.cli.progress import partial_report
 from sessionflow.cli.report_cmd import report_rows
 from sessionflow.export import parse_interval
-from sessionflow.models import Bar, normalize_symbol, to_us
+from sessionflow.models import Bar, to_us
 from sessionflow.session_data import SessionReport
 from sessionflow.session_data.report import SymbolReport
 from sessionflow.system_manager import State, SystemManager
@@ -160,12 +160,14 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
         session: str | None = None, symbol: str | None = None, start: str | None = None,
         end: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        if session is not None:
-            start = end = session
         try:
-            sym = None if symbol is None else normalize_symbol(symbol)
+            if session is not None:  # a day that is no session is a 404, as for /api/bars
+                start = end = view.session(day(session)).date.isoformat()
+            sym = None if symbol is None else view.symbol(symbol)
         except ValueError as exc:
             raise _bad(exc) from None
+        except StoreNotFound as exc:
+            raise _bad(exc, 404) from None
         out: list[dict[str, Any]] = []
         for c in matrix(start, end):
             if sym is None or c["symbol"] == sym:

@@ -49,9 +49,9 @@ def create_app(
     """
     base = settings or (system.settings if system is not None else Settings())
     hub = EventHub()
-    slot = SystemSlot(system, store, base, hub)
     calendar = system.calendar if system is not None else ExchangeCalendar(base.calendar)
     view = StoreView(store, calendar, clock or LiveClock())
+    slot = SystemSlot(system, store, base, hub, view)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

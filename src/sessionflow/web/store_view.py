@@ -98,8 +98,19 @@ class StoreView:
         return list(self._cached(("sessions",), self._sessions))
 
     def _sessions(self) -> list[SessionInfo]:
-        days = [d for _, d, regular, _ in self.store.bar_days(self.calendar.tz.key) if regular]
+        days = [d for dates in self.stored_days().values() for d in dates]
         return self.calendar.sessions(min(days), max(days)) if days else []
+
+    def stored_days(self) -> dict[str, frozenset[date]]:
+        """Per symbol, the sessions holding at least one of its regular-session bars."""
+        return dict(self._cached(("days",), self._stored_days))
+
+    def _stored_days(self) -> dict[str, frozenset[date]]:
+        per: dict[str, set[date]] = {}
+        for sym, day, regular, _ in self.store.bar_days(self.calendar.tz.key):
+            if regular:
+                per.setdefault(sym, set()).add(day)
+        return {sym: frozenset(days) for sym, days in per.items()}
 
     def symbol(self, text: str) -> str:
         sym = normalize_symbol(text)
