@@ -396,3 +396,32 @@ def test_the_api_schema_needs_the_token_when_one_is_set(demo_store_path: Path) -
         assert ok.status_code == 200 and "/api/system/start" in ok.json()["paths"]
     with demo_app(demo_store_path) as (app, _), TestClient(app) as c:
         assert c.get("/openapi.json").status_code == 200  # no token set: as every route
+
+
+@pytest.mark.parametrize("day", ["2024-11-27", EARLY])
+def test_hourly_and_odd_intervals_are_the_engines_windows_from_the_session_open(
+    client: TestClient, demo_store_path: Path, day: str
+) -> None:
+    """5m cannot tell open-aligned from clock-aligned windows on a 09:30 open (both start
+    at :30 and :35); 60m (09:30-10:30, not 09:00-10:00) and 45m/7m can. The 13:00 early
+    close ends with a short window (60m: 12:30-13:00, 30 minutes)."""
+    session = date.fromisoformat(day)
+    settings = demo_settings(demo_store_path, start=session, end=session, symbols=["NVDA"],
+                             derived_intervals=[7, 45, 60])  # fmt: skip
+    _, events = run_collect(settings)
+    tz = ExchangeCalendar("XNYS").tz
+    for k in (7, 45, 60):
+        got = client.get("/api/bars/NVDA", params={"interval": f"{k}m", "session": day}).json()
+        engine = [ev.bar for ev in events if isinstance(ev, DerivedBarEvent) and ev.interval == k]
+        assert [(b["time"], b["open"], b["high"], b["low"], b["close"], b["volume"],
+                 b["minutes"]) for b in got["bars"]] == [
+            (to_us(b.ts) // 1_000_000, b.open, b.high, b.low, b.close, b.volume, b.minutes)
+            for b in engine
+        ], k  # fmt: skip
+        first = datetime.fromtimestamp(got["bars"][0]["time"], tz)
+        assert (first.hour, first.minute) == (9, 30), k
+    hourly = client.get("/api/bars/NVDA", params={"interval": "60m", "session": day}).json()
+    last = hourly["bars"][-1]
+    closes = "12:30" if day == EARLY else "15:30"
+    assert datetime.fromtimestamp(last["time"], tz).strftime("%H:%M") == closes
+    assert last["minutes"] == 30
