@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,11 +17,12 @@ from typer.testing import CliRunner
 from sessionflow import DerivedBarEvent
 from sessionflow.cli.app import app as cli_app
 from sessionflow.demo import DEMO_SYMBOLS, GAPPY, synthetic_bars
+from sessionflow.events import DerivedSliceEvent
 from sessionflow.models import to_us
 from sessionflow.store import open_store
 from sessionflow.time_provider import ExchangeCalendar
 from tests.helpers import demo_settings, run_collect
-from tests.web_support import demo_app
+from tests.web_support import demo_app, late_store
 
 EARLY = "2024-11-29"
 
@@ -425,3 +429,77 @@ def test_hourly_and_odd_intervals_are_the_engines_windows_from_the_session_open(
     closes = "12:30" if day == EARLY else "15:30"
     assert datetime.fromtimestamp(last["time"], tz).strftime("%H:%M") == closes
     assert last["minutes"] == 30
+
+
+@contextmanager
+def _paused_at(path: Path, symbols: list[str], at: datetime) -> Iterator[tuple[TestClient, Any]]:
+    """The app with a run of the early close at full speed, paused at the first 5m window
+    announced at or after ``at`` (a check announces it: its figures are settled)."""
+    day = date.fromisoformat(EARLY)
+    over = {"symbols": symbols, "start": day, "end": day, "speed": 0.0}
+    paused = threading.Event()
+    with demo_app(path, system_over=over) as (app, system), TestClient(app) as client:
+        assert system is not None
+
+        def hook(ev: Any) -> None:
+            if isinstance(ev, DerivedSliceEvent) and ev.time >= at and not paused.is_set():
+                system.pause()
+                paused.set()
+
+        system.on_batch(hook)
+        system.start()
+        assert paused.wait(60)
+        yield client, system
+
+
+def test_the_session_under_way_shows_the_engines_figures_so_far(
+    client: TestClient, demo_store_path: Path
+) -> None:
+    """Gaps up to the clock, not the day's; quality over the minutes elapsed, as the engine
+    rates it (a gapless symbol is 100%, not 43% of the whole session); the playing outline
+    only on the run's symbols."""
+    at = datetime(2024, 11, 29, 16, 0, tzinfo=UTC)  # 11:00 ET, 90 minutes in
+    full = client.get("/api/gaps", params={"session": EARLY, "symbol": "NVDA"}).json()["gaps"]
+    with _paused_at(demo_store_path, ["SPY", "NVDA"], at) as (client, system):
+        _so_far_checks(client, system, full)
+
+
+def _so_far_checks(client: TestClient, system: Any, full: list[dict[str, Any]]) -> None:
+    clock = datetime.fromisoformat(client.get("/api/system").json()["clock"])
+    gaps = client.get("/api/gaps", params={"session": EARLY, "symbol": "NVDA"}).json()["gaps"]
+    assert gaps == [g for g in full if datetime.fromisoformat(g["start"]) < clock]
+    assert 0 < len(gaps) < len(full)
+    sd = system.data_manager.session_data
+    rows = {r["symbol"]: r for r in client.get("/api/report").json()["rows"]}
+    cells = {c["symbol"]: c for c in client.get("/api/quality").json()["cells"]
+             if c["session"] == EARLY}  # fmt: skip
+    for sym in ("SPY", "NVDA"):
+        row, cell = rows[sym], cells[sym]
+        assert row["partial"] and row["expected"] == sd.expected_so_far
+        assert 90 <= row["expected"] < 210
+        assert row["quality"] == sd.symbol(sym).bar_quality == cell["quality"]
+        assert cell["running"] and cell["source"] == "engine"
+        assert cell["expected"] == row["expected"] and cell["bars"] == row["bars"]
+    assert rows["SPY"]["quality"] == 100.0 and cells["SPY"]["label"] == "100"
+    assert rows["NVDA"]["quality"] < 100.0
+    others = [c for s, c in cells.items() if s not in ("SPY", "NVDA")]
+    assert others and not any(c["running"] for c in others)
+    assert all(c["source"] == "store" and c["expected"] == 210 for c in others)
+
+
+def test_sessions_outside_a_symbols_stored_span_are_not_charged(tmp_path: Path) -> None:
+    """BBB is stored from 2024-11-25: the heat map showed red 0.0 for the sessions before,
+    where ``store info`` charges nothing."""
+    path = late_store(tmp_path / "late.duckdb")
+    with demo_app(path) as (app, _), TestClient(app) as c:
+        cells = {(x["symbol"], x["session"]): x for x in c.get("/api/quality").json()["cells"]}
+        assert len(cells) == 2 * 6
+        for day in ("2024-11-20", "2024-11-21", "2024-11-22"):
+            bbb = cells[("BBB", day)]
+            assert (bbb["charged"], bbb["quality"], bbb["label"], bbb["missing"]) == (
+                False, None, "-", 0
+            )  # fmt: skip
+            assert cells[("AAA", day)]["charged"] and cells[("AAA", day)]["quality"] == 100.0
+        assert cells[("BBB", "2024-11-25")]["charged"]
+        gaps = c.get("/api/gaps", params={"symbol": "BBB", "session": "2024-11-20"}).json()
+        assert gaps == {"gaps": []}

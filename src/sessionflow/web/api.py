@@ -8,7 +8,7 @@ set_speed and stop. Controls are POST only: a GET on them is 405.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response
@@ -264,6 +264,12 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
     return api
 
 
+def _iso(text: str) -> str:
+    """One spelling of a UTC time for every source (the engine writes ``Z``, the store
+    ``+00:00``), so a gap reads the same from both."""
+    return datetime.fromisoformat(text).isoformat()
+
+
 def _cell(c: Cell, engine: SymbolReport | None, span: tuple[date, date] | None) -> dict[str, Any]:
     """One heat-map cell: the store's figures, or the engine's for a session it played or
     is playing (then over the minutes so far). A session outside the symbol's first to last
@@ -277,7 +283,8 @@ def _cell(c: Cell, engine: SymbolReport | None, span: tuple[date, date] | None) 
     charged = span is not None and span[0] <= c.session <= span[1]
     if engine is not None:
         bars, expected, filled, source = engine.bars, engine.expected, engine.gaps_filled, "engine"
-        ranges, missing = list(engine.gap_ranges), engine.gaps_found - engine.gaps_filled
+        ranges = [(_iso(a), _iso(b)) for a, b in engine.gap_ranges]  # "Z" -> "+00:00"
+        missing = engine.gaps_found - engine.gaps_filled
     elif not charged:
         ranges, missing = [], 0
     quality = quality_percent(bars, expected) if charged or engine is not None else None
