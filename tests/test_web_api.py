@@ -22,7 +22,7 @@ from sessionflow.models import to_us
 from sessionflow.store import open_store
 from sessionflow.time_provider import ExchangeCalendar
 from tests.helpers import demo_settings, run_collect
-from tests.web_support import demo_app, late_store
+from tests.web_support import demo_app, late_store, ws_messages
 
 EARLY = "2024-11-29"
 
@@ -115,8 +115,9 @@ def test_start_pause_resume_speed_stop_and_events_over_the_websocket(
         st = client.post("/api/system/start", json=body).json()
         assert st["state"] == "running" and st["symbols"] == ["SPY", "QQQ"]
         seen: dict[str, dict[str, Any]] = {}
+        messages = ws_messages(ws)
         for _ in range(200):
-            msg = ws.receive_json()
+            msg = next(messages)
             seen.setdefault(msg["type"], msg)
             if "bars" in seen and "session_start" in seen:
                 break
@@ -126,7 +127,7 @@ def test_start_pause_resume_speed_stop_and_events_over_the_websocket(
         # bars stream without a pause at 600x, and the status still comes every 0.5 s
         kinds: set[str] = set()
         for _ in range(100):
-            kinds.add(ws.receive_json()["type"])
+            kinds.add(next(messages)["type"])
             if {"status", "bars", "derived"} <= kinds:
                 break
         assert {"status", "bars", "derived"} <= kinds

@@ -19,6 +19,7 @@ from sessionflow.models import to_us
 from sessionflow.store import BarBatch, open_store
 from sessionflow.web import create_app
 from sessionflow.web.events import MAX_PENDING, MAX_WINDOW_BARS, Client, coalesce
+from tests.web_support import ws_messages
 
 OPEN = datetime(2024, 11, 29, 14, 30, tzinfo=UTC)
 
@@ -70,10 +71,14 @@ def test_a_client_that_falls_behind_loses_its_oldest_texts_counted() -> None:
     c = Client()
     for i in range(MAX_PENDING + 7):
         c.offer(str(i))
-    sent = c.take()
-    assert json.loads(sent[0]) == {"type": "dropped", "count": 7}
-    assert sent[1:] == [str(i) for i in range(7, MAX_PENDING + 7)]
-    assert c.take() == [] and not c.ready.is_set()
+    frame = c.take()  # one frame: a JSON array of what it has
+    assert frame is not None
+    sent = json.loads(frame)
+    assert sent[0] == {"type": "dropped", "count": 7}
+    assert sent[1:] == list(range(7, MAX_PENDING + 7))
+    assert c.take() is None and not c.ready.is_set()
+    c.offer('{"type": "status"}')
+    assert c.take() == '{"type": "status"}'  # alone: the message itself
 
 
 @pytest.fixture
@@ -119,8 +124,9 @@ def test_many_viewers_share_one_sender_and_all_get_the_run(
             assert c.post("/api/system/start", json=body).status_code == 200
             for ws in opened:
                 kinds: set[str] = set()
+                messages = ws_messages(ws)
                 while not {"session_end", "status"} <= kinds:
-                    kinds.add(ws.receive_json()["type"])
+                    kinds.add(next(messages)["type"])
                 assert "session_start" in kinds and kinds & {"bars", "dropped"}
         finally:
             for s in sockets:

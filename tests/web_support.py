@@ -57,6 +57,14 @@ def late_store(path: Path) -> Path:
     return path
 
 
+def ws_messages(ws: Any) -> Iterator[dict[str, Any]]:
+    """The messages a test WebSocket receives, one by one (a frame holds one message or
+    a JSON array of a send window's messages)."""
+    while True:
+        data = ws.receive_json()
+        yield from data if isinstance(data, list) else [data]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

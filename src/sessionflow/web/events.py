@@ -6,7 +6,8 @@ that loop at most once per send window, whatever the number of viewers (a wake-u
 event and viewer cost 30 s instead of 1.1 s of run time with 300 tabs). On the loop, one
 sender per loop (``Fanout``) gathers a window's events, turns them into messages once
 (bars of consecutive minutes merged into one message per kind), encodes each once, and
-hands the texts to every client's bounded queue; each connection only writes its texts.
+hands the texts to every client's bounded queue; each connection writes what it has as
+one frame (one message, or a JSON array of a window's messages).
 When a window holds more bars than a viewer can use (a replay at full speed), they become
 one ``dropped`` notice counting the events left out, and the page reloads from REST. A
 client that falls behind loses its oldest texts (counted, announced as ``dropped``): a
@@ -60,14 +61,18 @@ class Client:
         self.pending.append(text)
         self.ready.set()
 
-    def take(self) -> list[str]:
-        """What to send now: a ``dropped`` notice first if this client lost any."""
+    def take(self) -> str | None:
+        """What to send now as ONE frame (a send per wake, however many messages): the
+        message, or a JSON array of them, a ``dropped`` notice first if this client lost
+        any; None if there is nothing."""
         out = [json.dumps({"type": "dropped", "count": self.dropped})] if self.dropped else []
         self.dropped = 0
         out.extend(self.pending)
         self.pending.clear()
         self.ready.clear()
-        return out
+        if len(out) <= 1:
+            return out[0] if out else None
+        return "[" + ",".join(out) + "]"
 
 
 class Fanout:

@@ -36,8 +36,9 @@ def build_ws_router(slot: SystemSlot) -> APIRouter:
             await ws.send_json({"type": "status", "status": status_of(slot)})
             while not reader.done():
                 await client.ready.wait()
-                for text in client.take():
-                    await ws.send_text(text)
+                frame = client.take()
+                if frame is not None:
+                    await ws.send_text(frame)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -230,17 +230,21 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/events");
-    socket.onmessage = (ev) => {
-      const msg = JSON.parse(ev.data);
-      if (msg.type === "status") showStatus(msg.status);
-      else if (msg.type === "bars") onBars(msg, "1m");
-      else if (msg.type === "derived") onBars(msg, msg.interval + "m");
-      else if (msg.type === "session_start" || msg.type === "session_end") scheduleRefresh();
-      else if (msg.type === "dropped" && view.session === (view.status && view.status.session)) {
-        reloadChartSoon(); // live updates were lost: take the series anew
-      }
+    socket.onmessage = (ev) => { // one message, or an array of a send window's messages
+      const data = JSON.parse(ev.data);
+      for (const msg of Array.isArray(data) ? data : [data]) onMessage(msg);
     };
     socket.onclose = () => setTimeout(connect, 2000);
+  }
+
+  function onMessage(msg) {
+    if (msg.type === "status") showStatus(msg.status);
+    else if (msg.type === "bars") onBars(msg, "1m");
+    else if (msg.type === "derived") onBars(msg, msg.interval + "m");
+    else if (msg.type === "session_start" || msg.type === "session_end") scheduleRefresh();
+    else if (msg.type === "dropped" && view.session === (view.status && view.status.session)) {
+      reloadChartSoon(); // live updates were lost: take the series anew
+    }
   }
 
   async function control(action, body) {
