@@ -8,9 +8,10 @@ and read everything they are sent, as open browser tabs do. Reported: the run's 
 (``start()`` to the end of the last session) and the server process's CPU time over it
 (all its threads: engine and event loop; less sensitive to other processes' load), the
 best of ``--runs`` for each count, counts alternated so the machine's load hits both
-alike, and the ratios to the first count.
+alike, and the ratios to the first count (best against best, and the median of each
+round's ratio, which a busy machine disturbs less).
 
-Usage: ``python benchmarks/ws_viewers.py [--viewers 0,100] [--runs 5] [--symbols 50] [--idle]``
+Usage: ``python benchmarks/ws_viewers.py [--viewers 0,100] [--runs 7] [--symbols 200] [--idle]``
 (``--idle``: the clients never read, like a frozen tab).
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,19 +100,24 @@ def _run_once(path: Path, symbols: list[str], viewers: int, read: bool) -> tuple
     return took, cpu
 
 
+def _median_ratio(walls: list[float], base: list[float]) -> float:
+    return statistics.median(w / b for w, b in zip(walls, base, strict=True))
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         asyncio.run(_viewers(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "read"))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--viewers", default="0,100")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--symbols", type=int, default=50)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--symbols", type=int, default=200)
     ap.add_argument("--idle", action="store_true")
     args = ap.parse_args()
     counts = [int(x) for x in args.viewers.split(",")]
     best = dict.fromkeys(counts, float("inf"))
     cpu = dict.fromkeys(counts, float("inf"))
+    walls: dict[int, list[float]] = {n: [] for n in counts}
     symbols = [f"S{i:03d}" for i in range(args.symbols)]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
@@ -121,14 +128,17 @@ def main() -> None:
             for n in counts:
                 took, used = _run_once(path, symbols, n, not args.idle)
                 best[n], cpu[n] = min(best[n], took), min(cpu[n], used)
+                walls[n].append(took)
                 print(f"run {r + 1}: {n} viewers {took:.3f} s wall, {used:.3f} s CPU",
                       file=sys.stderr, flush=True)  # fmt: skip
     load = os.getloadavg()[0]
+    base = walls[counts[0]]
     for n in counts:
         kind = "idle" if args.idle else "reading"
         print(f"{n:4d} viewers ({kind}), {args.symbols} symbols x 11 sessions: "
               f"{best[n]:.3f} s wall ({best[n] / best[counts[0]]:.2f}x), {cpu[n]:.3f} s "
-              f"server CPU ({cpu[n] / cpu[counts[0]]:.2f}x), best of {args.runs}")  # fmt: skip
+              f"server CPU ({cpu[n] / cpu[counts[0]]:.2f}x), best of {args.runs}; median of "
+              f"the rounds' wall ratios {_median_ratio(walls[n], base):.2f}x")  # fmt: skip
     print(f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
 
 

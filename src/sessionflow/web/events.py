@@ -40,7 +40,7 @@ from sessionflow.store import BarBatch
 
 MAX_PENDING = 256  # texts per client before it loses the oldest
 MAX_CLIENTS = 256  # connections per app; more are refused with the reason
-SEND_WINDOW_S = 0.25  # a sender gathers events this long, then fans them out once
+SEND_WINDOW_S = 0.5  # a sender gathers events this long, then fans them out once
 MAX_WINDOW_BARS = 2000  # bars in one window beyond which they become a `dropped` notice
 Message = BatchEvent | dict[str, Any]  # an event, or a ready message (status)
 
