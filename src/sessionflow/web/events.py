@@ -226,7 +226,9 @@ class EventHub:
 
     def broadcast(self, message: Message) -> None:
         """From any thread: to every client (status after a control action, events)."""
-        for loop, fan in list(self._fanouts.items()):
+        with self._lock:
+            fans = list(self._fanouts.items())
+        for loop, fan in fans:
             try:
                 fan.put(message)
             except RuntimeError:  # the server's loop has closed
