@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
 from sessionflow.store import open_store
-from sessionflow.store.errors import StoreUnreachable
+from sessionflow.store.errors import StorePasswordInUrl, StoreUnreachable
 from sessionflow.store.postgres_probe import answers_as_postgres
 from sessionflow.web import create_app
 from tests.pg_support import SECRET_PASSWORD, SECRET_ROLE, PgServer
@@ -225,3 +225,21 @@ def test_reading_an_empty_database_says_how_to_fill_it(pg_url: str) -> None:
             f"(sessionflow import bars FILE --store URL) or copy a store into it "
             f"(sessionflow store copy FILE URL)"
         ], err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://me:hunter2@127.0.0.1:1/market",
+        "postgresql://me@127.0.0.1:1/market?password=hunter2",
+        "postgresql://me@127.0.0.1:1/market?pass%77ord=hunter2",
+        "postgres://me@127.0.0.1:1/market?sslmode=disable&%70assword=hunter2",
+    ],
+)
+def test_a_password_in_the_url_is_refused_even_percent_encoded(url: str) -> None:
+    """libpq decodes a URL's parameter names: ``pass%77ord`` is ``password`` to it."""
+    code, out, err = cli("store", "info", "--store", url)
+    assert code == 2 and "the URL carries a password" in err, err
+    assert "hunter2" not in out + err
+    with pytest.raises(StorePasswordInUrl):
+        open_store(url)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,11 +17,12 @@ from typer.testing import CliRunner
 from sessionflow import DerivedBarEvent
 from sessionflow.cli.app import app as cli_app
 from sessionflow.demo import DEMO_SYMBOLS, GAPPY, synthetic_bars
+from sessionflow.events import DerivedSliceEvent
 from sessionflow.models import to_us
 from sessionflow.store import open_store
 from sessionflow.time_provider import ExchangeCalendar
 from tests.helpers import demo_settings, run_collect
-from tests.web_support import demo_app
+from tests.web_support import demo_app, late_store, ws_messages
 
 EARLY = "2024-11-29"
 
@@ -111,8 +115,9 @@ def test_start_pause_resume_speed_stop_and_events_over_the_websocket(
         st = client.post("/api/system/start", json=body).json()
         assert st["state"] == "running" and st["symbols"] == ["SPY", "QQQ"]
         seen: dict[str, dict[str, Any]] = {}
+        messages = ws_messages(ws)
         for _ in range(200):
-            msg = ws.receive_json()
+            msg = next(messages)
             seen.setdefault(msg["type"], msg)
             if "bars" in seen and "session_start" in seen:
                 break
@@ -122,7 +127,7 @@ def test_start_pause_resume_speed_stop_and_events_over_the_websocket(
         # bars stream without a pause at 600x, and the status still comes every 0.5 s
         kinds: set[str] = set()
         for _ in range(100):
-            kinds.add(ws.receive_json()["type"])
+            kinds.add(next(messages)["type"])
             if {"status", "bars", "derived"} <= kinds:
                 break
         assert {"status", "bars", "derived"} <= kinds
@@ -307,3 +312,195 @@ def test_the_quality_matrix_is_bounded_on_a_long_store(long_store: Path) -> None
         )
         year = client.get("/api/quality", params={"start": "2023-02-01", "end": "2024-01-31"})
         assert year.status_code == 200 and len(year.json()["sessions"]) == 251
+
+
+def _same_length_wrong(token: str) -> list[str]:
+    """Wrong tokens as long as the real one: a check that compares lengths passes them all."""
+    flip = chr(ord(token[-1]) ^ 1)
+    return [token[:-1] + flip, flip + token[1:], token[::-1], "x" * len(token)]
+
+
+WEB_TOKEN = "tok-3f9a8b7c6d5e"
+
+
+def _refused(c: TestClient, where: str, wrong: str) -> bool:
+    """Whether ``wrong`` is refused (401) at ``where``."""
+    bearer = {"Authorization": f"Bearer {wrong}"}
+    if where == "rest":
+        return c.get("/api/symbols", headers=bearer).status_code == 401
+    if where == "controls":
+        body = {"symbols": "SPY", "start": EARLY, "end": EARLY}
+        codes = [c.post(f"/api/system/{a}", headers=bearer).status_code for a in ("pause", "stop")]
+        codes.append(c.post("/api/system/start", headers=bearer, json=body).status_code)
+        return codes == [401, 401, 401]
+    if where == "login":
+        return c.post("/api/login", json={"token": wrong}).status_code == 401
+    headers = bearer if where == "websocket" else {}
+    if where == "cookie":
+        c.cookies.set("sessionflow_token", wrong)
+    try:
+        with c.websocket_connect("/ws/events", headers=headers):
+            return False
+    except WebSocketDenialResponse as denied:
+        return denied.status_code == 401
+    finally:
+        c.cookies.clear()
+
+
+@pytest.mark.parametrize("where", ["rest", "controls", "websocket", "cookie", "login"])
+def test_same_length_wrong_tokens_are_refused(demo_store_path: Path, where: str) -> None:
+    """Every wrong token the other tests try has another length than the real one: a check
+    that compared lengths (or a prefix) passed them. Here all have the real one's length."""
+    token = WEB_TOKEN
+    flip = chr(ord(token[-1]) ^ 1)
+    wrongs = [token[:-1] + flip, flip + token[1:], token[::-1], "x" * len(token)]
+    with demo_app(demo_store_path, token=token) as (app, _), TestClient(app) as c:
+        for wrong in wrongs:
+            assert len(wrong) == len(token) and wrong != token
+            assert _refused(c, where, wrong), wrong
+        assert app.state.slot.system is None  # no control went through
+        assert c.get("/api/symbols", headers={"Authorization": f"Bearer {token}"}).is_success
+
+
+def test_starting_sessions_without_stored_bars_is_refused_as_the_cli_does(
+    client: TestClient,
+) -> None:
+    """The CLI exits 2 when nothing is stored for the request; the page started a run of
+    empty sessions (0 bars and 390 gaps each, read as bad data)."""
+    body = {"symbols": "SPY,QQQ", "start": "2024-12-09", "end": "2024-12-10"}
+    r = client.post("/api/system/start", json=body)
+    assert r.status_code == 400
+    assert r.json()["detail"] == (
+        "no stored bars for SPY, QQQ in 2 sessions 2024-12-09..2024-12-10; "
+        "import data for these sessions first"
+    )
+    assert client.get("/api/system").json()["state"] == "none"
+    # some stored sessions in the span: the run goes ahead (the CLI warns and runs too)
+    body = {"symbols": "SPY", "start": "2024-12-05", "end": "2024-12-09", "speed": 0}
+    assert client.post("/api/system/start", json=body).status_code == 200
+
+
+def test_gaps_of_a_day_that_is_no_session_is_a_404_as_for_bars(client: TestClient) -> None:
+    for day, why in (("2024-11-28", "2024-11-28 is not a XNYS session"),
+                     ("2200-06-02", "2200-06-02 is not a XNYS session")):  # fmt: skip
+        bars = client.get("/api/bars/SPY", params={"session": day})
+        gaps = client.get("/api/gaps", params={"session": day})
+        assert (gaps.status_code, gaps.json()) == (bars.status_code, bars.json()) == (
+            404, {"detail": why}
+        )  # fmt: skip
+    r = client.get("/api/gaps", params={"session": EARLY, "symbol": "ZZZZ"})
+    assert (r.status_code, r.json()) == (404, {"detail": "symbol 'ZZZZ' is not in the store"})
+
+
+def test_the_api_schema_needs_the_token_when_one_is_set(demo_store_path: Path) -> None:
+    with demo_app(demo_store_path, token=WEB_TOKEN) as (app, _), TestClient(app) as c:
+        assert c.get("/openapi.json").status_code == 401
+        for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            assert c.get(path).status_code == 401
+        ok = c.get("/openapi.json", headers={"Authorization": f"Bearer {WEB_TOKEN}"})
+        assert ok.status_code == 200 and "/api/system/start" in ok.json()["paths"]
+    with demo_app(demo_store_path) as (app, _), TestClient(app) as c:
+        assert c.get("/openapi.json").status_code == 200  # no token set: as every route
+
+
+@pytest.mark.parametrize("day", ["2024-11-27", EARLY])
+def test_hourly_and_odd_intervals_are_the_engines_windows_from_the_session_open(
+    client: TestClient, demo_store_path: Path, day: str
+) -> None:
+    """5m cannot tell open-aligned from clock-aligned windows on a 09:30 open (both start
+    at :30 and :35); 60m (09:30-10:30, not 09:00-10:00) and 45m/7m can. The 13:00 early
+    close ends with a short window (60m: 12:30-13:00, 30 minutes)."""
+    session = date.fromisoformat(day)
+    settings = demo_settings(demo_store_path, start=session, end=session, symbols=["NVDA"],
+                             derived_intervals=[7, 45, 60])  # fmt: skip
+    _, events = run_collect(settings)
+    tz = ExchangeCalendar("XNYS").tz
+    for k in (7, 45, 60):
+        got = client.get("/api/bars/NVDA", params={"interval": f"{k}m", "session": day}).json()
+        engine = [ev.bar for ev in events if isinstance(ev, DerivedBarEvent) and ev.interval == k]
+        assert [(b["time"], b["open"], b["high"], b["low"], b["close"], b["volume"],
+                 b["minutes"]) for b in got["bars"]] == [
+            (to_us(b.ts) // 1_000_000, b.open, b.high, b.low, b.close, b.volume, b.minutes)
+            for b in engine
+        ], k  # fmt: skip
+        first = datetime.fromtimestamp(got["bars"][0]["time"], tz)
+        assert (first.hour, first.minute) == (9, 30), k
+    hourly = client.get("/api/bars/NVDA", params={"interval": "60m", "session": day}).json()
+    last = hourly["bars"][-1]
+    closes = "12:30" if day == EARLY else "15:30"
+    assert datetime.fromtimestamp(last["time"], tz).strftime("%H:%M") == closes
+    assert last["minutes"] == 30
+
+
+@contextmanager
+def _paused_at(path: Path, symbols: list[str], at: datetime) -> Iterator[tuple[TestClient, Any]]:
+    """The app with a run of the early close at full speed, paused at the first 5m window
+    announced at or after ``at`` (a check announces it: its figures are settled)."""
+    day = date.fromisoformat(EARLY)
+    over = {"symbols": symbols, "start": day, "end": day, "speed": 0.0}
+    paused = threading.Event()
+    with demo_app(path, system_over=over) as (app, system), TestClient(app) as client:
+        assert system is not None
+
+        def hook(ev: Any) -> None:
+            if isinstance(ev, DerivedSliceEvent) and ev.time >= at and not paused.is_set():
+                system.pause()
+                paused.set()
+
+        system.on_batch(hook)
+        system.start()
+        assert paused.wait(60)
+        yield client, system
+
+
+def test_the_session_under_way_shows_the_engines_figures_so_far(
+    client: TestClient, demo_store_path: Path
+) -> None:
+    """Gaps up to the clock, not the day's; quality over the minutes elapsed, as the engine
+    rates it (a gapless symbol is 100%, not 43% of the whole session); the playing outline
+    only on the run's symbols."""
+    at = datetime(2024, 11, 29, 16, 0, tzinfo=UTC)  # 11:00 ET, 90 minutes in
+    full = client.get("/api/gaps", params={"session": EARLY, "symbol": "NVDA"}).json()["gaps"]
+    with _paused_at(demo_store_path, ["SPY", "NVDA"], at) as (client, system):
+        _so_far_checks(client, system, full)
+
+
+def _so_far_checks(client: TestClient, system: Any, full: list[dict[str, Any]]) -> None:
+    clock = datetime.fromisoformat(client.get("/api/system").json()["clock"])
+    gaps = client.get("/api/gaps", params={"session": EARLY, "symbol": "NVDA"}).json()["gaps"]
+    assert gaps == [g for g in full if datetime.fromisoformat(g["start"]) < clock]
+    assert 0 < len(gaps) < len(full)
+    sd = system.data_manager.session_data
+    rows = {r["symbol"]: r for r in client.get("/api/report").json()["rows"]}
+    cells = {c["symbol"]: c for c in client.get("/api/quality").json()["cells"]
+             if c["session"] == EARLY}  # fmt: skip
+    for sym in ("SPY", "NVDA"):
+        row, cell = rows[sym], cells[sym]
+        assert row["partial"] and row["expected"] == sd.expected_so_far
+        assert 90 <= row["expected"] < 210
+        assert row["quality"] == sd.symbol(sym).bar_quality == cell["quality"]
+        assert cell["running"] and cell["source"] == "engine"
+        assert cell["expected"] == row["expected"] and cell["bars"] == row["bars"]
+    assert rows["SPY"]["quality"] == 100.0 and cells["SPY"]["label"] == "100"
+    assert rows["NVDA"]["quality"] < 100.0
+    others = [c for s, c in cells.items() if s not in ("SPY", "NVDA")]
+    assert others and not any(c["running"] for c in others)
+    assert all(c["source"] == "store" and c["expected"] == 210 for c in others)
+
+
+def test_sessions_outside_a_symbols_stored_span_are_not_charged(tmp_path: Path) -> None:
+    """BBB is stored from 2024-11-25: the heat map showed red 0.0 for the sessions before,
+    where ``store info`` charges nothing."""
+    path = late_store(tmp_path / "late.duckdb")
+    with demo_app(path) as (app, _), TestClient(app) as c:
+        cells = {(x["symbol"], x["session"]): x for x in c.get("/api/quality").json()["cells"]}
+        assert len(cells) == 2 * 6
+        for day in ("2024-11-20", "2024-11-21", "2024-11-22"):
+            bbb = cells[("BBB", day)]
+            assert (bbb["charged"], bbb["quality"], bbb["label"], bbb["missing"]) == (
+                False, None, "-", 0
+            )  # fmt: skip
+            assert cells[("AAA", day)]["charged"] and cells[("AAA", day)]["quality"] == 100.0
+        assert cells[("BBB", "2024-11-25")]["charged"]
+        gaps = c.get("/api/gaps", params={"symbol": "BBB", "session": "2024-11-20"}).json()
+        assert gaps == {"gaps": []}

@@ -214,3 +214,22 @@ def test_a_host_this_machine_cannot_bind_names_the_host(demo_store_path: Path) -
         assert res.exit_code == 2, res.output
         (line,) = res.stderr.strip().splitlines()
         assert line.startswith(f"error: --host {host}: {why} of this machine ("), line
+
+
+def test_a_token_given_in_a_query_is_refused_and_redacted_from_the_logs(
+    demo_store_path: Path,
+) -> None:
+    """``?token=`` is no way in (401), and the access log held the token in clear."""
+    token = "env-token-0123456789abcdef"
+    with serve(demo_store_path, "--host", "0.0.0.0", env=_env(SESSIONFLOW_TOKEN=token)) as s:
+        assert s.get(f"/api/symbols?token={token}")[0] == 401
+        assert s.get(f"/api/bars/SPY?interval=5m&%74oken={token}")[0] == 401
+        ws_url = s.base.replace("http", "ws") + f"/ws/events?token={token}"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws_url, open_timeout=WAIT).close()
+        assert refused.value.response.status_code == 401
+        s.until(r'"GET /api/bars/SPY\?interval=5m&%74oken=\[redacted\] HTTP/1.1" 401')
+        out = s.rest()
+    assert token not in out
+    assert '"GET /api/symbols?token=[redacted] HTTP/1.1" 401' in out
+    assert '"WebSocket /ws/events?token=[redacted]" 401' in out

@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from sessionflow import SystemManager, build_system
+from sessionflow.demo import synthetic_bars
 from sessionflow.store import open_store
+from sessionflow.time_provider import ExchangeCalendar
 from sessionflow.web import create_app
 from sessionflow.web.server import uvicorn_config
 from tests.helpers import demo_settings
@@ -40,6 +43,26 @@ def demo_app(
         if system is not None:
             system.stop()
         store.close()
+
+
+def late_store(path: Path) -> Path:
+    """AAA stored 2024-11-20..27, BBB only from 2024-11-25: sessions BBB is not charged for."""
+    store = open_store(path)
+    cal = ExchangeCalendar()
+    try:
+        store.upsert_bars(synthetic_bars(cal, ["AAA"], date(2024, 11, 20), date(2024, 11, 27)))
+        store.upsert_bars(synthetic_bars(cal, ["BBB"], date(2024, 11, 25), date(2024, 11, 27)))
+    finally:
+        store.close()
+    return path
+
+
+def ws_messages(ws: Any) -> Iterator[dict[str, Any]]:
+    """The messages a test WebSocket receives, one by one (a frame holds one message or
+    a JSON array of a send window's messages)."""
+    while True:
+        data = ws.receive_json()
+        yield from data if isinstance(data, list) else [data]
 
 
 def free_port() -> int:

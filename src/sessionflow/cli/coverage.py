@@ -19,6 +19,13 @@ MAX_DAYS_LISTED = 5
 class NoDataError(ValueError):
     """Nothing at all is stored for the symbols and sessions asked for."""
 
+    @classmethod
+    def of(cls, symbols: Sequence[str], sessions: Sequence[date]) -> NoDataError:
+        return cls(
+            f"no stored bars for {', '.join(symbols)} in {_span(sessions)}; "
+            "import data for these sessions first"
+        )
+
 
 def empty_sessions(reports: Sequence[SessionReport]) -> dict[str, list[date]]:
     """Per symbol, the sessions in which it had no bar at all."""
@@ -38,10 +45,7 @@ def check_coverage(reports: Sequence[SessionReport]) -> str | None:
     sessions = [rep.session for rep in reports]
     symbols = sorted({row.symbol for rep in reports for row in rep.rows})
     if sorted(empty) == symbols and all(len(days) == len(sessions) for days in empty.values()):
-        raise NoDataError(
-            f"no stored bars for {', '.join(symbols)} in {_span(sessions)}; "
-            "import data for these sessions first"
-        )
+        raise NoDataError.of(symbols, sessions)
     parts = []
     for sym in sorted(empty):
         days = empty[sym]

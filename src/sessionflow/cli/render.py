@@ -9,6 +9,7 @@ from rich.table import Table
 
 from sessionflow.importer import ImportReport
 from sessionflow.session_data import SessionReport
+from sessionflow.session_data.quality import quality_percent
 
 
 def session_tables(reports: Sequence[SessionReport], intervals: Sequence[int]) -> list[Table]:
@@ -27,7 +28,7 @@ def session_tables(reports: Sequence[SessionReport], intervals: Sequence[int]) -
                 row.symbol,
                 str(row.bars),
                 str(row.expected),
-                f"{row.quality:.2f}",
+                f"{quality_percent(row.bars, row.expected, 2):.2f}",  # rounded once
                 str(row.gaps_found),
                 str(row.gaps_filled),
                 *(str(row.derived.get(k, 0)) for k in intervals),

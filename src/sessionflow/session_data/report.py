@@ -8,6 +8,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
+
+from sessionflow.session_data.quality import quality_array
+
 
 @dataclass(frozen=True)
 class SymbolReport:
@@ -59,6 +63,7 @@ class ReportInputs:
 
         ranges = gap_ranges(self.gap_open, self.open_us)
         expected, derived = self.expected, self.derived
+        quality = quality_array(np.asarray(self.received, dtype=np.int64), expected).tolist()
         out = []
         for i, name in enumerate(self.names):
             got, high, low = self.received[i], self.high[i], self.low[i]
@@ -68,7 +73,7 @@ class ReportInputs:
                     symbol=name,
                     bars=got,
                     expected=expected,
-                    quality=round(100.0 * got / expected, 4) if expected else 0.0,
+                    quality=quality[i],
                     gaps_found=self.missing[i] + self.filled[i],
                     gaps_filled=self.filled[i],
                     volume=self.volume[i],

@@ -623,11 +623,13 @@ class SessionData:
                     total += g.nbytes()
             return total + self.gap_open.nbytes
 
-    def report(self) -> SessionReport:
+    def report(self, so_far: bool = False) -> SessionReport:
         """The per-symbol summary of the current session, as the CLI prints it.
 
         The figures are copied now (vectorised); the per-symbol rows and gap ranges are
-        built when the report's ``rows`` are first read.
+        built when the report's ``rows`` are first read. ``so_far``: expected is the
+        minutes elapsed at the last check, not the whole session, so quality is the
+        engine's own figure of a session under way (the dashboard's "so far" row).
         """
         with self._lock:
             session, grid = self.current_session, self.grid
@@ -636,7 +638,7 @@ class SessionData:
             data = [self._symbols[name] for name in self.names]
             inputs = ReportInputs(
                 names=self.names,
-                expected=session.minutes,
+                expected=self.expected_so_far if so_far else session.minutes,
                 received=self.received.tolist(),
                 volume=self.volume.tolist(),
                 high=self.high.tolist(),

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from sessionflow.session_data.quality import quality_percent
 from sessionflow.store.base import CommandStore
 from sessionflow.time_provider import ExchangeCalendar
 
@@ -97,7 +98,7 @@ def _symbol_info(
     sessions = calendar.sessions(first, last)
     expected = sum(s.minutes for s in sessions)
     bars = sum(r for _, r, _ in rows)
-    quality = round(100.0 * bars / expected, 2) if expected else 0.0
+    quality = quality_percent(bars, expected, 2)
     return SymbolInfo(
         symbol, first, last, len(regular_days), len(sessions), bars, extended, expected, quality
     )

@@ -7,6 +7,7 @@ Every command and ``build_system`` go through :func:`open_store`, so ``--store``
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 from sessionflow.store.base import CommandStore
 from sessionflow.store.errors import StorePasswordInUrl
@@ -23,10 +24,13 @@ def is_url(name: object) -> bool:
 
 
 def has_password(name: object) -> bool:
-    """A URL carrying a password (``user:secret@`` or ``?password=``)."""
+    """A URL carrying a password (``user:secret@`` or ``?password=``).
+
+    Percent-decoded first, as libpq decodes a URL's parameter names: ``?pass%77ord=`` is
+    a password too."""
     if not is_url(name):
         return False
-    text = str(name)
+    text = unquote(str(name))
     auth = text.split("://", 1)[1].split("/", 1)[0]
     return ("@" in auth and ":" in auth.rsplit("@", 1)[0]) or "password=" in text.lower()
 

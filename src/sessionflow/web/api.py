@@ -8,17 +8,17 @@ set_speed and stop. Controls are POST only: a GET on them is 405.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import AfterValidator, BaseModel
 
-from sessionflow.cli.progress import partial_report
 from sessionflow.cli.report_cmd import report_rows
 from sessionflow.export import parse_interval
-from sessionflow.models import Bar, normalize_symbol, to_us
+from sessionflow.models import Bar, to_us
 from sessionflow.session_data import SessionReport
+from sessionflow.session_data.quality import cell_label, quality_percent
 from sessionflow.session_data.report import SymbolReport
 from sessionflow.system_manager import State, SystemManager
 from sessionflow.system_manager.manager import InvalidTransition
@@ -51,12 +51,23 @@ def _bad(exc: Exception, status: int = 400) -> HTTPException:
     return HTTPException(status, " ".join(str(exc).split()))
 
 
+def _so_far(system: SystemManager) -> SessionReport | None:
+    """The report of the session under way (or cut by a stop) over the minutes elapsed,
+    as the engine rates it; None when no session has started or the last one finished."""
+    try:
+        current = system.data_manager.session_data.report(so_far=True)
+    except RuntimeError:  # no session has started
+        return None
+    done = system.data_manager.reports
+    return None if done and done[-1].session == current.session else current
+
+
 def _reports(system: SystemManager | None) -> list[SessionReport]:
-    """Completed session reports, plus the one under way (as the CLI's Ctrl-C report)."""
+    """Completed session reports, plus the one under way so far."""
     if system is None:
         return []
     reports = system.data_manager.reports
-    cut = partial_report(system)
+    cut = _so_far(system)
     return reports if cut is None else [*reports, cut]
 
 
@@ -136,13 +147,14 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
                 f"of the store; ask for at most {MAX_QUALITY_SESSIONS} at a time",
             )
         system = slot.system
-        done = [] if system is None else system.data_manager.reports
-        engine = {(r.session, row.symbol): row for r in done for row in r.rows}
-        running = (
+        engine = {(r.session, row.symbol): row for r in _reports(system) for row in r.rows}
+        running = (  # the session under way; its engine rows are so far, up to the clock
             None if system is None or system.state is State.STOPPED else system.status().session
         )
+        spans = view.stored_spans()
         return [
-            _cell(c, engine.get((c.session, c.symbol))) | {"running": c.session == running}
+            _cell(c, engine.get((c.session, c.symbol)), spans.get(c.symbol))
+            | {"running": c.session == running and (c.session, c.symbol) in engine}
             for c in view.cells(wanted)
         ]
 
@@ -160,12 +172,14 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
         session: str | None = None, symbol: str | None = None, start: str | None = None,
         end: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        if session is not None:
-            start = end = session
         try:
-            sym = None if symbol is None else normalize_symbol(symbol)
+            if session is not None:  # a day that is no session is a 404, as for /api/bars
+                start = end = view.session(day(session)).date.isoformat()
+            sym = None if symbol is None else view.symbol(symbol)
         except ValueError as exc:
             raise _bad(exc) from None
+        except StoreNotFound as exc:
+            raise _bad(exc, 404) from None
         out: list[dict[str, Any]] = []
         for c in matrix(start, end):
             if sym is None or c["symbol"] == sym:
@@ -250,19 +264,34 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
     return api
 
 
-def _cell(c: Cell, engine: SymbolReport | None) -> dict[str, Any]:
-    """One heat-map cell: the store's figures, or the engine's once it has finished the session.
+def _iso(text: str) -> str:
+    """One spelling of a UTC time for every source (the engine writes ``Z``, the store
+    ``+00:00``), so a gap reads the same from both."""
+    return datetime.fromisoformat(text).isoformat()
+
+
+def _cell(c: Cell, engine: SymbolReport | None, span: tuple[date, date] | None) -> dict[str, Any]:
+    """One heat-map cell: the store's figures, or the engine's for a session it played or
+    is playing (then over the minutes so far). A session outside the symbol's first to last
+    stored one is not charged, as ``store info`` does not: no quality, no gaps.
 
     ``missing`` and ``filled`` count minutes; ``gap_ranges`` are the missing ones, [start, end).
     """
+    bars, expected, filled, source = c.bars, c.expected, 0, "store"
     ranges = [(iso(a), iso(b)) for a, b in c.gaps]
-    out = {
-        "symbol": c.symbol, "session": c.session.isoformat(), "bars": c.bars,
-        "expected": c.expected, "quality": c.quality, "missing": c.expected - c.bars,
-        "filled": 0, "source": "store",
-    }  # fmt: skip
+    missing = expected - bars
+    charged = span is not None and span[0] <= c.session <= span[1]
     if engine is not None:
-        ranges = list(engine.gap_ranges)
-        out |= {"bars": engine.bars, "quality": engine.quality, "filled": engine.gaps_filled,
-                "missing": engine.gaps_found - engine.gaps_filled, "source": "engine"}  # fmt: skip
-    return out | {"gap_ranges": [{"start": a, "end": b} for a, b in ranges]}
+        bars, expected, filled, source = engine.bars, engine.expected, engine.gaps_filled, "engine"
+        ranges = [(_iso(a), _iso(b)) for a, b in engine.gap_ranges]  # "Z" -> "+00:00"
+        missing = engine.gaps_found - engine.gaps_filled
+    elif not charged:
+        ranges, missing = [], 0
+    quality = quality_percent(bars, expected) if charged or engine is not None else None
+    return {
+        "symbol": c.symbol, "session": c.session.isoformat(), "bars": bars,
+        "expected": expected, "quality": quality, "missing": missing, "filled": filled,
+        "source": source, "charged": charged,
+        "label": "-" if quality is None else cell_label(bars, expected),
+        "gap_ranges": [{"start": a, "end": b} for a, b in ranges],
+    }  # fmt: skip

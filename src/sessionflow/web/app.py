@@ -24,8 +24,8 @@ from sessionflow.system_manager import Settings, SystemManager
 from sessionflow.time_provider import Clock, ExchangeCalendar, LiveClock
 from sessionflow.web.api import build_router
 from sessionflow.web.auth import GuardMiddleware
-from sessionflow.web.control import SystemSlot
-from sessionflow.web.events import EventHub
+from sessionflow.web.control import SystemSlot, status_of
+from sessionflow.web.events import MAX_CLIENTS, EventHub
 from sessionflow.web.store_view import StoreView
 from sessionflow.web.ws import build_ws_router
 
@@ -40,28 +40,32 @@ def create_app(
     hosts: frozenset[str] | None = None,
     status_interval_s: float = 0.5,
     clock: Clock | None = None,
+    max_clients: int = MAX_CLIENTS,
 ) -> FastAPI:
     """The dashboard app. ``token`` (None: no token) guards ``/api`` and ``/ws``;
     ``hosts`` (None: any) are the Host names it answers to.
 
-    ``clock`` (None: wall time) tells which sessions have happened.
+    ``clock`` (None: wall time) tells which sessions have happened; ``max_clients``
+    WebSocket viewers at most (more are refused with the reason).
     On shutdown the app stops the system it drives (``stop(2.0)``).
     """
     base = settings or (system.settings if system is not None else Settings())
-    hub = EventHub()
-    slot = SystemSlot(system, store, base, hub)
+    hub = EventHub(status_interval_s=status_interval_s, max_clients=max_clients)
     calendar = system.calendar if system is not None else ExchangeCalendar(base.calendar)
     view = StoreView(store, calendar, clock or LiveClock())
+    slot = SystemSlot(system, store, base, hub, view)
+    hub.status = lambda: status_of(slot)  # read once per interval for every viewer
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         slot.stop()
+        hub.close()
 
     app = FastAPI(title="sessionflow", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.slot = slot
     app.include_router(build_router(slot, view, token))
-    app.include_router(build_ws_router(slot, status_interval_s))
+    app.include_router(build_ws_router(slot))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(RequestValidationError)

@@ -1,7 +1,8 @@
 """Who may use the API: a bearer token checked in constant time, and same-origin writes.
 
 The page and its assets are public (they hold no data and no secret); everything
-under ``/api`` and ``/ws`` needs the token when one is set, given either as
+under ``/api`` and ``/ws``, and the API's schema (``/openapi.json``, which names every
+route), needs the token when one is set, given either as
 ``Authorization: Bearer <token>`` (scripts) or as the HttpOnly cookie that
 ``POST /api/login`` sets (the page, and the WebSocket handshake, which a browser
 cannot give headers). Without it: 401, on REST and on the WebSocket handshake.
@@ -23,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 COOKIE = "sessionflow_token"
 LOGIN_PATH = "/api/login"
-_GUARDED = ("/api/", "/ws/")
+_GUARDED = ("/api/", "/ws/", "/openapi.json", "/docs", "/redoc")
 
 
 def new_token() -> str:

@@ -11,9 +11,11 @@ import threading
 from datetime import date
 from typing import Any
 
+from sessionflow.cli.coverage import NoDataError
 from sessionflow.store import CommandStore
 from sessionflow.system_manager import Settings, State, StopReport, SystemManager, build_system
 from sessionflow.web.events import EventHub
+from sessionflow.web.store_view import StoreView
 
 STOP_TIMEOUT_S = 2.0
 
@@ -26,9 +28,15 @@ class SystemSlot:
     """The current system (or none yet) and how to start the next one."""
 
     def __init__(
-        self, system: SystemManager | None, store: CommandStore, settings: Settings, hub: EventHub
+        self,
+        system: SystemManager | None,
+        store: CommandStore,
+        settings: Settings,
+        hub: EventHub,
+        view: StoreView,
     ) -> None:
         self.store = store
+        self.view = view
         self.settings = settings
         self.hub = hub
         self._lock = threading.Lock()
@@ -45,7 +53,8 @@ class SystemSlot:
     def start(
         self, symbols: list[str] | str | None, start: date, end: date, speed: float | None
     ) -> SystemManager:
-        """Build and start a backtest on the served store; Conflict if one is still going."""
+        """Build and start a backtest on the served store; Conflict if one is still going,
+        NoDataError (as the CLI's exit 2) if none of its symbols has a bar in its sessions."""
         with self._lock:
             old = self.system
             if old is not None and old.state is not State.STOPPED:
@@ -59,11 +68,21 @@ class SystemSlot:
                 given["speed"] = speed
             settings = Settings.load(**(self.settings.model_dump() | given))
             system = build_system(settings, store=self.store)
+            self._require_bars(system)
             self.hub.reset()
             system.on_batch(self.hub)
             system.start()
             self.system = system
             return system
+
+    def _require_bars(self, system: SystemManager) -> None:
+        s = system.settings
+        assert s.start is not None and s.end is not None  # a backtest's, given above
+        sessions = [x.date for x in system.calendar.sessions(s.start, s.end)]
+        stored = self.view.stored_days()
+        have = set().union(*(stored.get(sym, frozenset()) for sym in s.symbols))
+        if not have.intersection(sessions):
+            raise NoDataError.of(list(s.symbols), sessions)
 
     def stop(self) -> StopReport | None:
         system = self.system

@@ -19,6 +19,7 @@ import numpy as np
 from sessionflow.data_upkeep import minute_ranges
 from sessionflow.export import export_chunks
 from sessionflow.models import from_us, normalize_symbol
+from sessionflow.session_data.quality import quality_percent
 from sessionflow.store import Store
 from sessionflow.store.base import CommandStore
 from sessionflow.time_provider import Clock, ExchangeCalendar, SessionInfo
@@ -43,7 +44,7 @@ class Cell:
 
     @property
     def quality(self) -> float:
-        return round(100.0 * self.bars / self.expected, 4) if self.expected else 0.0
+        return quality_percent(self.bars, self.expected)
 
 
 def bar_dicts(
@@ -98,8 +99,25 @@ class StoreView:
         return list(self._cached(("sessions",), self._sessions))
 
     def _sessions(self) -> list[SessionInfo]:
-        days = [d for _, d, regular, _ in self.store.bar_days(self.calendar.tz.key) if regular]
+        days = [d for dates in self.stored_days().values() for d in dates]
         return self.calendar.sessions(min(days), max(days)) if days else []
+
+    def stored_days(self) -> dict[str, frozenset[date]]:
+        """Per symbol, the sessions holding at least one of its regular-session bars."""
+        return dict(self._cached(("days",), self._stored_days))
+
+    def stored_spans(self) -> dict[str, tuple[date, date]]:
+        """Per symbol, its first and last stored session (what ``store info`` charges)."""
+        return dict(self._cached(("spans",), lambda: {
+            sym: (min(days), max(days)) for sym, days in self.stored_days().items()
+        }))  # fmt: skip
+
+    def _stored_days(self) -> dict[str, frozenset[date]]:
+        per: dict[str, set[date]] = {}
+        for sym, day, regular, _ in self.store.bar_days(self.calendar.tz.key):
+            if regular:
+                per.setdefault(sym, set()).add(day)
+        return {sym: frozenset(days) for sym, days in per.items()}
 
     def symbol(self, text: str) -> str:
         sym = normalize_symbol(text)

@@ -1,9 +1,10 @@
 """``/ws/events``: the running system's bar, derived bar and session events, live.
 
-Each connection gets the hub's messages (docs/web.md) and, every
-``status_interval_s``, a ``status`` message (mode, state, clock, speed,
-session) read through ``SystemManager.status()``, so the page's clock moves even
-while nothing else does. Only the server speaks; what the client sends is ignored.
+Each connection gets a ``status`` message at once, then the hub's texts (docs/web.md):
+events and, every ``status_interval_s``, the status (mode, state, clock, speed,
+session), both made once per loop by the hub's sender, so a connection only writes.
+Beyond the hub's cap a handshake is refused (503, with the reason). Only the server
+speaks; what the client sends is ignored.
 """
 
 from __future__ import annotations
@@ -12,33 +13,32 @@ import asyncio
 import contextlib
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 
 from sessionflow.web.control import SystemSlot, status_of
-from sessionflow.web.events import Client, Message, to_message
+from sessionflow.web.events import Client
 
 
-def build_ws_router(slot: SystemSlot, status_interval_s: float) -> APIRouter:
+def build_ws_router(slot: SystemSlot) -> APIRouter:
     router = APIRouter()
 
     @router.websocket("/ws/events")
     async def events(ws: WebSocket) -> None:
+        client = Client()
+        if not slot.hub.add(client):
+            reason = f"too many viewers ({slot.hub.max_clients}); close another tab"
+            await ws.send_denial_response(JSONResponse({"error": reason}, status_code=503))
+            return
         await ws.accept()
-        client = Client(asyncio.get_running_loop())
-        slot.hub.add(client)
         reader = asyncio.create_task(_drain(ws))
-        loop = asyncio.get_running_loop()
+        reader.add_done_callback(lambda _: client.ready.set())  # wakes the loop below
         try:
             await ws.send_json({"type": "status", "status": status_of(slot)})
-            due = loop.time() + status_interval_s
             while not reader.done():
-                try:
-                    msg = await asyncio.wait_for(client.queue.get(), max(0.0, due - loop.time()))
-                    await _send(ws, client, msg)
-                except TimeoutError:
-                    pass
-                if loop.time() >= due:  # also while events stream without a pause
-                    await ws.send_json({"type": "status", "status": status_of(slot)})
-                    due = loop.time() + status_interval_s
+                await client.ready.wait()
+                frame = client.take()
+                if frame is not None:
+                    await ws.send_text(frame)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -56,12 +56,3 @@ async def _drain(ws: WebSocket) -> None:
         msg = await ws.receive()
         if msg["type"] == "websocket.disconnect":
             return
-
-
-async def _send(ws: WebSocket, client: Client, item: Message) -> None:
-    if client.dropped:  # tell the page it missed some, so it can reload what it shows
-        await ws.send_json({"type": "dropped", "count": client.dropped})
-        client.dropped = 0
-    msg = to_message(item)  # formatted here, on the server's loop, not the engine's thread
-    if msg is not None:
-        await ws.send_json(msg)

@@ -4,7 +4,7 @@
 (function () {
   const TZ = "America/New_York";
   const $ = (id) => document.getElementById(id);
-  const view = { symbol: null, session: null, interval: "1m", status: null, bars: [] };
+  const view = { symbol: null, session: null, interval: "1m", status: null, bars: [], minutes: new Map(), source: "" };
   let chart, candles, volume, socket, refreshTimer;
 
   const hhmm = new Intl.DateTimeFormat("en-US", { timeZone: TZ, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
@@ -32,12 +32,16 @@
       autoSize: true,
       layout: { background: { color: "#171d24" }, textColor: "#d8dee6" },
       grid: { vertLines: { color: "#1f2933" }, horzLines: { color: "#1f2933" } },
-      timeScale: { timeVisible: true, secondsVisible: false, tickMarkFormatter: (t) => etTime(t) },
+      // a bar added while following must not shift the session-wide range onto the last bars
+      timeScale: { timeVisible: true, secondsVisible: false, shiftVisibleRangeOnNewBar: false, tickMarkFormatter: (t) => etTime(t) },
       localization: { timeFormatter: (t) => stamp.format(new Date(t * 1000)) + " ET" },
     });
     candles = chart.addCandlestickSeries();
     volume = chart.addHistogramSeries({ priceFormat: { type: "volume" }, priceScaleId: "", color: "#3b82f680" });
     volume.priceScale().applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
+    chart.timeScale().subscribeVisibleLogicalRangeChange((r) => { // read by the browser test
+      $("chart").dataset.range = r ? r.from.toFixed(1) + "," + r.to.toFixed(1) : "";
+    });
   }
 
   const volBar = (b) => ({ time: b.time, value: b.volume, color: b.close >= b.open ? "#26a69a80" : "#ef535080" });
@@ -64,14 +68,30 @@
     const data = await api("/api/bars/" + encodeURIComponent(view.symbol) + "?" + q);
     view.session = data.session;
     view.bars = data.bars;
+    view.source = data.source;
     $("chart-session").value = data.session;
     candles.setData(data.bars);
     volume.setData(data.bars.map(volBar));
-    const gaps = await api("/api/gaps?" + new URLSearchParams({ session: data.session, symbol: data.symbol }));
-    candles.setMarkers(gapMarkers(gaps.gaps, data.bars));
-    chart.timeScale().fitContent();
-    $("chart-info").textContent = `${data.symbol} ${data.session} ${data.interval}: ${data.bars.length} bars, ${gaps.gaps.length} gap(s) (${data.source})`;
+    if (playing()) { // the whole session's width: bars fill it as they come
+      const minutes = view.minutes.get(data.session) || 390;
+      chart.timeScale().setVisibleLogicalRange({ from: -0.5, to: Math.ceil(minutes / parseInt(data.interval, 10)) - 0.5 });
+    } else {
+      chart.timeScale().fitContent();
+    }
+    await loadGaps();
     markSelected();
+  }
+
+  // the chart shows the session the system is playing (its bars arrive over the WebSocket)
+  const playing = () => !!(view.status && view.status.session === view.session &&
+    (view.status.state === "running" || view.status.state === "paused"));
+
+  async function loadGaps() { // the caption and the gap markers (the API's gaps go up to the clock)
+    const symbol = view.symbol, session = view.session;
+    const gaps = await api("/api/gaps?" + new URLSearchParams({ session, symbol }));
+    if (symbol !== view.symbol || session !== view.session) return;
+    candles.setMarkers(gapMarkers(gaps.gaps, view.bars));
+    $("chart-info").textContent = `${symbol} ${session} ${view.interval}: ${view.bars.length} bars, ${gaps.gaps.length} gap(s) (${view.source})`;
   }
 
   function qualityColour(q) {
@@ -104,11 +124,12 @@
         td.className = "cell" + (c.source === "engine" ? " engine" : "") + (c.running ? " running" : "");
         td.dataset.symbol = sym;
         td.dataset.session = s;
-        td.style.background = qualityColour(c.quality);
-        td.textContent = c.quality >= 99.995 ? "100" : c.quality.toFixed(1);
-        td.title = `${sym} ${s}: ${c.bars}/${c.expected} bars, quality ${c.quality}%, ` +
+        td.style.background = c.quality === null || !c.expected ? "#334155" : qualityColour(c.quality);
+        td.textContent = c.label; // rounded by the server's one rule (docs/real-data.md)
+        td.title = !c.charged && c.source === "store" ? `${sym} ${s}: not stored (before its first or after its last stored session; not charged)` :
+          `${sym} ${s}: ${c.bars}/${c.expected} bars, quality ${c.quality}%, ` +
           `${c.missing} missing minute(s) in ${c.gap_ranges.length} gap(s), ${c.filled} filled (${c.source}` +
-          (c.running ? "; the system is playing it" : "") + ")";
+          (c.running ? "; the system is playing it, figures so far" : "") + ")";
         td.addEventListener("click", () => {
           $("follow").checked = false;
           view.symbol = sym; view.session = s;
@@ -163,16 +184,23 @@
       view.session = st.session;
       loadChart().catch((e) => say(e.message));
     }
-    if (moved) scheduleRefresh();
+    if (moved || (st.state === "running" && (!before || before.clock !== st.clock))) scheduleRefresh();
   }
 
+  // report, heat map and caption: after a state change, and while a run plays (at most
+  // once a second: the status message comes every 0.5 s)
+  let lastRefresh = 0;
   function scheduleRefresh() {
     if (refreshTimer) return;
+    const wait = Math.max(300, 1000 - (Date.now() - lastRefresh));
     refreshTimer = setTimeout(() => {
       refreshTimer = null;
-      loadQuality().catch((e) => say(e.message));
-      loadReport().catch((e) => say(e.message));
-    }, 300);
+      lastRefresh = Date.now();
+      const done = [loadQuality(), loadReport()];
+      if (playing()) done.push(loadGaps());
+      Promise.all(done).then(() => { document.body.dataset.refreshes = String((Number(document.body.dataset.refreshes) || 0) + 1); })
+        .catch((e) => say(e.message));
+    }, wait);
   }
 
   function onBars(msg, interval) {
@@ -186,6 +214,9 @@
         reloadChartSoon();
         return;
       }
+      const last = view.bars.length ? view.bars[view.bars.length - 1].time : -1;
+      if (b.time > last) view.bars.push(b);
+      else if (b.time === last) view.bars[view.bars.length - 1] = b;
     }
   }
 
@@ -199,17 +230,21 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/events");
-    socket.onmessage = (ev) => {
-      const msg = JSON.parse(ev.data);
-      if (msg.type === "status") showStatus(msg.status);
-      else if (msg.type === "bars") onBars(msg, "1m");
-      else if (msg.type === "derived") onBars(msg, msg.interval + "m");
-      else if (msg.type === "session_start" || msg.type === "session_end") scheduleRefresh();
-      else if (msg.type === "dropped" && view.session === (view.status && view.status.session)) {
-        reloadChartSoon(); // live updates were lost: take the series anew
-      }
+    socket.onmessage = (ev) => { // one message, or an array of a send window's messages
+      const data = JSON.parse(ev.data);
+      for (const msg of Array.isArray(data) ? data : [data]) onMessage(msg);
     };
     socket.onclose = () => setTimeout(connect, 2000);
+  }
+
+  function onMessage(msg) {
+    if (msg.type === "status") showStatus(msg.status);
+    else if (msg.type === "bars") onBars(msg, "1m");
+    else if (msg.type === "derived") onBars(msg, msg.interval + "m");
+    else if (msg.type === "session_start" || msg.type === "session_end") scheduleRefresh();
+    else if (msg.type === "dropped" && view.session === (view.status && view.status.session)) {
+      reloadChartSoon(); // live updates were lost: take the series anew
+    }
   }
 
   async function control(action, body) {
@@ -253,7 +288,10 @@
     $("symbol").textContent = "";
     for (const s of symbols) $("symbol").add(new Option(s, s));
     $("chart-session").textContent = "";
-    for (const s of sessions) $("chart-session").add(new Option(s.session + (s.early_close ? " (early close)" : ""), s.session));
+    for (const s of sessions) {
+      $("chart-session").add(new Option(s.session + (s.early_close ? " (early close)" : ""), s.session));
+      view.minutes.set(s.session, s.minutes);
+    }
     if (sessions.length) {
       $("start-start").value = sessions[0].session;
       $("start-end").value = sessions[sessions.length - 1].session;
