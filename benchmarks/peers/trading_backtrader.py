@@ -128,13 +128,12 @@ def _utc(num: float) -> datetime:
 class _Base(bt.Strategy):  # type: ignore[misc]
     """Feeds named ``SYM`` (1m) and ``SYM/5m``; calls ``on_five`` when a 5m bar arrives."""
 
-    params = (("symbols", ()), ("actions", ()), ("closes", ()))
+    params = (("symbols", ()), ("actions", ()))
 
     def __init__(self) -> None:
         self.one = {s: self.getdatabyname(s) for s in self.p.symbols}
         self.five = {s: self.getdatabyname(f"{s}/5m") for s in self.p.symbols}
         self.seen = dict.fromkeys(self.p.symbols, 0)
-        self.session_closes = set(self.p.closes)
         self.actions: dict[tuple[str, date], list[tuple[float, float]]] = {}
         for sym, day, split, dividend in self.p.actions:
             self.actions.setdefault((sym, day), []).append((split, dividend))
@@ -291,15 +290,14 @@ def _ref_order(order: Any, submitted: datetime) -> RefOrder:
     )
 
 
-def run_backtrader(
+def _cerebro(
     strategy: type[_Base],
     feeds: Feeds,
     symbols: Sequence[str],
     cash: float,
     commission: CommissionSpec,
-    **params: Any,
+    params: dict[str, Any],
 ) -> RefResult:
-    """One cerebro over ``symbols``' 1m and 5m feeds; orders, fills and final equity."""
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=False)
     for symbol in symbols:
         for name, frame, minutes in (
@@ -316,8 +314,7 @@ def run_backtrader(
     cerebro.broker.setcash(cash)
     cerebro.broker.addcommissioninfo(_Commission(spec=commission))
     actions = tuple((a.symbol, a.ex_date, a.split, a.dividend) for a in feeds.actions)
-    closes = tuple(s.close for s in feeds.sessions)
-    cerebro.addstrategy(strategy, symbols=tuple(symbols), actions=actions, closes=closes, **params)
+    cerebro.addstrategy(strategy, symbols=tuple(symbols), actions=actions, **params)
     (strat,) = cerebro.run()
     return RefResult(
         orders=[_ref_order(o, t) for o, t in strat.log_orders],
@@ -327,23 +324,27 @@ def run_backtrader(
     )
 
 
-def run_per_symbol(
+def run_backtrader(
     strategy: type[_Base],
     feeds: Feeds,
     symbols: Sequence[str],
     cash: float,
     commission: CommissionSpec,
+    per_symbol: bool = False,
     **params: Any,
 ) -> RefResult:
-    """One cerebro per symbol, merged: equity = cash + the sum of every run's gain.
+    """Orders, fills and final equity of ``strategy`` over ``symbols``' 1m and 5m feeds.
 
-    For limit and stop orders: backtrader checks them against a feed's current bar even
-    when that feed did not move this step (a minute missing for this symbol while another
-    symbol traded), which sessionflow never does; alone, a feed moves at every step.
+    ``per_symbol``: one cerebro per symbol, merged (equity = cash + every run's gain), for
+    limit and stop orders: in one cerebro backtrader checks them against a feed's current
+    bar even when that feed did not move this step (a minute missing for this symbol while
+    another symbol traded), which sessionflow never does; alone, a feed moves at every step.
     """
+    if not per_symbol:
+        return _cerebro(strategy, feeds, symbols, cash, commission, params)
     out = RefResult(final_equity=cash, cash=cash)
     for symbol in symbols:
-        one = run_backtrader(strategy, feeds, [symbol], cash, commission, **params)
+        one = _cerebro(strategy, feeds, [symbol], cash, commission, params)
         out.orders += one.orders
         out.fills += one.fills
         out.final_equity += one.final_equity - cash

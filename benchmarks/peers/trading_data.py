@@ -30,6 +30,7 @@ import pandas as pd
 from sessionflow import DerivedSliceEvent, Settings, build_system
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.events import BatchEvent, SessionStartEvent
+from sessionflow.importer.bars import concat_bars
 from sessionflow.store import BarBatch, DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar
 
@@ -94,15 +95,7 @@ def _five_minute(settings: Settings) -> tuple[BarBatch, np.ndarray, list[Session
 
     system.on_batch(on_batch)
     system.run()
-    batch = BarBatch(
-        symbol=np.concatenate([p.symbol for p in parts]),
-        ts_us=np.concatenate([p.ts_us for p in parts]),
-        open=np.concatenate([p.open for p in parts]),
-        high=np.concatenate([p.high for p in parts]),
-        low=np.concatenate([p.low for p in parts]),
-        close=np.concatenate([p.close for p in parts]),
-        volume=np.concatenate([p.volume for p in parts]),
-    )
+    batch = concat_bars(parts)
     return batch, np.concatenate(lengths), sessions
 
 
