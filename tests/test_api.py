@@ -28,7 +28,14 @@ PUBLIC = {
     "Event",
     "Fill",
     "Mode",
-    "PaperExecutionManager",
+    "ExecutionManager",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "Portfolio",
+    "Position",
+    "Side",
+    "TimeInForce",
     "Quote",
     "QuoteEvent",
     "SessionEndEvent",
@@ -72,7 +79,7 @@ def _blocks() -> list[str]:
 def test_api_doc_has_the_promised_examples() -> None:
     text = "\n".join(_blocks())
     for needle in ("build_system", "on_event", "on_batch", "events()", "snapshot(",
-                   "history(", "execution_manager", "market_order"):  # fmt: skip
+                   "history(", "execution_manager", "submit("):  # fmt: skip
         assert needle in text, needle
 
 

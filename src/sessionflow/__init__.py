@@ -16,8 +16,17 @@ from sessionflow.events import (
     SessionStartEvent,
     TickEvent,
 )
-from sessionflow.execution_manager import Fill, PaperExecutionManager
+from sessionflow.execution_manager import (
+    ExecutionManager,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from sessionflow.models import Bar, Quote, Tick
+from sessionflow.portfolio import Portfolio, Position
 from sessionflow.session_data import SessionReport, SymbolReport, SymbolSnapshot
 from sessionflow.store import BarBatch
 from sessionflow.system_manager import Mode, State, StopReport, SystemManager, build_system
@@ -32,15 +41,21 @@ __all__ = [
     "DerivedBarEvent",
     "DerivedSliceEvent",
     "Event",
+    "ExecutionManager",
     "Fill",
     "Mode",
-    "PaperExecutionManager",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "Portfolio",
+    "Position",
     "Quote",
     "QuoteEvent",
     "SessionEndEvent",
     "SessionReport",
     "SessionStartEvent",
     "Settings",
+    "Side",
     "State",
     "StopReport",
     "SymbolReport",
@@ -48,5 +63,6 @@ __all__ = [
     "SystemManager",
     "Tick",
     "TickEvent",
+    "TimeInForce",
     "build_system",
 ]
