@@ -26,6 +26,7 @@ portfolio does.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -136,38 +137,48 @@ class _Base(bt.Strategy):  # type: ignore[misc]
         self.seen = dict.fromkeys(self.p.symbols, 0)
         self.actions: dict[tuple[str, date], list[tuple[float, float]]] = {}
         for sym, day, split, dividend in self.p.actions:
-            self.actions.setdefault((sym, day), []).append((split, dividend))
+            if sym in self.one:
+                self.actions.setdefault((sym, day), []).append((split, dividend))
         self.log_orders: list[tuple[Any, datetime]] = []
         self.log_fills: list[RefFill] = []
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    def stop(self) -> None:
+        self.stopped = time.perf_counter()
 
     def prenext(self) -> None:
         self.next()
 
-    def apply_actions(self, symbol: str, day: date) -> None:
-        """Actions effective on ``day``, as sessionflow's portfolio applies them: a split
-        multiplies the quantity and divides the average price, a cash dividend is paid on
-        the shares held. backtrader has neither, so the strategy does it."""
-        for split, dividend in self.actions.pop((symbol, day), ()):
-            pos = self.broker.getposition(self.one[symbol])
-            if not pos.size:
+    def apply_actions(self) -> None:
+        """Actions take effect on the first bar of their ex-date, as sessionflow's
+        portfolio applies them at that session's start: a split multiplies the quantity
+        and divides the average price, a cash dividend is paid on the shares held.
+        backtrader has neither, so the strategy does it (an order working across the
+        split is not adjusted, unlike sessionflow's broker: the strategies place none)."""
+        for (symbol, day), todo in list(self.actions.items()):
+            data = self.one[symbol]
+            if not len(data) or data.datetime.date(0) < day:
                 continue
-            if split != 1.0:
-                pos.size = round(pos.size * split)
-                pos.price = pos.price / split
-            if dividend:
-                self.broker.add_cash(float(pos.size * _dec(dividend)))
+            del self.actions[(symbol, day)]
+            pos = self.broker.getposition(data)
+            for split, dividend in todo:
+                if pos.size and split != 1.0:
+                    pos.size = round(pos.size * split)
+                    pos.price = pos.price / split
+                if pos.size and dividend:
+                    self.broker.add_cash(float(pos.size * _dec(dividend)))
 
     def next(self) -> None:
-        now = self.datetime.datetime()
-        for symbol in self.p.symbols:
-            if self.actions:
-                self.apply_actions(symbol, now.date())
-            five = self.five[symbol]
+        if self.actions:
+            self.apply_actions()
+        seen = self.seen
+        for symbol, five in self.five.items():
             n = len(five)
-            if n == self.seen[symbol] or five.datetime.datetime() != now:
-                continue
-            self.seen[symbol] = n
-            self.on_five(symbol, five, now)
+            if n != seen[symbol]:  # feeds are in step: a 5m bar grows its feed at its close
+                seen[symbol] = n
+                self.on_five(symbol, five, five.datetime.datetime(0))
 
     def on_five(self, symbol: str, five: Any, now: datetime) -> None:
         raise NotImplementedError
@@ -304,11 +315,11 @@ def _cerebro(
             (symbol, feeds.one[symbol], 1),
             (f"{symbol}/5m", feeds.five[symbol], 5),
         ):
-            feed = bt.feeds.PandasData(
+            feed = bt.feeds.PandasDirectData(
                 dataname=frame[["open", "high", "low", "close", "volume"]],
                 timeframe=bt.TimeFrame.Minutes,
                 compression=minutes,
-                openinterest=None,
+                openinterest=-1,  # column absent
             )
             cerebro.adddata(feed, name=name)
     cerebro.broker.setcash(cash)
