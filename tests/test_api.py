@@ -18,11 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 API_DOC = ROOT / "docs" / "api.md"
 
 PUBLIC = {
+    "BacktestResult",
     "Bar",
     "BarBatch",
     "BarEvent",
     "BarSliceEvent",
     "BatchEvent",
+    "Context",
     "DerivedBarEvent",
     "DerivedSliceEvent",
     "Event",
@@ -44,12 +46,14 @@ PUBLIC = {
     "Settings",
     "State",
     "StopReport",
+    "Strategy",
     "SymbolReport",
     "SymbolSnapshot",
     "SystemManager",
     "Tick",
     "TickEvent",
     "build_system",
+    "run_backtest",
 }
 
 

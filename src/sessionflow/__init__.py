@@ -27,17 +27,22 @@ from sessionflow.execution_manager import (
 )
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.portfolio import Portfolio, Position
+from sessionflow.results import BacktestResult
 from sessionflow.session_data import SessionReport, SymbolReport, SymbolSnapshot
 from sessionflow.store import BarBatch
+from sessionflow.strategy import Context, Strategy
+from sessionflow.strategy.run import run_backtest
 from sessionflow.system_manager import Mode, State, StopReport, SystemManager, build_system
 from sessionflow.system_manager.settings import Settings
 
 __all__ = [
+    "BacktestResult",
     "Bar",
     "BarBatch",
     "BarEvent",
     "BarSliceEvent",
     "BatchEvent",
+    "Context",
     "DerivedBarEvent",
     "DerivedSliceEvent",
     "Event",
@@ -58,6 +63,7 @@ __all__ = [
     "Side",
     "State",
     "StopReport",
+    "Strategy",
     "SymbolReport",
     "SymbolSnapshot",
     "SystemManager",
@@ -65,4 +71,5 @@ __all__ = [
     "TickEvent",
     "TimeInForce",
     "build_system",
+    "run_backtest",
 ]

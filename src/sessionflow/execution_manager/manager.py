@@ -257,7 +257,8 @@ class ExecutionManager:
     def _exposure_problem(self, order: Order, ref: Decimal) -> tuple[RejectReason, str] | None:
         pf = self.portfolio
         held = pf.position(order.symbol).quantity
-        pending = sum(o.side.sign * o.remaining for o in self.open_orders(order.symbol))
+        others = [o for o in self.open_orders(order.symbol) if o is not order]
+        pending = sum(o.side.sign * o.remaining for o in others)
         after = held + pending + order.side.sign * order.quantity
         short_ok = self.limits.allow_short and pf.account == "margin"
         if after < 0 and not short_ok:
@@ -267,7 +268,7 @@ class ExecutionManager:
                 "already for sale; shorting is off",
             )
         growth = max(0, abs(after) - abs(held + pending))  # shares that add exposure
-        need = growth * ref + self._committed()
+        need = growth * ref + self._committed(order)
         if growth and need > pf.buying_power:
             return (
                 RejectReason.INSUFFICIENT_BUYING_POWER,
@@ -276,10 +277,12 @@ class ExecutionManager:
             )
         return None
 
-    def _committed(self) -> Decimal:
-        """Buying power open orders that add exposure would use if they filled."""
+    def _committed(self, new: Order) -> Decimal:
+        """Buying power the other open orders that add exposure would use if they filled."""
         total = Decimal(0)
         for o in self.open_orders():
+            if o is new:
+                continue
             held = self.portfolio.position(o.symbol).quantity
             if (o.side is Side.BUY and held >= 0) or (o.side is Side.SELL and held <= 0):
                 ref = self._reference_price(o)
