@@ -105,6 +105,9 @@ class RefOrder:
     stop: float | None
     status: str
     submitted: datetime  # the event time it was placed at (a bar's close), tz-aware UTC
+    # a bracket's exit: when its entry filled (the bar's close), False if it never did
+    parent_filled: datetime | bool | None = None
+    day: bool = False  # valid for the day of its submission only
 
 
 @dataclass
@@ -298,7 +301,16 @@ def _ref_order(order: Any, submitted: datetime) -> RefOrder:
         stop={"stop": price, "stop_limit": price}.get(kind),
         status=order.getstatusname().lower(),
         submitted=submitted,
+        parent_filled=_parent_filled(order),
+        day=bool(order.valid),
     )
+
+
+def _parent_filled(order: Any) -> datetime | bool | None:
+    parent = getattr(order, "parent", None)
+    if parent is None:
+        return None
+    return _utc(parent.executed.dt) if parent.status == parent.Completed else False
 
 
 def _cerebro(
