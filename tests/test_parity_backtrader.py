@@ -154,9 +154,10 @@ CROSSOVER_CASES = [
     (AAPL_TWX, PER_SHARE),
     (SHY, {"percent": 0.1}),
 ]
+CASE_IDS = ["demo", "spy-aig-bac", "aapl-twx", "shy"]
 
 
-@pytest.mark.parametrize(("case", "commission"), CROSSOVER_CASES, ids=lambda x: str(x)[:40])
+@pytest.mark.parametrize(("case", "commission"), CROSSOVER_CASES, ids=CASE_IDS)
 def test_crossover_market_orders_agree(
     peers: Any, stores: Stores, case: Case, commission: dict[str, float]
 ) -> None:
@@ -165,7 +166,7 @@ def test_crossover_market_orders_agree(
     assert {o.type.value for o in ours.orders} == {"market"}
 
 
-@pytest.mark.parametrize(("case", "commission"), CROSSOVER_CASES, ids=lambda x: str(x)[:40])
+@pytest.mark.parametrize(("case", "commission"), CROSSOVER_CASES, ids=CASE_IDS)
 def test_bracket_limit_stop_take_profit_agree(
     peers: Any, stores: Stores, case: Case, commission: dict[str, float]
 ) -> None:
