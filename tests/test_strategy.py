@@ -142,7 +142,7 @@ def test_params_parse_by_the_type_of_their_default() -> None:
     assert parse_params(P, ["n=7", "x=1e-3", "name=b c", "on=yes"]) == {
         "n": 7, "x": 0.001, "name": "b c", "on": True,
     }  # fmt: skip
-    for bad, why in (("n=1.5", "not a int"), ("on=maybe", "not a bool"), ("z=1", "no parameter"),
+    for bad, why in (("n=1.5", "not an int"), ("on=maybe", "not a bool"), ("z=1", "no parameter"),
                      ("n", "NAME=VALUE")):  # fmt: skip
         with pytest.raises(StrategyLoadError, match=why):
             parse_params(P, [bad])
