@@ -320,8 +320,9 @@ def _cerebro(
     cash: float,
     commission: CommissionSpec,
     params: dict[str, Any],
+    replay_times: list[float] | None,
 ) -> RefResult:
-    cerebro = bt.Cerebro(stdstats=False, cheat_on_open=False)
+    cerebro = bt.Cerebro(stdstats=False, cheat_on_open=False, preload=True, runonce=True)
     for symbol in symbols:
         for name, frame, minutes in (
             (symbol, feeds.one[symbol], 1),
@@ -339,6 +340,8 @@ def _cerebro(
     actions = tuple((a.symbol, a.ex_date, a.split, a.dividend) for a in feeds.actions)
     cerebro.addstrategy(strategy, symbols=tuple(symbols), actions=actions, **params)
     (strat,) = cerebro.run()
+    if replay_times is not None:
+        replay_times.append(strat.stopped - strat.started)
     return RefResult(
         orders=[_ref_order(o, t) for o, t in strat.log_orders],
         fills=strat.log_fills,
@@ -354,20 +357,22 @@ def run_backtrader(
     cash: float,
     commission: CommissionSpec,
     per_symbol: bool = False,
+    replay_times: list[float] | None = None,
     **params: Any,
 ) -> RefResult:
     """Orders, fills and final equity of ``strategy`` over ``symbols``' 1m and 5m feeds.
 
+    ``replay_times`` receives each cerebro's ``start()`` to ``stop()`` seconds.
     ``per_symbol``: one cerebro per symbol, merged (equity = cash + every run's gain), for
     limit and stop orders: in one cerebro backtrader checks them against a feed's current
     bar even when that feed did not move this step (a minute missing for this symbol while
     another symbol traded), which sessionflow never does; alone, a feed moves at every step.
     """
     if not per_symbol:
-        return _cerebro(strategy, feeds, symbols, cash, commission, params)
+        return _cerebro(strategy, feeds, symbols, cash, commission, params, replay_times)
     out = RefResult(final_equity=cash, cash=cash)
     for symbol in symbols:
-        one = _cerebro(strategy, feeds, [symbol], cash, commission, params)
+        one = _cerebro(strategy, feeds, [symbol], cash, commission, params, replay_times)
         out.orders += one.orders
         out.fills += one.fills
         out.final_equity += one.final_equity - cash

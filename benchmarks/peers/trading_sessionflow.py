@@ -57,6 +57,19 @@ class Crossover(Strategy):
             ctx.sell(bar.symbol, held, tif="gtc")
 
 
+class CrossoverPerBar(Crossover):
+    """``Crossover`` that also takes every 1m bar (``on_bar``: each symbol's last close,
+    as a strategy checking stops or marking per bar would): the per-bar callback path
+    the strategy benchmark measures. Same decisions, same orders."""
+
+    def on_start(self, ctx: Any) -> None:
+        super().on_start(ctx)
+        self.last: dict[str, float] = {}
+
+    def on_bar(self, ctx: Any, bar: Bar) -> None:
+        self.last[bar.symbol] = bar.close
+
+
 class CrossoverColumnar(Strategy):
     """``Crossover`` over columns: one numpy pass per 5m window for every symbol."""
 
