@@ -320,7 +320,7 @@ def main() -> None:
             head, rest = text.split(BEGIN, 1)
             text = head + BEGIN + "\n" + "\n".join(block) + "\n" + END + rest.split(END, 1)[1]
             README.write_text(text)
-    if not fills.startswith("equal"):
+    if fills.startswith("fills differ"):
         sys.exit(f"error: {fills}")
 
 

@@ -76,6 +76,7 @@ class ExecutionManager:
         self.limits = limits or RiskLimits()
         self.last_close = last_close  # backtest: no order is accepted from then on
         self.orders: list[Order] = []  # every order, in submission order
+        self._open: dict[str, Order] = {}  # the open ones, in submission order
         self._by_id: dict[str, Order] = {}
         self._by_client: dict[str, Order] = {}
         self._listeners: list[OrderListener] = []
@@ -130,7 +131,9 @@ class ExecutionManager:
         return self._by_id.get(order_id)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.orders if o.is_open and (symbol is None or o.symbol == symbol)]
+        """Open orders (of ``symbol``), in submission order; from an index, not a scan of
+        every order ever placed (a scan per submission made long runs quadratic)."""
+        return [o for o in self._open.values() if symbol is None or o.symbol == symbol]
 
     def submit(
         self,
@@ -168,6 +171,7 @@ class ExecutionManager:
             updated_at=now,
         )
         self.orders.append(order)
+        self._open[oid] = order
         self._by_id[oid] = order
         self._by_client[order.client_order_id] = order
         reason = self._problem(order, tif, now)
@@ -299,6 +303,8 @@ class ExecutionManager:
 
     def _apply(self, order: Order, event: OrderEvent) -> None:
         order.status = event.status
+        if not order.is_open:
+            self._open.pop(order.id, None)
         order.updated_at = event.time
         if event.reason is not None and event.fill is None:
             order.reason = event.reason
