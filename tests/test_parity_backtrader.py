@@ -192,3 +192,26 @@ def test_split_and_dividend_held_across_agree(peers: Any, stores: Stores) -> Non
 
 def test_split_hold_on_demo_agrees(peers: Any, stores: Stores) -> None:
     _compare(peers, stores, DEMO, "SplitHold", PER_SHARE, {"last_day": DEMO.end})
+
+
+def test_columnar_and_per_bar_crossovers_decide_as_backtrader(peers: Any, stores: Stores) -> None:
+    """The benchmark's two sessionflow crossovers (benchmarks/strategy_bench.py): the one
+    on the columnar ``on_bars`` slices and the one taking every bar through ``on_bar``
+    place the orders the per-bar ``Crossover`` does, with backtrader's fills."""
+    _, bt_side, sf_side, cmp = peers
+    feeds = _feeds(peers, stores, DEMO)
+    spec = bt_side.CommissionSpec(**PER_SHARE)
+    ref = bt_side.run_backtrader(bt_side.Crossover, feeds, list(DEMO.symbols), CASH, spec)
+    settings = Settings.load(
+        store_path=stores.paths["demo"],
+        symbols=list(DEMO.symbols),
+        start=DEMO.start,
+        end=DEMO.end,
+        derived_intervals=[5],
+        trading=TradingSettings(cash=CASH, commission=spec.spec, max_volume_share=None),
+    )
+    for strategy in (sf_side.CrossoverColumnar, sf_side.CrossoverPerBar):
+        ours = run_backtest(settings, strategy)
+        assert not cmp.differences(cmp.sf_fills(ours.fills), cmp.ref_fills(ref.fills))
+        assert not cmp.differences(cmp.sf_orders(ours.orders), cmp.ref_orders(ref.orders))
+        assert round(ours.final_equity, 2) == round(ref.final_equity, 2)
