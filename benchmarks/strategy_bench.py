@@ -235,7 +235,7 @@ def _table(records: list[dict[str, Any]]) -> list[str]:
         loads = ", ".join(f"{x:.1f}" for x in r["loadavg_runs"])
         lines.append(
             f"| {mode} | {r['replay_s']:.2f} | {r.get('results_s', '')} | {ratio} | {goal} "
-            f"| {r.get('fills', '')} | {r.get('final_equity', '')} | {r['peak_rss_mb']:.0f} "
+            f"| {r.get('fills') or ''} | {r.get('final_equity', '')} | {r['peak_rss_mb']:.0f} "
             f"| {loads} |"
         )
     return lines
