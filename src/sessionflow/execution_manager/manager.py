@@ -9,6 +9,7 @@ counted, and reported to listeners like any other state change.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import numbers
@@ -17,6 +18,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+
+import numpy as np
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
@@ -101,7 +104,15 @@ class ExecutionManager:
         self.broker.on_market(event)
         if isinstance(event, BarSliceEvent) and not event.corrected:
             held = self.portfolio.held
-            if held:
+            if held and event.rows is not None:
+                rows = event.rows
+                want = np.fromiter((self._row[s] for s in held), np.intp, len(held))
+                at = np.minimum(np.searchsorted(rows, want), len(rows) - 1)
+                hit = rows[at] == want
+                closes = event.bars.close[at[hit]].tolist()
+                for sym, c in zip(itertools.compress(held, hit.tolist()), closes, strict=True):
+                    self.portfolio.mark(sym, c)
+            elif held:
                 find = bar_finder(event, self._row)
                 close = event.bars.close
                 for sym in held:
