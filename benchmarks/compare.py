@@ -113,9 +113,12 @@ def child_data(symbols: int, sessions: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parent
 
 
-def spawn(python: str, args: list[str], timeout: float | None) -> dict[str, Any]:
-    """Run this script as a child; its record is the stdout line starting with MARK."""
-    cmd = [python, str(Path(__file__).resolve()), *args]
+def spawn(
+    python: str, args: list[str], timeout: float | None, script: Path | None = None
+) -> dict[str, Any]:
+    """Run this script (or ``script``) as a child; its record is the stdout line starting
+    with MARK."""
+    cmd = [python, str(script or Path(__file__).resolve()), *args]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd,

@@ -10,6 +10,7 @@ counted, and reported to listeners like any other state change.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import numbers
@@ -18,6 +19,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+
+import numpy as np
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
@@ -77,6 +80,7 @@ class ExecutionManager:
         self.limits = limits or RiskLimits()
         self.last_close = last_close  # backtest: no order is accepted from then on
         self.orders: list[Order] = []  # every order, in submission order
+        self._open: dict[str, Order] = {}  # the open ones, in submission order
         self._by_id: dict[str, Order] = {}
         self._by_client: dict[str, Order] = {}
         self._listeners: list[OrderListener] = []
@@ -101,7 +105,15 @@ class ExecutionManager:
         self.broker.on_market(event)
         if isinstance(event, BarSliceEvent) and not event.corrected:
             held = self.portfolio.held
-            if held:
+            if held and event.rows is not None:
+                rows = event.rows
+                want = np.fromiter((self._row[s] for s in held), np.intp, len(held))
+                at = np.minimum(np.searchsorted(rows, want), len(rows) - 1)
+                hit = rows[at] == want
+                closes = event.bars.close[at[hit]].tolist()
+                for sym, c in zip(itertools.compress(held, hit.tolist()), closes, strict=True):
+                    self.portfolio.mark(sym, c)
+            elif held:
                 find = bar_finder(event, self._row)
                 close = event.bars.close
                 for sym in held:
@@ -131,7 +143,9 @@ class ExecutionManager:
         return self._by_id.get(order_id)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.orders if o.is_open and (symbol is None or o.symbol == symbol)]
+        """Open orders (of ``symbol``), in submission order; from an index, not a scan of
+        every order ever placed (a scan per submission made long runs quadratic)."""
+        return [o for o in self._open.values() if symbol is None or o.symbol == symbol]
 
     def submit(
         self,
@@ -169,6 +183,7 @@ class ExecutionManager:
             updated_at=now,
         )
         self.orders.append(order)
+        self._open[oid] = order
         self._by_id[oid] = order
         self._by_client[order.client_order_id] = order
         reason = self._problem(order, tif, now)
@@ -312,6 +327,8 @@ class ExecutionManager:
 
     def _apply(self, order: Order, event: OrderEvent) -> None:
         order.status = event.status
+        if not order.is_open:
+            self._open.pop(order.id, None)
         order.updated_at = event.time
         if event.reason is not None and event.fill is None:
             order.reason = event.reason
