@@ -158,3 +158,24 @@ def test_a_replace_is_checked_against_buying_power_like_a_new_order() -> None:
     assert order.quantity == 50 and em.counters["replace_refused"] == 1
     em.replace(order.id, quantity=90, limit=99.0)  # 8,910 + 1,000 fits
     assert (order.quantity, order.limit) == (90, 99.0)
+
+
+def test_orders_placed_at_one_instant_share_the_buying_power_and_a_cancel_frees_it() -> None:
+    """The total the open orders hold is kept up as orders are added at one instant (not
+    re-summed per order): each new order must still see every earlier one, and a
+    cancel or a rejection must not leave a stale total behind."""
+    from sessionflow.execution_manager import BacktestBroker, ExecutionManager
+    from sessionflow.portfolio import Portfolio
+    from sessionflow.time_provider import BacktestClock
+    from tests.trading_helpers import SYMBOLS, T0
+
+    em = ExecutionManager(BacktestBroker(SYMBOLS), Portfolio(10_000), SYMBOLS, BacktestClock(T0),
+                          lambda sym: 100.0)  # fmt: skip
+    placed = [em.submit("SPY", "buy", 30) for _ in range(3)]  # 9,000 of 10,000
+    assert em.submit("AAPL", "buy", 11).status is OrderStatus.REJECTED  # 1,100 > 1,000 left
+    last = em.submit("AAPL", "buy", 10)  # the rejected order holds nothing: 1,000 fits
+    assert [o.status for o in [*placed, last]] == [OrderStatus.ACCEPTED] * 4
+    assert em.submit("SPY", "buy", 1).status is OrderStatus.REJECTED
+    em.cancel(placed[0].id)  # frees 3,000
+    assert em.submit("SPY", "buy", 30).status is OrderStatus.ACCEPTED
+    assert em.submit("SPY", "buy", 1).status is OrderStatus.REJECTED

@@ -81,6 +81,12 @@ class ExecutionManager:
         self.last_close = last_close  # backtest: no order is accepted from then on
         self.orders: list[Order] = []  # every order, in submission order
         self._open: dict[str, Order] = {}  # the open ones, in submission order
+        self._open_of: dict[str, dict[str, Order]] = {}  # the same, by symbol
+        # buying power the open orders hold, summed once per instant and then kept up as
+        # orders are added (re-summing it for each order made a burst of orders quadratic):
+        # (clock time, state version, total); any other order or market event ends it
+        self._version = 0
+        self._held_power: tuple[datetime, int, Decimal] | None = None
         self._by_id: dict[str, Order] = {}
         self._by_client: dict[str, Order] = {}
         self._listeners: list[OrderListener] = []
@@ -100,6 +106,7 @@ class ExecutionManager:
         """Steps 1 and 2 of an instant, before any consumer sees it: the broker matches
         working orders against the bars that just arrived, the portfolio books the fills
         (through the order events) and marks its positions at the new closes."""
+        self._version += 1  # prices move: the held buying power is summed anew
         if isinstance(event, SessionStartEvent):
             self._begin_session(event)
         self.broker.on_market(event)
@@ -120,6 +127,7 @@ class ExecutionManager:
                     i = find(sym)
                     if i >= 0:
                         self.portfolio.mark(sym, float(close[i]))
+        self._version += 1
 
     def _begin_session(self, event: SessionStartEvent) -> None:
         """Splits and dividends effective since the last session played change positions
@@ -145,7 +153,9 @@ class ExecutionManager:
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open orders (of ``symbol``), in submission order; from an index, not a scan of
         every order ever placed (a scan per submission made long runs quadratic)."""
-        return [o for o in self._open.values() if symbol is None or o.symbol == symbol]
+        if symbol is None:
+            return list(self._open.values())
+        return list(self._open_of.get(symbol, {}).values())
 
     def submit(
         self,
@@ -184,6 +194,7 @@ class ExecutionManager:
         )
         self.orders.append(order)
         self._open[oid] = order
+        self._open_of.setdefault(sym, {})[oid] = order
         self._by_id[oid] = order
         self._by_client[order.client_order_id] = order
         reason = self._problem(order, tif, now)
@@ -191,7 +202,12 @@ class ExecutionManager:
             self._reject(order, *reason, now)
             return order
         order.tif = TimeInForce(tif)
+        version, held = self._version, self._held_power
+        self._held_power = None  # an order placed while this one is sent sums anew
         self.broker.submit(order, now)
+        kept = held is not None and held[:2] == (now, version) == (now, self._version)
+        if kept and held is not None and self._held_power is None and order.id in self._open:
+            self._held_power = (now, version, held[2] + self._holds(order))
         return order
 
     def cancel(self, order_id: str) -> Order | None:
@@ -306,16 +322,26 @@ class ExecutionManager:
         return None
 
     def _committed(self, new: Order) -> Decimal:
-        """Buying power the other open orders that add exposure would use if they filled."""
-        total = Decimal(0)
-        for o in self.open_orders():
-            if o is new:
-                continue
-            held = self.portfolio.position(o.symbol).quantity
-            if (o.side is Side.BUY and held >= 0) or (o.side is Side.SELL and held <= 0):
-                ref = self._reference_price(o)
-                total += o.remaining * (ref or Decimal(0))
+        """Buying power the other open orders that add exposure would use if they filled.
+
+        A new order (not yet sent) is checked against the total kept for this instant."""
+        fresh = not new.events
+        if fresh:
+            now, held = self._clock.now(), self._held_power
+            if held is not None and held[:2] == (now, self._version):
+                return held[2]
+        total = sum((self._holds(o) for o in self._open.values() if o is not new), Decimal(0))
+        if fresh:
+            self._held_power = (now, self._version, total)
         return total
+
+    def _holds(self, o: Order) -> Decimal:
+        """The buying power open order ``o`` would use if it filled (0: it reduces exposure)."""
+        held = self.portfolio.position(o.symbol).quantity
+        if (o.side is Side.BUY and held >= 0) or (o.side is Side.SELL and held <= 0):
+            ref = self._reference_price(o)
+            return o.remaining * (ref or Decimal(0))
+        return Decimal(0)
 
     def _on_event(self, event: OrderEvent) -> None:
         order = self._by_id.get(event.order_id)
@@ -326,9 +352,12 @@ class ExecutionManager:
         self._apply(order, event)
 
     def _apply(self, order: Order, event: OrderEvent) -> None:
+        if order.events or event.status not in (OrderStatus.ACCEPTED, OrderStatus.REJECTED):
+            self._version += 1  # not a new order accepted or refused: re-sum
         order.status = event.status
         if not order.is_open:
             self._open.pop(order.id, None)
+            self._open_of.get(order.symbol, {}).pop(order.id, None)
         order.updated_at = event.time
         if event.reason is not None and event.fill is None:
             order.reason = event.reason
