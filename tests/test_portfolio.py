@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +52,32 @@ def test_cash_plus_market_value_is_equity_to_the_cent_over_random_streams(
         # the second book (initial cash + realised + unrealised + dividends - fees) agrees
         assert abs(pf.equity - pf.equity_from_pnl) < Decimal("0.000001"), s
         assert pf.equity == pf.cash + pf.market_value
+
+
+any_price = st.one_of(prices, st.floats(min_value=0.01, max_value=5000, allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(step, max_size=40), st.lists(st.tuples(st.sampled_from(SYMS), any_price)))
+def test_marks_kept_by_row_value_the_book_as_a_decimal_per_position_does(
+    steps: list[tuple[object, ...]], marks: list[tuple[str, float]]
+) -> None:
+    """Marks live in float arrays and are valued in integers of 1e-6 when they can be:
+    the value must equal the sum of ``quantity * money(mark)`` per position, exactly,
+    marked by name or by row, with marks of any number of decimals and split marks."""
+    by_name, by_row = Portfolio(100_000), Portfolio(100_000, universe=SYMS)
+    for s in [*steps, *(("mark", sym, px) for sym, px in marks)]:
+        _play(by_name, s)
+        if s[0] == "mark":
+            rows = np.array([SYMS.index(str(s[1]))])
+            by_row.mark_rows(rows, np.array([float(s[2])]))  # type: ignore[arg-type]
+        else:
+            _play(by_row, s)
+        for pf in (by_name, by_row):
+            each = [p.quantity * (p.last_price or 0) for p in pf.positions.values()]
+            assert pf.market_value == sum(each, Decimal(0)), s
+            assert pf.gross_exposure == sum((abs(v) for v in each), Decimal(0)), s
+        assert by_row.market_value == by_name.market_value
 
 
 def test_average_price_realised_pnl_and_a_flip_through_zero() -> None:

@@ -10,7 +10,6 @@ counted, and reported to listeners like any other state change.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import math
 import numbers
@@ -19,8 +18,6 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-
-import numpy as np
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
@@ -72,6 +69,7 @@ class ExecutionManager:
         self.portfolio = portfolio
         self._symbols = frozenset(symbols)
         self._row = {s: i for i, s in enumerate(sorted(self._symbols))}
+        self._by_row = portfolio.universe == tuple(self._row)  # marks by the slice's rows
         self._actions = actions  # those applied to history as the current session began
         self._action_listeners: list[ActionListener] = []
         self._last_session: date | None = None
@@ -111,16 +109,9 @@ class ExecutionManager:
             self._begin_session(event)
         self.broker.on_market(event)
         if isinstance(event, BarSliceEvent) and not event.corrected:
-            held = self.portfolio.held
-            if held and event.rows is not None:
-                rows = event.rows
-                want = np.fromiter((self._row[s] for s in held), np.intp, len(held))
-                at = np.minimum(np.searchsorted(rows, want), len(rows) - 1)
-                hit = rows[at] == want
-                closes = event.bars.close[at[hit]].tolist()
-                for sym, c in zip(itertools.compress(held, hit.tolist()), closes, strict=True):
-                    self.portfolio.mark(sym, c)
-            elif held:
+            if event.rows is not None and self._by_row:
+                self.portfolio.mark_rows(event.rows, event.bars.close)
+            elif held := self.portfolio.held:
                 find = bar_finder(event, self._row)
                 close = event.bars.close
                 for sym in held:
@@ -299,7 +290,7 @@ class ExecutionManager:
         """Shorting and buying power for ``order`` beside the other open orders
         (``replacing``: the open order whose new terms ``order`` carries)."""
         pf = self.portfolio
-        held = pf.position(order.symbol).quantity
+        held = pf.quantity(order.symbol)
         skip = replacing or order
         others = [o for o in self.open_orders(order.symbol) if o is not skip]
         pending = sum(o.side.sign * o.remaining for o in others)
@@ -327,7 +318,7 @@ class ExecutionManager:
         A new order (not yet sent) is checked against the total kept for this instant."""
         fresh = not new.events
         if fresh:
-            now, held = self._clock.now(), self._held_power
+            now, held = new.submitted_at, self._held_power
             if held is not None and held[:2] == (now, self._version):
                 return held[2]
         total = sum((self._holds(o) for o in self._open.values() if o is not new), Decimal(0))
@@ -337,7 +328,7 @@ class ExecutionManager:
 
     def _holds(self, o: Order) -> Decimal:
         """The buying power open order ``o`` would use if it filled (0: it reduces exposure)."""
-        held = self.portfolio.position(o.symbol).quantity
+        held = self.portfolio.quantity(o.symbol)
         if (o.side is Side.BUY and held >= 0) or (o.side is Side.SELL and held <= 0):
             ref = self._reference_price(o)
             return o.remaining * (ref or Decimal(0))

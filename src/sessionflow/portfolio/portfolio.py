@@ -5,17 +5,29 @@ initial cash plus realised and unrealised profit and loss, dividends and cash in
 lieu, less fees. Each position keeps its signed total cost (not an average price), so
 closing part of it removes exactly the cost share it books as realised: the two books
 cannot drift apart, whatever the order stream (tests/test_portfolio.py checks this).
+
+Marks change every minute for every held symbol, so they are kept in numpy arrays by
+symbol row (the float each mark is the shortest repr of) and valued exactly in scaled
+integers when read, not as a Decimal per position per minute; a mark no float stands
+for (a split's) is kept as its Decimal and valued one position at a time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
+
+import numpy as np
 
 from sessionflow.execution_manager.orders import Fill, money
 
 ACCOUNTS = ("cash", "margin")
 _REG_T = Decimal(2)  # Reg T initial margin 50%: buying power is twice the equity
+_PLACES = 6  # marks with at most this many decimals are valued in integers of 1e-6
+_SCALE = float(10**_PLACES)
+_INT_ROOM = float(2**62)  # a sum of products below this cannot overflow int64
 
 
 @dataclass
@@ -27,6 +39,7 @@ class Position:
     cost: Decimal = Decimal(0)
     realised: Decimal = Decimal(0)
     last_price: Decimal | None = None
+    _seen: float = field(default=math.nan, repr=False, compare=False)  # the mark read last
 
     @property
     def avg_price(self) -> float:
@@ -74,7 +87,12 @@ class Position:
 
 
 class Portfolio:
-    def __init__(self, cash: float | Decimal = 100_000, account: str = "cash") -> None:
+    """``universe``: the symbols whose marks :meth:`mark_rows` takes by row (their
+    sorted order, as ``BarSliceEvent.rows`` counts them); others get rows as they trade."""
+
+    def __init__(
+        self, cash: float | Decimal = 100_000, account: str = "cash", universe: Sequence[str] = ()
+    ) -> None:
         if account not in ACCOUNTS:
             raise ValueError(f"account {account!r}: use one of {', '.join(ACCOUNTS)}")
         self.account = account
@@ -84,33 +102,92 @@ class Portfolio:
         self.dividends = Decimal(0)
         self.realised = Decimal(0)
         self._positions: dict[str, Position] = {}
+        self.universe = tuple(sorted(set(universe)))
+        self._row = {s: i for i, s in enumerate(self.universe)}
+        self._qty = np.zeros(len(self._row), np.int64)  # by row: each position's quantity
+        self._px = np.full(len(self._row), np.nan)  # by row: the float its mark stands for
+        self._exact: dict[int, Decimal] = {}  # rows marked at a Decimal no float stands for
+        self._valued: tuple[Decimal, Decimal] | None = None  # (market value, gross), cached
 
     def position(self, symbol: str) -> Position:
         """The position in ``symbol``; a flat one (quantity 0) when none is held."""
-        return self._positions.get(symbol) or Position(symbol)
+        pos = self._positions.get(symbol)
+        return Position(symbol) if pos is None else self._read(pos)
 
     @property
     def positions(self) -> dict[str, Position]:
         """Open positions (quantity not 0), by symbol."""
-        return {s: p for s, p in self._positions.items() if p.quantity}
+        return {s: self._read(p) for s, p in self._positions.items() if p.quantity}
 
     def _pos(self, symbol: str) -> Position:
         pos = self._positions.get(symbol)
         if pos is None:
             pos = self._positions[symbol] = Position(symbol)
+            if symbol not in self._row:
+                self._row[symbol] = len(self._row)
+                if len(self._row) > len(self._qty):
+                    more = max(8, len(self._qty))
+                    self._qty = np.concatenate([self._qty, np.zeros(more, np.int64)])
+                    self._px = np.concatenate([self._px, np.full(more, np.nan)])
+        return self._read(pos)
+
+    def _read(self, pos: Position) -> Position:
+        """``pos`` with its mark brought from the arrays."""
+        row = self._row[pos.symbol]
+        exact = self._exact.get(row)
+        if exact is not None:
+            pos.last_price, pos._seen = exact, math.nan
+        elif (px := float(self._px[row])) != pos._seen and not math.isnan(px):
+            pos.last_price, pos._seen = money(px), px
         return pos
+
+    def quantity(self, symbol: str) -> int:
+        """The quantity held in ``symbol`` (0 when flat), without reading its mark."""
+        pos = self._positions.get(symbol)
+        return 0 if pos is None else pos.quantity
+
+    def _write(self, pos: Position) -> None:
+        """Store ``pos``'s quantity and mark in the arrays."""
+        row = self._row[pos.symbol]
+        self._qty[row] = pos.quantity
+        self._exact.pop(row, None)
+        if pos.last_price is not None:
+            px = float(pos.last_price)
+            self._px[row] = px
+            if money(px) == pos.last_price:
+                pos._seen = px
+            else:
+                self._exact[row] = pos.last_price
+        self._valued = None
 
     def apply_fill(self, fill: Fill) -> None:
         price, fee = money(fill.price), money(fill.commission)
         qty = fill.signed_quantity
-        self.realised += self._pos(fill.symbol)._trade(qty, price)
+        pos = self._pos(fill.symbol)
+        self.realised += pos._trade(qty, price)
+        self._write(pos)
         self.cash -= qty * price + fee
         self.fees += fee
 
     def mark(self, symbol: str, price: float) -> None:
         pos = self._positions.get(symbol)
         if pos is not None and pos.quantity:
-            pos.last_price = money(price)
+            row = self._row[symbol]
+            self._px[row] = float(price)
+            self._exact.pop(row, None)
+            self._valued = None
+
+    def mark_rows(self, rows: np.ndarray, closes: np.ndarray) -> None:
+        """:meth:`mark` for the held symbols among ``rows`` (rows of :attr:`universe`) at
+        ``closes``: one array update per instant instead of a Decimal per position."""
+        held = self._qty[rows] != 0
+        if held.any():
+            rows = rows[held]
+            self._px[rows] = closes[held]
+            if self._exact:
+                for row in rows.tolist():
+                    self._exact.pop(row, None)
+            self._valued = None
 
     @property
     def held(self) -> list[str]:
@@ -123,7 +200,12 @@ class Portfolio:
         pos = self._positions.get(symbol)
         if pos is None or not pos.quantity or ratio == 1.0:
             return Decimal(0)
-        r = money(ratio)
+        try:
+            return self._split(self._read(pos), money(ratio))
+        finally:
+            self._write(pos)
+
+    def _split(self, pos: Position, r: Decimal) -> Decimal:
         exact = pos.quantity * r
         whole = int(exact)  # toward zero
         frac = exact - whole
@@ -151,17 +233,44 @@ class Portfolio:
         self.dividends += amount
         return amount
 
+    def _value(self) -> tuple[Decimal, Decimal]:
+        """(market value, gross exposure), exact, computed once per change of marks or
+        quantities: in integers of 1e-6 when every held mark is a float with at most six
+        decimals (then ``money(px)`` is ``rint(px * 1e6) / 1e6`` exactly), else per position."""
+        if self._valued is not None:
+            return self._valued
+        rows = np.flatnonzero(self._qty)
+        qty, px = self._qty[rows], self._px[rows]
+        units = np.rint(px * _SCALE)
+        fits = (
+            len(rows) > 0
+            and not (self._exact and not self._exact.keys().isdisjoint(rows.tolist()))
+            and bool(np.array_equal(units / _SCALE, px))
+            and float(np.abs(qty).max()) * float(np.abs(units).max()) * len(rows) < _INT_ROOM
+        )
+        if fits:
+            value = qty * units.astype(np.int64)
+            mv = Decimal(int(value.sum())).scaleb(-_PLACES)
+            gross = Decimal(int(np.abs(value).sum())).scaleb(-_PLACES)
+        else:
+            each = [self._read(p).market_value for p in self._positions.values() if p.quantity]
+            mv = sum(each, Decimal(0))
+            gross = sum((abs(v) for v in each), Decimal(0))
+        self._valued = (mv, gross)
+        return mv, gross
+
     @property
     def market_value(self) -> Decimal:
-        return sum((p.market_value for p in self._positions.values()), Decimal(0))
+        return self._value()[0]
 
     @property
     def gross_exposure(self) -> Decimal:
-        return sum((abs(p.market_value) for p in self._positions.values()), Decimal(0))
+        return self._value()[1]
 
     @property
     def unrealised(self) -> Decimal:
-        return sum((p.unrealised for p in self._positions.values()), Decimal(0))
+        cost = sum((p.cost for p in self._positions.values() if p.quantity), Decimal(0))
+        return self.market_value - cost
 
     @property
     def equity(self) -> Decimal:

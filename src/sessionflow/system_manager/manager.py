@@ -319,7 +319,7 @@ def build_execution(settings: Settings, data: DataManager) -> ExecutionManager:
     sd = data.session_data
     return ExecutionManager(
         broker,
-        Portfolio(t.cash, t.account),
+        Portfolio(t.cash, t.account, data.symbols),
         data.symbols,
         data.clock,
         lambda sym: sd.latest_close(sym) if sym in sd.symbols else None,
