@@ -61,12 +61,10 @@ class OrderStatus(enum.Enum):
 
     @property
     def final(self) -> bool:
-        return self in _FINAL
+        return self._value_ in _FINAL  # by value: a member's own hash runs in Python
 
 
-_FINAL = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
-)
+_FINAL = frozenset({"filled", "cancelled", "expired", "rejected"})
 
 
 class RejectReason(enum.Enum):

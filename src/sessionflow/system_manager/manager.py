@@ -317,12 +317,13 @@ def build_execution(settings: Settings, data: DataManager) -> ExecutionManager:
         parse_slippage(t.slippage),
     )
     sd = data.session_data
+    known = frozenset(sd.symbols)  # a set: ``in`` a tuple of every symbol was a scan per order
     return ExecutionManager(
         broker,
         Portfolio(t.cash, t.account, data.symbols),
         data.symbols,
         data.clock,
-        lambda sym: sd.latest_close(sym) if sym in sd.symbols else None,
+        lambda sym: sd.latest_close(sym) if sym in known else None,
         RiskLimits(t.max_quantity, t.allow_short),
         last_close=data.sessions[-1].close if data.sessions else None,
         actions=lambda: sd.applied_actions,
