@@ -144,14 +144,14 @@ class BacktestBroker:
 
     def _match(self, event: BarSliceEvent) -> None:
         bars = event.bars
-        find = bar_finder(event, self._row)
+        working = list(self._working.values())
+        found = bar_indices(event, self._row, [w.order.symbol for w in working])
         used: dict[int, int] = {}
         at_quote = self.fill_model.market_at_quote
-        for w in list(self._working.values()):
+        for w, i in zip(working, found, strict=True):
             order = w.order
             if at_quote and order.type is OrderType.MARKET:
                 continue
-            i = find(order.symbol)
             if i < 0 or not bars.regular[i] or int(bars.ts_us[i]) < w.since_us:
                 continue
             volume = int(bars.volume[i])
@@ -196,6 +196,20 @@ def _clip(order: Order, price: Decimal) -> Decimal:
     assert order.limit is not None
     limit = money(order.limit)
     return min(price, limit) if order.side.sign > 0 else max(price, limit)
+
+
+def bar_indices(event: BarSliceEvent, row_of: dict[str, int], symbols: list[str]) -> list[int]:
+    """Each symbol's bar index in the slice, -1 when it has none: one binary search of
+    the slice's sorted ``rows`` for all of them (not one call per working order)."""
+    rows = event.rows
+    if rows is None:
+        find = bar_finder(event, row_of)
+        return [find(s) for s in symbols]
+    want = np.fromiter((row_of.get(s, -1) for s in symbols), np.intp, len(symbols))
+    if not len(rows):
+        return [-1] * len(symbols)
+    at = np.minimum(np.searchsorted(rows, want), len(rows) - 1)
+    return np.where((rows[at] == want) & (want >= 0), at, -1).tolist()  # type: ignore[no-any-return]
 
 
 def bar_finder(event: BarSliceEvent, row_of: dict[str, int]) -> Callable[[str], int]:
