@@ -18,17 +18,26 @@ ROOT = Path(__file__).resolve().parent.parent
 API_DOC = ROOT / "docs" / "api.md"
 
 PUBLIC = {
+    "BacktestResult",
     "Bar",
     "BarBatch",
     "BarEvent",
     "BarSliceEvent",
     "BatchEvent",
+    "Context",
     "DerivedBarEvent",
     "DerivedSliceEvent",
     "Event",
     "Fill",
     "Mode",
-    "PaperExecutionManager",
+    "ExecutionManager",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "Portfolio",
+    "Position",
+    "Side",
+    "TimeInForce",
     "Quote",
     "QuoteEvent",
     "SessionEndEvent",
@@ -37,12 +46,14 @@ PUBLIC = {
     "Settings",
     "State",
     "StopReport",
+    "Strategy",
     "SymbolReport",
     "SymbolSnapshot",
     "SystemManager",
     "Tick",
     "TickEvent",
     "build_system",
+    "run_backtest",
 }
 
 
@@ -72,7 +83,7 @@ def _blocks() -> list[str]:
 def test_api_doc_has_the_promised_examples() -> None:
     text = "\n".join(_blocks())
     for needle in ("build_system", "on_event", "on_batch", "events()", "snapshot(",
-                   "history(", "execution_manager", "market_order"):  # fmt: skip
+                   "history(", "execution_manager", "submit("):  # fmt: skip
         assert needle in text, needle
 
 

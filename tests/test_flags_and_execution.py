@@ -1,13 +1,11 @@
-"""Update flags say what changed; the paper ExecutionManager fills at what the strategy saw."""
+"""Update flags say what changed (orders and fills: tests/test_execution.py)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
-import pytest
-
-from sessionflow import BarEvent, DerivedBarEvent, Event, SessionStartEvent, SystemManager
+from sessionflow import BarEvent, DerivedBarEvent, Event, SystemManager
 from tests.helpers import demo_settings, run_collect
 
 DAY = {"start": date(2024, 11, 29), "end": date(2024, 11, 29)}
@@ -30,24 +28,3 @@ def test_flags_report_each_data_type_once_until_taken(demo_store_path: Path) -> 
     assert seen[1] == ("again", frozenset())
     flags = next(f for tag, f in seen if tag == "derived")
     assert {"derived", "quality"} <= flags
-
-
-def test_market_order_fills_at_the_last_close_seen(demo_store_path: Path) -> None:
-    fills = []
-    errors = []
-
-    def on(system: SystemManager, ev: Event) -> None:
-        em = system.execution_manager
-        if isinstance(ev, SessionStartEvent):
-            with pytest.raises(ValueError, match="no price yet"):
-                em.market_order("SPY", 10)
-            errors.append(ev)
-        if isinstance(ev, BarEvent) and ev.bar.symbol == "SPY" and not fills:
-            fills.append((em.market_order("SPY", 10), ev.bar))
-
-    system, _ = run_collect(demo_settings(demo_store_path, **DAY), on_event=on)
-    fill, bar = fills[0]
-    assert errors
-    assert fill.price == bar.close
-    assert fill.time == bar.ts + timedelta(minutes=1)
-    assert system.execution_manager.position("SPY") == 10

@@ -240,11 +240,11 @@ def test_python_api_takes_symbols_in_any_case_and_refuses_bad_ones(
     assert dm.bars(" spy ") == dm.bars("SPY") and len(dm.bars("SPY")) == 210
     assert dm.snapshot("qqq") == dm.snapshot("QQQ")
     assert dm.history("spy", 5, ONE_DAY["start"]) == dm.history("SPY", 5, ONE_DAY["start"])
-    fill = system.execution_manager.market_order(" spy", 10)
-    assert fill.symbol == "SPY" and system.execution_manager.position("Spy") == 10
+    order = system.execution_manager.submit(" spy", "buy", 10)
+    assert order.symbol == "SPY" and order.reason and "after_last_session" in order.reason
     with pytest.raises(SymbolError, match="symbol 'S PY' contains whitespace"):
         dm.bars("S PY")
     with pytest.raises(SymbolError, match="symbol '' is empty"):
-        system.execution_manager.market_order("", 1)
+        dm.bars("")
     with pytest.raises(KeyError, match="IBM"):
         dm.snapshot("ibm")

@@ -16,37 +16,60 @@ from sessionflow.events import (
     SessionStartEvent,
     TickEvent,
 )
-from sessionflow.execution_manager import Fill, PaperExecutionManager
+from sessionflow.execution_manager import (
+    ExecutionManager,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from sessionflow.models import Bar, Quote, Tick
+from sessionflow.portfolio import Portfolio, Position
+from sessionflow.results import BacktestResult
 from sessionflow.session_data import SessionReport, SymbolReport, SymbolSnapshot
 from sessionflow.store import BarBatch
+from sessionflow.strategy import Context, Strategy
+from sessionflow.strategy.run import run_backtest
 from sessionflow.system_manager import Mode, State, StopReport, SystemManager, build_system
 from sessionflow.system_manager.settings import Settings
 
 __all__ = [
+    "BacktestResult",
     "Bar",
     "BarBatch",
     "BarEvent",
     "BarSliceEvent",
     "BatchEvent",
+    "Context",
     "DerivedBarEvent",
     "DerivedSliceEvent",
     "Event",
+    "ExecutionManager",
     "Fill",
     "Mode",
-    "PaperExecutionManager",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "Portfolio",
+    "Position",
     "Quote",
     "QuoteEvent",
     "SessionEndEvent",
     "SessionReport",
     "SessionStartEvent",
     "Settings",
+    "Side",
     "State",
     "StopReport",
+    "Strategy",
     "SymbolReport",
     "SymbolSnapshot",
     "SystemManager",
     "Tick",
     "TickEvent",
+    "TimeInForce",
     "build_system",
+    "run_backtest",
 ]

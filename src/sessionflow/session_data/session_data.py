@@ -489,6 +489,21 @@ class SessionData:
                 return None
             return float(self.grid.close[self.last_slot[row], row])
 
+    def latest_close(self, symbol: str) -> float | None:
+        """:meth:`last_close`, else the last close of the latest trailing day (as adjusted
+        now); None when the symbol has neither."""
+        last = self.last_close(symbol)
+        if last is not None:
+            return last
+        with self._lock:
+            row = self._index[symbol]
+            days = self.history.get(1, {})
+            for day in sorted(days, reverse=True):
+                present = np.flatnonzero(days[day].present[:, row])
+                if len(present):
+                    return float(days[day].close[present[-1], row])
+        return None
+
     def take_updates(self, symbol: str) -> frozenset[str]:
         """Data types changed for ``symbol`` since the last call; clears the flags."""
         with self._lock:

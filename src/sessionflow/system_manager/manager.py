@@ -21,7 +21,15 @@ from typing import Any
 from sessionflow.data_manager import DataManager
 from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BatchEvent, Event
-from sessionflow.execution_manager import PaperExecutionManager
+from sessionflow.execution_manager import (
+    BacktestBroker,
+    ExecutionManager,
+    FillModel,
+    RiskLimits,
+    parse_commission,
+    parse_slippage,
+)
+from sessionflow.portfolio import Portfolio
 from sessionflow.store import Store, is_url, open_store
 from sessionflow.stream_coordinator import (
     CoordinatorHooks,
@@ -140,9 +148,11 @@ class SystemManager:
             upkeep_jitter=jitter,
             live=live,
         )
-        self.execution_manager = PaperExecutionManager(
-            self.data_manager.session_data, self.data_manager.clock
-        )
+        self.execution_manager = build_execution(settings, self.data_manager)
+        self.portfolio = self.execution_manager.portfolio
+        # first of all consumers: orders are matched and the portfolio marked before
+        # anyone sees an instant (docs/architecture.md, where an order fills)
+        self.publisher.add_batch_callback(self.execution_manager.on_market)
         self.counters = hooks.counters
         self._hooks = hooks
 
@@ -291,6 +301,32 @@ class SystemManager:
         with self._lock:
             self._state = State.STOPPED
         self._done.set()
+
+
+def build_execution(settings: Settings, data: DataManager) -> ExecutionManager:
+    """The trading half: portfolio, broker and ExecutionManager from ``[trading]`` settings.
+
+    Live runs use the same simulated broker over the live bars until a venue broker
+    exists (paper trading on the local fill model).
+    """
+    t = settings.trading
+    broker = BacktestBroker(
+        data.symbols,
+        FillModel(t.max_volume_share),
+        parse_commission(t.commission),
+        parse_slippage(t.slippage),
+    )
+    sd = data.session_data
+    return ExecutionManager(
+        broker,
+        Portfolio(t.cash, t.account),
+        data.symbols,
+        data.clock,
+        lambda sym: sd.latest_close(sym) if sym in sd.symbols else None,
+        RiskLimits(t.max_quantity, t.allow_short),
+        last_close=data.sessions[-1].close if data.sessions else None,
+        actions=lambda: sd.applied_actions,
+    )
 
 
 def build_system(

@@ -27,6 +27,7 @@ from sessionflow.system_manager.config_file import (
     read_config,
 )
 from sessionflow.system_manager.live_settings import LiveSettings
+from sessionflow.system_manager.trading_settings import TradingSettings
 
 MIN_SPEED = 0.001  # slower, one simulated minute waits ~17 hours
 MAX_SPEED = 1_000_000.0  # faster, waits are below a microsecond: 0 is the same, and bounded
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     # thread (no thread hand-off per check, same results); True hands it to thread 2.
     checks_on_upkeep_thread: bool = False
     live: LiveSettings = Field(default_factory=LiveSettings)  # mode=live only
+    trading: TradingSettings = Field(default_factory=TradingSettings)  # orders, portfolio
     # A LEAN zip whose CSV expands beyond this many MiB is refused (a minute file is ~0.15 MiB).
     import_max_unzipped_mb: float = Field(default=16.0, gt=0)
 

@@ -1,0 +1,193 @@
+"""The backtest broker: the documented fill model over the bars the coordinator delivers.
+
+An order meets only regular-session 1m bars that open at or after the moment it was
+submitted (or last replaced): a bar opening at t arrives at t + 1 minute, so nothing
+is matched against data that was available when the decision was made. Gap-filled
+and corrected bars never fill. Working orders are matched in submission order and
+share each bar's volume cap. Day orders expire at the session's real close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+
+from sessionflow.corporate_actions.adjust import Action
+from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
+from sessionflow.execution_manager.commission import CommissionModel, ZeroCommission
+from sessionflow.execution_manager.fill_model import FillModel
+from sessionflow.execution_manager.orders import (
+    Fill,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    money,
+)
+from sessionflow.execution_manager.slippage import NoSlippage, SlippageModel
+from sessionflow.models import from_us, to_us
+
+
+class _Working:
+    """The broker's own view of one working order."""
+
+    __slots__ = ("charged", "filled", "order", "since_us", "triggered", "value")
+
+    def __init__(self, order: Order, since_us: int) -> None:
+        self.order = order
+        self.since_us = since_us  # bars opening before this cannot fill it
+        self.triggered = False
+        self.filled = 0
+        self.value = Decimal(0)
+        self.charged = Decimal(0)
+
+
+class BacktestBroker:
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        fill_model: FillModel | None = None,
+        commission: CommissionModel | None = None,
+        slippage: SlippageModel | None = None,
+    ) -> None:
+        self.fill_model = fill_model or FillModel()
+        self.commission: CommissionModel = commission or ZeroCommission()
+        self.slippage: SlippageModel = slippage or NoSlippage()
+        self._row = {s: i for i, s in enumerate(sorted(symbols))}
+        self._working: dict[str, _Working] = {}  # insertion order: submission order
+        self._callbacks: list[Callable[[OrderEvent], None]] = []
+        self._close: datetime | None = None
+
+    def on_order_event(self, callback: Callable[[OrderEvent], None]) -> None:
+        self._callbacks.append(callback)
+
+    def _emit(self, event: OrderEvent) -> None:
+        for cb in self._callbacks:
+            cb(event)
+
+    def submit(self, order: Order, now: datetime) -> None:
+        self._working[order.id] = _Working(order, to_us(now))
+        self._emit(OrderEvent(order.id, OrderStatus.ACCEPTED, now))
+
+    def cancel(self, order_id: str, now: datetime, reason: str) -> None:
+        if self._working.pop(order_id, None) is not None:
+            self._emit(OrderEvent(order_id, OrderStatus.CANCELLED, now, reason=reason))
+
+    def replace(
+        self,
+        order_id: str,
+        now: datetime,
+        quantity: int | None,
+        limit: float | None,
+        stop: float | None,
+    ) -> None:
+        w = self._working.get(order_id)
+        if w is None:
+            return
+        w.since_us = to_us(now)  # the new terms meet only bars from now on
+        status = OrderStatus.PARTIALLY_FILLED if w.filled else OrderStatus.ACCEPTED
+        self._emit(OrderEvent(order_id, status, now, quantity=quantity, limit=limit, stop=stop))
+
+    @property
+    def working(self) -> int:
+        return len(self._working)
+
+    def on_market(self, event: BatchEvent) -> None:
+        if isinstance(event, BarSliceEvent):
+            if self._working and not event.filled and not event.corrected:
+                self._match(event)
+        elif isinstance(event, SessionStartEvent):
+            self._close = event.close
+        elif isinstance(event, SessionEndEvent):
+            self._expire_day(event.time if self._close is None else self._close)
+
+    def apply_action(self, action: Action, now: datetime) -> None:
+        """A split changes working orders as brokers do: quantity times the ratio (rounded
+        down), prices divided by it; an order left with no shares is cancelled."""
+        if action.split == 1.0:
+            return
+        for w in list(self._working.values()):
+            o = w.order
+            if o.symbol != action.symbol:
+                continue
+            ratio = money(action.split)
+            qty = int(o.quantity * ratio)
+            filled = int(o.filled_quantity * ratio)
+            w.filled = filled
+            if qty <= filled:
+                self.cancel(o.id, now, f"split {action.split:g}:1 left no whole share")
+                continue
+            lim = None if o.limit is None else float(money(o.limit) / ratio)
+            stp = None if o.stop is None else float(money(o.stop) / ratio)
+            o.filled_quantity = filled
+            self._emit(
+                OrderEvent(o.id, o.status, now, reason="split", quantity=qty, limit=lim, stop=stp)
+            )
+
+    def _expire_day(self, close: datetime) -> None:
+        for oid, w in list(self._working.items()):
+            if w.order.tif is TimeInForce.DAY:
+                del self._working[oid]
+                self._emit(OrderEvent(oid, OrderStatus.EXPIRED, close, reason="day order at close"))
+
+    def _match(self, event: BarSliceEvent) -> None:
+        bars = event.bars
+        find = bar_finder(event, self._row)
+        used: dict[int, int] = {}
+        for w in list(self._working.values()):
+            order = w.order
+            i = find(order.symbol)
+            if i < 0 or not bars.regular[i] or int(bars.ts_us[i]) < w.since_us:
+                continue
+            volume = int(bars.volume[i])
+            available = self.fill_model.capacity(volume) - used.get(i, 0)
+            o, h, lo = float(bars.open[i]), float(bars.high[i]), float(bars.low[i])
+            qty, price, w.triggered = self.fill_model.match(order, w.triggered, o, h, lo, available)
+            if price is None or qty <= 0:
+                continue
+            used[i] = used.get(i, 0) + qty
+            self._fill(w, qty, price, from_us(int(bars.ts_us[i])), event.time)
+
+    def _fill(self, w: _Working, qty: int, raw: float, at: datetime, now: datetime) -> None:
+        order = w.order
+        price = self.slippage.apply(money(raw), order.side)
+        if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            price = _clip(order, price)  # slippage never makes a limit fill worse than its limit
+        w.filled += qty
+        w.value += price * qty
+        total = self.commission.order_commission(w.filled, w.value)
+        fee, w.charged = total - w.charged, total
+        fill = Fill(order.id, at, order.symbol, order.side, qty, float(price), float(fee))
+        done = w.filled >= order.quantity
+        if done:
+            del self._working[order.id]
+        status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+        self._emit(OrderEvent(order.id, status, now, fill=fill))
+
+
+def _clip(order: Order, price: Decimal) -> Decimal:
+    assert order.limit is not None
+    limit = money(order.limit)
+    return min(price, limit) if order.side.sign > 0 else max(price, limit)
+
+
+def bar_finder(event: BarSliceEvent, row_of: dict[str, int]) -> Callable[[str], int]:
+    """symbol -> its bar's index in the slice, -1 when it has none (no dict of the slice
+    is built: a lookup is one binary search in the slice's sorted ``rows``)."""
+    rows = event.rows
+    if rows is None:
+        at = {str(s): i for i, s in enumerate(event.bars.symbol.tolist())}
+        return lambda sym: at.get(sym, -1)
+
+    def find(sym: str) -> int:
+        row = row_of.get(sym, -1)
+        if row < 0:
+            return -1
+        i = int(np.searchsorted(rows, row))
+        return i if i < len(rows) and int(rows[i]) == row else -1
+
+    return find

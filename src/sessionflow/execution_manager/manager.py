@@ -1,0 +1,348 @@
+"""The ExecutionManager: owns orders (validation, risk limits, ids, states) and sends the
+accepted ones to its broker.
+
+Nothing here knows whether the broker is the backtest's or a live venue's: orders are
+checked the same way and change state only from the broker's order events. A refused
+order is not an exception: it is recorded with status ``rejected`` and a reason,
+counted, and reported to listeners like any other state change.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sessionflow.corporate_actions.adjust import Action
+from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
+from sessionflow.execution_manager.backtest_broker import bar_finder
+from sessionflow.execution_manager.broker import Broker
+from sessionflow.execution_manager.orders import (
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+    money,
+)
+from sessionflow.models import SymbolError, normalize_symbol
+from sessionflow.portfolio import Portfolio
+from sessionflow.time_provider import Clock
+
+log = logging.getLogger(__name__)
+
+OrderListener = Callable[[Order, OrderEvent], None]
+ActionListener = Callable[[Action, datetime], None]
+DEFAULT_MAX_QUANTITY = 1_000_000
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """``max_quantity``: the largest order accepted; ``allow_short``: sell beyond the
+    position (a margin account only: a cash account never shorts)."""
+
+    max_quantity: int = DEFAULT_MAX_QUANTITY
+    allow_short: bool = False
+
+
+class ExecutionManager:
+    def __init__(
+        self,
+        broker: Broker,
+        portfolio: Portfolio,
+        symbols: Collection[str],
+        clock: Clock,
+        price: Callable[[str], float | None],
+        limits: RiskLimits | None = None,
+        last_close: datetime | None = None,
+        actions: Callable[[], Sequence[Action]] = list,
+    ) -> None:
+        self.broker = broker
+        self.portfolio = portfolio
+        self._symbols = frozenset(symbols)
+        self._row = {s: i for i, s in enumerate(sorted(self._symbols))}
+        self._actions = actions  # those applied to history as the current session began
+        self._action_listeners: list[ActionListener] = []
+        self._last_session: date | None = None
+        self._clock = clock
+        self._price = price
+        self.limits = limits or RiskLimits()
+        self.last_close = last_close  # backtest: no order is accepted from then on
+        self.orders: list[Order] = []  # every order, in submission order
+        self._by_id: dict[str, Order] = {}
+        self._by_client: dict[str, Order] = {}
+        self._listeners: list[OrderListener] = []
+        self.rejections: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()
+        broker.on_order_event(self._on_event)
+
+    def on_update(self, listener: OrderListener) -> None:
+        """Call ``listener(order, event)`` after every state change, in order."""
+        self._listeners.append(listener)
+
+    def on_action(self, listener: ActionListener) -> None:
+        """Call ``listener(action, time)`` when a split or dividend takes effect."""
+        self._action_listeners.append(listener)
+
+    def on_market(self, event: BatchEvent) -> None:
+        """Steps 1 and 2 of an instant, before any consumer sees it: the broker matches
+        working orders against the bars that just arrived, the portfolio books the fills
+        (through the order events) and marks its positions at the new closes."""
+        if isinstance(event, SessionStartEvent):
+            self._begin_session(event)
+        self.broker.on_market(event)
+        if isinstance(event, BarSliceEvent) and not event.corrected:
+            held = self.portfolio.held
+            if held:
+                find = bar_finder(event, self._row)
+                close = event.bars.close
+                for sym in held:
+                    i = find(sym)
+                    if i >= 0:
+                        self.portfolio.mark(sym, float(close[i]))
+
+    def _begin_session(self, event: SessionStartEvent) -> None:
+        """Splits and dividends effective since the last session played change positions
+        and working orders at the open of their ex-date, before any bar."""
+        prior = self._last_session
+        self._last_session = event.session
+        for a in sorted(self._actions(), key=lambda a: (a.ex_date, a.symbol)):
+            if a.ex_date > event.session or (prior is None and a.ex_date != event.session):
+                continue
+            if prior is not None and a.ex_date <= prior:
+                continue
+            if a.split != 1.0:
+                self.portfolio.apply_split(a.symbol, a.split)
+                self.broker.apply_action(a, event.time)
+            if a.dividend:
+                self.portfolio.apply_dividend(a.symbol, a.dividend)
+            for listener in self._action_listeners:
+                listener(a, event.time)
+
+    def get(self, order_id: str) -> Order | None:
+        return self._by_id.get(order_id)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return [o for o in self.orders if o.is_open and (symbol is None or o.symbol == symbol)]
+
+    def submit(
+        self,
+        symbol: str,
+        side: Side | str,
+        quantity: int,
+        *,
+        limit: float | None = None,
+        stop: float | None = None,
+        tif: TimeInForce | str = "day",
+        client_order_id: str | None = None,
+    ) -> Order:
+        """A new order; the same ``client_order_id`` again returns the first order unchanged."""
+        if client_order_id is not None and client_order_id in self._by_client:
+            self.counters["duplicate_client_order_id"] += 1
+            return self._by_client[client_order_id]
+        now = self._clock.now()
+        oid = f"o-{len(self.orders) + 1}"
+        try:
+            sym = normalize_symbol(symbol)
+        except SymbolError:
+            sym = str(symbol)
+        side_ = Side(side)
+        order = Order(
+            id=oid,
+            client_order_id=client_order_id or oid,
+            symbol=sym,
+            side=side_,
+            quantity=quantity,
+            type=OrderType.from_prices(limit, stop),
+            tif=TimeInForce.DAY,
+            submitted_at=now,
+            limit=limit,
+            stop=stop,
+            updated_at=now,
+        )
+        self.orders.append(order)
+        self._by_id[oid] = order
+        self._by_client[order.client_order_id] = order
+        reason = self._problem(order, tif, now)
+        if reason is not None:
+            self._reject(order, *reason, now)
+            return order
+        order.tif = TimeInForce(tif)
+        self.broker.submit(order, now)
+        return order
+
+    def cancel(self, order_id: str) -> Order | None:
+        """Cancel an open order (the broker confirms); None for an unknown id."""
+        order = self._by_id.get(order_id)
+        if order is None:
+            log.warning("cancel %s: no such order", order_id)
+            return None
+        if order.is_open:
+            self.broker.cancel(order_id, self._clock.now(), "cancelled by the strategy")
+        return order
+
+    def replace(
+        self,
+        order_id: str,
+        quantity: int | None = None,
+        limit: float | None = None,
+        stop: float | None = None,
+    ) -> Order | None:
+        """New terms for an open order (same id); refused terms leave it as it was."""
+        order = self._by_id.get(order_id)
+        if order is None or not order.is_open:
+            log.warning("replace %s: no such open order", order_id)
+            self.counters["replace_refused"] += 1
+            return order
+        problem = _replace_problem(order, quantity, limit, stop, self.limits.max_quantity)
+        if problem is not None:
+            log.warning("replace %s refused: %s", order_id, problem)
+            self.counters["replace_refused"] += 1
+            return order
+        self.broker.replace(order_id, self._clock.now(), quantity, limit, stop)
+        return order
+
+    def cancel_all(self, reason: str) -> None:
+        now = self._clock.now()
+        for order in self.open_orders():
+            self.broker.cancel(order.id, now, reason)
+
+    def _reject(self, order: Order, reason: RejectReason, detail: str, now: datetime) -> None:
+        self.rejections[reason.value] += 1
+        log.info("order %s %s rejected: %s", order.id, order.symbol, detail)
+        event = OrderEvent(order.id, OrderStatus.REJECTED, now, reason=f"{reason.value}: {detail}")
+        self._apply(order, event)
+
+    def _problem(
+        self, order: Order, tif: TimeInForce | str, now: datetime
+    ) -> tuple[RejectReason, str] | None:
+        qty, sym = order.quantity, order.symbol
+        if self.last_close is not None and now >= self.last_close:
+            return RejectReason.AFTER_LAST_SESSION, f"the last session closed at {self.last_close}"
+        if sym not in self._symbols:
+            return RejectReason.UNKNOWN_SYMBOL, f"{sym!r} is not one of this system's symbols"
+        if isinstance(qty, bool) or not isinstance(qty, numbers.Integral) or qty <= 0:
+            return RejectReason.BAD_QUANTITY, f"quantity {qty!r} is not a positive integer"
+        if qty > self.limits.max_quantity:
+            return (
+                RejectReason.QUANTITY_ABOVE_MAXIMUM,
+                f"quantity {qty} above the maximum {self.limits.max_quantity}",
+            )
+        for name, p in (("limit", order.limit), ("stop", order.stop)):
+            if p is not None and not _good_price(p):
+                return RejectReason.BAD_PRICE, f"{name} price {p!r} is not a number > 0"
+        if tif not in ("day", "gtc", TimeInForce.DAY, TimeInForce.GTC):
+            return RejectReason.BAD_TIME_IN_FORCE, f"time in force {tif!r}: use day or gtc"
+        ref = self._reference_price(order)
+        if ref is None:
+            return RejectReason.UNTRADED_SYMBOL, f"{sym} has no price yet (no bar, no history)"
+        return self._exposure_problem(order, ref)
+
+    def _reference_price(self, order: Order) -> Decimal | None:
+        """What the order is priced at for buying power: its limit, its stop, else the
+        latest close (None when the symbol has no price at all)."""
+        given = order.limit if order.limit is not None else order.stop
+        if given is not None:
+            return money(given)
+        last = self._price(order.symbol)
+        return None if last is None else money(last)
+
+    def _exposure_problem(self, order: Order, ref: Decimal) -> tuple[RejectReason, str] | None:
+        pf = self.portfolio
+        held = pf.position(order.symbol).quantity
+        others = [o for o in self.open_orders(order.symbol) if o is not order]
+        pending = sum(o.side.sign * o.remaining for o in others)
+        after = held + pending + order.side.sign * order.quantity
+        short_ok = self.limits.allow_short and pf.account == "margin"
+        if after < 0 and not short_ok:
+            return (
+                RejectReason.SHORT_SALE,
+                f"sell {order.quantity} {order.symbol} with {held} held and {-min(pending, 0)} "
+                "already for sale; shorting is off",
+            )
+        growth = max(0, abs(after) - abs(held + pending))  # shares that add exposure
+        need = growth * ref + self._committed(order)
+        if growth and need > pf.buying_power:
+            return (
+                RejectReason.INSUFFICIENT_BUYING_POWER,
+                f"{order.quantity} {order.symbol} at ~{ref} needs {need:.2f} with open orders, "
+                f"buying power {pf.buying_power:.2f}",
+            )
+        return None
+
+    def _committed(self, new: Order) -> Decimal:
+        """Buying power the other open orders that add exposure would use if they filled."""
+        total = Decimal(0)
+        for o in self.open_orders():
+            if o is new:
+                continue
+            held = self.portfolio.position(o.symbol).quantity
+            if (o.side is Side.BUY and held >= 0) or (o.side is Side.SELL and held <= 0):
+                ref = self._reference_price(o)
+                total += o.remaining * (ref or Decimal(0))
+        return total
+
+    def _on_event(self, event: OrderEvent) -> None:
+        order = self._by_id.get(event.order_id)
+        if order is None:  # a broker reporting an order this manager never sent
+            self.counters["unknown_order_event"] += 1
+            log.warning("order event for unknown order %s ignored", event.order_id)
+            return
+        self._apply(order, event)
+
+    def _apply(self, order: Order, event: OrderEvent) -> None:
+        order.status = event.status
+        order.updated_at = event.time
+        if event.reason is not None and event.fill is None:
+            order.reason = event.reason
+        if event.quantity is not None:
+            order.quantity = event.quantity
+        if event.limit is not None:
+            order.limit = event.limit
+        if event.stop is not None:
+            order.stop = event.stop
+        fill = event.fill
+        if fill is not None:
+            self.portfolio.apply_fill(fill)  # step 2 of the instant, before any listener
+            prior = order.filled_quantity
+            order.filled_quantity = prior + fill.quantity
+            avg = order.avg_fill_price or 0.0
+            order.avg_fill_price = float(
+                (money(avg) * prior + money(fill.price) * fill.quantity) / order.filled_quantity
+            )
+        order.events.append(event)
+        for listener in self._listeners:
+            listener(order, event)
+
+
+def _good_price(p: object) -> bool:
+    return (
+        isinstance(p, numbers.Real)
+        and not isinstance(p, bool)
+        and math.isfinite(float(p))
+        and float(p) > 0
+    )
+
+
+def _replace_problem(
+    order: Order, quantity: int | None, limit: float | None, stop: float | None, top: int
+) -> str | None:
+    if quantity is not None:
+        if isinstance(quantity, bool) or not isinstance(quantity, numbers.Integral):
+            return f"quantity {quantity!r} is not an integer"
+        if not order.filled_quantity < quantity <= top:
+            return (
+                f"quantity {quantity} must be above the {order.filled_quantity} filled and <= {top}"
+            )
+    if limit is not None and (order.limit is None or not _good_price(limit)):
+        return f"limit {limit!r}: not a number > 0, or the order has no limit"
+    if stop is not None and (order.stop is None or not _good_price(stop)):
+        return f"stop {stop!r}: not a number > 0, or the order has no stop"
+    return None

@@ -1,0 +1,178 @@
+"""Orders, their states and the events a broker answers with.
+
+An ``Order`` is owned by the ExecutionManager: only it changes an order's state, from
+the events its broker sends (``OrderEvent``). Money is kept as ``Decimal`` in the
+portfolio; prices on orders and fills are floats a strategy reads, each exactly the
+Decimal the portfolio books (fill prices are rounded to ``PRICE_PLACES`` decimals, so
+a float holds them without loss).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+PRICE_PLACES = Decimal("0.000001")  # fill prices: 6 decimals, exact as floats below 1e9
+
+
+def money(x: float | Decimal) -> Decimal:
+    """The Decimal a float stands for (its shortest repr: 187.43 is Decimal('187.43'))."""
+    return x if isinstance(x, Decimal) else Decimal(repr(float(x)))
+
+
+class Side(enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(enum.Enum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+    @classmethod
+    def from_prices(cls, limit: float | None, stop: float | None) -> OrderType:
+        """No price: market; a limit: limit; a stop: stop; both: stop-limit."""
+        if stop is None:
+            return cls.MARKET if limit is None else cls.LIMIT
+        return cls.STOP if limit is None else cls.STOP_LIMIT
+
+
+class TimeInForce(enum.Enum):
+    DAY = "day"  # expires at the session's real close (early closes included)
+    GTC = "gtc"  # good till cancelled: carried to the next session's open
+
+
+class OrderStatus(enum.Enum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
+)
+
+
+class RejectReason(enum.Enum):
+    """Why an order was refused; the order's ``reason`` says the details."""
+
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    UNTRADED_SYMBOL = "untraded_symbol"
+    BAD_QUANTITY = "bad_quantity"
+    QUANTITY_ABOVE_MAXIMUM = "quantity_above_maximum"
+    BAD_PRICE = "bad_price"
+    BAD_TIME_IN_FORCE = "bad_time_in_force"
+    INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
+    SHORT_SALE = "short_sale_not_allowed"
+    AFTER_LAST_SESSION = "after_last_session"
+
+
+@dataclass
+class Order:
+    """One order and its current state; ``events`` is its whole history, oldest first."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: int
+    type: OrderType
+    tif: TimeInForce
+    submitted_at: datetime
+    limit: float | None = None
+    stop: float | None = None
+    status: OrderStatus = OrderStatus.NEW
+    updated_at: datetime | None = None
+    filled_quantity: int = 0
+    avg_fill_price: float | None = None
+    reason: str | None = None
+    events: list[OrderEvent] = field(default_factory=list, repr=False)
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def is_open(self) -> bool:
+        return not self.status.final
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "client_order_id": self.client_order_id,
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "quantity": self.quantity,
+            "type": self.type.value,
+            "tif": self.tif.value,
+            "limit": self.limit,
+            "stop": self.stop,
+            "status": self.status.value,
+            "submitted_at": self.submitted_at.isoformat(),
+            "updated_at": None if self.updated_at is None else self.updated_at.isoformat(),
+            "filled_quantity": self.filled_quantity,
+            "avg_fill_price": self.avg_fill_price,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution: ``quantity`` shares (always > 0) at ``price``; ``side`` says which way."""
+
+    order_id: str
+    time: datetime
+    symbol: str
+    side: Side
+    quantity: int
+    price: float
+    commission: float
+
+    @property
+    def signed_quantity(self) -> int:
+        return self.side.sign * self.quantity
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "order_id": self.order_id,
+            "time": self.time.isoformat(),
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "quantity": self.quantity,
+            "price": self.price,
+            "commission": self.commission,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """What a broker reports about one order: the new ``status`` at ``time``.
+
+    A fill event carries ``fill``; a rejection, cancellation or expiry its ``reason``.
+    ``quantity``/``limit``/``stop`` on an accepted replace carry the new terms.
+    """
+
+    order_id: str
+    status: OrderStatus
+    time: datetime
+    fill: Fill | None = None
+    reason: str | None = None
+    quantity: int | None = None
+    limit: float | None = None
+    stop: float | None = None

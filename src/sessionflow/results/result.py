@@ -1,0 +1,50 @@
+"""What a backtest produced: orders, fills, positions, the equity curve and statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sessionflow.execution_manager import Fill, Order
+from sessionflow.results.trades import Trade
+
+
+@dataclass
+class BacktestResult:
+    """``complete`` is False when the run stopped early: ``interrupted`` (Ctrl-C) or
+    ``error`` (a strategy callback raised; ``traceback`` is the strategy's own)."""
+
+    strategy: str
+    params: dict[str, Any]
+    orders: list[Order]
+    fills: list[Fill]
+    trades: list[Trade]
+    positions: list[dict[str, Any]]
+    equity_curve: list[tuple[datetime, float]]
+    daily_equity: list[tuple[date, float]]
+    final_equity: float
+    cash: float
+    statistics: dict[str, Any]
+    rejections: dict[str, int] = field(default_factory=dict)
+    complete: bool = True
+    interrupted: bool = False
+    error: str | None = None
+    traceback: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON of ``--json``: everything but the per-minute curve and the orders."""
+        return {
+            "strategy": self.strategy,
+            "params": self.params,
+            "complete": self.complete,
+            "interrupted": self.interrupted,
+            "error": self.error,
+            "statistics": self.statistics,
+            "final_equity": self.final_equity,
+            "cash": self.cash,
+            "orders": len(self.orders),
+            "fills": len(self.fills),
+            "rejections": self.rejections,
+            "positions": self.positions,
+        }

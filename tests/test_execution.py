@@ -1,0 +1,143 @@
+"""The ExecutionManager on real replays of the demo store: fills, states, rejections."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sessionflow import BarEvent, Event, OrderStatus, SessionEndEvent, SystemManager
+from sessionflow.execution_manager import Order
+from sessionflow.execution_manager.orders import money
+from tests.helpers import demo_settings, run_collect
+
+DAY = {"start": date(2024, 11, 26), "end": date(2024, 11, 26)}
+EARLY = {"start": date(2024, 11, 29), "end": date(2024, 11, 29)}  # closes 13:00 New York
+
+
+def _run(path: Path, act: Any, **over: Any) -> tuple[SystemManager, list[Event]]:
+    return run_collect(demo_settings(path, **{**DAY, **over}), on_event=act)
+
+
+def test_market_order_fills_at_the_open_of_the_bar_after_the_decision(
+    demo_store_path: Path,
+) -> None:
+    placed: list[tuple[Order, BarEvent]] = []
+
+    def on(system: SystemManager, ev: Event) -> None:
+        if isinstance(ev, BarEvent) and ev.bar.symbol == "SPY" and not placed:
+            placed.append((system.execution_manager.submit("spy", "buy", 10), ev))
+
+    system, events = _run(demo_store_path, on)
+    order, seen = placed[0]
+    nxt = next(
+        e.bar for e in events
+        if isinstance(e, BarEvent) and e.bar.symbol == "SPY" and e.bar.ts >= seen.time
+    )  # fmt: skip
+    assert order.status is OrderStatus.FILLED and order.symbol == "SPY"
+    assert order.avg_fill_price == nxt.open and nxt.ts == seen.time
+    assert system.portfolio.position("SPY").quantity == 10
+    last = [e.bar for e in events if isinstance(e, BarEvent) and e.bar.symbol == "SPY"][-1]
+    assert system.portfolio.position("SPY").last_price == money(last.close)
+    assert system.portfolio.equity == system.portfolio.cash + 10 * money(last.close)
+
+
+def test_every_rejection_has_its_reason(demo_store_path: Path) -> None:
+    got: dict[str, Order] = {}
+
+    def on(system: SystemManager, ev: Event) -> None:
+        em = system.execution_manager
+        if isinstance(ev, BarEvent) and ev.bar.symbol == "SPY" and not got:
+            got["unknown"] = em.submit("IBM", "buy", 1)
+            got["zero"] = em.submit("SPY", "buy", 0)
+            got["fraction"] = em.submit("SPY", "buy", 1.5)  # type: ignore[arg-type]
+            got["too_many"] = em.submit("SPY", "buy", 2_000_000)
+            got["negative_price"] = em.submit("SPY", "buy", 1, limit=-1.0)
+            got["nan_price"] = em.submit("SPY", "buy", 1, stop=math.nan)
+            got["buying_power"] = em.submit("SPY", "buy", 100_000)
+            got["short"] = em.submit("SPY", "sell", 1)
+        if isinstance(ev, SessionEndEvent):
+            got["after_last"] = em.submit("SPY", "buy", 1)
+
+    system, _ = _run(demo_store_path, on)
+    reasons = {k: (o.status, (o.reason or "").split(":")[0]) for k, o in got.items()}
+    rejected = OrderStatus.REJECTED
+    assert reasons == {
+        "unknown": (rejected, "unknown_symbol"),
+        "zero": (rejected, "bad_quantity"),
+        "fraction": (rejected, "bad_quantity"),
+        "too_many": (rejected, "quantity_above_maximum"),
+        "negative_price": (rejected, "bad_price"),
+        "nan_price": (rejected, "bad_price"),
+        "buying_power": (rejected, "insufficient_buying_power"),
+        "short": (rejected, "short_sale_not_allowed"),
+        "after_last": (rejected, "after_last_session"),
+    }
+    assert sum(system.execution_manager.rejections.values()) == len(got)
+    assert system.portfolio.cash == system.portfolio.initial_cash
+
+
+def test_an_untraded_symbol_is_rejected_before_it_has_any_price(demo_store_path: Path) -> None:
+    got: list[Order] = []
+
+    def on(system: SystemManager, ev: Event) -> None:
+        if not got and not isinstance(ev, BarEvent):  # the session start: no bar yet
+            got.append(system.execution_manager.submit("SPY", "buy", 1))
+
+    _run(demo_store_path, on, trailing_days=0)
+    assert got[0].reason is not None and got[0].reason.startswith("untraded_symbol")
+
+
+def test_client_order_id_is_idempotent(demo_store_path: Path) -> None:
+    got: list[Order] = []
+
+    def on(system: SystemManager, ev: Event) -> None:
+        if isinstance(ev, BarEvent) and ev.bar.symbol == "SPY" and not got:
+            em = system.execution_manager
+            got.append(em.submit("SPY", "buy", 5, client_order_id="entry-1"))
+            got.append(em.submit("SPY", "buy", 5, client_order_id="entry-1"))
+
+    system, _ = _run(demo_store_path, on)
+    assert got[0] is got[1]
+    assert len(system.execution_manager.orders) == 1
+    assert system.portfolio.position("SPY").quantity == 5
+    assert system.execution_manager.counters["duplicate_client_order_id"] == 1
+
+
+def test_day_order_expires_at_the_early_close_of_2024_11_29(demo_store_path: Path) -> None:
+    got: list[Order] = []
+
+    def on(system: SystemManager, ev: Event) -> None:
+        if isinstance(ev, BarEvent) and ev.bar.symbol == "SPY" and not got:
+            got.append(system.execution_manager.submit("SPY", "buy", 5, limit=1.0))
+
+    _run(demo_store_path, on, **EARLY)
+    order = got[0]
+    assert order.status is OrderStatus.EXPIRED
+    assert order.updated_at == datetime(2024, 11, 29, 18, 0, tzinfo=UTC)  # 13:00 New York
+
+
+def test_cancel_and_replace(demo_store_path: Path) -> None:
+    got: list[Order] = []
+
+    def on(system: SystemManager, ev: Event) -> None:
+        em = system.execution_manager
+        if isinstance(ev, BarEvent) and ev.bar.symbol == "SPY":
+            if not got:
+                got.append(em.submit("SPY", "buy", 5, limit=1.0))
+                got.append(em.submit("SPY", "buy", 5, limit=1.0, tif="gtc"))
+                em.cancel(got[0].id)
+            elif len(got) == 2:
+                em.replace(got[1].id, quantity=7, limit=ev.bar.close * 1.05)
+                got.append(got[1])
+
+    system, _ = _run(demo_store_path, on)
+    first, second = got[0], got[1]
+    assert first.status is OrderStatus.CANCELLED and first.filled_quantity == 0
+    assert second.status is OrderStatus.FILLED and second.filled_quantity == 7
+    assert system.portfolio.position("SPY").quantity == 7
+    assert [e.status for e in second.events] == [
+        OrderStatus.ACCEPTED, OrderStatus.ACCEPTED, OrderStatus.FILLED,
+    ]  # fmt: skip
+    assert second.events[-1].time - second.events[1].time >= timedelta(minutes=1)
