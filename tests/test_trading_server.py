@@ -22,7 +22,8 @@ from alpaca.trading.requests import (
     StopOrderRequest,
 )
 
-from sessionflow.testing.trading_matcher import BarMatcher
+from sessionflow.execution_manager.fill_model import FillModel
+from sessionflow.testing.trading_matcher import FillModelMatcher
 from tests.trading_support import OTHER_DAY, Harness, bar, trading, utc
 
 AAPL = [
@@ -117,7 +118,7 @@ def test_limit_stop_and_stop_limit_fill_by_the_contracts_rules() -> None:
 
 def test_volume_cap_gives_partial_fills_until_filled() -> None:
     bars = [bar("AAPL", f"14:{m}", 100.0, 100.0, 100.0, 100.0, v=100) for m in range(35, 39)]
-    with trading(bars, start="14:34:30", matcher=BarMatcher(max_volume_share=0.1)) as h:
+    with trading(bars, start="14:34:30", matcher=FillModelMatcher(FillModel(0.1))) as h:
         order = h.client.submit_order(market(qty=25))
         h.at("14:39")
         events = [u.event for u in h.updates_until("fill")]
@@ -316,12 +317,12 @@ def test_replace_makes_a_new_order_and_the_old_one_replaced() -> None:
 
 def test_ioc_and_fok_never_rest() -> None:
     bars = [bar("AAPL", "14:36", 100.0, 100.0, 100.0, 100.0, v=100)]
-    with trading(bars, start="14:35:30", matcher=BarMatcher(max_volume_share=0.5)) as h:
+    with trading(bars, start="14:35:30", matcher=FillModelMatcher(FillModel(0.5))) as h:
         ioc = h.client.submit_order(market(qty=80, time_in_force=TimeInForce.IOC))
         h.at("14:37")
         got = h.client.get_order_by_id(ioc.id)
         assert (got.status, got.filled_qty) == ("canceled", "50")
-    with trading(bars, start="14:35:30", matcher=BarMatcher(max_volume_share=0.5)) as h:
+    with trading(bars, start="14:35:30", matcher=FillModelMatcher(FillModel(0.5))) as h:
         fok = h.client.submit_order(market(qty=80, time_in_force=TimeInForce.FOK))
         h.at("14:37")
         got = h.client.get_order_by_id(fok.id)

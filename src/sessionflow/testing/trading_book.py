@@ -25,7 +25,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from sessionflow.models import Bar
-from sessionflow.testing.trading_matcher import BarMatcher, Matcher, WorkingOrder
+from sessionflow.testing.trading_matcher import FillModelMatcher, Matcher, WorkingOrder
 from sessionflow.time_provider.calendar import ExchangeCalendar, SessionInfo
 
 OPEN_STATES = frozenset(
@@ -262,7 +262,7 @@ class TradingBook:
         self.cash = Decimal(str(cash))
         self.multiplier = multiplier
         self.shorting = shorting
-        self.matcher: Matcher = matcher or BarMatcher()
+        self.matcher: Matcher = matcher or FillModelMatcher()
         self.calendar = calendar or ExchangeCalendar()
         self.fill_grace_s = fill_grace_s
         self._random = random.Random(seed)
@@ -274,7 +274,7 @@ class TradingBook:
         self.last_price: dict[str, Decimal] = {}
         self._bars: list[tuple[datetime, str, Bar]] = []
         self._next_bar = 0
-        self._volume_left: dict[tuple[str, datetime], Decimal] = {}
+        self._taken: dict[tuple[str, datetime], Decimal] = {}  # filled per bar
 
     def new_id(self) -> str:
         """Order and asset ids: UUID4s from a seeded generator, so a replay repeats them."""
@@ -560,7 +560,6 @@ class TradingBook:
     def _match(self, bar: Bar) -> list[TradeEvent]:
         events: list[TradeEvent] = []
         key = (bar.symbol, bar.ts)
-        self._volume_left.setdefault(key, Decimal(bar.volume))
         for order in list(self.orders.values()):
             if not self._eligible(order, bar):
                 continue
@@ -573,7 +572,7 @@ class TradingBook:
                 order.stop,
                 order.triggered,
             )
-            ex = self.matcher.match(view, bar, self._volume_left[key])
+            ex = self.matcher.match(view, bar, self._taken.get(key, ZERO))
             order.triggered = view.triggered
             if ex is not None and order.notional is not None:
                 order.qty = (order.notional / ex.price).quantize(QTY_PLACES, ROUND_DOWN)
@@ -581,7 +580,7 @@ class TradingBook:
             if ex is not None and order.time_in_force == "fok" and ex.qty < order.remaining:
                 ex = None
             if ex is not None:
-                self._volume_left[key] -= ex.qty
+                self._taken[key] = self._taken.get(key, ZERO) + ex.qty
                 events += self._fill(order, ex.qty, ex.price, bar.ts)
             if order.time_in_force in ("ioc", "fok") and order.is_open:
                 events += self._close(order, "canceled", bar.ts)

@@ -1,29 +1,23 @@
 """How the local trading server fills a working order against one stored 1-minute bar.
 
 Why a separate, pluggable piece: the server's protocol, states and errors are
-Alpaca's, but the fill rules are the backtest's. ``Matcher`` is the seam where the
-backtest's fill model plugs in, so a live run on a replayed session and the
-backtest of that session fill by the same rules. ``BarMatcher`` implements the rules
-of the trading API contract (docs/live.md, "Trading server"):
-
-- market: the bar's open;
-- limit buy: open at or below the limit -> the open, else low <= limit -> the limit
-  (sell mirrored);
-- stop buy: open at or above the stop -> the open, else high >= stop -> the stop
-  (sell mirrored);
-- stop-limit: triggers as the stop; on the trigger bar it fills only if the limit is
-  marketable at the trigger price (the open when the bar opened through the stop,
-  else the stop), at the better of that price and the limit; afterwards as a limit;
-- at most ``max_volume_share`` of the bar's volume (None: no cap); what is left
-  stays working as a partial fill.
+Alpaca's, but the fill rules are the backtest's, so a live run on a replayed session
+and the backtest of that session fill alike. ``Matcher`` is the seam;
+``FillModelMatcher`` puts the backtest's own ``FillModel`` (prices, gap rules,
+stop-limit triggers, the per-bar volume cap shared by the bar's orders) and its
+slippage behind it. Which bars an order may meet (opened at or after it, inside a day
+order's session) is the book's part, as it is the backtest broker's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Protocol
 
+from sessionflow.execution_manager.fill_model import FillModel
+from sessionflow.execution_manager.orders import Order, OrderType, Side, TimeInForce, money
+from sessionflow.execution_manager.slippage import NoSlippage, SlippageModel
 from sessionflow.models import Bar
 
 
@@ -46,63 +40,43 @@ class Execution:
 
 
 class Matcher(Protocol):
-    def match(self, order: WorkingOrder, bar: Bar, volume_left: Decimal) -> Execution | None:
-        """The execution of ``order`` on ``bar``, if any; ``volume_left`` is what earlier
-        orders on the same bar have not taken."""
+    def match(self, order: WorkingOrder, bar: Bar, taken: Decimal) -> Execution | None:
+        """The execution of ``order`` on ``bar``, if any; ``taken``: shares earlier orders
+        filled on this bar (they count against the bar's volume cap)."""
         ...
 
 
-def _d(value: float) -> Decimal:
-    return Decimal(str(value))
+class FillModelMatcher:
+    """The backtest's ``FillModel`` and slippage as the server's matcher."""
 
+    def __init__(
+        self, model: FillModel | None = None, slippage: SlippageModel | None = None
+    ) -> None:
+        self.model = model or FillModel()
+        self.slippage: SlippageModel = slippage or NoSlippage()
 
-class BarMatcher:
-    """The contract's fill rules on 1-minute bars (see the module docstring)."""
-
-    def __init__(self, max_volume_share: float | None = None) -> None:
-        if max_volume_share is not None and not 0 < max_volume_share <= 1:
-            raise ValueError(f"max_volume_share must be in (0, 1], got {max_volume_share}")
-        self.max_volume_share = max_volume_share
-
-    def match(self, order: WorkingOrder, bar: Bar, volume_left: Decimal) -> Execution | None:
-        price = self._price(order, bar)
-        if price is None:
+    def match(self, order: WorkingOrder, bar: Bar, taken: Decimal) -> Execution | None:
+        side = Side(order.side)
+        proxy = Order(
+            id="",
+            client_order_id="",
+            symbol=bar.symbol,
+            side=side,
+            quantity=max(1, int(order.remaining)),  # a fractional rest is capped below
+            type=OrderType(order.type),
+            tif=TimeInForce.GTC,
+            submitted_at=bar.ts,
+            limit=None if order.limit is None else float(order.limit),
+            stop=None if order.stop is None else float(order.stop),
+        )
+        available = self.model.capacity(bar.volume) - taken
+        _, price, order.triggered = self.model.match(
+            proxy, order.triggered, bar.open, bar.high, bar.low, max(0, int(available))
+        )
+        qty = min(order.remaining, available)
+        if price is None or qty <= 0:
             return None
-        qty = order.remaining
-        if self.max_volume_share is not None:
-            cap = (_d(bar.volume) * _d(self.max_volume_share)).to_integral_value(ROUND_DOWN)
-            qty = min(qty, cap, volume_left)
-        return Execution(qty, price) if qty > 0 else None
-
-    @staticmethod
-    def _price(order: WorkingOrder, bar: Bar) -> Decimal | None:
-        buy = order.side == "buy"
-        o, h, lo = _d(bar.open), _d(bar.high), _d(bar.low)
-        if order.type == "market":
-            return o
-        if order.type in ("stop", "stop_limit") and not order.triggered:
-            assert order.stop is not None
-            if (o >= order.stop) if buy else (o <= order.stop):
-                trigger = o
-            elif (h >= order.stop) if buy else (lo <= order.stop):
-                trigger = order.stop
-            else:
-                return None
-            order.triggered = True
-            if order.type == "stop":
-                return trigger
-            assert order.limit is not None
-            if (trigger <= order.limit) if buy else (trigger >= order.limit):
-                return min(trigger, order.limit) if buy else max(trigger, order.limit)
-            return None
-        if order.type == "stop":
-            return o  # triggered on an earlier bar: a market order now
-        assert order.limit is not None
-        if (o <= order.limit) if buy else (o >= order.limit):
-            return o
-        if (lo <= order.limit) if buy else (h >= order.limit):
-            return order.limit
-        return None
+        return Execution(qty, self.slippage.apply(money(price), side))
 
 
-__all__ = ["BarMatcher", "Execution", "Matcher", "WorkingOrder"]
+__all__ = ["Execution", "FillModelMatcher", "Matcher", "WorkingOrder"]
