@@ -76,7 +76,10 @@ class FillModelMatcher:
         qty = min(order.remaining, available)
         if price is None or qty <= 0:
             return None
-        return Execution(qty, self.slippage.apply(money(price), side))
+        filled = self.slippage.apply(money(price), side)
+        if order.limit is not None:  # slippage never makes a limit fill worse than its limit
+            filled = min(filled, order.limit) if side is Side.BUY else max(filled, order.limit)
+        return Execution(qty, filled)
 
 
 __all__ = ["Execution", "FillModelMatcher", "Matcher", "WorkingOrder"]

@@ -92,7 +92,7 @@ class FakeAlpacaTrading(LocalServers):
         self.lock = threading.Condition()
         self.events: list[dict[str, Any]] = []  # every trade_updates data sent, in order
         self.requests: list[tuple[str, str]] = []  # (method, path)
-        self._hold: dict[str, threading.Event] = {}  # path prefix -> released when set
+        self._hold: dict[str, tuple[threading.Event, bool]] = {}  # see hold()
         self._listeners: set[_Listener] = set()
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -166,13 +166,22 @@ class FakeAlpacaTrading(LocalServers):
         with self.lock:
             self.limiter.force(count, reset_in_s)
 
-    def hold(self, method: str, path_prefix: str) -> threading.Event:
-        """Requests matching ``METHOD /path...`` are carried out, then their answer waits
-        until the returned event is set (tests: a submit that times out on the client)."""
+    def hold(self, method: str, path_prefix: str, before: bool = False) -> threading.Event:
+        """The next request matching ``METHOD /path...`` waits until the returned event is
+        set: after it is carried out (its answer is late), or ``before`` (it arrives late).
+        Tests: a submit that times out on the client, whether or not it landed."""
         release = threading.Event()
         with self.lock:
-            self._hold[f"{method} {path_prefix}"] = release
+            self._hold[f"{method} {path_prefix}"] = (release, before)
         return release
+
+    def _take_hold(self, method: str, path: str, before: bool) -> threading.Event | None:
+        with self.lock:
+            for key, (event, when) in list(self._hold.items()):
+                if when == before and f"{method} {path}".startswith(key):
+                    del self._hold[key]
+                    return event
+        return None
 
     @property
     def rate_limited(self) -> int:
@@ -183,6 +192,9 @@ class FakeAlpacaTrading(LocalServers):
         self, method: str, path: str, query: dict[str, str], body: Any, authorized: bool
     ) -> tuple[int, Any, dict[str, str]]:
         """One REST request: (status, JSON body or None, headers)."""
+        early = self._take_hold(method, path, before=True)
+        if early is not None:
+            early.wait(30)
         with self.lock:
             self.requests.append((method, path))
             headers, limited = self.limiter.count()
@@ -195,11 +207,9 @@ class FakeAlpacaTrading(LocalServers):
                 status, out = self._route(method, path, query, body)
             except ApiError as err:
                 status, out = err.status, err.body()
-            hold = next(
-                (e for k, e in self._hold.items() if f"{method} {path}".startswith(k)), None
-            )
-        if hold is not None:
-            hold.wait(30)
+        late = self._take_hold(method, path, before=False)
+        if late is not None:
+            late.wait(30)
         return status, out, headers
 
     def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> Reply:
