@@ -146,6 +146,10 @@ class FakeAlpacaTrading(LocalServers):
         with self.lock:
             return self.lock.wait_for(lambda: len(self.events) >= count, timeout)
 
+    def wait_request(self, method: str, path: str, timeout: float = 10.0) -> bool:
+        with self.lock:
+            return self.lock.wait_for(lambda: (method, path) in self.requests, timeout)
+
     def wait_listeners(self, count: int = 1, timeout: float = 10.0) -> bool:
         with self.lock:
             return self.lock.wait_for(
@@ -197,6 +201,7 @@ class FakeAlpacaTrading(LocalServers):
             early.wait(30)
         with self.lock:
             self.requests.append((method, path))
+            self.lock.notify_all()
             headers, limited = self.limiter.count()
             try:
                 if not authorized:
