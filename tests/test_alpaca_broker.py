@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 from alpaca.trading.client import TradingClient
@@ -16,6 +17,7 @@ from alpaca.trading.requests import MarketOrderRequest
 from alpaca.trading.stream import TradingStream
 
 from sessionflow.execution_manager.alpaca_broker import AlpacaBroker
+from sessionflow.execution_manager.manager import ExecutionManager
 from sessionflow.execution_manager.orders import (
     Order,
     OrderEvent,
@@ -24,6 +26,8 @@ from sessionflow.execution_manager.orders import (
     Side,
     TimeInForce,
 )
+from sessionflow.portfolio import Portfolio
+from sessionflow.time_provider.live_clock import ManualClock
 from tests.trading_support import KEY, SECRET, WAIT, Harness, bar, trading, utc
 
 BARS = [
@@ -177,3 +181,26 @@ def test_a_submit_that_lands_between_lookup_and_retry_is_linked_not_doubled() ->
         assert [o.client_order_id for o in run.h.server.book.orders.values()] == ["run7-c1"]
         run.h.at("14:37")
         assert run.settle(2) == [("o1", OrderStatus.ACCEPTED), ("o1", OrderStatus.FILLED)]
+
+
+def test_the_execution_manager_trades_through_it_unchanged() -> None:
+    with live() as run:
+        clock = ManualClock(utc("14:35:30"))
+        last = {"AAPL": 100.0}
+        manager = ExecutionManager(run.broker, Portfolio(100_000), ["AAPL"], clock, last.get)
+        mine = manager.submit("AAPL", "buy", 10, client_order_id="entry")
+        resting = manager.submit("AAPL", "buy", 5, limit=90.0)
+        run.settle(2)
+        assert mine.status is OrderStatus.ACCEPTED
+        manager.cancel(resting.id)
+        run.settle(3)
+        run.h.at("14:37")
+        run.settle(4)
+        assert (mine.status, mine.filled_quantity, mine.avg_fill_price) == (
+            OrderStatus.FILLED, 10, 100.5)  # fmt: skip
+        assert resting.status is OrderStatus.CANCELLED
+        assert (
+            run.h.server.book.orders[run.broker._venue_id[mine.id]].client_order_id == "run7-entry"
+        )
+        assert manager.portfolio.position("AAPL").quantity == 10
+        assert manager.portfolio.cash == Decimal(100_000) - Decimal("1005")
