@@ -1,4 +1,4 @@
-"""Strategies the tests share (the crossover is docs/strategies.md's, kept equal by a test)."""
+"""crossover.py: a moving-average crossover on 5m bars (docs/strategies.md)."""
 
 from __future__ import annotations
 

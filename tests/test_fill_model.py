@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from sessionflow.events import QuoteEvent
 from sessionflow.execution_manager import FillModel, OrderStatus
 from sessionflow.execution_manager.commission import (
     Percentage,
@@ -15,6 +16,7 @@ from sessionflow.execution_manager.commission import (
     parse_commission,
 )
 from sessionflow.execution_manager.slippage import BasisPoints, Ticks, parse_slippage
+from sessionflow.models import Quote
 from tests.trading_helpers import MIN, T0, Book, order
 
 
@@ -123,7 +125,7 @@ def test_volume_cap_share_is_exact_not_a_float_product() -> None:
 def test_gap_filled_and_extended_hours_bars_never_fill() -> None:
     book = Book()
     book.submit(order())
-    assert book.bar(T0, 100.0, 100.0, 100.0, 100.0, v=0, filled=True) == []
+    assert book.bar(T0, 100.0, 100.0, 100.0, 100.0, v=1_000, filled=True) == []
     assert book.bar(T0, 100.0, 101.0, 99.0, 100.5, regular=False) == []
     assert len(book.bar(T0 + MIN, 100.0, 101.0, 99.0, 100.5)) == 1
 
@@ -185,3 +187,20 @@ def test_specs_parse_and_bad_ones_name_the_accepted_forms() -> None:
     for bad in ("bps", "bps:-1", "ticks:1.5", "ticks:1,size=2"):
         with pytest.raises(ValueError, match="bps:N"):
             parse_slippage(bad)
+
+
+def test_market_orders_can_fill_at_the_quote_ask_or_bid_instead_of_the_bar_open() -> None:
+    book = Book(FillModel(None, market_at_quote=True))
+    book.submit(order("buy", oid="o-1"))
+    book.submit(order("sell", oid="o-2"))
+    book.submit(order("buy", limit=101.0, oid="o-3"))
+    fills = book.bar(T0, 100.0, 101.0, 99.0, 100.5)
+    assert [f.order_id for f in fills] == ["o-3"]  # only the limit order meets the bar
+    early = Quote("SPY", T0 - MIN, 99.0, 99.0, 99.0, 99.0, 5, 99.1, 99.1, 99.1, 99.1, 5)
+    book.broker.on_market(QuoteEvent(early, T0))  # opened before the orders: too early
+    quote = Quote("SPY", T0, 100.01, 100.2, 99.9, 100.1, 3, 100.03, 100.3, 100.0, 100.2, 4)
+    book.broker.on_market(QuoteEvent(quote, T0 + MIN))
+    filled = [e.fill for e in book.events if e.fill is not None][1:]
+    assert [(f.order_id, f.price, f.time) for f in filled] == [
+        ("o-1", 100.03, T0), ("o-2", 100.01, T0),
+    ]  # fmt: skip

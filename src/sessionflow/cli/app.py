@@ -22,6 +22,7 @@ from sessionflow.cli import (
     progress,
     report_cmd,
     sharded,
+    strategy_cmd,
 )
 from sessionflow.cli.coverage import check_coverage
 from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
@@ -224,14 +225,49 @@ def backtest(
     scheduler: SchedulerOpt = None,
     shard_sessions: ShardSessionsOpt = None,
     shard_symbols: ShardSymbolsOpt = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option("--strategy", help="run a strategy: FILE.py:Class (docs/strategies.md)"),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="strategy parameter NAME=VALUE (repeat for more)"),
+    ] = None,
+    cash: Annotated[float | None, typer.Option(help="starting cash (default 100000)")] = None,
+    commission: Annotated[
+        str | None,
+        typer.Option(
+            help="zero, per_share:RATE[,min=M][,max=SHARE], per_order:AMOUNT or percent:PCT"
+        ),
+    ] = None,
+    slippage: Annotated[str | None, typer.Option(help="zero, bps:N or ticks:N[,tick=SIZE]")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="with --strategy: write orders, fills, equity here"),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet for --output")] = "csv",
 ) -> None:
-    """Replay stored data session by session and report per session and symbol."""
+    """Replay stored data session by session and report per session and symbol; with
+    --strategy, trade it and print the results table (docs/strategies.md)."""
     shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
         shards.check_given()
-        _run_backtest(_settings(config, store, symbols, start, end, speed=speed), as_json, shards)
+        settings = _settings(config, store, symbols, start, end, speed=speed)
+        if strategy is None:
+            trading = (param, cash, commission, slippage, output)
+            if any(x is not None for x in trading):
+                raise ValueError(
+                    "--param, --cash, --commission, --slippage and --output need --strategy"
+                )
+            _run_backtest(settings, as_json, shards)
+            return
+        test = strategy_cmd.prepare(
+            settings, strategy, param or [], shards.active, output, fmt,
+            cash=cash, commission=commission, slippage=slippage,
+        )  # fmt: skip
     except ShardErrors as exc:
         _fail(exc)
+    strategy_cmd.report(test.run(), as_json, output, fmt)
 
 
 TzOpt = Annotated[

@@ -16,7 +16,13 @@ from decimal import Decimal
 import numpy as np
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
+from sessionflow.events import (
+    BarSliceEvent,
+    BatchEvent,
+    QuoteEvent,
+    SessionEndEvent,
+    SessionStartEvent,
+)
 from sessionflow.execution_manager.commission import CommissionModel, ZeroCommission
 from sessionflow.execution_manager.fill_model import FillModel
 from sessionflow.execution_manager.orders import (
@@ -100,6 +106,9 @@ class BacktestBroker:
         if isinstance(event, BarSliceEvent):
             if self._working and not event.filled and not event.corrected:
                 self._match(event)
+        elif isinstance(event, QuoteEvent):
+            if self._working and self.fill_model.market_at_quote:
+                self._match_quote(event)
         elif isinstance(event, SessionStartEvent):
             self._close = event.close
         elif isinstance(event, SessionEndEvent):
@@ -123,10 +132,9 @@ class BacktestBroker:
                 continue
             lim = None if o.limit is None else float(money(o.limit) / ratio)
             stp = None if o.stop is None else float(money(o.stop) / ratio)
-            o.filled_quantity = filled
-            self._emit(
-                OrderEvent(o.id, o.status, now, reason="split", quantity=qty, limit=lim, stop=stp)
-            )
+            event = OrderEvent(o.id, o.status, now, reason=f"split {action.split:g}:1",
+                               quantity=qty, limit=lim, stop=stp, filled=filled)  # fmt: skip
+            self._emit(event)
 
     def _expire_day(self, close: datetime) -> None:
         for oid, w in list(self._working.items()):
@@ -138,8 +146,11 @@ class BacktestBroker:
         bars = event.bars
         find = bar_finder(event, self._row)
         used: dict[int, int] = {}
+        at_quote = self.fill_model.market_at_quote
         for w in list(self._working.values()):
             order = w.order
+            if at_quote and order.type is OrderType.MARKET:
+                continue
             i = find(order.symbol)
             if i < 0 or not bars.regular[i] or int(bars.ts_us[i]) < w.since_us:
                 continue
@@ -151,6 +162,18 @@ class BacktestBroker:
                 continue
             used[i] = used.get(i, 0) + qty
             self._fill(w, qty, price, from_us(int(bars.ts_us[i])), event.time)
+
+    def _match_quote(self, event: QuoteEvent) -> None:
+        q = event.quote
+        if not q.regular:
+            return
+        ts = to_us(q.ts)
+        for w in list(self._working.values()):
+            o = w.order
+            if o.type is OrderType.MARKET and o.symbol == q.symbol and ts >= w.since_us:
+                price = q.ask_open if o.side.sign > 0 else q.bid_open
+                if price > 0:
+                    self._fill(w, o.remaining, price, q.ts, event.time)
 
     def _fill(self, w: _Working, qty: int, raw: float, at: datetime, now: datetime) -> None:
         order = w.order

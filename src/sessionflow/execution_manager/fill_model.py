@@ -25,9 +25,13 @@ class FillModel:
     """``max_volume_share``: the share of a bar's volume one order may take (None: all).
 
     Whatever the cap leaves stays working for the following bars (partial fills).
+    ``market_at_quote``: market orders fill at the first quote bar opening at or after
+    them, at its opening ask (buy) or bid (sell), instead of at a trade bar's open;
+    a symbol without stored quotes then never fills a market order.
     """
 
     max_volume_share: float | None = DEFAULT_MAX_VOLUME_SHARE
+    market_at_quote: bool = False
 
     def __post_init__(self) -> None:
         share = self.max_volume_share

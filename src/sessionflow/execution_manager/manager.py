@@ -302,6 +302,8 @@ class ExecutionManager:
         order.updated_at = event.time
         if event.reason is not None and event.fill is None:
             order.reason = event.reason
+        if event.filled is not None:
+            order.filled_quantity = event.filled
         if event.quantity is not None:
             order.quantity = event.quantity
         if event.limit is not None:

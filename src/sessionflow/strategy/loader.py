@@ -15,6 +15,7 @@ from sessionflow.strategy.base import Strategy
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_ARTICLE = {int: "an"}
 
 
 class StrategyLoadError(ValueError):
@@ -99,7 +100,8 @@ def convert(key: str, text: str, default: Any) -> Any:
             return text
     except ValueError:
         raise StrategyLoadError(
-            f"--param {key}={text!r}: not a {kind.__name__} (the default is {default!r})"
+            f"--param {key}={text!r}: not {_ARTICLE.get(kind, 'a')} {kind.__name__} "
+            f"(the default is {default!r})"
         ) from None
     raise StrategyLoadError(
         f"--param {key}: its default {default!r} is a {kind.__name__}; only bool, int, "

@@ -312,7 +312,7 @@ def build_execution(settings: Settings, data: DataManager) -> ExecutionManager:
     t = settings.trading
     broker = BacktestBroker(
         data.symbols,
-        FillModel(t.max_volume_share),
+        FillModel(t.max_volume_share, t.market_at_quote),
         parse_commission(t.commission),
         parse_slippage(t.slippage),
     )

@@ -26,6 +26,8 @@ class TradingSettings(BaseModel):
     max_quantity: int = Field(default=DEFAULT_MAX_QUANTITY, ge=1)
     # share of a 1m bar's volume one bar can fill; None: no cap
     max_volume_share: float | None = Field(default=DEFAULT_MAX_VOLUME_SHARE, gt=0, le=1)
+    # market orders fill at the stored quote's ask/bid instead of the next bar's open
+    market_at_quote: bool = False
     commission: str = "zero"
     slippage: str = "zero"
 
