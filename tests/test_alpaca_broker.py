@@ -17,6 +17,7 @@ from alpaca.trading.requests import MarketOrderRequest
 from alpaca.trading.stream import TradingStream
 
 from sessionflow.execution_manager.alpaca_broker import AlpacaBroker
+from sessionflow.execution_manager.fill_model import FillModel
 from sessionflow.execution_manager.manager import ExecutionManager
 from sessionflow.execution_manager.orders import (
     Order,
@@ -27,6 +28,7 @@ from sessionflow.execution_manager.orders import (
     TimeInForce,
 )
 from sessionflow.portfolio import Portfolio
+from sessionflow.testing.trading_matcher import FillModelMatcher
 from sessionflow.time_provider.live_clock import ManualClock
 from tests.trading_support import KEY, SECRET, WAIT, Harness, bar, trading, utc
 
@@ -204,3 +206,16 @@ def test_the_execution_manager_trades_through_it_unchanged() -> None:
         )
         assert manager.portfolio.position("AAPL").quantity == 10
         assert manager.portfolio.cash == Decimal(100_000) - Decimal("1005")
+
+
+def test_partial_fills_come_back_one_fill_each_then_filled() -> None:
+    with live(matcher=FillModelMatcher(FillModel(0.005))) as run:  # 5 of a 1,000 bar
+        run.broker.submit(order(1), utc("14:35:30"))
+        run.h.at("14:38")
+        assert [status for _, status in run.settle(3)] == [
+            OrderStatus.ACCEPTED,
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+        ]
+        fills = [e.fill for e in run.events if e.fill is not None]
+        assert [(f.quantity, f.price) for f in fills] == [(5, 100.5), (5, 101.5)]
