@@ -440,3 +440,17 @@ def test_stream_bad_keys_are_unauthorized_and_closed() -> None:
 
 
 WAIT_S = 10.0
+
+
+def test_events_are_not_replayed_after_a_reconnect_rest_is_the_record() -> None:
+    with trading(AAPL, start="14:35:30") as h:
+        h.client.submit_order(limit(50, client_order_id="before"))
+        assert h.next_update().order.client_order_id == "before"
+        assert h.server.drop_connections() == 1
+        # the SDK waits at least 0.5 s (half its 1 s minimum backoff) before reconnecting
+        missed = h.client.submit_order(limit(50, client_order_id="missed"))
+        assert h.server.wait_listeners(1, WAIT_S)  # the SDK reconnected and listens again
+        h.client.submit_order(limit(50, client_order_id="after"))
+        assert h.next_update().order.client_order_id == "after"
+        assert h.updates.empty()
+        assert h.client.get_order_by_client_id("missed").id == missed.id
