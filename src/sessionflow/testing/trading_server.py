@@ -43,11 +43,11 @@ from websockets.exceptions import ConnectionClosed
 from sessionflow.models import Bar
 from sessionflow.testing.local_server import LocalServers
 from sessionflow.testing.rate_limit import DEFAULT_LIMIT, RateLimiter
-from sessionflow.testing.trading_book import (
+from sessionflow.testing.trading_book import TradingBook
+from sessionflow.testing.trading_models import (
     ApiError,
     Order,
     TradeEvent,
-    TradingBook,
     stamp,
     unprocessable,
 )
