@@ -1,8 +1,9 @@
-"""What the local Alpaca-protocol servers share: a websocket server on an asyncio loop of
-its own thread, and a threaded HTTP server beside it, both on 127.0.0.1.
+"""A websocket server on an asyncio loop of its own thread, and a threaded HTTP server
+beside it, both on 127.0.0.1: the plumbing of a local Alpaca-protocol server.
 
-Why: the data server and the trading server each speak one websocket and one REST
-protocol; starting, stopping and reaching their loop is the same code.
+Why apart: starting, stopping and reaching the loop is not the protocol. The trading
+server uses it; the data server (``alpaca_server.FakeAlpaca``) has the same plumbing
+of its own.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Alpaca's REST rate limit, shared by the local data and trading servers.
+"""Alpaca's REST rate limit for the local trading server.
 
-Why one class: both services document the same answer (HTTP 429 past the limit, and
-``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` in unix seconds), and tests force
+Why a class of its own: the documented answer (HTTP 429 past the limit, and
+``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` in unix seconds) is the data
+server's too (``alpaca_server.FakeAlpaca._rate``, which could use it), and tests force
 a 429 at a known request whatever the machine's speed. The window is wall time:
 Alpaca counts real requests, whatever a replay's clock says.
 """
