@@ -22,6 +22,7 @@ from decimal import Decimal
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
 from sessionflow.execution_manager.backtest_broker import bar_finder
+from sessionflow.execution_manager.bounds import BuyingPowerBounds
 from sessionflow.execution_manager.broker import Broker
 from sessionflow.execution_manager.orders import (
     Order,
@@ -82,6 +83,7 @@ class ExecutionManager:
         self._listeners: list[OrderListener] = []
         self.rejections: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
+        self.bounds: BuyingPowerBounds | None = None  # set by a sharded run to track them
         broker.on_order_event(self._on_event)
 
     def on_update(self, listener: OrderListener) -> None:
@@ -108,6 +110,15 @@ class ExecutionManager:
                     i = find(sym)
                     if i >= 0:
                         self.portfolio.mark(sym, float(close[i]))
+        self._track()
+
+    def free_buying_power(self) -> Decimal:
+        """Buying power less what the open orders that add exposure would use."""
+        return self.portfolio.buying_power - self._committed(None)
+
+    def _track(self) -> None:
+        if self.bounds is not None:
+            self.bounds.see(self.free_buying_power())
 
     def _begin_session(self, event: SessionStartEvent) -> None:
         """Splits and dividends effective since the last session played change positions
@@ -282,6 +293,8 @@ class ExecutionManager:
             )
         growth = max(0, abs(after) - abs(held + pending))  # shares that add exposure
         need = growth * ref + self._committed(skip)
+        if growth and self.bounds is not None:
+            self.bounds.check(pf.buying_power - need)
         if growth and need > pf.buying_power:
             return (
                 RejectReason.INSUFFICIENT_BUYING_POWER,
@@ -290,7 +303,7 @@ class ExecutionManager:
             )
         return None
 
-    def _committed(self, new: Order) -> Decimal:
+    def _committed(self, new: Order | None) -> Decimal:
         """Buying power the other open orders that add exposure would use if they filled."""
         total = Decimal(0)
         for o in self.open_orders():
@@ -333,6 +346,7 @@ class ExecutionManager:
                 (money(avg) * prior + money(fill.price) * fill.quantity) / order.filled_quantity
             )
         order.events.append(event)
+        self._track()
         for listener in self._listeners:
             listener(order, event)
 
