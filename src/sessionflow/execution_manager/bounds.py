@@ -5,8 +5,9 @@ whole cash. One process would have seen, at each buying-power check of a symbol,
 own free buying power plus what the other symbols had moved theirs by. Free buying
 power (buying power less what open orders would use) is a sum of per-symbol parts for
 both accounts, so each shard records the lowest and highest its part went and the
-closest margin on either side of its checks; :func:`decided_alike` then proves every
-check came out as it would have in one process, or the merge is refused.
+closest margin on either side of its checks (at submit, and when a buy of a cash
+account fills); :func:`decided_alike` then proves every check came out as it would
+have in one process, or the merge is refused.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ class BuyingPowerBounds:
 
     base: Decimal
     low: Decimal = Decimal(0)  # lowest (free - base) seen, <= 0
-    high: Decimal = Decimal(0)  # highest (free - base) seen, >= 0
+    high: Decimal = Decimal(0)  # highest (buying power - base) seen, >= 0
     passed: Decimal | None = None  # smallest headroom (>= 0) of a check that passed
     failed: Decimal | None = None  # smallest shortfall (> 0) of a check that failed
     checks: int = field(default=0)
 
-    def see(self, free: Decimal) -> None:
-        moved = free - self.base
-        self.low = min(self.low, moved)
-        self.high = max(self.high, moved)
+    def see(self, free: Decimal, power: Decimal) -> None:
+        """``free``: buying power less open orders' use; ``power``: buying power alone.
+        The high end is taken from ``power`` (>= free) so it also bounds the cash a
+        fill-time check of a cash account sees."""
+        self.low = min(self.low, free - self.base)
+        self.high = max(self.high, power - self.base)
 
     def check(self, headroom: Decimal) -> None:
         """A buying-power decision with ``headroom`` (buying power less the need)."""

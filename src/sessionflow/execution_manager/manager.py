@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
-from sessionflow.execution_manager.backtest_broker import bar_finder
+from sessionflow.execution_manager.backtest_broker import BacktestBroker, bar_finder
 from sessionflow.execution_manager.bounds import BuyingPowerBounds
 from sessionflow.execution_manager.broker import Broker
 from sessionflow.execution_manager.orders import (
@@ -85,6 +85,8 @@ class ExecutionManager:
         self.counters: Counter[str] = Counter()
         self.bounds: BuyingPowerBounds | None = None  # set by a sharded run to track them
         broker.on_order_event(self._on_event)
+        if isinstance(broker, BacktestBroker):
+            broker.funds = self  # a buy that fills asks what the account may spend
 
     def on_update(self, listener: OrderListener) -> None:
         """Call ``listener(order, event)`` after every state change, in order."""
@@ -116,9 +118,22 @@ class ExecutionManager:
         """Buying power less what the open orders that add exposure would use."""
         return self.portfolio.buying_power - self._committed(None)
 
+    def cash_for_buys(self) -> Decimal | None:
+        """A cash account spends only its cash; a margin account may borrow (its debit is
+        a loan, limited at submit by Reg T buying power)."""
+        return self.portfolio.cash if self.portfolio.account == "cash" else None
+
+    def funds_checked(self, headroom: Decimal) -> None:
+        """The broker's fill-time cash decision (< 0: the fill was cut, the rest cancelled)."""
+        if headroom < 0:
+            self.rejections["insufficient_cash_at_fill"] += 1
+        if self.bounds is not None:
+            self.bounds.check(headroom)
+
     def _track(self) -> None:
         if self.bounds is not None:
-            self.bounds.see(self.free_buying_power())
+            power = self.portfolio.buying_power
+            self.bounds.see(power - self._committed(None), power)
 
     def _begin_session(self, event: SessionStartEvent) -> None:
         """Splits and dividends effective since the last session played change positions
