@@ -123,3 +123,25 @@ def test_date_shards_are_refused_for_a_strategy(demo_store_path: Path) -> None:
                           "--shard-sessions", "1")  # fmt: skip
     assert code == 2 and out == ""
     assert err.startswith("error: ") and err.count("\n") == 1 and "cross sessions" in err, err
+
+
+def test_bounds_see_open_orders_at_once_and_the_cash_check_at_fill() -> None:
+    """The low end moves when an order is accepted (before any bar), and a buy cut at
+    fill time is a failed check the merge weighs against the other shards."""
+    from sessionflow.execution_manager import BacktestBroker, ExecutionManager
+    from sessionflow.portfolio import Portfolio
+    from sessionflow.time_provider import BacktestClock
+    from tests.trading_helpers import MIN, SYMBOLS, T0, bar_slice
+
+    clock = BacktestClock(T0)
+    em = ExecutionManager(BacktestBroker(SYMBOLS), Portfolio(10_000), SYMBOLS, clock,
+                          lambda sym: 99.0)  # fmt: skip
+    em.bounds = bounds = BuyingPowerBounds(em.free_buying_power())
+    em.submit("AAPL", "buy", 10, limit=50.0, tif="gtc")  # never fills here
+    assert bounds.low == Decimal(-500) and bounds.passed == Decimal(9_500)
+    em.submit("SPY", "buy", 95)  # 9,405 at the last close: passes with 95 to spare
+    assert bounds.low == Decimal(-9_905) and bounds.passed == Decimal(95)
+    clock.advance(T0 + MIN)
+    em.on_market(bar_slice(T0, 110.0, 111.0, 109.0, 110.5))  # 95 at 110 = 10,450 > 10,000
+    assert bounds.failed == Decimal(450)
+    assert em.portfolio.position("SPY").quantity == 90  # 9,900 of the 10,000
