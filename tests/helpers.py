@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from sessionflow import Event, Settings, SystemManager, build_system
+from sessionflow.cli.app import app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS
 from sessionflow.store import DuckDBStore
 
@@ -119,3 +121,16 @@ def shared_data(*parts: str) -> Path:
             pytest.fail(f"real data missing: {path} (CI=true, so this is an error, not a skip)")
         pytest.skip(f"real data not available at {path}")
     return path
+
+
+def cli_result(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+    """The installed command's entry point in-process; stdout and stderr kept apart."""
+    return CliRunner().invoke(app, [str(a) for a in args], env=env)
+
+
+def error_line(res: Result, start: str) -> str:
+    """The one stderr line starting with ``start`` (a reason is never wrapped, never on stdout)."""
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith(start)]
+    assert len(lines) == 1, f"stdout: {res.stdout!r} stderr: {res.stderr!r}"
+    assert start not in res.stdout, res.stdout
+    return lines[0]

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from sessionflow.cli.errors import store_error_line
 from sessionflow.cli.render import print_import
@@ -46,9 +45,8 @@ def run(
     if as_json:
         typer.echo(json.dumps([f.report.to_dict() for f in files], indent=2))
     else:
-        console = Console(width=max(Console().width, 110))
         for f in files:
-            print_import(console, f.report)
+            print_import(f.report)
     if error is not None:
         if not as_json:
             typer.echo(f"error: {error} (store unchanged)", err=True)

@@ -7,9 +7,9 @@ from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
 
 from sessionflow.cli.errors import store_error_line
+from sessionflow.cli.options import one_line
 from sessionflow.cli.progress import import_progress
 from sessionflow.cli.render import print_import
 from sessionflow.cli.shutdown import EXIT_INTERRUPTED
@@ -47,7 +47,7 @@ def abort(message: str, as_json: bool) -> NoReturn:
     if as_json:
         typer.echo(json.dumps([{"error": message, "committed": False}], indent=2))
     else:
-        Console(stderr=True).print(f"[red]aborted:[/] {message} (store unchanged)")
+        typer.echo(f"aborted: {message} (store unchanged)", err=True)
     raise typer.Exit(1)
 
 
@@ -78,12 +78,11 @@ def run(
             out.append(d)
         typer.echo(json.dumps(out, indent=2))
     else:
-        console = Console(width=max(Console().width, 110))
         for report in result.reports:
-            if report.error:
-                console.print(f"[red]aborted:[/] {report.error}")
+            if report.error:  # a reason, not a result: stderr, one line however long
+                typer.echo(f"aborted: {one_line(report.error)}", err=True)
             else:
-                print_import(console, report)
+                print_import(report)
         if result.error and result.store_error is None:  # one line on stderr, for scripts
             typer.echo(f"error: {result.error} (store unchanged)", err=True)
     if result.store_error is not None:  # the store failed: one line and exit 2, as everywhere

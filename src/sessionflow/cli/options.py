@@ -33,7 +33,7 @@ def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | No
     return out
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException | str) -> str:
     """The error as one line; a settings ValidationError becomes ``field: reason; ...``."""
     if isinstance(exc, ValidationError):
         parts = []
