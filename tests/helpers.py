@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -117,10 +117,15 @@ def shared_data(*parts: str) -> Path:
     """A folder of ``../shared/data``; missing, it fails under CI=true and skips elsewhere."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"real data missing: {path} (CI=true, so this is an error, not a skip)")
-        pytest.skip(f"real data not available at {path}")
+        unavailable(f"real data not available at {path}")
     return path
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose prerequisite this machine lacks; under CI=true that is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true, so this is an error, not a skip)")
+    pytest.skip(reason)
 
 
 def cli_result(*args: str | Path, env: dict[str, str] | None = None) -> Result:
