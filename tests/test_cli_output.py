@@ -50,7 +50,7 @@ def test_the_import_report_is_unwrapped_on_stdout(deep: Path) -> None:
                      env=NARROW)  # fmt: skip
     assert res.exit_code == 0, res.output
     first = res.stdout.splitlines()[0]
-    assert first == f"{good}: 1 rows: 1 new, 0 unchanged, 0 replaced, 0 rejected"
+    assert first == f"{good}: 1 row: 1 new, 0 unchanged, 0 replaced, 0 rejected"
     assert res.stderr == ""
 
 

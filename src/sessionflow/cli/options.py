@@ -45,6 +45,11 @@ def one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split())
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 symbol``, ``2 symbols``: counts in messages read as English."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def calendar_option(name: str) -> ExchangeCalendar:
     """``--calendar``: an exchange_calendars code; an unknown one is a one-line error."""
     try:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import typer
 from rich.table import Table
 
+from sessionflow.cli.options import plural
 from sessionflow.importer import ImportReport
 from sessionflow.session_data import SessionReport
 
@@ -43,7 +44,7 @@ def print_import(report: ImportReport, limit: int = 20) -> None:
     """The per-file report on stdout, one unwrapped line each (a path is never cut by a width)."""
     state = "" if report.committed else " (not written)"
     lines = [
-        f"{report.file}{state}: {report.rows} rows: {report.new} new, "
+        f"{report.file}{state}: {plural(report.rows, 'row')}: {report.new} new, "
         f"{report.unchanged} unchanged, {report.replaced} replaced"
         + (f", {report.kept} kept (differing, not written)" if report.kept else "")
         + f", {sum(report.rejected.values())} rejected"
