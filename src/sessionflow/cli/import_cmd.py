@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +17,7 @@ from sessionflow.cli.shutdown import EXIT_INTERRUPTED
 from sessionflow.importer import Job, run_import
 from sessionflow.importer.validate import epoch_unit
 from sessionflow.store import StoreName, open_store
+from sessionflow.store.open import is_url
 from sessionflow.time_provider import ExchangeCalendar
 
 
@@ -51,6 +53,19 @@ def abort(message: str, as_json: bool) -> NoReturn:
     raise typer.Exit(1)
 
 
+def _new_store_file(name: StoreName) -> Path | None:
+    """The DuckDB file this import is about to create, or None (it exists, or a URL)."""
+    text = str(name)
+    if is_url(text) or text == ":memory:" or Path(text).exists():
+        return None
+    return Path(text)
+
+
+def _remove_store_file(path: Path) -> None:
+    for leftover in (path, path.with_name(f"{path.name}.wal")):
+        leftover.unlink(missing_ok=True)
+
+
 def run(
     store_path: StoreName, jobs: list[Job], on_conflict: str, as_json: bool, strict: bool = False
 ) -> None:
@@ -58,7 +73,9 @@ def run(
 
     A file with no importable row counts as failed; ``strict``: so does any rejection.
     """
+    created = _new_store_file(store_path)
     db = open_store(store_path)
+    result = None
     try:
         with import_progress(len(jobs), as_json) as on_progress:
             result = run_import(db, jobs, on_conflict, strict, on_progress)
@@ -69,6 +86,8 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         db.close()
+        if created is not None and not (result is not None and result.committed):
+            _remove_store_file(created)  # "store unchanged": no empty store left behind
     if as_json:
         out = []
         for report in result.reports:
