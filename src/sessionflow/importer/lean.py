@@ -29,6 +29,7 @@ from sessionflow.importer.validate import RowProblem, latest_bar_open_us, parse_
 from sessionflow.models import (
     MAX_PRICE,
     MAX_VOLUME,
+    MIN_PRICE,
     SymbolError,
     from_us,
     normalize_symbol,
@@ -206,7 +207,7 @@ def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
     v = rows.values[:, cols[4]]
     ok = (np.isfinite(rows.values[:, list(cols)]).all(axis=1) & (h >= lo)
           & (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c)) & (v >= 0)
-          & (np.minimum(np.minimum(o, h), np.minimum(lo, c)) > 0)
+          & (np.minimum(np.minimum(o, h), np.minimum(lo, c)) >= MIN_PRICE)
           & (np.maximum(np.maximum(o, h), np.maximum(lo, c)) <= MAX_PRICE)
           & (v <= MAX_VOLUME))  # fmt: skip
     for i in np.flatnonzero(~ok & rows.good):
