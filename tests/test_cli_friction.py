@@ -43,6 +43,16 @@ def test_a_failed_import_leaves_no_new_store_file_behind(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["header-only.csv"]
 
 
+def test_a_failed_actions_import_leaves_no_new_store_file_behind(tmp_path: Path) -> None:
+    actions = tmp_path / "actions.csv"
+    actions.write_text("symbol,ex_date,split,dividend\nAAPL,2024-11-27,,0.25\n")  # no bars
+    store = tmp_path / "new.duckdb"
+    res = cli_result("import", "actions", actions, "--store", store)
+    assert res.exit_code == 1
+    assert error_line(res, "error:").endswith("no importable row (store unchanged)")
+    assert not store.exists()
+
+
 def test_a_failed_import_keeps_an_existing_store(tmp_path: Path, demo_store_path: Path) -> None:
     store = tmp_path / "s.duckdb"
     shutil.copy(demo_store_path, store)

@@ -53,7 +53,7 @@ def abort(message: str, as_json: bool) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _new_store_file(name: StoreName) -> Path | None:
+def new_store_file(name: StoreName) -> Path | None:
     """The DuckDB file this import is about to create, or None (it exists, or a URL)."""
     text = str(name)
     if is_url(text) or text == ":memory:" or Path(text).exists():
@@ -61,7 +61,7 @@ def _new_store_file(name: StoreName) -> Path | None:
     return Path(text)
 
 
-def _remove_store_file(path: Path) -> None:
+def remove_store_file(path: Path) -> None:
     for leftover in (path, path.with_name(f"{path.name}.wal")):
         leftover.unlink(missing_ok=True)
 
@@ -73,7 +73,7 @@ def run(
 
     A file with no importable row counts as failed; ``strict``: so does any rejection.
     """
-    created = _new_store_file(store_path)
+    created = new_store_file(store_path)
     db = open_store(store_path)
     result = None
     try:
@@ -87,7 +87,7 @@ def run(
     finally:
         db.close()
         if created is not None and not (result is not None and result.committed):
-            _remove_store_file(created)  # "store unchanged": no empty store left behind
+            remove_store_file(created)  # "store unchanged": no empty store left behind
     if as_json:
         out = []
         for report in result.reports:
