@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from sessionflow.cli.progress import Replay, _terminal
@@ -64,6 +66,33 @@ class ShardOptions:
             )
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on every platform
+        return max(1, os.cpu_count() or 1)
+
+
+def local_workers(asked: int | None) -> int | None:
+    """``--workers``, at most one single-threaded process per usable CPU (a note says so).
+
+    More processes than CPUs only compete for them; 64 on 2 cores starved the cluster's
+    own heartbeats until it logged ``CommClosedError`` tracebacks while closing.
+    """
+    if asked is None:
+        return None
+    cap = usable_cpus()
+    if asked <= cap:
+        return asked
+    typer.echo(
+        f"note: --workers {asked} capped at {cap}, the CPUs this process may use "
+        "(one single-threaded worker process per CPU)",
+        err=True,
+    )
+    return cap
+
+
 def run(settings: Settings, opts: ShardOptions, as_json: bool) -> tuple[Replay, Merged]:
     """Plan, run on the cluster, merge. After a Ctrl-C: the completed sessions, interrupted."""
     opts.check(settings)
@@ -73,8 +102,9 @@ def run(settings: Settings, opts: ShardOptions, as_json: bool) -> tuple[Replay, 
     results: list[ShardResult] = []
     interrupted = False
     try:
-        with dask_client(opts.workers, opts.scheduler) as client:
-            workers = opts.workers or max(1, len(client.scheduler_info()["workers"]))
+        local = local_workers(opts.workers)
+        with dask_client(local, opts.scheduler) as client:
+            workers = local or max(1, len(client.scheduler_info()["workers"]))
             shards = plan_shards(
                 settings.symbols, sessions, workers, opts.shard_symbols, opts.shard_sessions
             )

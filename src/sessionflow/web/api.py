@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 
 from sessionflow.cli.report_cmd import report_rows
 from sessionflow.export import parse_interval
@@ -22,7 +22,7 @@ from sessionflow.session_data.quality import cell_label, quality_percent
 from sessionflow.session_data.report import SymbolReport
 from sessionflow.system_manager import State, SystemManager
 from sessionflow.system_manager.manager import InvalidTransition
-from sessionflow.system_manager.settings import check_speed
+from sessionflow.system_manager.settings import check_speed, not_a_bool
 from sessionflow.web.auth import COOKIE, token_matches
 from sessionflow.web.control import STOP_TIMEOUT_S, Conflict, SystemSlot, status_of
 from sessionflow.web.store_view import Cell, StoreView, iso
@@ -36,11 +36,11 @@ class StartBody(BaseModel):
     symbols: list[str] | str | None = None  # None: the served settings' (else all stored)
     start: date
     end: date
-    speed: Annotated[float, AfterValidator(check_speed)] | None = None
+    speed: Annotated[float, BeforeValidator(not_a_bool), AfterValidator(check_speed)] | None = None
 
 
 class SpeedBody(BaseModel):
-    speed: Annotated[float, AfterValidator(check_speed)]
+    speed: Annotated[float, BeforeValidator(not_a_bool), AfterValidator(check_speed)]
 
 
 class LoginBody(BaseModel):
