@@ -14,6 +14,7 @@ from typing import Any
 from sessionflow.store import CommandStore
 from sessionflow.system_manager import Settings, State, StopReport, SystemManager, build_system
 from sessionflow.web.events import EventHub
+from sessionflow.web.trading import StrategyRun, StrategySpec
 
 STOP_TIMEOUT_S = 2.0
 
@@ -33,6 +34,7 @@ class SystemSlot:
         self.hub = hub
         self._lock = threading.Lock()
         self.system = system
+        self.run: StrategyRun | None = None  # the strategy the current system plays, if any
         if system is not None:
             system.on_batch(hub)
 
@@ -43,9 +45,15 @@ class SystemSlot:
         return system
 
     def start(
-        self, symbols: list[str] | str | None, start: date, end: date, speed: float | None
+        self,
+        symbols: list[str] | str | None,
+        start: date,
+        end: date,
+        speed: float | None,
+        strategy: StrategySpec | None = None,
     ) -> SystemManager:
-        """Build and start a backtest on the served store; Conflict if one is still going."""
+        """Build and start a backtest on the served store (playing ``strategy`` if given);
+        Conflict if one is still going."""
         with self._lock:
             old = self.system
             if old is not None and old.state is not State.STOPPED:
@@ -58,11 +66,19 @@ class SystemSlot:
             if speed is not None:
                 given["speed"] = speed
             settings = Settings.load(**(self.settings.model_dump() | given))
-            system = build_system(settings, store=self.store)
+            run = None
+            if strategy is None:
+                system = build_system(settings, store=self.store)
+            else:
+                run = StrategyRun(settings, strategy, self.store, self.hub.broadcast)
+                system = run.system
             self.hub.reset()
             system.on_batch(self.hub)
-            system.start()
-            self.system = system
+            if run is None:
+                system.start()
+            else:
+                run.start()  # on_start, then the coordinator
+            self.system, self.run = system, run
             return system
 
     def stop(self) -> StopReport | None:
