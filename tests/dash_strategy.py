@@ -1,8 +1,9 @@
 """dash_strategy.py: a small strategy for the dashboard tests (tests/test_web_trading.py).
 
-It buys ``quantity`` of every symbol on its first bar and sells half of it
-``hold`` bars later, and leaves a gtc limit buy far below the market working, so a
-run has fills both ways, an open position and an open order from its first minutes.
+It buys ``quantity`` of every symbol on its first bar and sells half of it ``hold``
+bars later (all of it for the symbols in ``close_out``), and leaves a gtc limit buy far
+below the market working, so a run has fills both ways, an open position and an open
+order from its first minutes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from sessionflow import Bar, Context, Strategy
 
 
 class BuyHoldAndBid(Strategy):
-    params: ClassVar[dict[str, Any]] = {"quantity": 10, "hold": 3, "bid_fraction": 0.5}
+    params: ClassVar[dict[str, Any]] = {
+        "quantity": 10,
+        "hold": 3,
+        "bid_fraction": 0.5,
+        "close_out": "",
+    }
 
     def on_start(self, ctx: Context) -> None:
         self.seen: dict[str, int] = {}
@@ -26,7 +32,8 @@ class BuyHoldAndBid(Strategy):
             bid = round(bar.close * ctx.params["bid_fraction"], 2)
             ctx.buy(bar.symbol, 1, limit=bid, tif="gtc")
         elif n == ctx.params["hold"]:
-            ctx.sell(bar.symbol, ctx.params["quantity"] // 2)
+            everything = bar.symbol in ctx.params["close_out"].split(",")
+            ctx.sell(bar.symbol, ctx.position(bar.symbol).quantity // (1 if everything else 2))
 
 
 class FailsOnBar(BuyHoldAndBid):

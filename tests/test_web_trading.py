@@ -20,6 +20,7 @@ from tests.web_support import demo_app
 HERE = Path(__file__).with_name("dash_strategy.py")
 STRATEGY = f"{HERE}:BuyHoldAndBid"
 DAYS = ("2024-11-20", "2024-11-21")
+PARAMS = {"quantity": 10, "close_out": "MSFT"}  # AAPL held, MSFT flat again
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def client(demo_store_path: Path) -> Any:
 
 def body(**over: Any) -> dict[str, Any]:
     return {"symbols": "AAPL,MSFT", "start": DAYS[0], "end": DAYS[1], "speed": 0,
-            "strategy": STRATEGY, "params": {"quantity": 10}} | over  # fmt: skip
+            "strategy": STRATEGY, "params": PARAMS} | over  # fmt: skip
 
 
 def finished(client: TestClient) -> StrategyRun:
@@ -55,7 +56,7 @@ def test_a_finished_run_answers_what_run_backtest_gives(
     assert client.post("/api/system/start", json=body()).status_code == 200
     finished(client)
     settings = demo_settings(demo_store_path, symbols=["AAPL", "MSFT"], start=DAYS[0], end=DAYS[1])
-    result = run_backtest(settings, load_strategy(STRATEGY), {"quantity": 10})
+    result = run_backtest(settings, load_strategy(STRATEGY), PARAMS)
     assert result.fills and {f.side.value for f in result.fills} == {"buy", "sell"}
     points = client.get("/api/equity").json()["points"]
     assert points == [{"time": int(t.timestamp()), "equity": e} for t, e in result.equity_curve]
@@ -68,13 +69,14 @@ def test_a_finished_run_answers_what_run_backtest_gives(
     aapl = client.get("/api/fills", params={"symbol": "aapl"}).json()["fills"]
     assert aapl and {f["symbol"] for f in aapl} == {"AAPL"}
     held = [p for p in result.positions if p["quantity"]]
-    assert held and client.get("/api/positions").json() == {
+    assert [p["symbol"] for p in held] == ["AAPL"]  # MSFT closed out: not listed
+    assert client.get("/api/positions").json() == {
         "positions": held, "cash": result.cash,
     }  # fmt: skip
     assert client.get("/api/orders").json() == {"orders": []}  # cancelled when the run ended
     run = client.get("/api/run").json()
     assert run["strategy"]["class"] == "BuyHoldAndBid" and not run["running"]
-    assert run["strategy"]["params"] == {"quantity": 10, "hold": 3, "bid_fraction": 0.5}
+    assert run["strategy"]["params"] == {"hold": 3, "bid_fraction": 0.5} | PARAMS
     assert run["summary"] == result.summary()
     assert run["summary"]["complete"] is True
 
@@ -105,7 +107,7 @@ def test_equity_fills_orders_and_positions_stream_while_the_run_plays(
         assert {(o["symbol"], o["type"], o["tif"]) for o in orders} == {
             ("AAPL", "limit", "gtc"), ("MSFT", "limit", "gtc"),
         }  # fmt: skip
-        assert {p["symbol"]: p["quantity"] for p in positions} == {"AAPL": 5, "MSFT": 5}
+        assert {p["symbol"]: p["quantity"] for p in positions} == {"AAPL": 5}
         # the REST answers hold at least what was streamed so far
         assert len(client.get("/api/fills").json()["fills"]) >= len(fills)
         assert len(client.get("/api/equity").json()["points"]) >= len(points)

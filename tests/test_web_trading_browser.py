@@ -64,7 +64,7 @@ def test_a_strategy_run_shows_equity_fills_and_positions_while_it_plays(
         page.wait_for_function(f"Number({points}) > {seen}")
         row = [td.text_content() for td in page.locator("#positions tr:nth-child(2) td").all()]
         assert row[:2] == ["AAPL", "5"]  # bought 10, sold half after 3 bars
-        assert "BuyHoldAndBid (quantity=10, hold=3, bid_fraction=0.5)" in str(
+        assert "BuyHoldAndBid (quantity=10, hold=3, bid_fraction=0.5, close_out=)" in str(
             page.text_content("#trading-info")
         )
 

@@ -70,7 +70,11 @@
     const gaps = await api("/api/gaps?" + new URLSearchParams({ session: data.session, symbol: data.symbol }));
     view.gapMarkers = gapMarkers(gaps.gaps, data.bars);
     applyMarkers();
-    chart.timeScale().fitContent();
+    // fitting the first few bars of a session the engine has just started made every bar
+    // streamed after them hundreds of pixels wide, the first ones (and their fills) off the
+    // chart: such a series keeps the default spacing and grows from the right
+    if (data.source !== "engine" || data.bars.length >= 60) chart.timeScale().fitContent();
+    else chart.timeScale().resetTimeScale();
     $("chart-info").textContent = `${data.symbol} ${data.session} ${data.interval}: ${data.bars.length} bars, ${gaps.gaps.length} gap(s) (${data.source})`;
     markSelected();
   }
