@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from sessionflow import Settings
 from sessionflow.system_manager.live_settings import LiveSettings
+from sessionflow.system_manager.trading_settings import TradingSettings
 
 EXAMPLE = Path(__file__).parents[1] / "sessionflow.example.toml"
 # A setting without a default value in TOML (None) is shown commented out: "# key = example".
@@ -41,7 +42,9 @@ def _defaults(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(("table", "model"), [("", Settings), ("live", LiveSettings)])
+@pytest.mark.parametrize(
+    ("table", "model"), [("", Settings), ("live", LiveSettings), ("trading", TradingSettings)]
+)
 def test_every_setting_is_documented_with_its_default(table: str, model: type[BaseModel]) -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     documented = _sections(text)[table]
@@ -49,7 +52,7 @@ def test_every_setting_is_documented_with_its_default(table: str, model: type[Ba
     values = loaded.get(table, {}) if table else loaded
     for name, default in _defaults(model).items():
         if isinstance(default, BaseModel):
-            continue  # the nested [live] table, checked on its own
+            continue  # the nested [live] and [trading] tables, checked on their own
         assert name in documented, f"{name} is missing from {EXAMPLE.name} [{table}]"
         active, explained = documented[name]
         assert explained, f"{name}: add a comment line above it saying what it means"

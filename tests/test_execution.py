@@ -141,3 +141,20 @@ def test_cancel_and_replace(demo_store_path: Path) -> None:
         OrderStatus.ACCEPTED, OrderStatus.ACCEPTED, OrderStatus.FILLED,
     ]  # fmt: skip
     assert second.events[-1].time - second.events[1].time >= timedelta(minutes=1)
+
+
+def test_a_replace_is_checked_against_buying_power_like_a_new_order() -> None:
+    from sessionflow.execution_manager import BacktestBroker, ExecutionManager
+    from sessionflow.portfolio import Portfolio
+    from sessionflow.time_provider import BacktestClock
+    from tests.trading_helpers import SYMBOLS, T0
+
+    em = ExecutionManager(BacktestBroker(SYMBOLS), Portfolio(10_000), SYMBOLS, BacktestClock(T0),
+                          lambda sym: 100.0)  # fmt: skip
+    order = em.submit("SPY", "buy", 50, limit=100.0)
+    em.submit("AAPL", "buy", 10, limit=100.0)  # another 1,000 committed
+    assert order.status is OrderStatus.ACCEPTED
+    em.replace(order.id, quantity=95)  # 9,500 + 1,000 > 10,000
+    assert order.quantity == 50 and em.counters["replace_refused"] == 1
+    em.replace(order.id, quantity=90, limit=99.0)  # 8,910 + 1,000 fits
+    assert (order.quantity, order.limit) == (90, 99.0)

@@ -8,7 +8,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessionflow.execution_manager import Fill, Side
+from sessionflow.events import SessionEndEvent
+from sessionflow.execution_manager import Fill, OrderStatus, Side
 from sessionflow.portfolio import Portfolio
 
 T = datetime(2024, 11, 26, 15, 0, tzinfo=UTC)
@@ -95,3 +96,73 @@ def test_buying_power_cash_and_reg_t_margin() -> None:
         pf.apply_fill(Fill("o", T, "AAPL", Side.BUY, 50, 100.0, 0.0))
     assert cash.buying_power == Decimal(5_000)
     assert margin.buying_power == Decimal(15_000)  # 2 x 10,000 equity - 5,000 held
+
+
+def _order_stream() -> st.SearchStrategy[list[tuple[object, ...]]]:
+    price = st.integers(9_000, 11_000).map(lambda c: c / 100)
+    submit = st.tuples(
+        st.just("submit"), st.sampled_from(("AAPL", "SPY")), st.sampled_from(["buy", "sell"]),
+        st.integers(-2, 400), st.one_of(st.none(), price), st.one_of(st.none(), price),
+        st.sampled_from(["day", "gtc"]),
+    )  # fmt: skip
+    bar = st.tuples(
+        st.just("bar"), st.sampled_from(("AAPL", "SPY")), price, price, st.integers(0, 5_000)
+    )
+    other = st.tuples(st.sampled_from(["cancel", "replace", "close"]), st.integers(0, 30), price)
+    return st.lists(st.one_of(submit, submit, bar, bar, bar, other), max_size=80)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_order_stream(), st.sampled_from(["cash", "margin"]))
+def test_any_order_stream_through_the_manager_keeps_the_portfolio_consistent(
+    steps: list[tuple[object, ...]], account: str
+) -> None:
+    """Random orders, cancels, replaces, bars and closes through the real ExecutionManager
+    and backtest broker: the books agree, positions equal the fills, no order overfills."""
+    from sessionflow.execution_manager import (
+        BacktestBroker,
+        ExecutionManager,
+        FillModel,
+        RiskLimits,
+    )  # fmt: skip
+    from sessionflow.execution_manager.commission import PerShare
+    from sessionflow.execution_manager.slippage import BasisPoints
+    from sessionflow.time_provider import BacktestClock
+    from tests.trading_helpers import MIN, SYMBOLS, bar_slice
+
+    clock = BacktestClock(T)
+    broker = BacktestBroker(SYMBOLS, FillModel(0.1), PerShare(), BasisPoints(Decimal(3)))
+    last: dict[str, float] = {s: 100.0 for s in SYMBOLS}
+    em = ExecutionManager(broker, Portfolio(50_000, account), SYMBOLS, clock, last.get,
+                          RiskLimits(300, allow_short=True))  # fmt: skip
+    pf, now = em.portfolio, T
+    for s in steps:
+        kind = s[0]
+        if kind == "submit":
+            _, sym, side, qty, limit, stop, tif = s
+            em.submit(str(sym), str(side), qty, limit=limit, stop=stop, tif=str(tif))  # type: ignore[arg-type]
+        elif kind == "bar":
+            _, sym, a, b, vol = s
+            o, c = float(a), float(b)  # type: ignore[arg-type]
+            ev = bar_slice(now, o, max(o, c) + 0.05, min(o, c) - 0.05, c, int(vol), str(sym))  # type: ignore[call-overload]
+            now += MIN
+            clock.advance(now)
+            em.on_market(ev)
+            last[str(sym)] = c
+        elif kind == "close":
+            broker.on_market(SessionEndEvent(now.date(), now, None, False))  # type: ignore[arg-type]
+        elif em.orders:
+            target = em.orders[int(s[1]) % len(em.orders)]  # type: ignore[call-overload]
+            if kind == "cancel":
+                em.cancel(target.id)
+            else:
+                em.replace(target.id, quantity=target.quantity + 1)
+        assert abs(pf.equity - pf.equity_from_pnl) < Decimal("0.000001")
+        for sym in SYMBOLS:
+            fills = [e.fill for o in em.orders for e in o.events if e.fill and e.fill.symbol == sym]
+            assert pf.position(sym).quantity == sum(f.signed_quantity for f in fills)
+        for o in em.orders:
+            assert o.status is not OrderStatus.NEW  # accepted or rejected at once
+            assert o.filled_quantity == sum(e.fill.quantity for e in o.events if e.fill)
+            if o.status is not OrderStatus.REJECTED:
+                assert 0 <= o.filled_quantity <= o.quantity

@@ -178,3 +178,19 @@ def test_loading_names_the_file_line_or_class_that_is_wrong(tmp_path: Path) -> N
         ) as err:
             load_strategy(spec)
         assert "\n" not in str(err.value)
+
+
+class AfterClose(Strategy):
+    def on_session_end(self, ctx: Context, report: SessionReport) -> None:
+        ctx.buy("SPY", 1, limit=1.0)  # a day order placed after the close
+
+
+def test_a_day_order_placed_after_the_close_is_for_the_next_session(
+    demo_store_path: Path,
+) -> None:
+    settings = demo_settings(demo_store_path, symbols=["SPY"], start=date(2024, 11, 26),
+                             end=date(2024, 11, 27))  # fmt: skip
+    first, last = run_backtest(settings, AfterClose).orders
+    assert first.status is OrderStatus.EXPIRED
+    assert first.updated_at is not None and first.updated_at.date() == date(2024, 11, 27)
+    assert last.status is OrderStatus.REJECTED and (last.reason or "").startswith("after_last")

@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from sessionflow import Bar, Context, Order, SessionStartEvent, Settings, Strategy, run_backtest
+from sessionflow import (
+    Bar,
+    Context,
+    Order,
+    Quote,
+    SessionStartEvent,
+    Settings,
+    Strategy,
+    run_backtest,
+)
 from sessionflow.cli.app import app
 from sessionflow.corporate_actions import Action
 from sessionflow.execution_manager.orders import money
@@ -106,3 +115,38 @@ def test_a_cash_dividend_is_credited_on_the_ex_date(tmp_path: Path, demo_store_p
     assert paid.fills == none.fills
     assert paid.cash - none.cash == pytest.approx(125.0)  # 100 shares x $1.25
     assert paid.final_equity - none.final_equity == pytest.approx(125.0)
+
+
+class QuoteTaker(Strategy):
+    def __init__(self) -> None:
+        self.quotes: list[Quote] = []
+        self.order: Order | None = None
+
+    def on_quote(self, ctx: Context, quote: Quote) -> None:
+        self.quotes.append(quote)
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        if self.order is None and bar.ts.minute == 0:
+            self.order = ctx.buy("AAPL", 5)
+
+
+def test_on_quote_sees_stored_quotes_and_market_orders_can_fill_at_the_ask(
+    aapl_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[QuoteTaker] = []
+    real = QuoteTaker.__init__
+
+    def init(self: QuoteTaker) -> None:
+        real(self)
+        made.append(self)
+
+    monkeypatch.setattr(QuoteTaker, "__init__", init)
+    settings = Settings.load(store_path=aapl_store, symbols=["AAPL"], start=date(2014, 6, 6),
+                             end=date(2014, 6, 6), trading={"market_at_quote": True})  # fmt: skip
+    result = run_backtest(settings, QuoteTaker)
+    taker = made[0]
+    assert len(taker.quotes) > 300 and taker.order is not None
+    placed = taker.order.submitted_at
+    quote = next(q for q in taker.quotes if q.ts >= placed)
+    (fill,) = result.fills
+    assert (fill.price, fill.time) == (quote.ask_open, quote.ts)

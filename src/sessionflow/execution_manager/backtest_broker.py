@@ -132,10 +132,9 @@ class BacktestBroker:
                 continue
             lim = None if o.limit is None else float(money(o.limit) / ratio)
             stp = None if o.stop is None else float(money(o.stop) / ratio)
-            o.filled_quantity = filled
-            self._emit(
-                OrderEvent(o.id, o.status, now, reason="split", quantity=qty, limit=lim, stop=stp)
-            )
+            event = OrderEvent(o.id, o.status, now, reason=f"split {action.split:g}:1",
+                               quantity=qty, limit=lim, stop=stp, filled=filled)  # fmt: skip
+            self._emit(event)
 
     def _expire_day(self, close: datetime) -> None:
         for oid, w in list(self._working.items()):

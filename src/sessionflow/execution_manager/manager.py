@@ -9,6 +9,7 @@ counted, and reported to listeners like any other state change.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import numbers
@@ -202,6 +203,13 @@ class ExecutionManager:
             self.counters["replace_refused"] += 1
             return order
         problem = _replace_problem(order, quantity, limit, stop, self.limits.max_quantity)
+        if problem is None:  # the new terms must fit the buying power as a new order would
+            terms = {k: v for k, v in (("quantity", quantity), ("limit", limit), ("stop", stop))
+                     if v is not None}  # fmt: skip
+            proposed = dataclasses.replace(order, **terms)  # type: ignore[arg-type]
+            ref = self._reference_price(proposed)
+            found = None if ref is None else self._exposure_problem(proposed, ref, order)
+            problem = None if found is None else found[1]
         if problem is not None:
             log.warning("replace %s refused: %s", order_id, problem)
             self.counters["replace_refused"] += 1
@@ -254,10 +262,15 @@ class ExecutionManager:
         last = self._price(order.symbol)
         return None if last is None else money(last)
 
-    def _exposure_problem(self, order: Order, ref: Decimal) -> tuple[RejectReason, str] | None:
+    def _exposure_problem(
+        self, order: Order, ref: Decimal, replacing: Order | None = None
+    ) -> tuple[RejectReason, str] | None:
+        """Shorting and buying power for ``order`` beside the other open orders
+        (``replacing``: the open order whose new terms ``order`` carries)."""
         pf = self.portfolio
         held = pf.position(order.symbol).quantity
-        others = [o for o in self.open_orders(order.symbol) if o is not order]
+        skip = replacing or order
+        others = [o for o in self.open_orders(order.symbol) if o is not skip]
         pending = sum(o.side.sign * o.remaining for o in others)
         after = held + pending + order.side.sign * order.quantity
         short_ok = self.limits.allow_short and pf.account == "margin"
@@ -268,7 +281,7 @@ class ExecutionManager:
                 "already for sale; shorting is off",
             )
         growth = max(0, abs(after) - abs(held + pending))  # shares that add exposure
-        need = growth * ref + self._committed(order)
+        need = growth * ref + self._committed(skip)
         if growth and need > pf.buying_power:
             return (
                 RejectReason.INSUFFICIENT_BUYING_POWER,
@@ -302,6 +315,8 @@ class ExecutionManager:
         order.updated_at = event.time
         if event.reason is not None and event.fill is None:
             order.reason = event.reason
+        if event.filled is not None:
+            order.filled_quantity = event.filled
         if event.quantity is not None:
             order.quantity = event.quantity
         if event.limit is not None:

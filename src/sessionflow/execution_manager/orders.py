@@ -165,7 +165,8 @@ class OrderEvent:
     """What a broker reports about one order: the new ``status`` at ``time``.
 
     A fill event carries ``fill``; a rejection, cancellation or expiry its ``reason``.
-    ``quantity``/``limit``/``stop`` on an accepted replace carry the new terms.
+    ``quantity``/``limit``/``stop`` on an accepted replace carry the new terms; after a
+    split they and ``filled`` (the quantity filled so far) are restated in new shares.
     """
 
     order_id: str
@@ -176,3 +177,4 @@ class OrderEvent:
     quantity: int | None = None
     limit: float | None = None
     stop: float | None = None
+    filled: int | None = None

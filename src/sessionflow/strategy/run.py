@@ -13,7 +13,6 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-import sessionflow
 from sessionflow.execution_manager import OrderStatus
 from sessionflow.results import BacktestResult, Recorder, compute_statistics, round_trips
 from sessionflow.store import Store
@@ -25,7 +24,7 @@ from sessionflow.system_manager import Settings, SystemManager, build_system
 from sessionflow.system_manager.trading_settings import TradingSettings
 
 STOP_TIMEOUT_S = 2.0
-_ENGINE = Path(sessionflow.__file__).resolve().parent
+_ENGINE = Path(__file__).resolve().parents[1]  # src/sessionflow: the engine's own frames
 
 
 def with_trading(settings: Settings, **over: Any) -> Settings:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 import logging
 from collections import deque
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sessionflow.corporate_actions import Action
 from sessionflow.events import (
@@ -25,7 +26,6 @@ from sessionflow.events import (
     iter_expand,
 )
 from sessionflow.execution_manager import Order, OrderEvent
-from sessionflow.models import Bar
 from sessionflow.strategy.base import Strategy
 from sessionflow.strategy.context import Context
 from sessionflow.system_manager import SystemManager
@@ -75,8 +75,24 @@ class StrategyRunner:
         try:
             getattr(self.strategy, name)(self.ctx, *args)
         except Exception as exc:
-            self.failure = StrategyError(name, exc)
-            raise self.failure from exc
+            self._fail(name, exc)
+
+    def _fail(self, name: str, exc: Exception) -> NoReturn:
+        self.failure = StrategyError(name, exc)
+        raise self.failure from exc
+
+    def _each(self, name: str, events: Iterator[Any], with_interval: int | None) -> None:
+        """One callback per bar of a slice, the method bound once (the per-bar path)."""
+        cb, ctx = getattr(self.strategy, name), self.ctx
+        try:
+            if with_interval is None:
+                for e in events:
+                    cb(ctx, e.bar)
+            else:
+                for e in events:
+                    cb(ctx, e.bar, with_interval)
+        except Exception as exc:
+            self._fail(name, exc)
 
     def _drain(self) -> None:
         pending = self._pending
@@ -97,13 +113,10 @@ class StrategyRunner:
         if isinstance(ev, BarSliceEvent):
             self._call("on_bars", ev)
             if self._wants["on_bar"]:
-                for e in iter_expand([ev]):
-                    bar: Bar = e.bar  # type: ignore[union-attr]
-                    self._call("on_bar", bar)
+                self._each("on_bar", iter_expand([ev]), None)
         elif isinstance(ev, DerivedSliceEvent):
             if self._wants["on_derived_bar"] and not ev.revised:
-                for e in iter_expand([ev]):
-                    self._call("on_derived_bar", e.bar, ev.interval)  # type: ignore[union-attr]
+                self._each("on_derived_bar", iter_expand([ev]), ev.interval)
         elif isinstance(ev, SessionStartEvent):
             self._drain()  # splits and dividends effective today come first
             self._call("on_session_start", ev)
