@@ -3,6 +3,7 @@ over REST and the WebSocket while it plays (docs/web.md), against a real demo st
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from sessionflow.strategy import load_strategy
 from sessionflow.strategy.run import run_backtest
 from sessionflow.web.trading import StrategyRun
 from tests.helpers import demo_settings
-from tests.web_support import demo_app
+from tests.web_support import demo_app, ws_messages
 
 HERE = Path(__file__).with_name("dash_strategy.py")
 STRATEGY = f"{HERE}:BuyHoldAndBid"
@@ -91,8 +92,7 @@ def test_equity_fills_orders_and_positions_stream_while_the_run_plays(
         fills: list[dict[str, Any]] = []
         orders: list[dict[str, Any]] = []
         positions: list[dict[str, Any]] = []
-        for _ in range(2000):
-            msg = ws.receive_json()
+        for msg in islice(ws_messages(ws), 2000):
             if msg["type"] != "trading":
                 continue
             if msg["point"] is not None:
