@@ -6,11 +6,13 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from sessionflow import Event, Settings, SystemManager, build_system
+from sessionflow.cli.app import app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS
 from sessionflow.store import DuckDBStore
 
@@ -115,7 +117,25 @@ def shared_data(*parts: str) -> Path:
     """A folder of ``../shared/data``; missing, it fails under CI=true and skips elsewhere."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"real data missing: {path} (CI=true, so this is an error, not a skip)")
-        pytest.skip(f"real data not available at {path}")
+        unavailable(f"real data not available at {path}")
     return path
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose prerequisite this machine lacks; under CI=true that is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true, so this is an error, not a skip)")
+    pytest.skip(reason)
+
+
+def cli_result(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+    """The installed command's entry point in-process; stdout and stderr kept apart."""
+    return CliRunner().invoke(app, [str(a) for a in args], env=env)
+
+
+def error_line(res: Result, start: str) -> str:
+    """The one stderr line starting with ``start`` (a reason is never wrapped, never on stdout)."""
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith(start)]
+    assert len(lines) == 1, f"stdout: {res.stdout!r} stderr: {res.stderr!r}"
+    assert start not in res.stdout, res.stdout
+    return lines[0]

@@ -35,3 +35,9 @@ class Crossover(Strategy):
             ctx.buy(bar.symbol, ctx.params["quantity"])
         elif fast[-1] < slow[-1] and held > 0:
             ctx.sell(bar.symbol, held)
+
+
+class IndependentCrossover(Crossover):
+    """The crossover, declared per-symbol independent so it may run sharded."""
+
+    per_symbol_independent = True

@@ -76,8 +76,8 @@ def test_every_event_type_is_importable_from_the_package() -> None:
         assert name in sessionflow.__all__
 
 
-def _blocks() -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", API_DOC.read_text(), re.S | re.M)
+def _blocks(doc: Path = API_DOC) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", doc.read_text(), re.S | re.M)
 
 
 def test_api_doc_has_the_promised_examples() -> None:
@@ -93,14 +93,28 @@ def test_api_doc_example_runs(index: int, tmp_path: Path, demo_store_path: Path)
     whose ``data/sessionflow.duckdb`` is the demo store (what ``sessionflow demo`` makes)."""
     blocks = _blocks()
     assert blocks, f"no python examples in {API_DOC}"
+    _run_block(blocks[index], f"block {index}", tmp_path, demo_store_path)
+
+
+def test_readme_python_example_runs(tmp_path: Path, demo_store_path: Path) -> None:
+    """The README's snippet had ``start=...`` placeholders that fail as written."""
+    (block,) = _blocks(ROOT / "README.md")
+    out = _run_block(block, "README", tmp_path, demo_store_path)
+    assert out.count("Bar(symbol='AAPL'") == 210  # the 2024-11-29 early close
+    assert out.strip().splitlines()[-1] == "100.0"  # the demo's AAPL has every minute
+
+
+def _run_block(block: str, name: str, tmp_path: Path, demo_store_path: Path) -> str:
+    """Run ``block`` in a fresh interpreter in ``tmp_path``, as after ``sessionflow demo``."""
     (tmp_path / "data").mkdir()
     shutil.copyfile(demo_store_path, tmp_path / "data" / "sessionflow.duckdb")
-    script = tmp_path / f"example_{index}.py"
-    script.write_text(blocks[index])
+    script = tmp_path / "example.py"
+    script.write_text(block)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     env = {k: v for k, v in env.items() if not k.startswith("SESSIONFLOW_")}
     done = subprocess.run(
         [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
-    assert done.returncode == 0, f"block {index}:\n{blocks[index]}\n{done.stderr}"
+    assert done.returncode == 0, f"{name}:\n{block}\n{done.stderr}"
+    return done.stdout

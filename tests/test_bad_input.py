@@ -13,19 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from sessionflow import Bar, BarEvent, Event, Quote, SystemManager, Tick
 from sessionflow.check.bad_input import lean_trade_zip
 from sessionflow.check.stores import store_checksum
-from sessionflow.cli.app import app
 from sessionflow.demo import synthetic_bars
 from sessionflow.importer import ImportError_, import_bars, import_lean, read_bar_file
 from sessionflow.models import from_us, to_us
 from sessionflow.session_data import SessionData
 from sessionflow.store import BarBatch, DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar
-from tests.helpers import demo_settings, run_collect
+from tests.helpers import cli_result, demo_settings, error_line, run_collect
 
 FRIDAY = date(2024, 11, 29)  # 13:00 ET early close, 210 minutes
 HOLIDAY = date(2024, 11, 28)
@@ -190,9 +188,9 @@ def test_backtest_on_dates_without_a_session_is_a_clear_cli_error(
     demo_store_path: Path, start: str, end: str, message: str
 ) -> None:
     args = ["backtest", "--store", str(demo_store_path), "--symbols", "AAPL"]
-    res = CliRunner().invoke(app, [*args, "--start", start, "--end", end])
+    res = cli_result(*args, "--start", start, "--end", end)
     assert res.exit_code == 2
-    assert message in " ".join(res.output.split())
+    assert message in error_line(res, "error:")
 
 
 def test_session_data_refuses_writes_before_a_session(calendar: ExchangeCalendar) -> None:

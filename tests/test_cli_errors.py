@@ -150,7 +150,8 @@ def test_live_without_network_is_one_line_per_reconnect_attempt(tmp_path: Path) 
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert "Traceback" not in proc.stderr
-    attempts, last = lines[:-1], lines[-1]
+    started, *attempts, last = lines  # the progress line live starts with, then the attempts
+    assert started.startswith("live: 1 symbol(s), feed iex") and "waiting for bars" in started
     assert len(attempts) >= 2, proc.stderr
     for line in attempts:
         assert line.startswith("warning: ") and f"127.0.0.1:{port}" in line, line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,48 @@ def test_orders_placed_at_one_instant_share_the_buying_power_and_a_cancel_frees_
     em.cancel(placed[0].id)  # frees 3,000
     assert em.submit("SPY", "buy", 30).status is OrderStatus.ACCEPTED
     assert em.submit("SPY", "buy", 1).status is OrderStatus.REJECTED
+
+
+def test_a_gap_up_fill_in_a_cash_account_is_cut_to_the_cash_and_the_rest_cancelled() -> None:
+    """Buying power is checked at submit against the last close; the market fill comes at
+    the next open. A gap up must not leave a cash account owing money: the fill is cut to
+    the whole shares the cash pays for, commission included, and the rest is cancelled
+    with its reason and counted."""
+    from sessionflow.execution_manager import BacktestBroker, ExecutionManager
+    from sessionflow.execution_manager.commission import PerShare
+    from sessionflow.portfolio import Portfolio
+    from sessionflow.time_provider import BacktestClock
+    from tests.trading_helpers import MIN, SYMBOLS, T0, bar_slice
+
+    clock = BacktestClock(T0)
+    em = ExecutionManager(BacktestBroker(SYMBOLS, commission=PerShare()), Portfolio(10_000),
+                          SYMBOLS, clock, lambda sym: 99.0)  # fmt: skip
+    order = em.submit("SPY", "buy", 100)  # ~9,900 + commission at the last close: accepted
+    assert order.status is OrderStatus.ACCEPTED
+    clock.advance(T0 + MIN)
+    em.on_market(bar_slice(T0, 110.0, 111.0, 109.0, 110.5))  # opens 11% higher
+    pf = em.portfolio
+    assert pf.cash >= 0
+    assert pf.position("SPY").quantity == order.filled_quantity == 90  # 9,900 + 1.00 fee
+    assert pf.cash == Decimal("10000") - 90 * Decimal("110") - Decimal("1.00")
+    assert order.status is OrderStatus.CANCELLED
+    assert (order.reason or "").startswith("insufficient_cash_at_fill: 10 of 100 SPY")
+    assert em.rejections["insufficient_cash_at_fill"] == 1
+    assert pf.equity == pf.equity_from_pnl
+
+
+def test_a_fill_the_cash_cannot_pay_for_at_all_cancels_the_order() -> None:
+    from sessionflow.execution_manager import BacktestBroker, ExecutionManager
+    from sessionflow.portfolio import Portfolio
+    from sessionflow.time_provider import BacktestClock
+    from tests.trading_helpers import MIN, SYMBOLS, T0, bar_slice
+
+    clock = BacktestClock(T0)
+    em = ExecutionManager(BacktestBroker(SYMBOLS), Portfolio(100), SYMBOLS, clock,
+                          lambda sym: 100.0)  # fmt: skip
+    order = em.submit("SPY", "buy", 1)
+    clock.advance(T0 + MIN)
+    em.on_market(bar_slice(T0, 100.5, 101.0, 100.0, 100.5))
+    assert order.status is OrderStatus.CANCELLED and order.filled_quantity == 0
+    assert em.portfolio.cash == 100 and not em.portfolio.positions
+    assert not [e for e in order.events if e.fill is not None]

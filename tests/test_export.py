@@ -16,7 +16,7 @@ from sessionflow import BarEvent, DerivedBarEvent
 from sessionflow.cli.app import app
 from sessionflow.models import to_us
 from sessionflow.store import DuckDBStore
-from tests.helpers import demo_settings, run_collect
+from tests.helpers import cli_result, demo_settings, error_line, run_collect
 
 SYMBOLS = ["AAPL", "NVDA"]  # NVDA misses about 3% of its minutes in the demo data
 START, END = "2024-11-27", "2024-12-02"  # the 2024-11-28 holiday, the 2024-11-29 early close
@@ -141,9 +141,10 @@ def test_an_exported_5m_file_is_refused_by_import_not_stored_as_1m(
     out = tmp_path / f"bars5.{fmt}"
     export(demo_store_path, out, "5m", fmt)
     fresh = tmp_path / "fresh.duckdb"
-    done = CliRunner().invoke(app, ["import", "bars", str(out), "--store", str(fresh)])
+    done = cli_result("import", "bars", out, "--store", fresh)
     assert done.exit_code == 1, done.output
-    assert "minutes '5': this file holds 5-minute bars" in done.output.replace("\n", "")
+    line = error_line(done, "aborted:")
+    assert line.startswith(f"aborted: {out}: line 2: minutes '5': this file holds 5-minute bars")
     assert not fresh.exists() or DuckDBStore(fresh, read_only=True).count_bars() == 0
 
 

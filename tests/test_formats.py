@@ -21,6 +21,7 @@ from sessionflow.check.bad_input import lean_trade_zip
 from sessionflow.cli.app import app
 from sessionflow.importer.validate import REASONS
 from sessionflow.store import DuckDBStore
+from tests.helpers import cli_result, error_line
 
 runner = CliRunner()
 DOC = Path(__file__).resolve().parent.parent / "docs" / "formats.md"
@@ -108,9 +109,9 @@ def test_epoch_column_in_parquet(tmp_path: Path) -> None:
     )
     pq.write_table(table, f)
     store = tmp_path / "s.duckdb"
-    code, out = cli("import", "bars", f, "--symbol", "X", "--store", store)
-    assert code == 1
-    bare = " ".join(out.split())
+    res = cli_result("import", "bars", f, "--symbol", "X", "--store", store)
+    assert res.exit_code == 1
+    bare = error_line(res, "aborted:")
     assert "epoch.parquet" in bare and "--epoch" in bare and "integers" in bare
     assert stored(store) == []
     code, out = cli("import", "bars", f, "--symbol", "X", "--epoch", "ms", "--store", store)
@@ -122,9 +123,9 @@ def test_an_integer_time_without_epoch_stops_the_file_naming_the_line(tmp_path: 
     f = tmp_path / "ints.csv"
     f.write_text(HEADER + f"{ISO[0]},{ROWS[0]}\n{T0 + 60},{ROWS[1]}\n")
     store = tmp_path / "s.duckdb"
-    code, out = cli("import", "bars", f, "--symbol", "X", "--store", store)
-    assert code == 1
-    bare = " ".join(out.split())
+    res = cli_result("import", "bars", f, "--symbol", "X", "--store", store)
+    assert res.exit_code == 1
+    bare = error_line(res, "aborted:")
     assert "line 3" in bare and f"'{T0 + 60}'" in bare and "--epoch s, ms, us or ns" in bare
     assert stored(store) == []
 
@@ -175,9 +176,9 @@ def test_epoch_with_a_timestamp_typed_parquet_column_is_refused(tmp_path: Path) 
     cols = {"open": [10.0], "high": [11.0], "low": [9.0], "close": [10.5]}
     pq.write_table(pa.table({"timestamp": stamp, **cols, "volume": [100]}), f)
     store = tmp_path / "s.duckdb"
-    code, out = cli("import", "bars", f, "--symbol", "X", "--epoch", "s", "--store", store)
-    assert code == 1
-    assert "drop --epoch" in " ".join(out.split())
+    res = cli_result("import", "bars", f, "--symbol", "X", "--epoch", "s", "--store", store)
+    assert res.exit_code == 1
+    assert "drop --epoch" in error_line(res, "aborted:")
     assert stored(store) == []
 
 

@@ -119,7 +119,9 @@ def test_429_backs_off_as_the_headers_say_and_is_counted() -> None:
         assert len(gap.find_bars(wanted)) == 3
         assert len(gap.find_bars(wanted)) == 3  # the second request met the limit, waited
         assert server.rate_limited == 1
-    assert gap.rate_limited == 1 and gap.rate_limit_wait_s <= 2.0
+    # the wait is computed from the header (reset - now), not measured: a loaded machine reads
+    # 'now' later and waits less, so this bound (1 s window, rounded up) holds at any load
+    assert gap.rate_limited == 1 and 0 < gap.rate_limit_wait_s <= 2.0
 
 
 def test_a_refused_feed_is_one_clear_error_and_not_retried() -> None:

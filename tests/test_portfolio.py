@@ -185,6 +185,7 @@ def test_any_order_stream_through_the_manager_keeps_the_portfolio_consistent(
             else:
                 em.replace(target.id, quantity=target.quantity + 1)
         assert abs(pf.equity - pf.equity_from_pnl) < Decimal("0.000001")
+        assert account == "margin" or pf.cash >= 0  # a cash account never owes
         for sym in SYMBOLS:
             fills = [e.fill for o in em.orders for e in o.events if e.fill and e.fill.symbol == sym]
             assert pf.position(sym).quantity == sum(f.signed_quantity for f in fills)

@@ -27,6 +27,7 @@ from sessionflow.store.errors import StoreReadOnly, StoreTooNew
 from sessionflow.store.schema import SCHEMA_VERSION
 from sessionflow.stream_coordinator.live.store import quote_batch
 from sessionflow.time_provider import ExchangeCalendar
+from tests.helpers import cli_result, error_line
 
 runner = CliRunner()
 T0 = 1_732_113_000_000_000  # 2024-11-20 14:30Z
@@ -164,9 +165,9 @@ def test_import_counts_and_conflicts_through_the_cli(store_backend: str, tmp_pat
     code, out = cli("import", "bars", one, "--symbol", "AAPL", "--store", store, "--json")
     assert code == 0, out
     assert [(r["new"], r["unchanged"]) for r in json.loads(out)] == [(2, 0)]
-    code, out = cli("import", "bars", one, two, "--symbol", "AAPL", "--store", store)
-    assert code == 1
-    flat = " ".join(out.split())
+    res = cli_result("import", "bars", one, two, "--symbol", "AAPL", "--store", store)
+    assert res.exit_code == 1
+    flat = error_line(res, "error:")
     assert "1 row(s) conflict" in flat and "AAPL 2024-11-29T14:30:00+00:00" in flat
     code, out = cli(
         "import", "bars", one, two, "--symbol", "AAPL", "--store", store,
@@ -201,11 +202,11 @@ def test_a_bad_conflict_policy_is_refused_with_one_message_everywhere(
     expected = "--on-conflict 'bogus' is not a conflict policy: use one of error, replace, keep"
     csv = tmp_path / "a.csv"
     csv.write_text(HEADER + A)
-    code, out = cli("import", "bars", csv, "--symbol", "AAPL", "--store", store_backend,
-                    "--on-conflict", "bogus")  # fmt: skip
-    assert code == 2 and " ".join(out.split()) == f"error: {expected}"
-    code, out = cli("import", "lean", tmp_path, "--store", store_backend, "--on-conflict", "bogus")
-    assert code == 2 and " ".join(out.split()) == f"error: {expected}"
+    res = cli_result("import", "bars", csv, "--symbol", "AAPL", "--store", store_backend,
+                     "--on-conflict", "bogus")  # fmt: skip
+    assert (res.exit_code, res.stdout, res.stderr) == (2, "", f"error: {expected}\n")
+    res = cli_result("import", "lean", tmp_path, "--store", store_backend, "--on-conflict", "bogus")
+    assert (res.exit_code, res.stdout, res.stderr) == (2, "", f"error: {expected}\n")
     store = open_store(store_backend)
     try:
         with pytest.raises(ValueError) as api:

@@ -24,6 +24,7 @@ from sessionflow.check.bad_input import lean_trade_zip
 from sessionflow.demo import build_demo_store, synthetic_bars
 from sessionflow.store import DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar
+from tests.helpers import unavailable
 from tests.store_support import (
     digest,
     files,
@@ -110,7 +111,7 @@ def _cannot_write(path: Path) -> dict[str, object]:
     Modes are enough for a normal user. Root ignores them, so as root the file is
     made immutable (``chattr +i``, which binds root too) or, where the file system
     has no such flag, the child runs as ``nobody``. A probe child must then fail to
-    open the file for writing, or the test is skipped with the reason.
+    open the file for writing, or the test is skipped with the reason (failed under CI=true).
     """
     path.chmod(0o444)
     path.parent.chmod(0o555)
@@ -125,7 +126,7 @@ def _cannot_write(path: Path) -> dict[str, object]:
     except OSError as exc:
         err = str(exc)
     if "PermissionError" not in err:
-        pytest.skip(f"cannot make {path} unwritable for a child here: {err[-300:]}")
+        unavailable(f"cannot make {path} unwritable for a child here: {err[-300:]}")
     return kw
 
 
@@ -156,7 +157,7 @@ def test_reads_work_on_a_file_the_process_cannot_write(
 
 
 def test_reads_work_on_a_read_only_file_system(tmp_path: Path, calendar: ExchangeCalendar) -> None:
-    """A read-only bind mount: needs mount rights (root outside most containers), else skip."""
+    """A read-only bind mount: needs mount rights, else skip (a failure under CI=true)."""
     source, mounted = tmp_path / "source", tmp_path / "ro"
     source.mkdir()
     mounted.mkdir()
@@ -171,7 +172,7 @@ def test_reads_work_on_a_read_only_file_system(tmp_path: Path, calendar: Exchang
     )
     if mount.returncode != 0:
         subprocess.run(["umount", str(mounted)], capture_output=True, check=False)
-        pytest.skip(f"cannot mount a read-only file system here: {mount.stderr.strip()}")
+        unavailable(f"cannot mount a read-only file system here: {mount.stderr.strip()}")
     try:
         store = mounted / "s.duckdb"
         with pytest.raises(OSError):
@@ -374,3 +375,24 @@ def test_a_directory_named_as_the_store_gives_every_command_one_line(tmp_path: P
         res = invoke(*cmd)
         one_line_error(res, f"store {folder} is a directory; name a DuckDB file (in it or")
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(("ci", "code", "outcome"), [("true", 1, "FAILED"), ("", 0, "SKIPPED")])
+def test_a_missing_prerequisite_fails_under_ci_and_skips_elsewhere(
+    tmp_path: Path, ci: str, code: int, outcome: str
+) -> None:
+    """A machine without mount rights: ``mount`` fails (a stand-in first on PATH)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "mount"
+    fake.write_text("#!/bin/sh\necho 'mount: permission denied' >&2\nexit 32\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "CI": ci, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    test = f"{Path(__file__)}::test_reads_work_on_a_read_only_file_system"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rfs", "-p", "no:cacheprovider", test],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], check=False,
+    )  # fmt: skip
+    assert done.returncode == code, done.stdout[-2000:]
+    (line,) = [ln for ln in done.stdout.splitlines() if ln.startswith(outcome)]
+    assert "cannot mount a read-only file system here: mount: permission denied" in line

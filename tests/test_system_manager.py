@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from tests.helpers import FakeWall, ManualWall, demo_settings, run_collect
 
 ONE_DAY = {"start": date(2024, 11, 29), "end": date(2024, 11, 29)}
 MANAGER_LOG = "sessionflow.system_manager.manager"  # other loggers may warn meanwhile
+STOP_BUDGET_S = 60.0  # far above what stop() costs even at a load of 30 on 2 cores
+BLOCKED_S = 120.0
 
 
 def test_invalid_transitions_are_refused(demo_store_path: Path) -> None:
@@ -139,13 +140,15 @@ def test_stop_returns_quickly_from_running_and_paused(demo_store_path: Path) -> 
         started = threading.Event()
         system.on_event(lambda ev, started=started: started.set())  # type: ignore[misc]
         system.start()
-        assert started.wait(10)
+        assert started.wait(60)
         if pause_first:
             system.pause()
-        t0 = time.monotonic()
-        report = system.stop(timeout=2.0)
-        assert time.monotonic() - t0 < 2.0
-        assert report.joined and report.unjoined == () and report.elapsed_s < 2.0
+        # The run would last hours: joined within the budget means stop() woke the clock
+        # wait. A budget far above the real cost keeps this true on a loaded machine
+        # (load 30 on 2 cores); speed is in benchmarks/, not here.
+        report = system.stop(timeout=STOP_BUDGET_S)
+        assert report.joined and report.unjoined == ()
+        assert report.elapsed_s < STOP_BUDGET_S / 2  # did not run the budget out
         assert system.state is State.STOPPED
         assert not system.data_manager.coordinator.alive
         assert not system.data_manager.upkeep.alive
@@ -160,18 +163,18 @@ def test_stop_names_the_thread_a_blocked_consumer_keeps_alive(
     def stuck(ev: Event) -> None:
         if isinstance(ev, BarEvent):
             inside.set()
-            release.wait(10)  # a strategy blocked for 10 s
+            release.wait(BLOCKED_S)  # a strategy blocked far longer than stop's budget
 
     system.on_event(stuck)
     system.start()
     try:
-        assert inside.wait(10)
+        assert inside.wait(60)
         with caplog.at_level(logging.WARNING, logger=MANAGER_LOG):
             report = system.stop(timeout=0.5)
         assert isinstance(report, StopReport)
         assert not report.joined
         assert report.unjoined == ("sessionflow-coordinator",)
-        assert 0.4 <= report.elapsed_s < 5
+        assert 0.4 <= report.elapsed_s < BLOCKED_S / 2  # waited its budget, not the callback
         assert not system.data_manager.upkeep.alive  # the upkeep thread got its share
         warnings = [r for r in caplog.records if r.name == MANAGER_LOG and r.levelname == "WARNING"]
         assert len(warnings) == 1 and "sessionflow-coordinator" in warnings[0].getMessage()

@@ -263,6 +263,8 @@ def test_speeds_the_pacer_cannot_follow_are_refused_and_the_system_runs_on(
     body = {"symbols": "SPY", "start": EARLY, "end": EARLY}
     assert client.post("/api/system/start", json=body | {"speed": 1e308}).status_code == 422
     assert client.post("/api/system/start", json=body | {"speed": 1}).status_code == 200
+    # paused, a speed of 1e6 cannot play the session to its end before the state is read
+    assert client.post("/api/system/pause").status_code == 200
     for speed in (1e308, 1e-300, 1e7):
         r = client.post("/api/system/speed", json={"speed": speed})
         assert r.status_code == 422, r.text
@@ -273,6 +275,7 @@ def test_speeds_the_pacer_cannot_follow_are_refused_and_the_system_runs_on(
     assert r.status_code == 422 and r.json()["detail"] == "speed: Field required"
     assert client.post("/api/system/speed", json={"speed": 1e6}).status_code == 200
     assert client.post("/api/system/speed", json={"speed": 1}).status_code == 200
+    assert client.post("/api/system/resume").status_code == 200  # the coordinator lives on
     assert client.get("/api/system").json()["state"] == "running"
     assert client.post("/api/system/stop").status_code == 200
 

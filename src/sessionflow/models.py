@@ -106,6 +106,9 @@ class Tick:
 # 90 days) at the bound stay below 2**63 (9.2e18). Real minute volumes are below 1e10.
 MAX_VOLUME = 10**14
 MAX_PRICE = 1e9  # per share; the dearest listed share trades near 1e6
+# The cheapest sub-penny share quotes 0.0001; 1e-300 is no price, and divided into
+# anything (a return, an adjustment) it overflows. Positive prices below this are refused.
+MIN_PRICE = 1e-6
 # Timestamps sessionflow accepts: 1970-01-01 .. 2100-01-01 UTC (exchange calendars,
 # numpy int64 microseconds and DuckDB all hold this range exactly).
 MIN_TS_US = 0
@@ -118,7 +121,7 @@ def price_problem(o: float, h: float, lo: float, c: float, v: float) -> str | No
         return "nan_or_inf"
     if min(o, h, lo, c) <= 0:
         return "non_positive_price"
-    if max(o, h, lo, c) > MAX_PRICE:
+    if max(o, h, lo, c) > MAX_PRICE or min(o, h, lo, c) < MIN_PRICE:
         return "price_out_of_range"
     if h < lo:
         return "high_below_low"

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from sessionflow.cli.errors import store_error_line
+from sessionflow.cli.import_cmd import new_store_file, remove_store_file
 from sessionflow.cli.render import print_import
 from sessionflow.importer.actions import ActionsFile, actions_csv, factor_files, write
 from sessionflow.importer.bars import ImportError_
@@ -25,11 +25,13 @@ def run(
     as_json: bool,
 ) -> None:
     """Read the files, write them in one go; exit 1 if nothing was written, 2 on a store error."""
+    created = new_store_file(store_path)
     try:
         db = open_store(store_path)
     except StoreError as exc:
         typer.echo(store_error_line(exc), err=True)
         raise typer.Exit(2) from None
+    error: str | None = "nothing was written"
     try:
         try:
             files = read(db)
@@ -43,12 +45,13 @@ def run(
             raise typer.Exit(2) from None
     finally:
         db.close()
+        if created is not None and error is not None:
+            remove_store_file(created)  # "store unchanged": no empty store left behind
     if as_json:
         typer.echo(json.dumps([f.report.to_dict() for f in files], indent=2))
     else:
-        console = Console(width=max(Console().width, 110))
         for f in files:
-            print_import(console, f.report)
+            print_import(f.report)
     if error is not None:
         if not as_json:
             typer.echo(f"error: {error} (store unchanged)", err=True)

@@ -262,12 +262,13 @@ def backtest(
             _run_backtest(settings, as_json, shards)
             return
         test = strategy_cmd.prepare(
-            settings, strategy, param or [], shards.active, output, fmt,
+            settings, strategy, param or [], shards, output, fmt,
             cash=cash, commission=commission, slippage=slippage,
         )  # fmt: skip
+        result = test.run()
     except ShardErrors as exc:
         _fail(exc)
-    strategy_cmd.report(test.run(), as_json, output, fmt)
+    strategy_cmd.report(result, as_json, output, fmt)
 
 
 TzOpt = Annotated[

@@ -2,7 +2,9 @@
 
 Runs the local Alpaca-protocol server (``sessionflow.testing``) on 127.0.0.1 and
 prints what to pass to ``sessionflow live``: the URLs, dummy keys and clock
-options. Ctrl-C stops it (exit 0: that is how a server is meant to end).
+options. ``--trading`` serves Alpaca's Trading API beside it on the same replay
+clock, its orders filled on the replayed bars by the backtest's fill model.
+Ctrl-C stops it (exit 0: that is how a server is meant to end).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import shlex
 import threading
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -22,11 +25,14 @@ from sessionflow.testing.alpaca_server import FakeAlpaca
 from sessionflow.testing.feed_replay import (
     LOCAL_KEY,
     LOCAL_SECRET,
+    ReplayClock,
     ReplayPlan,
     parse_from,
     plan_replay,
     start_replay,
 )
+from sessionflow.testing.trading_book import TradingBook
+from sessionflow.testing.trading_server import FakeAlpacaTrading
 from sessionflow.time_provider import ExchangeCalendar
 
 _POLL_S = 0.5  # how often the waits below return to notice Ctrl-C
@@ -57,6 +63,15 @@ def feed_server(
         typer.Option("--from", help="exchange-local HH:MM to stream from (default: open - 1m)"),
     ] = None,
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
+    trading: Annotated[
+        bool,
+        typer.Option(
+            "--trading",
+            help="also serve Alpaca's Trading API (orders fill on the replayed bars;"
+            " with --port, REST on port+2 and its stream on port+3)",
+        ),
+    ] = False,
+    cash: Annotated[float, typer.Option(help="--trading: the account's starting cash")] = 100_000.0,
 ) -> None:
     """Serve one stored session over the Alpaca protocol, so that live mode runs offline."""
     try:
@@ -66,8 +81,11 @@ def feed_server(
             raise ValueError("--session is empty")
         if not speed > 0:
             raise ValueError(f"--speed {speed:g}: must be a positive speed-up (1 = real time)")
-        if not 0 <= port <= 65534:
-            raise ValueError(f"--port {port}: use 0 or 1..65534 (REST takes port+1)")
+        top = 65532 if trading else 65534
+        if not 0 <= port <= top:
+            raise ValueError(f"--port {port}: use 0 or 1..{top} (REST takes port+1)")
+        if not cash > 0:
+            raise ValueError(f"--cash {cash:g}: must be positive")
         frm = parse_from(start)
         cal = calendar_option(calendar)
     except ValueError as exc:
@@ -80,21 +98,36 @@ def feed_server(
         raise _fail(one_line(exc)) from None
     finally:
         db.close()  # everything is in memory: the store is free for other commands
+    clock = ReplayClock(plan.start, speed)
     server = FakeAlpaca(LOCAL_KEY, LOCAL_SECRET, ws_port=port, rest_port=port + 1 if port else 0)
+    desk = None
+    if trading:
+        book = TradingBook(Decimal(repr(cash)), calendar=cal)
+        ports = {"ws_port": port + 3, "rest_port": port + 2} if port else {}
+        desk = FakeAlpacaTrading(clock, book, key=LOCAL_KEY, secret=LOCAL_SECRET, **ports)
+        desk.add_bars(plan.bars)
     try:
         server.start()
+        if desk is not None:
+            desk.start().run_clock()
     except OSError as exc:
         server.close()
-        raise _fail(
-            f"cannot listen on 127.0.0.1 port {port} or {port + 1}: {exc.strerror}"
-        ) from None
+        if desk is not None:
+            desk.close()
+        last = port + (3 if trading else 1)
+        raise _fail(f"cannot listen on 127.0.0.1 ports {port}..{last}: {exc.strerror}") from None
     try:
         _announce(plan, server, names, speed, cal, path)
-        _serve(server, plan, speed)
+        if desk is not None:
+            _say(f"trading REST {desk.url}  stream {desk.stream_url} (cash {cash:,.2f}):")
+            _say(f"  TradingClient(key, secret, url_override={desk.url!r})")
+        _serve(server, plan, speed, clock, desk)
     except KeyboardInterrupt:
         _say("stopped")
     finally:
         server.close()
+        if desk is not None:
+            desk.close()
 
 
 def _announce(
@@ -129,10 +162,17 @@ def _live_store(store: StoreName) -> str:
     return str(Path(store).with_name("live-replay.duckdb"))
 
 
-def _serve(server: FakeAlpaca, plan: ReplayPlan, speed: float) -> None:
+def _serve(
+    server: FakeAlpaca,
+    plan: ReplayPlan,
+    speed: float,
+    clock: ReplayClock,
+    desk: FakeAlpacaTrading | None,
+) -> None:
+    ready = None if desk is None else lambda: desk.wait_listeners(1, 0)
     replay = None
     while replay is None:
-        replay = start_replay(server, plan, speed, timeout=_POLL_S)
+        replay = start_replay(server, plan, speed, timeout=_POLL_S, clock=clock, ready=ready)
     _say("client subscribed: streaming")
     while True:
         try:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
 
 from sessionflow.cli.errors import store_error_line
+from sessionflow.cli.options import one_line
 from sessionflow.cli.progress import import_progress
 from sessionflow.cli.render import print_import
 from sessionflow.cli.shutdown import EXIT_INTERRUPTED
 from sessionflow.importer import Job, run_import
 from sessionflow.importer.validate import epoch_unit
 from sessionflow.store import StoreName, open_store
+from sessionflow.store.open import is_url
 from sessionflow.time_provider import ExchangeCalendar
 
 
@@ -47,8 +49,21 @@ def abort(message: str, as_json: bool) -> NoReturn:
     if as_json:
         typer.echo(json.dumps([{"error": message, "committed": False}], indent=2))
     else:
-        Console(stderr=True).print(f"[red]aborted:[/] {message} (store unchanged)")
+        typer.echo(f"aborted: {message} (store unchanged)", err=True)
     raise typer.Exit(1)
+
+
+def new_store_file(name: StoreName) -> Path | None:
+    """The DuckDB file this import is about to create, or None (it exists, or a URL)."""
+    text = str(name)
+    if is_url(text) or text == ":memory:" or Path(text).exists():
+        return None
+    return Path(text)
+
+
+def remove_store_file(path: Path) -> None:
+    for leftover in (path, path.with_name(f"{path.name}.wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def run(
@@ -58,7 +73,9 @@ def run(
 
     A file with no importable row counts as failed; ``strict``: so does any rejection.
     """
+    created = new_store_file(store_path)
     db = open_store(store_path)
+    result = None
     try:
         with import_progress(len(jobs), as_json) as on_progress:
             result = run_import(db, jobs, on_conflict, strict, on_progress)
@@ -69,6 +86,8 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         db.close()
+        if created is not None and not (result is not None and result.committed):
+            remove_store_file(created)  # "store unchanged": no empty store left behind
     if as_json:
         out = []
         for report in result.reports:
@@ -78,12 +97,11 @@ def run(
             out.append(d)
         typer.echo(json.dumps(out, indent=2))
     else:
-        console = Console(width=max(Console().width, 110))
         for report in result.reports:
-            if report.error:
-                console.print(f"[red]aborted:[/] {report.error}")
+            if report.error:  # a reason, not a result: stderr, one line however long
+                typer.echo(f"aborted: {one_line(report.error)}", err=True)
             else:
-                print_import(console, report)
+                print_import(report)
         if result.error and result.store_error is None:  # one line on stderr, for scripts
             typer.echo(f"error: {result.error} (store unchanged)", err=True)
     if result.store_error is not None:  # the store failed: one line and exit 2, as everywhere

@@ -11,10 +11,12 @@ are never printed (``--json`` shows them masked).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -22,16 +24,17 @@ from rich.markup import escape
 
 from sessionflow.cli.logs import one_line_logs
 from sessionflow.cli.options import one_line, parse_symbols
+from sessionflow.cli.progress import partial_report
 from sessionflow.cli.render import session_tables
 from sessionflow.cli.shutdown import exit_if_unjoined, quiet_stop_log
 from sessionflow.data_manager.live import LiveParts
-from sessionflow.events import BatchEvent, SessionEndEvent, SessionStartEvent
+from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
 from sessionflow.feeds.base import FeedError
-from sessionflow.session_data import SessionReport
 from sessionflow.stream_coordinator.live import LiveCoordinator
 from sessionflow.system_manager import Settings, build_system
 from sessionflow.time_provider.live_clock import WallTimeClock
 
+PROGRESS_S = 30.0  # wall seconds between progress lines
 _IN_LINE = frozenset({"feed_items", "feed_subscriptions", "feed_forced_reconnects",
                       "feed_malformed", "from_future", "feed_max_backlog", "fill_errors",
                       "store_batches", "store_rows"})  # fmt: skip
@@ -54,6 +57,35 @@ def health_line(h: Mapping[str, int], corrected: int = 0) -> str:
     return line + ("; " + ", ".join(said) if said else "")
 
 
+class LiveProgress:
+    """Plain lines on stderr while live waits and runs: it can be quiet for hours otherwise.
+
+    One line at start, one per session start, and one every ``every_s`` wall seconds
+    with the clock and the bars of the session so far (stdout keeps the report or JSON).
+    """
+
+    def __init__(self, tz: ZoneInfo, every_s: float = PROGRESS_S) -> None:
+        self.tz, self.every_s = tz, every_s
+        self.bars = 0
+        self.last = time.monotonic()
+
+    def say(self, text: str) -> None:
+        typer.echo(f"live: {text}", err=True)
+
+    def __call__(self, ev: BatchEvent) -> None:
+        if isinstance(ev, SessionStartEvent):
+            self.bars = 0
+            o, c = ev.open.astimezone(self.tz), ev.close.astimezone(self.tz)
+            self.say(f"session {ev.session} {o:%H:%M}-{c:%H:%M} {self.tz.key} started")
+        elif isinstance(ev, BarSliceEvent):
+            self.bars += len(ev.bars)
+            now = time.monotonic()
+            if now - self.last >= self.every_s:
+                self.last = now
+                at = ev.time.astimezone(self.tz)
+                self.say(f"{at:%Y-%m-%d %H:%M} {self.tz.key}: {self.bars:,} bars this session")
+
+
 def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) -> int:
     """Run until ``settings.live.sessions`` sessions ended (or Ctrl-C); returns an exit code."""
     console = Console(stderr=as_json, width=max(Console().width, 110))
@@ -61,6 +93,12 @@ def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) 
     coordinator = system.data_manager.coordinator
     assert isinstance(coordinator, LiveCoordinator)
     tz = system.calendar.tz
+    progress = LiveProgress(tz)
+    progress.say(
+        f"{len(settings.symbols)} symbol(s), feed {settings.live.feed}, store "
+        f"{settings.store_path}; waiting for bars (Ctrl-C stops)"
+    )
+    system.on_batch(progress)
 
     def on_batch(ev: BatchEvent) -> None:
         if isinstance(ev, SessionStartEvent):
@@ -83,20 +121,26 @@ def run_live(settings: Settings, as_json: bool, parts: LiveParts | None = None) 
             flushed = system.counters.get("flushed_on_stop", 0)
             console.print(f"stopped: {flushed:,} pending rows written to the store")
     if as_json:
-        _print_json(settings, system.data_manager.reports, coordinator, dict(system.counters))
+        reports = [r.to_dict() for r in system.data_manager.reports]
+        cut = partial_report(system) if interrupted else None
+        if cut is not None:  # the session Ctrl-C cut short, marked as the replay marks it
+            reports.append({**cut.to_dict(), "partial": True})
+        _print_json(settings, reports, coordinator, dict(system.counters), interrupted)
     exit_if_unjoined(system)
     return 130 if interrupted else 0
 
 
 def _print_json(
     settings: Settings,
-    reports: list[SessionReport],
+    reports: list[dict[str, Any]],
     coordinator: LiveCoordinator,
     counters: dict[str, int],
+    interrupted: bool,
 ) -> None:
     out: dict[str, Any] = {
         "settings": json.loads(settings.model_dump_json()),  # SecretStr dumps masked
-        "sessions": [r.to_dict() for r in reports],
+        "interrupted": interrupted,
+        "sessions": reports,
         "health": coordinator.health,
         "counters": counters,
     }

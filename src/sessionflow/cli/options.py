@@ -33,7 +33,7 @@ def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | No
     return out
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException | str) -> str:
     """The error as one line; a settings ValidationError becomes ``field: reason; ...``."""
     if isinstance(exc, ValidationError):
         parts = []
@@ -43,6 +43,11 @@ def one_line(exc: BaseException) -> str:
             parts.append(f"{where}: {msg}")
         return "settings: " + "; ".join(parts)
     return " ".join(str(exc).split())
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 symbol``, ``2 symbols``: counts in messages read as English."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def calendar_option(name: str) -> ExchangeCalendar:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Console
+import typer
 from rich.table import Table
 
+from sessionflow.cli.options import plural
 from sessionflow.importer import ImportReport
 from sessionflow.session_data import SessionReport
 from sessionflow.session_data.quality import quality_percent
@@ -40,19 +41,22 @@ def session_tables(reports: Sequence[SessionReport], intervals: Sequence[int]) -
     return tables
 
 
-def print_import(console: Console, report: ImportReport, limit: int = 20) -> None:
+def print_import(report: ImportReport, limit: int = 20) -> None:
+    """The per-file report on stdout, one unwrapped line each (a path is never cut by a width)."""
     state = "" if report.committed else " (not written)"
-    console.print(
-        f"[bold]{report.file}[/]{state}: {report.rows} rows: {report.new} new, "
+    lines = [
+        f"{report.file}{state}: {plural(report.rows, 'row')}: {report.new} new, "
         f"{report.unchanged} unchanged, {report.replaced} replaced"
         + (f", {report.kept} kept (differing, not written)" if report.kept else "")
         + f", {sum(report.rejected.values())} rejected"
         + (f" ({report.extended} extended-hours rows accepted)" if report.extended else "")
-    )
-    for reason, n in sorted(report.rejected.items()):
-        console.print(f"  {reason}: {n}")
-    for line, reason, detail in report.rejections[:limit]:
-        console.print(f"  line {line}: {reason} {detail}")
+    ]
+    lines += [f"  {reason}: {n}" for reason, n in sorted(report.rejected.items())]
+    lines += [
+        f"  line {line}: {reason} {detail}" for line, reason, detail in report.rejections[:limit]
+    ]
     more = sum(report.rejected.values()) - min(limit, len(report.rejections))
     if more > 0:
-        console.print(f"  ... {more} more (use --json to list up to 10,000)")
+        lines.append(f"  ... {more} more (use --json to list up to 10,000)")
+    for text in lines:
+        typer.echo(text)

@@ -3,8 +3,9 @@
 Binds 127.0.0.1 by default, where no token is needed (and only loopback Host names
 are answered). Any other address needs a token: ``--token``, ``SESSIONFLOW_TOKEN``,
 or one generated and printed once on stderr. With ``--start``/``--end`` (options,
-config file or environment) a backtest starts at launch; otherwise the page starts
-one. Ctrl-C stops the system and the server (exit 0).
+config file or environment) a backtest starts at launch, playing ``--strategy
+FILE.py:Class`` with its ``--param``s if given; otherwise the page starts one.
+Ctrl-C stops the system and the server (exit 0).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ import uvicorn
 
 from sessionflow.cli.options import one_line, parse_symbols
 from sessionflow.store import CommandStore, is_url, open_store
+from sessionflow.strategy import StrategyError
 from sessionflow.system_manager import Settings, SystemManager, build_system
 from sessionflow.web import create_app
 from sessionflow.web.auth import new_token
+from sessionflow.web.control import SystemSlot
 from sessionflow.web.server import LOOPBACK_NAMES, is_loopback, uvicorn_config
+from sessionflow.web.trading import StrategySpec
 
 TOKEN_ENV = "SESSIONFLOW_TOKEN"
 SymbolsOpt = Annotated[str | None, typer.Option(help="backtest symbols (default: all stored)")]
@@ -90,6 +94,14 @@ def serve(
         float | None, typer.Option(min=0, help="0 fast, 1 real time, 60 = 60x")
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings file")] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option("--strategy", help="play a strategy in the launch backtest: FILE.py:Class"),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="strategy parameter NAME=VALUE (repeat for more)"),
+    ] = None,
 ) -> None:
     """Serve the web dashboard: charts, quality heat map, report and system controls."""
     try:
@@ -121,11 +133,16 @@ def serve(
                 f"store {name} does not exist; run `sessionflow demo` or import"
             )
         _check_port(host, port)
+        if strategy is None and param:
+            raise ValueError("--param needs --strategy")
+        if strategy is not None and (settings.start is None or settings.end is None):
+            raise ValueError("--strategy needs --start and --end (start one from the page else)")
+        spec = None if strategy is None else StrategySpec.load(strategy, param or [])
     except (ValueError, FileNotFoundError) as exc:
         raise _fail(one_line(exc)) from None
     db = open_store(name, read_only=True)  # a StoreError is one line (the command group)
     try:
-        system = _launch(settings, db)
+        system = None if spec is not None else _launch(settings, db)
         local = is_loopback(host)
         if token is None and not local:
             token = new_token()
@@ -135,6 +152,8 @@ def serve(
         )
         if system is not None:
             system.start()  # after create_app: the page's event hub sees every event
+        elif spec is not None:
+            _launch_strategy(app.state.slot, settings, spec)
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"sessionflow dashboard: http://{shown}:{port}/  (Ctrl-C stops)", err=True)
         server = uvicorn.Server(uvicorn_config(app, host, port, uvicorn.config.LOGGING_CONFIG))
@@ -143,6 +162,15 @@ def serve(
             server.run()  # its shutdown stops the system (create_app's lifespan)
     finally:
         db.close()
+
+
+def _launch_strategy(slot: SystemSlot, settings: Settings, spec: StrategySpec) -> None:
+    """The strategy backtest asked for at launch, started through the page's own slot."""
+    assert settings.start is not None and settings.end is not None  # checked with the options
+    try:
+        slot.start(settings.symbols or None, settings.start, settings.end, None, spec)
+    except (ValueError, FileNotFoundError, StrategyError) as exc:
+        raise _fail(one_line(exc)) from None
 
 
 def _launch(settings: Settings, db: CommandStore) -> SystemManager | None:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sessionflow.cli.options import calendar_option
+from sessionflow.cli.options import calendar_option, plural
 from sessionflow.cli.shutdown import EXIT_INTERRUPTED
 from sessionflow.store import open_store
 from sessionflow.store.base import StoreWriteError
@@ -67,7 +67,7 @@ def print_info(console: Console, got: StoreInfo) -> None:
         console.print("no bars stored")
         return
     console.print(
-        f"{len(got.symbols)} symbols; sessions {got.first_session} .. {got.last_session} "
+        f"{plural(len(got.symbols), 'symbol')}; sessions {got.first_session} .. {got.last_session} "
         f"({got.calendar}): {got.sessions_covered} of {got.calendar_sessions} have bars"
     )
     if got.missing_sessions:

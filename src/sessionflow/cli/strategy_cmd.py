@@ -17,10 +17,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sessionflow.cli.sharded import ShardedBacktest, ShardOptions
 from sessionflow.cli.shutdown import EXIT_INTERRUPTED
 from sessionflow.results import BacktestResult, write_results
 from sessionflow.results.writers import FORMATS
 from sessionflow.strategy import load_strategy, parse_params
+from sessionflow.strategy.loader import merged_params
 from sessionflow.strategy.run import Backtest, with_trading
 from sessionflow.system_manager import Settings
 
@@ -31,29 +33,27 @@ def prepare(
     settings: Settings,
     spec: str,
     params: list[str],
-    sharded: bool,
+    shards: ShardOptions,
     output: Path | None,
     fmt: str,
     **trading: Any,
-) -> Backtest:
+) -> Backtest | ShardedBacktest:
     """Everything checked before the run: raises ValueError (one line) on bad input."""
     cls = load_strategy(spec)
     given = parse_params(cls, params)
-    if sharded:
-        if not cls.per_symbol_independent:
-            raise ValueError(
-                f"--workers/--scheduler: {cls.__name__} does not declare "
-                "per_symbol_independent = True, so its symbols cannot run apart"
-            )
+    if shards.active and not cls.per_symbol_independent:
         raise ValueError(
-            "--workers/--scheduler: merging sharded strategy results is not supported yet; "
-            "run the strategy in one process"
+            f"--workers/--scheduler: {cls.__name__} does not declare "
+            "per_symbol_independent = True, so its symbols cannot run apart"
         )
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: use {' or '.join(FORMATS)}")
     if output is not None and output.exists() and not output.is_dir():
         raise ValueError(f"--output {output}: exists and is not a directory")
-    return Backtest(with_trading(settings, **trading), cls, given)
+    settings = with_trading(settings, **trading)
+    if shards.active:
+        return ShardedBacktest.of(settings, shards, spec, merged_params(cls, given))
+    return Backtest(settings, cls, given)
 
 
 def _pct(x: Any) -> str:

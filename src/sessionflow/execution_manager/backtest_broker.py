@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
 
@@ -36,6 +37,18 @@ from sessionflow.execution_manager.orders import (
 )
 from sessionflow.execution_manager.slippage import NoSlippage, SlippageModel
 from sessionflow.models import from_us, to_us
+
+
+class Funds(Protocol):
+    """The account behind the broker, asked when a buy fills (the ExecutionManager)."""
+
+    def cash_for_buys(self) -> Decimal | None:
+        """What a buy may spend now; None when the account may borrow (margin)."""
+        ...
+
+    def funds_checked(self, headroom: Decimal) -> None:
+        """A fill-time cash decision: cash less the fill's cost (< 0: the fill was cut)."""
+        ...
 
 
 class _Working:
@@ -67,6 +80,7 @@ class BacktestBroker:
         self._working: dict[str, _Working] = {}  # insertion order: submission order
         self._callbacks: list[Callable[[OrderEvent], None]] = []
         self._close: datetime | None = None
+        self.funds: Funds | None = None  # set by the ExecutionManager
 
     def on_order_event(self, callback: Callable[[OrderEvent], None]) -> None:
         self._callbacks.append(callback)
@@ -180,6 +194,27 @@ class BacktestBroker:
         price = self.slippage.apply(money(raw), order.side)
         if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
             price = _clip(order, price)  # slippage never makes a limit fill worse than its limit
+        cash = self.funds.cash_for_buys() if self.funds is not None else None
+        if cash is None or order.side.sign < 0 or self.funds is None:
+            self._book(w, qty, price, at, now)
+            return
+        need = self._cost(w, qty, price)
+        self.funds.funds_checked(cash - need)
+        if need <= cash:
+            self._book(w, qty, price, at, now)
+            return
+        # a cash account cannot owe: fill what the cash pays for, cancel the rest
+        part = self._affordable(w, qty, price, cash)
+        if part:
+            self._book(w, part, price, at, now)
+        left = order.quantity - w.filled
+        self.cancel(order.id, now, (
+            f"insufficient_cash_at_fill: {left} of {order.quantity} {order.symbol} not bought; "
+            f"{qty} at {price} need {need:.2f} with commission, cash {cash:.2f}"
+        ))  # fmt: skip
+
+    def _book(self, w: _Working, qty: int, price: Decimal, at: datetime, now: datetime) -> None:
+        order = w.order
         w.filled += qty
         w.value += price * qty
         total = self.commission.order_commission(w.filled, w.value)
@@ -190,6 +225,19 @@ class BacktestBroker:
             del self._working[order.id]
         status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
         self._emit(OrderEvent(order.id, status, now, fill=fill))
+
+    def _cost(self, w: _Working, qty: int, price: Decimal) -> Decimal:
+        """Cash ``qty`` more shares at ``price`` take, with the commission they add."""
+        fee = self.commission.order_commission(w.filled + qty, w.value + price * qty) - w.charged
+        return price * qty + fee
+
+    def _affordable(self, w: _Working, qty: int, price: Decimal, cash: Decimal) -> int:
+        """The most shares below ``qty`` that ``cash`` pays for (costs grow with shares)."""
+        lo, hi = 0, qty  # lo is affordable (0 trivially), hi is not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self._cost(w, mid, price) <= cash else (lo, mid)
+        return lo
 
 
 def _clip(order: Order, price: Decimal) -> Decimal:

@@ -21,7 +21,8 @@ from decimal import Decimal
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
-from sessionflow.execution_manager.backtest_broker import bar_finder
+from sessionflow.execution_manager.backtest_broker import BacktestBroker, bar_finder
+from sessionflow.execution_manager.bounds import BuyingPowerBounds
 from sessionflow.execution_manager.broker import Broker
 from sessionflow.execution_manager.orders import (
     Order,
@@ -90,7 +91,10 @@ class ExecutionManager:
         self._listeners: list[OrderListener] = []
         self.rejections: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
+        self.bounds: BuyingPowerBounds | None = None  # set by a sharded run to track them
         broker.on_order_event(self._on_event)
+        if isinstance(broker, BacktestBroker):
+            broker.funds = self  # a buy that fills asks what the account may spend
 
     def on_update(self, listener: OrderListener) -> None:
         """Call ``listener(order, event)`` after every state change, in order."""
@@ -119,6 +123,28 @@ class ExecutionManager:
                     if i >= 0:
                         self.portfolio.mark(sym, float(close[i]))
         self._version += 1
+        self._track()
+
+    def free_buying_power(self) -> Decimal:
+        """Buying power less what the open orders that add exposure would use."""
+        return self.portfolio.buying_power - self._committed(None)
+
+    def cash_for_buys(self) -> Decimal | None:
+        """A cash account spends only its cash; a margin account may borrow (its debit is
+        a loan, limited at submit by Reg T buying power)."""
+        return self.portfolio.cash if self.portfolio.account == "cash" else None
+
+    def funds_checked(self, headroom: Decimal) -> None:
+        """The broker's fill-time cash decision (< 0: the fill was cut, the rest cancelled)."""
+        if headroom < 0:
+            self.rejections["insufficient_cash_at_fill"] += 1
+        if self.bounds is not None:
+            self.bounds.check(headroom)
+
+    def _track(self) -> None:
+        if self.bounds is not None:
+            power = self.portfolio.buying_power
+            self.bounds.see(power - self._committed(None), power)
 
     def _begin_session(self, event: SessionStartEvent) -> None:
         """Splits and dividends effective since the last session played change positions
@@ -304,6 +330,8 @@ class ExecutionManager:
             )
         growth = max(0, abs(after) - abs(held + pending))  # shares that add exposure
         need = growth * ref + self._committed(skip)
+        if growth and self.bounds is not None:
+            self.bounds.check(pf.buying_power - need)
         if growth and need > pf.buying_power:
             return (
                 RejectReason.INSUFFICIENT_BUYING_POWER,
@@ -312,17 +340,17 @@ class ExecutionManager:
             )
         return None
 
-    def _committed(self, new: Order) -> Decimal:
+    def _committed(self, new: Order | None) -> Decimal:
         """Buying power the other open orders that add exposure would use if they filled.
 
-        A new order (not yet sent) is checked against the total kept for this instant."""
-        fresh = not new.events
-        if fresh:
-            now, held = new.submitted_at, self._held_power
-            if held is not None and held[:2] == (now, self._version):
-                return held[2]
+        A new order (not yet sent) is checked against the total kept for this instant;
+        ``None``: all of them."""
+        now = new.submitted_at if new is not None and not new.events else None
+        held = self._held_power
+        if now is not None and held is not None and held[:2] == (now, self._version):
+            return held[2]
         total = sum((self._holds(o) for o in self._open.values() if o is not new), Decimal(0))
-        if fresh:
+        if now is not None:
             self._held_power = (now, self._version, total)
         return total
 
@@ -370,6 +398,7 @@ class ExecutionManager:
                 (money(avg) * prior + money(fill.price) * fill.quantity) / order.filled_quantity
             )
         order.events.append(event)
+        self._track()
         for listener in self._listeners:
             listener(order, event)
 

@@ -12,7 +12,6 @@ are not exported (the engine's derived bars never include them).
 from __future__ import annotations
 
 import csv
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 
 from sessionflow.corporate_actions.adjust import Action, due_actions
 from sessionflow.corporate_actions.history import session_bars, stored_actions
+from sessionflow.export.output import place, temporary_beside
 from sessionflow.session_data import SessionData
 from sessionflow.session_data.grid import BarGrid, derive_grid
 from sessionflow.store import Store
@@ -33,17 +33,18 @@ from sessionflow.time_provider import SessionInfo
 
 HEADER = ("symbol", "timestamp", "open", "high", "low", "close", "volume", "minutes")
 FORMATS = ("csv", "parquet")
-_INTERVAL = re.compile(r"^\s*(\d+)\s*m(in)?\s*$", re.I)
+_INTERVAL = re.compile(r"^\s*(\d+)\s*(m|min|h)\s*$", re.I)
 _MAX_INTERVAL = 24 * 60
 
 
 def parse_interval(text: str) -> int:
-    """``1m``, ``5m``, ``15m`` or any ``Nm`` (1 <= N <= 1440) as minutes."""
+    """``1m``, ``5m``, ``15m``, any ``Nm`` or ``Nh`` (1 minute to 24 hours) as minutes."""
     m = _INTERVAL.match(text)
-    minutes = int(m[1]) if m else 0
+    minutes = int(m[1]) * (60 if m[2].lower() == "h" else 1) if m else 0
     if not 1 <= minutes <= _MAX_INTERVAL:
         raise ValueError(
-            f"--interval {text!r}: use minutes as Nm, such as 1m, 5m or 15m (1 to {_MAX_INTERVAL})"
+            f"--interval {text!r}: use minutes as Nm or hours as Nh, such as 1m, 5m, 15m or 1h "
+            f"(1m to {_MAX_INTERVAL // 60}h)"
         )
     return minutes
 
@@ -122,19 +123,23 @@ def export_chunks(
         )
 
 
-def write_bars(chunks: Iterable[ExportChunk], path: Path, fmt: str) -> dict[str, int]:
-    """Write all chunks to ``path`` (replaced whole, or left as it was); bars per symbol.
+def write_bars(
+    chunks: Iterable[ExportChunk], path: Path, fmt: str, replace: bool = False
+) -> dict[str, int]:
+    """Write all chunks to ``path`` (placed whole, or not at all); bars per symbol.
 
-    The file is written beside ``path`` and renamed into place at the end, so a
-    failure or Ctrl-C never leaves a half-written export under the asked name.
+    The file is written to a temporary file of its own beside ``path`` and placed at
+    the end (``export.output``), so a failure or Ctrl-C never leaves a half-written
+    export under the asked name, and two exports never share a temporary file. An
+    existing ``path`` is replaced only with ``replace``, else ``OutputExists``.
     """
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: use csv or parquet")
-    part = path.with_name(f".{path.name}.partial")
+    part = temporary_beside(path)
     counts: dict[str, int] = {}
     try:
         (_write_csv if fmt == "csv" else _write_parquet)(chunks, part, counts)
-        os.replace(part, path)
+        place(part, path, replace)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -148,7 +153,7 @@ def _count(chunk: ExportChunk, counts: dict[str, int]) -> None:
 
 
 def _write_csv(chunks: Iterable[ExportChunk], part: Path, counts: dict[str, int]) -> None:
-    with part.open("w", newline="", encoding="utf-8") as fh:
+    with part.open("x", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh, lineterminator="\n")
         out.writerow(HEADER)
         for c in chunks:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -44,6 +44,8 @@ _TIME_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 _PRICE_NAMES = ("open", "high", "low", "close", "volume")
 CHUNK_ROWS = 65_536
 MAX_LISTED = 10_000  # rejections listed per file; all are counted
+MAX_LINE_CHARS = 1 << 20  # a bar row is under 200 characters; a longer line is not one
+MAX_ROW_GROUP_BYTES = 512 << 20  # Parquet is read a row group at a time (uncompressed size)
 
 
 class ImportError_(ValueError):
@@ -303,6 +305,11 @@ def iter_bar_file(
     epoch: str | None = None,
 ) -> Iterator[tuple[BarBatch, I64]]:
     """Validate ``path`` in chunks, filling ``report``; yields the good rows. Writes nothing."""
+    if path.is_dir():
+        raise ImportError_(
+            f"{path}: is a directory; import bars takes CSV or Parquet files (a shell glob "
+            f"such as {path / '*.csv'} names them); LEAN zips: sessionflow import lean {path}"
+        )
     if not path.is_file():
         raise ImportError_(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -324,7 +331,8 @@ def _csv(
 ) -> Iterator[tuple[BarBatch, I64]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not the header
-            reader = csv.reader(fh)
+            lines = _bounded_lines(path, fh, MAX_LINE_CHARS)
+            reader = csv.reader(lines)
             header = next(reader, None)
             if header is None:
                 raise ImportError_(f"{path}: file has no header")
@@ -359,6 +367,36 @@ def _csv(
 _UNIT_US = {"s": 1_000_000, "ms": 1000, "us": 1}
 
 
+def _bounded_lines(path: Path, fh: TextIO, limit: int) -> Iterator[str]:
+    """The file's lines, refusing one longer than ``limit`` before it is read whole.
+
+    Iterating a text file reads a line of any length into memory: an 800 MB line
+    (a file without line breaks, a wrong file) reached 1.9 GB before ``csv`` refused it.
+    """
+    number = 0
+    while line := fh.readline(limit + 1):
+        number += 1
+        if len(line) > limit:
+            raise ImportError_(
+                f"{path}: line {number} is longer than {limit:,} characters (a bar row is "
+                "under 200): not a bar CSV, or a file without line breaks"
+            )
+        yield line
+
+
+def _check_row_groups(path: Path, metadata: Any, limit: int) -> None:
+    """Refuse a row group too large to hold: Parquet is decoded a row group at a time."""
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        if group.total_byte_size > limit:
+            raise ImportError_(
+                f"{path}: row group {i} holds {group.num_rows:,} rows "
+                f"({group.total_byte_size:,} bytes uncompressed), above the limit of "
+                f"{limit:,} bytes read at once; rewrite it with smaller row groups "
+                "(pyarrow.parquet.write_table(..., row_group_size=1_000_000))"
+            )
+
+
 def _parquet(
     path: Path,
     calendar: ExchangeCalendar,
@@ -376,6 +414,7 @@ def _parquet(
         schema = pf.schema_arrow
     except Exception as exc:
         raise ImportError_(f"{path}: unreadable Parquet ({exc})") from exc
+    _check_row_groups(path, pf.metadata, MAX_ROW_GROUP_BYTES)
     col = _columns(path, schema.names)
     fixed = _fixed_symbol(path, symbol, "symbol" in col)
     kind = _parquet_time_kind(path, schema.field(col["time"]), epoch)

@@ -11,6 +11,7 @@ unchanged; each file is then one MERGE (one transaction), so re-imports are no-o
 
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 import zlib
@@ -28,6 +29,7 @@ from sessionflow.importer.validate import RowProblem, latest_bar_open_us, parse_
 from sessionflow.models import (
     MAX_PRICE,
     MAX_VOLUME,
+    MIN_PRICE,
     SymbolError,
     from_us,
     normalize_symbol,
@@ -59,6 +61,18 @@ class LeanFile:
     kind: str  # "trade" or "quote"
 
 
+def _lean_hint(directory: Path, depth: int = 4) -> str:
+    """Where zips were found deeper down (a parent folder was given), or what to give."""
+    for root, dirs, names in os.walk(directory):
+        here = Path(root)
+        if len(here.relative_to(directory).parts) >= depth:
+            dirs.clear()
+        if any(_NAME.match(n) for n in names):
+            return f"found some in {here}: import its parent, {here.parent}"
+        dirs.sort()
+    return "give the LEAN minute root (its symbol folders hold the zips) or one symbol folder"
+
+
 def lean_files(directory: Path) -> list[LeanFile]:
     """The zips of one symbol folder, or of every symbol folder under a LEAN root."""
     if not directory.is_dir():
@@ -68,7 +82,10 @@ def lean_files(directory: Path) -> list[LeanFile]:
         subdirs = sorted(p for p in directory.iterdir() if p.is_dir())
         found = [f for sub in subdirs for f in _zips(sub)]
     if not found:
-        raise ImportError_(f"{directory}: no LEAN <yyyymmdd>_trade.zip / _quote.zip files")
+        raise ImportError_(
+            f"{directory}: no LEAN <yyyymmdd>_trade.zip / _quote.zip files in it or its "
+            f"symbol folders; {_lean_hint(directory)}"
+        )
     return found
 
 
@@ -190,7 +207,7 @@ def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
     v = rows.values[:, cols[4]]
     ok = (np.isfinite(rows.values[:, list(cols)]).all(axis=1) & (h >= lo)
           & (h >= np.maximum(o, c)) & (lo <= np.minimum(o, c)) & (v >= 0)
-          & (np.minimum(np.minimum(o, h), np.minimum(lo, c)) > 0)
+          & (np.minimum(np.minimum(o, h), np.minimum(lo, c)) >= MIN_PRICE)
           & (np.maximum(np.maximum(o, h), np.maximum(lo, c)) <= MAX_PRICE)
           & (v <= MAX_VOLUME))  # fmt: skip
     for i in np.flatnonzero(~ok & rows.good):

@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sessionflow.models import MAX_PRICE, MAX_TS_US, MAX_VOLUME, MIN_TS_US, from_us, to_us
+from sessionflow.models import (
+    MAX_PRICE,
+    MAX_TS_US,
+    MAX_VOLUME,
+    MIN_PRICE,
+    MIN_TS_US,
+    from_us,
+    to_us,
+)
 from sessionflow.time_provider import ExchangeCalendar
 
 REASONS = (
@@ -44,7 +52,7 @@ REASONS = (
 )
 
 PRICE_FIELDS = ("open", "high", "low", "close")
-_DIGITS = re.compile(r"[+-]?\d+")
+_DIGITS = re.compile(r"[+-]?[0-9]+")  # ASCII only: int() also reads Arabic-Indic digits
 _FRACTION = re.compile(r"\d{2}:?\d{2}:?\d{2}[.,](\d+)")
 _EPOCH = datetime(1970, 1, 1)
 EPOCH_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0}  # microseconds per unit; ns divides
@@ -178,7 +186,7 @@ def check_prices(o: float, h: float, lo: float, c: float, cells: Sequence[object
     """The same order of reasons as ``models.price_problem``; the field is named where one is."""
     if (
         math.isfinite(o + h + lo + c)
-        and min(o, h, lo, c) > 0
+        and min(o, h, lo, c) >= MIN_PRICE
         and max(o, h, lo, c) <= MAX_PRICE
         and lo <= min(o, c)
         and h >= max(o, c)
@@ -194,6 +202,8 @@ def check_prices(o: float, h: float, lo: float, c: float, cells: Sequence[object
     for name, v, cell in named:
         if v > MAX_PRICE:
             raise RowProblem("price_out_of_range", f"{name} {_show(cell)} above {MAX_PRICE:g}")
+        if v < MIN_PRICE:
+            raise RowProblem("price_out_of_range", f"{name} {_show(cell)} below {MIN_PRICE:g}")
     if h < lo:
         raise RowProblem("high_below_low", "")  # the caller fills in the whole row
     if h < max(o, c):

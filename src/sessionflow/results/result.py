@@ -48,3 +48,10 @@ class BacktestResult:
             "rejections": self.rejections,
             "positions": self.positions,
         }
+
+
+def fills_of(orders: list[Order]) -> list[Fill]:
+    """Every fill of ``orders``, by time then order number (the order they were booked)."""
+    fills = [e.fill for o in orders for e in o.events if e.fill is not None]
+    fills.sort(key=lambda f: (f.time, int(f.order_id.split("-")[1])))
+    return fills

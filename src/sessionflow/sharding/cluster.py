@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from sessionflow.sharding.probe import answers_as_dask, tcp_target
+
 if TYPE_CHECKING:
     from distributed import Client
 
@@ -47,6 +49,12 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
+        target = tcp_target(scheduler)
+        if target is not None and answers_as_dask(*target) is False:
+            raise ClusterError(
+                f"scheduler {scheduler}: {target[0]}:{target[1]} did not answer as a Dask "
+                "scheduler (another service on that port?)"
+            )
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError, ValueError) as exc:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sessionflow.sharding.plan import Shard
-from sessionflow.sharding.shard import ShardResult, run_shard
+from sessionflow.sharding.shard import run_shard
 from sessionflow.system_manager import Settings
 
 if TYPE_CHECKING:
@@ -25,20 +25,22 @@ def run_sharded(
     settings: Settings,
     shards: Sequence[Shard],
     store: str,
-    on_result: Callable[[ShardResult], None] | None = None,
-) -> list[ShardResult]:
-    """Run every shard; ``on_result`` sees each as it finishes (progress).
+    on_result: Callable[[Any], None] | None = None,
+    task: Callable[[Settings, Shard, str], Any] = run_shard,
+) -> list[Any]:
+    """Run ``task`` (a replay by default) on every shard; ``on_result`` sees each result
+    as it finishes (progress).
 
     A failing shard re-raises its error here and the rest are cancelled; so does
     an interruption (KeyboardInterrupt) of the waiting caller.
     """
     from distributed import as_completed
 
-    futures = [client.submit(run_shard, settings, shard, store, pure=False) for shard in shards]
-    results: list[ShardResult] = []
+    futures = [client.submit(task, settings, shard, store, pure=False) for shard in shards]
+    results: list[Any] = []
     try:
         for fut in as_completed(futures):
-            result: ShardResult = fut.result()
+            result = fut.result()
             results.append(result)
             if on_result is not None:
                 on_result(result)

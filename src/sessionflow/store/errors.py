@@ -89,6 +89,32 @@ class StoreMissing(StoreError, FileNotFoundError):
     template = "store {path} does not exist; run `sessionflow demo` or import your data"
 
 
+class StoreMissingHere(StoreMissing):
+    """A relative path (the default store is one): where it was looked for."""
+
+    template = (
+        "store {path} does not exist (a path relative to the working directory: {detail}); "
+        "run `sessionflow demo` or import your data, or pass --store"
+    )
+
+
+def missing_store(path: str | Path) -> StoreMissing:
+    """The error for a store file that is not there, saying where a relative one was sought."""
+    file = Path(path)
+    return (
+        StoreMissing(path) if file.is_absolute() else StoreMissingHere(path, str(file.absolute()))
+    )
+
+
+class StoreNotDuckDB(StoreCorrupt):
+    template = (
+        "store {path} is damaged or not a sessionflow store: not a DuckDB file ({detail}); "
+        "it was not changed; --store takes a DuckDB store file "
+        "(such as data/sessionflow.duckdb) or a postgresql:// URL; a data file is imported "
+        "with `sessionflow import bars FILE`"
+    )
+
+
 class StoreNoData(StoreMissing):
     template = (
         "store {path} holds no sessionflow data yet; import into it (sessionflow import bars "

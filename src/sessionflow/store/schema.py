@@ -20,9 +20,10 @@ import duckdb
 from sessionflow.store.errors import (
     StoreCorrupt,
     StoreIsDirectory,
-    StoreMissing,
+    StoreNotDuckDB,
     StoreReadOnly,
     StoreTooNew,
+    missing_store,
     store_error,
 )
 
@@ -57,7 +58,8 @@ def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     if file.is_dir():
         raise StoreIsDirectory(path)
     if read_only and not file.exists():
-        raise StoreMissing(path)
+        raise missing_store(path)
+    _check_duckdb_file(path, file)
     if not read_only:
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +74,20 @@ def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
             if not (read_only and "different configuration" in str(exc)):
                 raise
             return duckdb.connect(path)
+
+
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+def _check_duckdb_file(path: str, file: Path) -> None:
+    """A CSV or any other file given as the store: say so, not DuckDB's own puzzle."""
+    try:
+        with file.open("rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return  # missing or unreadable: the connect names that
+    if head and head[8:12] != DUCKDB_MAGIC:
+        raise StoreNotDuckDB(path, f"it starts with {head!r}")
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:

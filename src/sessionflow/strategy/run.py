@@ -15,6 +15,7 @@ from typing import Any
 
 from sessionflow.execution_manager import OrderStatus
 from sessionflow.results import BacktestResult, Recorder, compute_statistics, round_trips
+from sessionflow.results.result import fills_of
 from sessionflow.store import Store
 from sessionflow.strategy.base import Strategy
 from sessionflow.strategy.loader import merged_params
@@ -86,8 +87,7 @@ class Backtest:
         self, complete: bool, interrupted: bool, failure: StrategyError | None
     ) -> BacktestResult:
         em, pf, rec = self.system.execution_manager, self.system.portfolio, self.recorder
-        fills = [e.fill for o in em.orders for e in o.events if e.fill is not None]
-        fills.sort(key=lambda f: (f.time, int(f.order_id.split("-")[1])))
+        fills = fills_of(em.orders)
         trades, still_open = round_trips(fills)
         initial, final = float(pf.initial_cash), float(pf.equity)
         stats = compute_statistics(

@@ -31,6 +31,7 @@ from sessionflow.execution_manager import (
 )
 from sessionflow.portfolio import Portfolio
 from sessionflow.store import Store, is_url, open_store
+from sessionflow.store.errors import missing_store
 from sessionflow.stream_coordinator import (
     CoordinatorHooks,
     EventPublisher,
@@ -342,9 +343,7 @@ def build_system(
         name = settings.store_path
         path = Path(name)
         if not is_url(name) and not path.exists() and settings.mode == "backtest":
-            raise FileNotFoundError(  # live creates its store
-                f"store {path} does not exist; run `sessionflow demo` or import"
-            )
+            raise missing_store(name)  # live creates its store
         # a backtest only reads: many may share the store, and it may be read-only
         store = open_store(name, read_only=settings.mode == "backtest")
     return SystemManager(settings, store, wall=wall, jitter=jitter, live=live)

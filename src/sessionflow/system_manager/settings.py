@@ -33,6 +33,13 @@ MIN_SPEED = 0.001  # slower, one simulated minute waits ~17 hours
 MAX_SPEED = 1_000_000.0  # faster, waits are below a microsecond: 0 is the same, and bounded
 
 
+def not_a_bool(value: object) -> object:
+    """JSON ``true`` is not a speed of 1: pydantic would coerce it, so refuse it first."""
+    if isinstance(value, bool):
+        raise ValueError(f"speed {str(value).lower()} is a boolean, not a number")
+    return value
+
+
 def check_speed(speed: float) -> float:
     """0 (as fast as possible) or a pace the pacer's clock arithmetic can follow."""
     if speed == 0 or MIN_SPEED <= speed <= MAX_SPEED:

@@ -11,7 +11,8 @@ starts when the first client subscribes, at ``start`` and ``rate`` times real ti
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -79,14 +80,43 @@ def plan_replay(
     return ReplayPlan(session, begin, bars)
 
 
-def start_replay(
-    server: FakeAlpaca, plan: ReplayPlan, rate: float, timeout: float | None = None
-) -> concurrent.futures.Future[None] | None:
-    """Serve the session's bars over REST, wait for a subscriber, then stream on a clock.
+class ReplayClock:
+    """The replay's time: ``start`` until ``begin()``, then ``rate`` times real time from
+    there. The data and trading servers share it, so orders fill on the streamed bars'
+    time; it begins when the first client arrives."""
 
-    Returns the streaming future, or None if no client subscribed within ``timeout``.
+    def __init__(self, start: datetime, rate: float) -> None:
+        self.start, self.rate = start, rate
+        self._clock: WallTimeClock | None = None
+        self._lock = threading.Lock()
+
+    def begin(self) -> WallTimeClock:
+        with self._lock:
+            if self._clock is None:
+                self._clock = WallTimeClock(self.start, self.rate)
+            return self._clock
+
+    def now(self) -> datetime:
+        with self._lock:
+            clock = self._clock
+        return self.start if clock is None else clock.now()
+
+
+def start_replay(
+    server: FakeAlpaca,
+    plan: ReplayPlan,
+    rate: float,
+    timeout: float | None = None,
+    clock: ReplayClock | None = None,
+    ready: Callable[[], bool] | None = None,
+) -> concurrent.futures.Future[None] | None:
+    """Serve the session's bars over REST, wait for a subscriber (or for ``ready``, e.g.
+    a trading stream listening), then stream on ``clock``.
+
+    Returns the streaming future, or None if no client arrived within ``timeout``.
     """
     server.add_rest_bars(plan.bars)
-    if not server.wait_subscriptions(1, timeout=timeout if timeout is not None else 1e9):
+    wait = timeout if timeout is not None else 1e9
+    if not (server.wait_subscriptions(1, timeout=wait) or (ready is not None and ready())):
         return None
-    return server.replay(plan.streamed, WallTimeClock(plan.start, rate))
+    return server.replay(plan.streamed, (clock or ReplayClock(plan.start, rate)).begin())

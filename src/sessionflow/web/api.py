@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 
 from sessionflow.cli.report_cmd import report_rows
 from sessionflow.export import parse_interval
@@ -20,13 +20,15 @@ from sessionflow.models import Bar, to_us
 from sessionflow.session_data import SessionReport
 from sessionflow.session_data.quality import cell_label, quality_percent
 from sessionflow.session_data.report import SymbolReport
+from sessionflow.strategy import StrategyError, StrategyLoadError
 from sessionflow.system_manager import State, SystemManager
 from sessionflow.system_manager.manager import InvalidTransition
-from sessionflow.system_manager.settings import check_speed
+from sessionflow.system_manager.settings import check_speed, not_a_bool
 from sessionflow.web.auth import COOKIE, token_matches
 from sessionflow.web.control import STOP_TIMEOUT_S, Conflict, SystemSlot, status_of
 from sessionflow.web.store_view import Cell, StoreView, iso
 from sessionflow.web.store_view import NotFound as StoreNotFound
+from sessionflow.web.trading import StrategySpec
 
 QUALITY_SESSIONS = 60  # the matrix without a range: the last sessions stored
 MAX_QUALITY_SESSIONS = 260  # about a year; more is refused (each cell reads its bars)
@@ -36,15 +38,28 @@ class StartBody(BaseModel):
     symbols: list[str] | str | None = None  # None: the served settings' (else all stored)
     start: date
     end: date
-    speed: Annotated[float, AfterValidator(check_speed)] | None = None
+    speed: Annotated[float, BeforeValidator(not_a_bool), AfterValidator(check_speed)] | None = None
+    strategy: str | None = None  # FILE.py:Class on the server's machine (docs/web.md)
+    params: dict[str, Any] | list[str] | None = None
+    cash: float | None = None
+    commission: str | None = None
+    slippage: str | None = None
 
 
 class SpeedBody(BaseModel):
-    speed: Annotated[float, AfterValidator(check_speed)]
+    speed: Annotated[float, BeforeValidator(not_a_bool), AfterValidator(check_speed)]
 
 
 class LoginBody(BaseModel):
     token: str
+
+
+def strategy_of(body: StartBody) -> StrategySpec | None:
+    if body.strategy is None:
+        if body.params or body.cash is not None or body.commission or body.slippage:
+            raise StrategyLoadError("params, cash, commission and slippage need a strategy")
+        return None
+    return StrategySpec.load(body.strategy, body.params, body.cash, body.commission, body.slippage)
 
 
 def _bad(exc: Exception, status: int = 400) -> HTTPException:
@@ -245,7 +260,12 @@ def build_router(slot: SystemSlot, view: StoreView, token: str | None) -> APIRou
     @api.post("/system/start")
     def start(body: StartBody) -> dict[str, Any]:
         try:
-            slot.start(body.symbols, body.start, body.end, body.speed)
+            strategy = strategy_of(body)
+            slot.start(body.symbols, body.start, body.end, body.speed, strategy)
+        except StrategyLoadError as exc:
+            raise _bad(exc, 422) from None
+        except StrategyError as exc:  # on_start raised: nothing started
+            raise _bad(exc) from None
         except Conflict as exc:
             raise _bad(exc, 409) from None
         except (ValueError, FileNotFoundError) as exc:

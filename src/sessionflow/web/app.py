@@ -27,6 +27,7 @@ from sessionflow.web.auth import GuardMiddleware
 from sessionflow.web.control import SystemSlot, status_of
 from sessionflow.web.events import MAX_CLIENTS, EventHub
 from sessionflow.web.store_view import StoreView
+from sessionflow.web.trading_api import build_trading_router
 from sessionflow.web.ws import build_ws_router
 
 STATIC = Path(str(files("sessionflow.web") / "static"))
@@ -65,6 +66,7 @@ def create_app(
     app = FastAPI(title="sessionflow", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.slot = slot
     app.include_router(build_router(slot, view, token))
+    app.include_router(build_trading_router(slot))
     app.include_router(build_ws_router(slot))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -16,6 +16,7 @@ from sessionflow.store import CommandStore
 from sessionflow.system_manager import Settings, State, StopReport, SystemManager, build_system
 from sessionflow.web.events import EventHub
 from sessionflow.web.store_view import StoreView
+from sessionflow.web.trading import StrategyRun, StrategySpec
 
 STOP_TIMEOUT_S = 2.0
 
@@ -41,6 +42,7 @@ class SystemSlot:
         self.hub = hub
         self._lock = threading.Lock()
         self.system = system
+        self.run: StrategyRun | None = None  # the strategy the current system plays, if any
         if system is not None:
             system.on_batch(hub)
 
@@ -51,10 +53,16 @@ class SystemSlot:
         return system
 
     def start(
-        self, symbols: list[str] | str | None, start: date, end: date, speed: float | None
+        self,
+        symbols: list[str] | str | None,
+        start: date,
+        end: date,
+        speed: float | None,
+        strategy: StrategySpec | None = None,
     ) -> SystemManager:
-        """Build and start a backtest on the served store; Conflict if one is still going,
-        NoDataError (as the CLI's exit 2) if none of its symbols has a bar in its sessions."""
+        """Build and start a backtest on the served store (playing ``strategy`` if given);
+        Conflict if one is still going, NoDataError (as the CLI's exit 2) if none of its
+        symbols has a bar in its sessions."""
         with self._lock:
             old = self.system
             if old is not None and old.state is not State.STOPPED:
@@ -67,12 +75,20 @@ class SystemSlot:
             if speed is not None:
                 given["speed"] = speed
             settings = Settings.load(**(self.settings.model_dump() | given))
-            system = build_system(settings, store=self.store)
+            run = None
+            if strategy is None:
+                system = build_system(settings, store=self.store)
+            else:
+                run = StrategyRun(settings, strategy, self.store, self.hub.broadcast)
+                system = run.system
             self._require_bars(system)
             self.hub.reset()
             system.on_batch(self.hub)
-            system.start()
-            self.system = system
+            if run is None:
+                system.start()
+            else:
+                run.start()  # on_start, then the coordinator
+            self.system, self.run = system, run
             return system
 
     def _require_bars(self, system: SystemManager) -> None:

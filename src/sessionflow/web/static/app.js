@@ -5,7 +5,7 @@
   const TZ = "America/New_York";
   const $ = (id) => document.getElementById(id);
   const view = { symbol: null, session: null, interval: "1m", status: null, bars: [], minutes: new Map(), source: "" };
-  let chart, candles, volume, socket, refreshTimer;
+  let chart, candles, volume, socket, refreshTimer, trading = null;
 
   const hhmm = new Intl.DateTimeFormat("en-US", { timeZone: TZ, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   const stamp = new Intl.DateTimeFormat("sv-SE", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -90,8 +90,14 @@
     const symbol = view.symbol, session = view.session;
     const gaps = await api("/api/gaps?" + new URLSearchParams({ session, symbol }));
     if (symbol !== view.symbol || session !== view.session) return;
-    candles.setMarkers(gapMarkers(gaps.gaps, view.bars));
+    view.gapMarkers = gapMarkers(gaps.gaps, view.bars);
+    applyMarkers();
     $("chart-info").textContent = `${symbol} ${session} ${view.interval}: ${view.bars.length} bars, ${gaps.gaps.length} gap(s) (${view.source})`;
+  }
+
+  function applyMarkers() { // the gaps, and a strategy's fills (trading.js)
+    const all = [...(view.gapMarkers || []), ...(trading ? trading.markers(view) : [])];
+    candles.setMarkers(all.sort((a, b) => a.time - b.time));
   }
 
   function qualityColour(q) {
@@ -218,6 +224,7 @@
       if (b.time > last) view.bars.push(b);
       else if (b.time === last) view.bars[view.bars.length - 1] = b;
     }
+    if (trading && trading.hasFills(view)) applyMarkers(); // a marker needs its candle drawn
   }
 
   let reloadPending = false;
@@ -242,9 +249,11 @@
     else if (msg.type === "bars") onBars(msg, "1m");
     else if (msg.type === "derived") onBars(msg, msg.interval + "m");
     else if (msg.type === "session_start" || msg.type === "session_end") scheduleRefresh();
+    else if (trading && msg.type.startsWith("trading")) trading.onMessage(msg);
     else if (msg.type === "dropped" && view.session === (view.status && view.status.session)) {
       reloadChartSoon(); // live updates were lost: take the series anew
     }
+    if (msg.type === "dropped" && trading) trading.reload();
   }
 
   async function control(action, body) {
@@ -260,8 +269,11 @@
     $("start-form").onsubmit = (ev) => {
       ev.preventDefault();
       const symbols = $("start-symbols").value.trim();
+      const strategy = $("start-strategy").value.trim();
+      const params = $("start-params").value.split(",").map((p) => p.trim()).filter((p) => p);
       control("start", { symbols: symbols || null, start: $("start-start").value, end: $("start-end").value,
-        speed: Number($("start-speed").value) });
+        speed: Number($("start-speed").value), strategy: strategy || null, params: strategy ? params : null })
+        .then(() => trading && trading.reload());
       $("follow").checked = true;
     };
     $("symbol").onchange = () => { view.symbol = $("symbol").value; loadChart().catch((e) => say(e.message)); };
@@ -300,12 +312,13 @@
     view.session = st.session || (sessions.length ? sessions[sessions.length - 1].session : null);
     $("symbol").value = view.symbol;
     showStatus(st);
-    await Promise.all([loadChart(), loadQuality(), loadReport()]);
+    await Promise.all([loadChart(), loadQuality(), loadReport(), trading ? trading.reload() : null]);
     if (!socket) connect();
     document.body.dataset.ready = "true";
   }
 
   makeChart();
+  if (window.sessionflowTrading) trading = window.sessionflowTrading({ api, say, applyMarkers, stamp });
   wire();
   start().catch((e) => say(e.message));
 })();
