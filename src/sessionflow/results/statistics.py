@@ -12,7 +12,6 @@ import math
 from datetime import date, datetime
 from typing import Any
 
-import empyrical
 import numpy as np
 import pandas as pd
 
@@ -62,6 +61,8 @@ def compute(
     fees: float,
     open_trades: int,
 ) -> dict[str, Any]:
+    import empyrical  # about 1 s of imports (scipy): paid by a run that has results only
+
     returns = daily_returns(initial, daily)
     wins = [t.pnl for t in trades if t.pnl > 0]
     losses = [t.pnl for t in trades if t.pnl < 0]
