@@ -30,7 +30,6 @@ import base64
 import concurrent.futures
 import contextlib
 import json
-import logging
 import math
 import threading
 import time
@@ -38,16 +37,16 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import msgpack
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from sessionflow.feeds.alpaca import NoFrameDebug
 from sessionflow.models import MINUTE, Bar, Tick, to_us
+from sessionflow.testing.local_server import LocalServers
 from sessionflow.time_provider.live_clock import WallTimeClock
 
 _CHANNELS = {"b": "bars", "u": "updatedBars", "q": "quotes", "t": "trades"}
@@ -154,7 +153,7 @@ class _Conn:
         return "*" in symbols or msg.get("S") in symbols
 
 
-class FakeAlpaca:
+class FakeAlpaca(LocalServers):
     """Websocket + REST server on 127.0.0.1 (ports 0: chosen by the OS); a context manager."""
 
     def __init__(
@@ -170,6 +169,7 @@ class FakeAlpaca:
         rate_window_s: float = 60.0,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        super().__init__("fake-alpaca", ws_port, rest_port)
         self.key, self.secret = key, secret
         self.plan = plan
         self.feeds = PLANS[plan]
@@ -182,7 +182,6 @@ class FakeAlpaca:
         self._window_end, self._window_used = 0.0, 0
         self.rate_limited = 0  # 429s sent
         self._forced_429, self._forced_reset_s = 0, 0.0
-        self.ports = (ws_port, rest_port)
         self.max_connections = max_connections
         self.received: list[dict[str, Any]] = []  # every client action, in order
         self.rest_requests: list[dict[str, str]] = []
@@ -192,56 +191,18 @@ class FakeAlpaca:
         self._cond = threading.Condition()
         self._subscriptions = 0
         self.refused: Counter[int] = Counter()  # error code -> times sent
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="fake-alpaca", daemon=True
-        )
-        self._server: Server | None = None
-        self._http: ThreadingHTTPServer | None = None
         self.ws_url = self.rest_url = self._ws_base = ""  # set by start()
 
-    def start(self) -> FakeAlpaca:
-        self._thread.start()
-        self._server = self.run(self._open())
-        self._http = ThreadingHTTPServer(("127.0.0.1", self.ports[1]), _rest_handler(self))
-        ws_port = next(iter(self._server.sockets)).getsockname()[1]
+    def start(self) -> Self:
+        ws_port, rest_port = self._start(self._handle, _rest_handler(self))
         self._ws_base = f"ws://127.0.0.1:{ws_port}/v2"
         self.ws_url = self.url_for("iex")
-        self.rest_url = f"http://127.0.0.1:{self._http.server_address[1]}"
-        threading.Thread(
-            target=self._http.serve_forever, name="fake-alpaca-rest", daemon=True
-        ).start()
+        self.rest_url = f"http://127.0.0.1:{rest_port}"
         return self
 
     def url_for(self, feed: str) -> str:
         """The stream URL of one feed (``/v2/{feed}``, as Alpaca's)."""
         return f"{self._ws_base}/{feed}"
-
-    async def _open(self) -> Server:
-        quiet = NoFrameDebug(logging.getLogger("sessionflow.testing.alpaca_server"), {})
-        port = self.ports[0]
-        return await serve(self._handle, "127.0.0.1", port, max_size=2**24, logger=quiet)
-
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                self.run(self._server.wait_closed())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-
-    def __enter__(self) -> FakeAlpaca:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def run(self, coro: Any, timeout: float = 10.0) -> Any:
-        """Run a coroutine on the server's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _handle(self, ws: ServerConnection) -> None:
         request = ws.request

@@ -1,9 +1,8 @@
 """A websocket server on an asyncio loop of its own thread, and a threaded HTTP server
 beside it, both on 127.0.0.1: the plumbing of a local Alpaca-protocol server.
 
-Why apart: starting, stopping and reaching the loop is not the protocol. The trading
-server uses it; the data server (``alpaca_server.FakeAlpaca``) has the same plumbing
-of its own.
+Why apart: starting, stopping and reaching the loop is not the protocol. The data
+server (``alpaca_server.FakeAlpaca``) and the trading server both stand on it.
 """
 
 from __future__ import annotations
