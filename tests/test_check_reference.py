@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import dask
-import distributed.config  # noqa: F401  (its defaults must be loaded before dask.config.set)
 import numpy as np
 import pytest
+from distributed import Client, LocalCluster
 from rich.console import Console
 
+import sessionflow.check.shard_round as shard_round
 import sessionflow.export.bars as export_bars
 import sessionflow.testing.postgres as postgres
 import sessionflow.web.store_view as store_view
@@ -191,13 +191,27 @@ def test_copy_round_passes_both_ways_through_postgresql(
     )
 
 
+@contextlib.contextmanager
+def thread_workers(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
+    """``dask_client`` with ``workers`` single-thread workers inside this process."""
+    with (
+        LocalCluster(
+            n_workers=workers, processes=False, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
 def test_first_session_one_trailing_day_short_fails_the_shard_round(
     tmp_path: Path, calendar: ExchangeCalendar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A system's first session loads its history one day short. The single process rolls
     its later history, so only the date shard starting 12-02 shows it, and only in the
-    trailing-history figure: the reports are equal. Workers are forked here, so they run
-    the planted code too (spawned ones would import the real one)."""
+    trailing-history figure: the reports are equal. The workers here are threads of this
+    process, so they run the planted code too: spawned ones would import the real one, and
+    forking a process that already runs threads (Dask's loop, DuckDB's pool) can fork a held
+    lock, which hung a worker once in CI."""
     begin = UpkeepWorker._begin
 
     def short(self: UpkeepWorker, session: SessionInfo, load: bool, version: int | None) -> None:
@@ -207,8 +221,8 @@ def test_first_session_one_trailing_day_short_fails_the_shard_round(
             self.session_data.trim_history(d.date for d in days[1:])
 
     monkeypatch.setattr(UpkeepWorker, "_begin", short)
-    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
-        text = failed(run_shard_round(tmp_path / "actions.duckdb", calendar))
+    monkeypatch.setattr(shard_round, "dask_client", thread_workers)
+    text = failed(run_shard_round(tmp_path / "actions.duckdb", calendar))
     assert "trailing-history figure at session starts" in text
     assert "first 2024-12-02 AAA 1m: (4, " in text
     assert "session reports" not in text
