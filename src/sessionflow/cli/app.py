@@ -28,6 +28,7 @@ from sessionflow.cli.coverage import check_coverage
 from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
 from sessionflow.cli.export_cmd import export_app
 from sessionflow.cli.feed_server_cmd import feed_server
+from sessionflow.cli.fetch_cmd import fetch_app
 from sessionflow.cli.options import (
     calendar_option,
     check_output,
@@ -60,6 +61,7 @@ import_app = typer.Typer(
 app.add_typer(import_app, name="import")
 app.add_typer(store_app, name="store")
 app.add_typer(export_app, name="export")
+app.add_typer(fetch_app, name="fetch")
 
 
 @app.callback()

@@ -63,9 +63,18 @@ class _TimeoutAdapter(HTTPAdapter):
     then (at most ``MAX_RATE_WAIT_S``, at least a little), up to ``RATE_RETRIES`` times.
     """
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        retries: int = RATE_RETRIES,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
+        """``retries``: 429s answered per request (a download passes a large number: it
+        never drops a page); ``on_wait(seconds)`` is told before each wait (progress)."""
         super().__init__(max_retries=0)
         self._timeout_s = timeout_s
+        self._retries = retries
+        self._on_wait = on_wait
         self.rate_limited = 0
         self.waited_s = 0.0
 
@@ -79,13 +88,15 @@ class _TimeoutAdapter(HTTPAdapter):
         proxies: dict[str, str] | None = None,
     ) -> Response:
         timeout = self._timeout_s if timeout is None else timeout
-        for _ in range(RATE_RETRIES):
+        for _ in range(self._retries):
             response = super().send(request, stream, timeout, verify, cert, proxies)
             if response.status_code != 429:
                 return response
             self.rate_limited += 1
             wait = _rate_wait(response.headers.get("X-RateLimit-Reset"))
             log.warning("alpaca REST: rate limited (429); waiting %.1fs as the server says", wait)
+            if self._on_wait is not None:
+                self._on_wait(wait)
             self.waited_s += wait
             time.sleep(wait)
         return super().send(request, stream, timeout, verify, cert, proxies)

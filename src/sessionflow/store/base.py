@@ -304,6 +304,19 @@ class CommandStore(Store, Protocol):
         self, actions: Sequence[Action], entries: Sequence[MapEntry]
     ) -> dict[tuple[str, str], MergeCounts]: ...
 
+    def fetched_sessions(self, source: str, symbols: Sequence[str]) -> set[tuple[str, date]]: ...
+
+    def record_fetched(self, source: str, done: Sequence[tuple[str, date, int]]) -> None: ...
+
+
+FETCH_LOG = "fetch_log"
+FETCH_LOG_SQL = f"""CREATE TABLE IF NOT EXISTS {FETCH_LOG} (
+    source VARCHAR NOT NULL, symbol VARCHAR NOT NULL, session DATE NOT NULL,
+    rows BIGINT NOT NULL, fetched_at TIMESTAMPTZ NOT NULL
+)"""
+"""Which (symbol, session) a download (``sessionflow fetch``) completed, per source
+(vendor, feed, hours): what makes a second run fetch only what is missing. Made on
+first use, so no schema version is needed; a store without it has fetched nothing."""
 
 CONFLICT_POLICIES = ("error", "replace", "keep")
 """What an import does with a row two files (or a file and the store) disagree on."""

@@ -23,6 +23,8 @@ import pyarrow as pa
 from sessionflow.models import Tick, from_us, to_us
 from sessionflow.store import schema
 from sessionflow.store.base import (
+    FETCH_LOG,
+    FETCH_LOG_SQL,
     ROW_TABLES,
     BarBatch,
     MergeCounts,
@@ -416,6 +418,32 @@ class DuckDBStore:
         from sessionflow.store.actions import load_symbol_map
 
         return load_symbol_map(self._cursor(), symbols)
+
+    @_reads
+    def fetched_sessions(self, source: str, symbols: Sequence[str]) -> set[tuple[str, date]]:
+        """(symbol, session) pairs a download from ``source`` completed (``fetch_log``)."""
+        cur = self._cursor()
+        if FETCH_LOG not in schema._tables(cur):
+            return set()
+        rows = cur.execute(
+            f"SELECT symbol, session FROM {FETCH_LOG} WHERE source = ? "
+            "AND list_contains(?, symbol)",
+            [source, list(symbols)],
+        ).fetchall()
+        return {(str(s), d) for s, d in rows}
+
+    def record_fetched(self, source: str, done: Sequence[tuple[str, date, int]]) -> None:
+        """Mark (symbol, session, rows) complete for ``source``; the table is made on first use."""
+        with self.transaction() as cur:
+            cur.execute(FETCH_LOG_SQL)
+            cur.executemany(
+                f"DELETE FROM {FETCH_LOG} WHERE source = ? AND symbol = ? AND session = ?",
+                [[source, s, d] for s, d, _ in done],
+            )
+            cur.executemany(
+                f"INSERT INTO {FETCH_LOG} VALUES (?, ?, ?, ?, now())",
+                [[source, s, d, n] for s, d, n in done],
+            )
 
     @_reads
     def bar_days(self, tz: str) -> list[tuple[str, date, int, int]]:

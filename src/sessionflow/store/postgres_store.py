@@ -28,7 +28,15 @@ from psycopg.rows import TupleRow
 from sessionflow.models import Tick, from_us, to_us
 from sessionflow.store import postgres_binary as binary
 from sessionflow.store import postgres_schema as schema
-from sessionflow.store.base import ROW_TABLES, BarBatch, MergeCounts, QuoteBatch, StoreWriteError
+from sessionflow.store.base import (
+    FETCH_LOG,
+    FETCH_LOG_SQL,
+    ROW_TABLES,
+    BarBatch,
+    MergeCounts,
+    QuoteBatch,
+    StoreWriteError,
+)
 from sessionflow.store.errors import StoreUnreachable
 from sessionflow.store.schema import META_TABLE
 
@@ -411,6 +419,36 @@ class PostgresStore:
             return []
         sql = f"SELECT DISTINCT symbol FROM {table}"
         return sorted(str(r[0]) for r in self._read(lambda con: con.execute(sql).fetchall()))
+
+    def fetched_sessions(self, source: str, symbols: Sequence[str]) -> set[tuple[str, date]]:
+        """(symbol, session) pairs a download from ``source`` completed (``fetch_log``)."""
+
+        def get(con: Con) -> list[tuple[Any, ...]]:
+            if con.execute("SELECT to_regclass(%s)", [FETCH_LOG]).fetchone() == (None,):
+                return []
+            return con.execute(
+                f"SELECT symbol, session FROM {FETCH_LOG} WHERE source = %s AND symbol = ANY(%s)",
+                [source, list(symbols)],
+            ).fetchall()
+
+        return {(str(s), d) for s, d in self._read(get)}
+
+    def record_fetched(self, source: str, done: Sequence[tuple[str, date, int]]) -> None:
+        """Mark (symbol, session, rows) complete for ``source``; the table is made on first use."""
+
+        def work(con: Con) -> None:
+            con.execute(FETCH_LOG_SQL.replace("VARCHAR", "text"))
+            with con.cursor() as cur:
+                cur.executemany(
+                    f"DELETE FROM {FETCH_LOG} WHERE source = %s AND symbol = %s AND session = %s",
+                    [[source, s, d] for s, d, _ in done],
+                )
+                cur.executemany(
+                    f"INSERT INTO {FETCH_LOG} VALUES (%s, %s, %s, %s, now())",
+                    [[source, s, d, n] for s, d, n in done],
+                )
+
+        self.write(work)
 
     def bar_days(self, tz: str) -> list[tuple[str, date, int, int]]:
         """Per symbol and exchange-local date: regular and extended bar counts (one query)."""

@@ -17,7 +17,12 @@ sockets, not a mocked client. This server answers the SDK exactly as Alpaca does
   corrections as ``"T":"u"`` to ``updatedBars`` subscribers;
 - REST ``GET /v2/stocks/bars?symbols=A,B&timeframe=1Min&start&end&limit&page_token``
   with ``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY`` headers, answering
-  ``{"bars": {"A": [{"t","o","h","l","c","v","n","vw"}]}, "next_page_token"}``.
+  ``{"bars": {"A": [{"t","o","h","l","c","v","n","vw"}]}, "next_page_token"}``; a page
+  holds at most ``limit`` bars of all symbols, in (symbol, time) order, and its token
+  continues only the query it came from (another query's token: 422);
+- REST ``GET /v1/corporate-actions?symbols&types&start&end&limit&page_token`` answering
+  ``{"corporate_actions": {"forward_splits": [...], "cash_dividends": [...]},
+  "next_page_token"}`` (``limit`` 1..1000, filtered by ex-date).
 
 Tests drive it (``push``, ``drop_connections``, ``fail_rest``); ``replay`` streams
 bars on a clock for the CLI, the benchmark and demos.
@@ -36,7 +41,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
@@ -186,6 +191,7 @@ class FakeAlpaca(LocalServers):
         self.received: list[dict[str, Any]] = []  # every client action, in order
         self.rest_requests: list[dict[str, str]] = []
         self._rest_bars: dict[tuple[str, int], Bar] = {}
+        self._actions: list[tuple[str, dict[str, Any]]] = []
         self._rest_failures = 0
         self._conns: set[_Conn] = set()
         self._cond = threading.Condition()
@@ -410,15 +416,59 @@ class FakeAlpaca(LocalServers):
         symbols = set(query.get("symbols", "").split(","))
         lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
         hits = [b for (s, ts), b in rows if s in symbols and lo <= ts <= hi]
-        offset = int(base64.b64decode(query["page_token"])) if query.get("page_token") else 0
+        offset = _offset(query)
+        if offset is None:
+            return 422, {"code": 42210000, "message": "invalid page_token"}, headers
         limit = int(query.get("limit") or 1000)
         page = hits[offset : offset + limit]
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for b in page:
             out[b.symbol].append(rest_bar(b))
         more = offset + limit < len(hits)
-        token = base64.b64encode(str(offset + limit).encode()).decode() if more else None
+        token = _token(query, offset + limit) if more else None
         return 200, {"bars": dict(out), "next_page_token": token}, headers
+
+    def add_corporate_actions(self, kind: str, items: Iterable[dict[str, Any]]) -> None:
+        """Actions as Alpaca's ``/v1/corporate-actions`` lists them under ``kind``
+        (``forward_splits``, ``reverse_splits``, ``cash_dividends``, ...)."""
+        with self._cond:
+            self._actions.extend((kind, dict(item)) for item in items)
+
+    def _actions_page(self, query: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """One page of ``/v1/corporate-actions``: filtered by symbols, types and ex-date."""
+        with self._cond:
+            self.rest_requests.append({"path": "/v1/corporate-actions", **query})
+            self._cond.notify_all()
+            headers, limited = self._rate()
+            if limited:
+                return 429, {"message": "too many requests"}, headers
+            items = list(self._actions)
+        limit = query.get("limit", "100")
+        if not (limit.isdigit() and 1 <= int(limit) <= 1000):
+            return 422, {"code": 42210000, "message": f"invalid limit: {limit!r}"}, headers
+        try:
+            lo = date.fromisoformat(query.get("start") or self.now().date().isoformat())
+            hi = date.fromisoformat(query.get("end") or self.now().date().isoformat())
+        except ValueError:
+            return 422, {"code": 42210000, "message": "invalid start or end"}, headers
+        symbols = set(query["symbols"].split(",")) if query.get("symbols") else None
+        types = {t + "s" for t in query["types"].split(",")} if query.get("types") else None
+        hits = [
+            (kind, item)
+            for kind, item in items
+            if (symbols is None or item.get("symbol") in symbols)
+            and (types is None or kind in types)
+            and lo <= date.fromisoformat(str(item.get("ex_date"))) <= hi
+        ]
+        offset = _offset(query)
+        if offset is None:
+            return 422, {"code": 42210000, "message": "invalid page_token"}, headers
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for kind, item in hits[offset : offset + int(limit)]:
+            out[kind].append(item)
+        more = offset + int(limit) < len(hits)
+        token = _token(query, offset + int(limit)) if more else None
+        return 200, {"corporate_actions": dict(out), "next_page_token": token}, headers
 
     def _bad_params(self, query: dict[str, str]) -> tuple[int, str] | None:
         """Alpaca's parameter checks: 422 for bad values, 403 for recent SIP off-plan."""
@@ -476,6 +526,33 @@ def _json(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {value!r}")
 
 
+_TOKEN_KEYS = ("symbols", "timeframe", "start", "end", "feed", "types", "sort", "adjustment")
+
+
+def _query_id(query: dict[str, str]) -> str:
+    """What a page token is bound to: Alpaca's tokens continue the query they came from."""
+    return json.dumps([query.get(k) for k in _TOKEN_KEYS])
+
+
+def _token(query: dict[str, str], offset: int) -> str:
+    raw = json.dumps({"q": _query_id(query), "o": offset})
+    return base64.b64encode(raw.encode()).decode()
+
+
+def _offset(query: dict[str, str]) -> int | None:
+    """The offset a ``page_token`` continues from (0 without one); None for a token
+    that is not one of ours or belongs to another query."""
+    text = query.get("page_token")
+    if not text:
+        return 0
+    try:
+        got = json.loads(base64.b64decode(text, validate=True))
+        offset = int(got["o"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return offset if got.get("q") == _query_id(query) and offset >= 0 else None
+
+
 def _parse_time(text: str | None, default: int) -> int:
     if not text:
         return default
@@ -489,13 +566,15 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             headers: dict[str, str] = {}
-            if url.path != "/v2/stocks/bars":
+            if url.path not in ("/v2/stocks/bars", "/v1/corporate-actions"):
                 status, body = 404, {"message": "not found"}
             elif (
                 self.headers.get("APCA-API-KEY-ID") != server.key
                 or self.headers.get("APCA-API-SECRET-KEY") != server.secret
             ):
                 status, body = 403, {"message": "forbidden"}
+            elif url.path == "/v1/corporate-actions":
+                status, body, headers = server._actions_page(query)
             else:
                 status, body, headers = server._bars_page(query)
             data = json.dumps(body).encode()
