@@ -1,0 +1,282 @@
+"""``sessionflow fetch alpaca`` against the local Alpaca data server, over real HTTP.
+
+The server is as strict as Alpaca's documented REST API (docs/fetch.md lists each
+behaviour and the test here that covers it): pages of at most ``limit`` bars with a
+``next_page_token`` bound to its query, 429 with ``X-RateLimit-Reset``, 403 for SIP
+the plan may not read, corporate actions on ``/v1/corporate-actions``.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import closing
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from pydantic import SecretStr
+
+from sessionflow.feeds.alpaca_history import AlpacaHistory, HistoryRefused
+from sessionflow.feeds.credentials import AlpacaCredentials
+from sessionflow.fetch import FetchReport, fetch_alpaca
+from sessionflow.models import MINUTE, Bar, to_us
+from sessionflow.store import CommandStore, open_store
+from sessionflow.testing.alpaca_server import FakeAlpaca
+from sessionflow.time_provider import ExchangeCalendar
+from tests.helpers import cli_result
+from tests.live_support import KEY, SECRET
+
+CAL = ExchangeCalendar()
+CREDS = AlpacaCredentials(key_id=SecretStr(KEY), secret_key=SecretStr(SECRET))
+START, END = date(2024, 11, 26), date(2024, 12, 2)  # holiday 11-28, early close 11-29
+NOW = datetime(2025, 1, 6, tzinfo=UTC)
+SYMBOLS = ["AAA", "BBB", "CCC"]
+STEP = 3  # a bar every 3 minutes: 130 a full session, 70 on the early close
+
+
+def _bars(symbols: list[str] = SYMBOLS) -> list[Bar]:
+    """Regular-session bars of every session, plus one pre-market and, on the early
+    close, one after 13:00 (outside the session's hours: never stored)."""
+    out: list[Bar] = []
+    for s in CAL.sessions(START, END):
+        for sym in symbols:
+            out += [
+                Bar(sym, s.open + i * MINUTE, 10.0, 11.0, 9.0, 10.5, 100 + i)
+                for i in range(0, s.minutes, STEP)
+            ]
+            out.append(Bar(sym, s.open - 30 * MINUTE, 10.0, 11.0, 9.0, 10.5, 1))
+            if s.early_close:
+                out.append(Bar(sym, s.close + 60 * MINUTE, 10.0, 11.0, 9.0, 10.5, 1))
+    return out
+
+
+def _regular(bars: list[Bar]) -> list[Bar]:
+    return [b for b in bars if (s := CAL.session_of(b.ts)) and s.open <= b.ts < s.close]
+
+
+def _run(
+    server: FakeAlpaca, store: CommandStore, feed: str = "iex", page_limit: int = 200, **kw: Any
+) -> FetchReport:
+    client = AlpacaHistory(CREDS, server.rest_url, feed, page_limit=page_limit, server_wait_s=0)
+    return fetch_alpaca(store, client, CAL, SYMBOLS, START, END, NOW, **kw)
+
+
+def _stored(store: CommandStore) -> set[tuple[str, int]]:
+    batch = store.load_bars(SYMBOLS, datetime(2024, 11, 1, tzinfo=UTC), NOW, regular_only=False)
+    return {(str(s), int(t)) for s, t in zip(batch.symbol, batch.ts_us, strict=True)}
+
+
+def _keys(bars: list[Bar]) -> set[tuple[str, int]]:
+    return {(b.symbol, to_us(b.ts)) for b in bars}
+
+
+def test_a_download_stores_exactly_the_sessions_bars_over_many_pages(tmp_path: Path) -> None:
+    bars = _bars()
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_bars(bars)
+        report = _run(server, store)
+        assert _stored(store) == _keys(_regular(bars))
+        pages = [q for q in server.rest_requests if q.get("timeframe")]
+    assert report.pages == len(pages) > len(bars) // 200  # every next_page_token followed
+    assert {q["symbols"] for q in pages} == {"AAA,BBB,CCC"}  # one request for all symbols
+    # 4 sessions (11-28 is a holiday): 3 pre-market bars on later sessions' windows and
+    # 3 after the early close fall between the asked sessions' hours
+    assert report.sessions == 4 and report.completed == 12 and report.empty == 0
+    assert report.new == len(_regular(bars)) and not report.rejected
+    assert report.rows == report.new + report.outside_hours
+
+
+def test_a_rerun_asks_for_nothing_and_an_interrupted_run_resumes_where_it_stopped(
+    tmp_path: Path,
+) -> None:
+    bars = _bars()
+    stop_after = 3
+
+    def interrupt(report: FetchReport, window: object) -> None:
+        if report.pages == stop_after:
+            raise KeyboardInterrupt
+
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_bars(bars)
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            _run(server, store, max_bars=400, on_page=interrupt)  # one session per window
+        first: FetchReport = stopped.value.report  # type: ignore[attr-defined]
+        kept = _stored(store)
+        assert len(kept) == first.new > 0  # every page written before Ctrl-C stays
+        assert 0 < first.completed < 12
+        asked = len(server.rest_requests)
+        second = _run(server, store, max_bars=400)
+        assert _stored(store) == _keys(_regular(bars))
+        assert second.already == first.completed
+        assert second.new == len(_regular(bars)) - len(kept)
+        resumed = {q["start"] for q in server.rest_requests[asked:] if q.get("timeframe")}
+        done_sessions = {s for _, s in store.fetched_sessions(second.source, SYMBOLS)}
+        assert len(done_sessions) == 4
+        asked = len(server.rest_requests)
+        third = _run(server, store, max_bars=400)
+        assert third.pages == 0 and third.already == 12
+        assert not [q for q in server.rest_requests[asked:] if q.get("timeframe")]
+    first_window_start = CAL.sessions(START, END)[0].open.isoformat()
+    assert first_window_start not in resumed  # the completed window was not asked again
+
+
+def test_429_is_waited_out_as_the_reset_header_says_and_no_page_is_dropped(
+    tmp_path: Path,
+) -> None:
+    bars = _bars()
+    waits: list[float] = []
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_bars(bars)
+        server.limit_rest(4, 0.0)  # more 429s in a row than the gap fill's 3 retries
+        client = AlpacaHistory(CREDS, server.rest_url, "iex", page_limit=500, on_wait=waits.append)
+        report = fetch_alpaca(store, client, CAL, SYMBOLS, START, END, NOW, actions=False)
+        assert _stored(store) == _keys(_regular(bars))
+    assert report.rate_limited == 4 == len(waits) and server.rate_limited == 4
+    assert all(0 < w <= 1.0 for w in waits)
+
+
+def test_sip_the_plan_may_not_read_is_one_refusal_naming_the_feed(tmp_path: Path) -> None:
+    late = CAL.session(END).close + 5 * MINUTE  # the server's clock: END closed 5 minutes ago
+    with (
+        FakeAlpaca(KEY, SECRET, plan="basic", now=lambda: late) as server,
+        closing(open_store(tmp_path / "s.duckdb")) as store,
+    ):
+        server.add_rest_bars(_bars())
+        with pytest.raises(HistoryRefused, match=r"recent SIP data.*use --feed iex"):
+            _run(server, store, feed="sip", max_bars=100_000)
+        assert not _stored(store)
+        _run(server, store, feed="iex")  # the free plan's IEX is fine
+        assert _stored(store)
+
+
+def test_wrong_keys_are_refused_at_the_first_request_without_showing_them(
+    tmp_path: Path,
+) -> None:
+    with FakeAlpaca("other", "keys") as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        with pytest.raises(HistoryRefused, match=r"HTTP 403.*APCA_API_KEY_ID") as refused:
+            _run(server, store)
+        assert len(server.rest_requests) == 0  # refused before a page was served
+    assert KEY not in str(refused.value) and SECRET not in str(refused.value)
+
+
+def test_bad_bars_are_rejected_with_reasons_and_the_rest_written(tmp_path: Path) -> None:
+    s = CAL.session(START)
+    good = _bars(["AAA"])
+    bad = [
+        Bar("AAA", s.open + MINUTE, 10.0, 9.0, 11.0, 10.0, 5),  # high below low
+        Bar("AAA", s.open + 2 * MINUTE, -1.0, 11.0, -1.0, 10.0, 5),  # non-positive
+    ]
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_bars(good + bad)
+        report = _run(server, store)
+        assert _stored(store) == _keys(_regular(good))
+    assert report.rejected == {"high_below_low": 1, "non_positive_price": 1}
+    assert any("high_below_low" in r for r in report.rejections)
+    assert report.rows == report.new + 2 + report.outside_hours
+
+
+def test_splits_and_dividends_come_with_the_bars_through_the_actions_checks(
+    tmp_path: Path,
+) -> None:
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_bars(_bars())
+        server.add_corporate_actions(
+            "forward_splits",
+            [{"symbol": "AAA", "new_rate": 4, "old_rate": 1, "ex_date": "2024-11-27"}],
+        )
+        server.add_corporate_actions(
+            "reverse_splits",
+            [{"symbol": "BBB", "new_rate": 1, "old_rate": 10, "ex_date": "2024-12-02"}],
+        )
+        server.add_corporate_actions(
+            "cash_dividends",
+            [
+                {"symbol": "CCC", "rate": 0.21, "ex_date": "2024-11-29"},
+                {"symbol": "CCC", "rate": 0.5, "ex_date": "2024-11-26"},  # no close before
+                {"symbol": "ZZZ", "rate": 0.5, "ex_date": "2024-11-29"},  # not asked for
+            ],
+        )
+        server.add_corporate_actions(
+            "name_changes", [{"symbol": "AAA", "old_symbol": "AA0", "ex_date": "2024-11-27"}]
+        )
+        report = _run(server, store)
+        actions = {(a.symbol, a.ex_date): a for a in store.load_actions(SYMBOLS)}
+        again = _run(server, store)
+    assert actions[("AAA", date(2024, 11, 27))].split == 4.0
+    assert actions[("BBB", date(2024, 12, 2))].split == pytest.approx(0.1)
+    ccc = actions[("CCC", date(2024, 11, 29))]
+    assert ccc.dividend == 0.21 and ccc.dividend_factor == pytest.approx(1 - 0.21 / 10.5)
+    assert len(actions) == 3
+    a = report.actions
+    assert a is not None and a.received == 5 and a.new == 3
+    assert a.rejected == {"no_reference_close": 1} and a.not_modelled == {"name_changes": 1}
+    assert again.actions is not None and again.actions.unchanged == 3 and again.actions.new == 0
+
+
+def test_the_server_is_strict_about_tokens_and_limits() -> None:
+    headers = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+    base = {"symbols": "AAA", "timeframe": "1Min", "start": "2024-11-26T14:30:00Z", "limit": 10}
+    with FakeAlpaca(KEY, SECRET) as server:
+        server.add_rest_bars(_bars(["AAA"]))
+        url = f"{server.rest_url}/v2/stocks/bars"
+        token = requests.get(url, base, headers=headers).json()["next_page_token"]
+        other = {**base, "symbols": "AAA,BBB", "page_token": token}
+        assert requests.get(url, other, headers=headers).status_code == 422
+        garbage = {**base, "page_token": "bm90LWEtdG9rZW4="}
+        assert requests.get(url, garbage, headers=headers).status_code == 422
+        assert requests.get(url, {**base, "page_token": token}, headers=headers).ok
+        actions = f"{server.rest_url}/v1/corporate-actions"
+        too_many = requests.get(actions, {"symbols": "AAA", "limit": 1001}, headers=headers)
+        assert too_many.status_code == 422
+
+
+def test_cli_fetches_then_says_what_it_did_and_progress_goes_to_stderr(tmp_path: Path) -> None:
+    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET}
+    symbols = tmp_path / "symbols.txt"
+    symbols.write_text("# universe\nAAA\nBBB, CCC\n")
+    store = tmp_path / "s.duckdb"
+    with FakeAlpaca(KEY, SECRET) as server:
+        server.add_rest_bars(_bars())
+        args = ["fetch", "alpaca", "--symbols-file", symbols, "--start", START.isoformat()]
+        args += ["--end", END.isoformat(), "--rest-url", server.rest_url, "--store", store]
+        res = cli_result(*args, "--json", env=env)
+        again = cli_result(*args, env=env)
+    assert res.exit_code == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["completed"] == 12 and got["new"] == len(_regular(_bars()))
+    assert again.exit_code == 0 and "12 symbol-sessions already complete" in again.stdout
+    assert "fetch: window 1/1" in again.stderr or again.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--symbols", "AAA", "--symbols-file", "x.txt"], "one of them"),
+        (["--symbols", "AAA", "--feed", "nasdaq"], "--feed 'nasdaq'"),
+        (["--symbols", "AAA", "--quotes"], "not supported yet"),
+        (["--symbols", "A A"], "--symbols"),
+    ],
+)
+def test_cli_bad_options_are_one_line_and_exit_2(args: list[str], text: str) -> None:
+    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET}
+    res = cli_result(
+        "fetch", "alpaca", "--start", "2024-11-26", "--end", "2024-11-27", *args, env=env
+    )
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and text in lines[0]
+
+
+def test_a_session_not_yet_closed_is_not_fetched_or_marked(tmp_path: Path) -> None:
+    today = CAL.session(END)
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_bars(_bars())
+        client = AlpacaHistory(CREDS, server.rest_url, "iex", page_limit=1000)
+        during = today.close - timedelta(hours=1)
+        report = fetch_alpaca(store, client, CAL, SYMBOLS, START, END, during, actions=False)
+        marked = store.fetched_sessions(report.source, SYMBOLS)
+    assert report.not_closed == [END] and {d for _, d in marked} == {
+        s.date for s in CAL.sessions(START, END) if s.date != END
+    }
