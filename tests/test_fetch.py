@@ -9,6 +9,7 @@ the plan may not read, corporate actions on ``/v1/corporate-actions``.
 from __future__ import annotations
 
 import json
+import re
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from sessionflow.feeds.alpaca_history import AlpacaHistory, HistoryRefused
+from sessionflow.feeds.alpaca_history import AlpacaHistory, HistoryFailed, HistoryRefused
 from sessionflow.feeds.credentials import AlpacaCredentials
 from sessionflow.fetch import FetchReport, fetch_alpaca
 from sessionflow.models import MINUTE, Bar, to_us
@@ -241,13 +242,13 @@ def test_cli_fetches_then_says_what_it_did_and_progress_goes_to_stderr(tmp_path:
         server.add_rest_bars(_bars())
         args = ["fetch", "alpaca", "--symbols-file", symbols, "--start", START.isoformat()]
         args += ["--end", END.isoformat(), "--rest-url", server.rest_url, "--store", store]
-        res = cli_result(*args, "--json", env=env)
-        again = cli_result(*args, env=env)
+        res = cli_result(*args, env=env)
+        again = cli_result(*args, "--json", env=env)
     assert res.exit_code == 0, res.stderr
-    got = json.loads(res.stdout)
-    assert got["completed"] == 12 and got["new"] == len(_regular(_bars()))
-    assert again.exit_code == 0 and "12 symbol-sessions already complete" in again.stdout
-    assert "fetch: window 1/1" in again.stderr or again.stderr == ""
+    assert "fetch: window 1/1 (2024-11-26..2024-12-02, 3 symbols)" in res.stderr
+    assert f"{len(_regular(_bars())):,} new" in res.stdout and "fetch:" not in res.stdout
+    got = json.loads(again.stdout)  # stdout is the JSON alone
+    assert again.exit_code == 0 and got["already_complete"] == 12 and got["pages"] == 0
 
 
 @pytest.mark.parametrize(
@@ -280,3 +281,35 @@ def test_a_session_not_yet_closed_is_not_fetched_or_marked(tmp_path: Path) -> No
     assert report.not_closed == [END] and {d for _, d in marked} == {
         s.date for s in CAL.sessions(START, END) if s.date != END
     }
+
+
+def test_server_errors_are_retried_then_stop_with_every_page_kept(tmp_path: Path) -> None:
+    stop_at = {"page": 0}
+
+    def fail_later(report: FetchReport, window: object) -> None:
+        if report.pages == 2 and not stop_at["page"]:
+            stop_at["page"] = 2
+            server.fail_rest(10)  # more than SERVER_RETRIES in a row
+
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_bars(_bars())
+        server.fail_rest(2)
+        report = _run(server, store, actions=False)
+        assert report.server_errors == 2 and _stored(store) == _keys(_regular(_bars()))
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "t.duckdb")) as store:
+        server.add_rest_bars(_bars())
+        with pytest.raises(HistoryFailed, match="failed 4 times") as failed:
+            _run(server, store, actions=False, on_page=fail_later)
+        kept = failed.value.report.new  # type: ignore[attr-defined]
+        assert 0 < kept == len(_stored(store))
+
+
+def test_every_test_docs_fetch_names_exists() -> None:
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "fetch.md").read_text()
+    table = text[text.index("## Local server behaviours") : text.index("## Not done yet")]
+    named = re.findall(r"`::(test_[a-z0-9_]+)`", table)
+    source = Path(__file__).read_text()
+    assert len(named) >= 10
+    for name in named:
+        assert f"def {name}(" in source, f"test_fetch.py::{name} in docs/fetch.md"
