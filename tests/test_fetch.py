@@ -313,3 +313,18 @@ def test_every_test_docs_fetch_names_exists() -> None:
     assert len(named) >= 10
     for name in named:
         assert f"def {name}(" in source, f"test_fetch.py::{name} in docs/fetch.md"
+
+
+def test_fetch_log_on_both_backends_starts_empty_and_keeps_one_row_per_pair(
+    store_backend: str,
+) -> None:
+    with closing(open_store(store_backend)) as store:
+        assert store.fetched_sessions("alpaca:iex:bars", ["AAA"]) == set()  # no table yet
+        day = date(2024, 11, 26)
+        store.record_fetched("alpaca:iex:bars", [("AAA", day, 130), ("BBB", day, 0)])
+        store.record_fetched("alpaca:iex:bars", [("AAA", day, 131)])  # again: one row
+        store.record_fetched("alpaca:sip:bars", [("CCC", day, 5)])
+        assert store.fetched_sessions("alpaca:iex:bars", ["AAA", "CCC"]) == {("AAA", day)}
+        assert store.table_count("fetch_log") == 3
+    with closing(open_store(store_backend, read_only=True)) as reader:
+        assert reader.fetched_sessions("alpaca:sip:bars", ["CCC"]) == {("CCC", day)}
