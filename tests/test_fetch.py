@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from sessionflow.feeds.alpaca_history import AlpacaHistory, HistoryFailed, HistoryRefused
 from sessionflow.feeds.credentials import AlpacaCredentials
 from sessionflow.fetch import FetchReport, fetch_alpaca
-from sessionflow.models import MINUTE, Bar, to_us
+from sessionflow.models import MINUTE, Bar, Tick, to_us
 from sessionflow.store import CommandStore, open_store
 from sessionflow.testing.alpaca_server import FakeAlpaca
 from sessionflow.time_provider import ExchangeCalendar
@@ -328,3 +328,32 @@ def test_fetch_log_on_both_backends_starts_empty_and_keeps_one_row_per_pair(
         assert store.table_count("fetch_log") == 3
     with closing(open_store(store_backend, read_only=True)) as reader:
         assert reader.fetched_sessions("alpaca:sip:bars", ["CCC"]) == {("CCC", day)}
+
+
+def test_trades_are_stored_as_ticks_checked_and_not_asked_for_twice(tmp_path: Path) -> None:
+    sessions = CAL.sessions(START, END)
+    ticks = [
+        Tick(sym, s.open + i * MINUTE + timedelta(microseconds=250), 10.0 + i / 100, 5, 1000 + i)
+        for s in sessions
+        for sym in SYMBOLS
+        for i in range(0, s.minutes, 30)
+    ]
+    early = next(s for s in sessions if s.early_close)
+    after = Tick("AAA", early.close + MINUTE, 10.0, 5, 1)  # after the early close
+    free = Tick("BBB", sessions[0].open + MINUTE, 0.0, 5, 2)  # a price of 0
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_trades([*ticks, after, free])
+        report = _run(server, store, trades=True, actions=False, page_limit=10)
+        stored = store.load_ticks(SYMBOLS, sessions[0].open, NOW)
+        asked = len(server.rest_requests)
+        again = _run(server, store, trades=True, actions=False, page_limit=10)
+        trade_requests = [q for q in server.rest_requests[asked:] if q.get("path") == "trades"]
+    t = report.trades
+    # one request per session's hours: the print after the early close is never sent
+    assert t is not None and t.rows == len(ticks) + 1 and t.pages > len(sessions)
+    assert {(x.symbol, x.ts, x.seq, x.price) for x in stored} == {
+        (x.symbol, x.ts, x.seq, x.price) for x in ticks
+    }
+    assert t.rejected == {"non_positive_price": 1} and t.written == len(ticks)
+    assert t.completed == 12 and again.trades is not None and again.trades.already == 12
+    assert not trade_requests

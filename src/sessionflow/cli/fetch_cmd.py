@@ -108,6 +108,13 @@ def _summary(report: FetchReport) -> str:
         parts.append(f"rate limited {report.rate_limited}x, waited {report.rate_limit_wait_s:.1f}s")
     if report.not_closed:
         parts.append(f"{len(report.not_closed)} sessions not closed yet, not fetched")
+    t = report.trades
+    if t is not None:
+        parts.append(
+            f"trades: {t.already} symbol-sessions already complete, {t.completed} fetched, "
+            f"{t.rows:,} received, {t.written:,} written, {sum(t.rejected.values()):,} rejected, "
+            f"{t.outside_hours:,} outside hours"
+        )
     a = report.actions
     if a is not None:
         text = (
@@ -145,7 +152,9 @@ def fetch_alpaca_cmd(
     ] = None,
     feed: Annotated[str, typer.Option(help="iex (any plan) or sip (historical SIP)")] = "iex",
     quotes: Annotated[bool, typer.Option(help="not supported yet: refused")] = False,
-    trades: Annotated[bool, typer.Option(help="not supported yet: refused")] = False,
+    trades: Annotated[
+        bool, typer.Option(help="also every trade print, into the ticks table (large)")
+    ] = False,
     extended: Annotated[bool, typer.Option(help="also 04:00-20:00 bars, flagged")] = False,
     actions: Annotated[
         bool, typer.Option(help="also splits and cash dividends (/v1/corporate-actions)")
@@ -163,7 +172,9 @@ def fetch_alpaca_cmd(
     calendar: Annotated[str, typer.Option(help="exchange calendar")] = "XNYS",
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
-    """Download 1m bars (and corporate actions) of SYMBOLS for sessions START..END.
+    """Download 1m bars and corporate actions of SYMBOLS for sessions START..END.
+
+    With --trades also every trade print (the ticks table).
 
     Each page is validated as `import bars` does and written in its own transaction:
     Ctrl-C keeps every page written; a second run fetches only symbol-sessions not yet
@@ -179,8 +190,8 @@ def fetch_alpaca_cmd(
     from sessionflow.store.errors import StoreError
     from sessionflow.system_manager import Settings
 
-    if quotes or trades:
-        _fail("fetch alpaca --quotes/--trades is not supported yet: it fetches 1m bars only")
+    if quotes:
+        _fail("fetch alpaca --quotes is not supported yet: it fetches 1m bars (and --trades)")
     try:
         names = _symbols(symbols, symbols_file)
         first, last = _day("--start", start), _day("--end", end)
@@ -224,6 +235,7 @@ def fetch_alpaca_cmd(
             on_conflict=on_conflict,
             on_page=progress.page,
             actions=actions,
+            trades=trades,
         )
     except KeyboardInterrupt as exc:
         report = _attached(exc)

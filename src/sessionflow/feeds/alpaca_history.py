@@ -24,7 +24,7 @@ from alpaca.common.exceptions import APIError
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.corporate_actions import CorporateActionsClient
 from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.requests import CorporateActionsRequest, StockBarsRequest
+from alpaca.data.requests import CorporateActionsRequest, StockBarsRequest, StockTradesRequest
 from alpaca.data.timeframe import TimeFrame
 from requests import RequestException
 
@@ -39,7 +39,7 @@ SERVER_WAIT_S = 1.0
 NEVER_DROP = 1_000_000  # 429s answered per request: in effect, wait as long as told
 FEEDS = ("iex", "sip")
 
-BarRows = dict[str, list[dict[str, Any]]]  # symbol -> Alpaca bar maps (t, o, h, l, c, v, ...)
+Rows = dict[str, list[dict[str, Any]]]  # symbol -> Alpaca maps (bars: t, o, h, l, c, v, ...)
 
 
 class HistoryRefused(RuntimeError):
@@ -103,9 +103,7 @@ class AlpacaHistory:
     def rate_limit_wait_s(self) -> float:
         return self._adapter.waited_s
 
-    def bar_pages(
-        self, symbols: Sequence[str], start: datetime, end: datetime
-    ) -> Iterator[BarRows]:
+    def bar_pages(self, symbols: Sequence[str], start: datetime, end: datetime) -> Iterator[Rows]:
         """Raw 1-minute bars of ``symbols`` with ``start <= t <= end`` (Alpaca's end is
         inclusive), one page per item, following ``next_page_token``."""
         request = StockBarsRequest(
@@ -116,15 +114,22 @@ class AlpacaHistory:
             feed=self.feed,
             adjustment=Adjustment.RAW,  # the store holds raw bars; actions adjust as of a date
         )
-        params = request.to_request_fields()
+        return self._pages("/stocks/bars", "bars", request.to_request_fields(), len(symbols))
+
+    def trade_pages(self, symbols: Sequence[str], start: datetime, end: datetime) -> Iterator[Rows]:
+        """Trades of ``symbols`` with ``start <= t <= end``, one page per item."""
+        request = StockTradesRequest(
+            symbol_or_symbols=list(symbols), start=start, end=end, feed=self.feed
+        )
+        return self._pages("/stocks/trades", "trades", request.to_request_fields(), len(symbols))
+
+    def _pages(self, path: str, key: str, params: dict[str, Any], symbols: int) -> Iterator[Rows]:
         params["limit"] = self.page_limit
         token: str | None = None
         while True:
             params["page_token"] = token
-            page = self._get(
-                self._bars, "/stocks/bars", params, f"bars of {len(symbols)} symbol(s)"
-            )
-            yield dict(page.get("bars") or {})
+            page = self._get(self._bars, path, params, f"{key} of {symbols} symbol(s)")
+            yield dict(page.get(key) or {})
             token = page.get("next_page_token")
             if not token:
                 return
@@ -180,4 +185,4 @@ def _message(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-__all__ = ["AlpacaHistory", "BarRows", "HistoryFailed", "HistoryRefused"]
+__all__ = ["AlpacaHistory", "HistoryFailed", "HistoryRefused", "Rows"]

@@ -21,21 +21,25 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sessionflow.feeds.alpaca_history import AlpacaHistory
+from sessionflow.feeds.alpaca_parse import Malformed, parse_trade
 from sessionflow.fetch.plan import MAX_BARS, MAX_SYMBOLS, Plan, Window, plan_windows
 from sessionflow.importer import ImportReport, Job, run_import
 from sessionflow.importer.actions import actions_csv, write
 from sessionflow.importer.bars import RowChecker
 from sessionflow.importer.validate import NaiveTime, RowProblem, parse_time
+from sessionflow.models import Tick, from_us, to_us
 from sessionflow.store import BarBatch, CommandStore, QuoteBatch
 from sessionflow.store.base import I64
 from sessionflow.time_provider import ExchangeCalendar
 
-MAX_EXAMPLES = 20  # rejections listed in the report; all are counted
+MAX_EXAMPLES = 20
+TRADE_SYMBOLS = 10  # per trades request: a liquid symbol prints 100,000s of trades a session
+_US = timedelta(microseconds=1)  # rejections listed in the report; all are counted
 _PRICE_KEYS = ("o", "h", "l", "c", "v")
 # Alpaca corporate-action types this store models; others are counted, not imported
 SPLITS = ("forward_splits", "reverse_splits")
@@ -71,6 +75,34 @@ class ActionsReport:
 
 
 @dataclass
+class TradesReport:
+    """``--trades``: prints Alpaca sent, stored in the ticks table, or not (with a reason)."""
+
+    source: str
+    already: int = 0
+    completed: int = 0
+    pages: int = 0
+    rows: int = 0
+    written: int = 0  # new or replacing a stored print with the same (symbol, time, id)
+    outside_hours: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    rejections: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "already_complete": self.already,
+            "completed": self.completed,
+            "pages": self.pages,
+            "rows": self.rows,
+            "written": self.written,
+            "outside_hours": self.outside_hours,
+            "rejected": dict(sorted(self.rejected.items())),
+            "rejections": self.rejections,
+        }
+
+
+@dataclass
 class FetchReport:
     """What one run did; every row Alpaca sent is new, unchanged, replaced, kept,
     rejected (with a reason) or outside_hours."""
@@ -98,6 +130,7 @@ class FetchReport:
     rate_limit_wait_s: float = 0.0
     server_errors: int = 0
     actions: ActionsReport | None = None
+    trades: TradesReport | None = None
     interrupted: bool = False
     error: str | None = None
 
@@ -141,6 +174,7 @@ class FetchReport:
             "rate_limit_wait_s": round(self.rate_limit_wait_s, 3),
             "server_errors": self.server_errors,
             "actions": self.actions.to_dict() if self.actions is not None else None,
+            "trades": self.trades.to_dict() if self.trades is not None else None,
             "interrupted": self.interrupted,
         }
         if self.error is not None:
@@ -168,6 +202,7 @@ def fetch_alpaca(
     on_conflict: str = "error",
     on_page: OnPage | None = None,
     actions: bool = True,
+    trades: bool = False,
     max_symbols: int = MAX_SYMBOLS,
     max_bars: int = MAX_BARS,
 ) -> FetchReport:
@@ -182,8 +217,19 @@ def fetch_alpaca(
         )
         report.sessions, report.not_closed = len(plan.sessions), plan.not_closed
         report.already, report.windows = plan.already, len(plan.windows)
+        trade_plan = None
+        if trades:
+            report.trades = TradesReport(source.replace(":bars", ":trades"))
+            done = store.fetched_sessions(report.trades.source, symbols)
+            trade_plan = plan_windows(
+                calendar, symbols, start, end, done, now, extended, TRADE_SYMBOLS, 1
+            )
+            report.trades.already = trade_plan.already
+            report.windows += len(trade_plan.windows)
         for window in plan.windows:
             _window(store, client, calendar, window, source, extended, on_conflict, report, on_page)
+        for window in trade_plan.windows if trade_plan is not None else []:
+            _trade_window(store, client, window, report, on_page)
         if actions and plan.sessions:
             report.actions = _actions(store, client, calendar, symbols, plan, report)
     except BaseException as exc:
@@ -253,6 +299,53 @@ def _window(
     store.record_fetched(source, done)
     report.completed += len(done)
     report.empty += sum(1 for _, _, n in done if n == 0)
+    report.windows_done += 1
+    if on_page is not None:
+        on_page(report, window)
+
+
+def _trade_window(
+    store: CommandStore,
+    client: AlpacaHistory,
+    window: Window,
+    report: FetchReport,
+    on_page: OnPage | None,
+) -> None:
+    """One session of trades: each page checked as the live feed checks a trade
+    (``parse_trade``, plus a price above 0) and written in one transaction."""
+    out = report.trades
+    assert out is not None
+    lo, hi = window.bounds[0]
+    wanted = set(window.symbols)
+    for rows in client.trade_pages(window.symbols, window.start, from_us(hi) - _US):
+        out.pages += 1
+        ticks: list[Tick] = []
+        for symbol, items in sorted(rows.items()):
+            for item in items if isinstance(items, list) else [items]:
+                out.rows += 1
+                try:
+                    if symbol not in wanted:
+                        raise Malformed("unknown_symbol", f"{symbol!r} was not asked for")
+                    tick = parse_trade({**item, "S": symbol})
+                    if tick.price <= 0:
+                        raise Malformed("non_positive_price", f"price {tick.price!r}")
+                except (Malformed, TypeError) as exc:
+                    reason = exc.reason if isinstance(exc, Malformed) else "malformed_row"
+                    out.rejected[reason] += 1
+                    if len(out.rejections) < MAX_EXAMPLES:
+                        out.rejections.append(f"{reason}: {symbol} {exc}")
+                    continue
+                if not lo <= to_us(tick.ts) < hi:
+                    out.outside_hours += 1
+                    continue
+                ticks.append(tick)
+        if ticks:
+            out.written += store.upsert_ticks(ticks)
+        if on_page is not None:
+            on_page(report, window)
+    session = window.sessions[0].date
+    store.record_fetched(out.source, [(sym, session, 0) for sym in window.symbols])
+    out.completed += len(window.symbols)
     report.windows_done += 1
     if on_page is not None:
         on_page(report, window)
@@ -363,6 +456,7 @@ __all__ = [
     "ActionsReport",
     "FetchReport",
     "FetchStopped",
+    "TradesReport",
     "fetch_alpaca",
     "source_key",
 ]

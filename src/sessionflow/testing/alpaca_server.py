@@ -20,6 +20,8 @@ sockets, not a mocked client. This server answers the SDK exactly as Alpaca does
   ``{"bars": {"A": [{"t","o","h","l","c","v","n","vw"}]}, "next_page_token"}``; a page
   holds at most ``limit`` bars of all symbols, in (symbol, time) order, and its token
   continues only the query it came from (another query's token: 422);
+- REST ``GET /v2/stocks/trades`` the same way, answering
+  ``{"trades": {"A": [{"t","x","p","s","c","i","z"}]}, "next_page_token"}``;
 - REST ``GET /v1/corporate-actions?symbols&types&start&end&limit&page_token`` answering
   ``{"corporate_actions": {"forward_splits": [...], "cash_dividends": [...]},
   "next_page_token"}`` (``limit`` 1..1000, filtered by ex-date).
@@ -134,6 +136,14 @@ def trade_msg(tick: Tick) -> dict[str, Any]:
     }
 
 
+def rest_trade(tick: Tick) -> dict[str, Any]:
+    """A trade as ``/v2/stocks/trades`` lists it (RFC 3339 time, nanoseconds)."""
+    out = trade_msg(tick)
+    del out["T"], out["S"]
+    out["t"] = tick.ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    return out
+
+
 def rest_bar(bar: Bar) -> dict[str, Any]:
     out = bar_msg(bar)
     del out["T"], out["S"]
@@ -192,6 +202,7 @@ class FakeAlpaca(LocalServers):
         self.rest_requests: list[dict[str, str]] = []
         self._rest_bars: dict[tuple[str, int], Bar] = {}
         self._actions: list[tuple[str, dict[str, Any]]] = []
+        self._rest_trades: dict[tuple[str, int, int], Tick] = {}
         self._rest_failures = 0
         self._conns: set[_Conn] = set()
         self._cond = threading.Condition()
@@ -397,10 +408,18 @@ class FakeAlpaca(LocalServers):
         with self._cond:
             self._rest_failures = count
 
-    def _bars_page(self, query: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """One page of ``/v2/stocks/bars``: (status, body, rate-limit headers)."""
+    def add_rest_trades(self, ticks: Iterable[Tick]) -> None:
+        """Trades ``/v2/stocks/trades`` serves (keyed by symbol, time and trade id)."""
         with self._cond:
-            self.rest_requests.append(query)
+            for t in ticks:
+                self._rest_trades[(t.symbol, to_us(t.ts), t.seq)] = t
+
+    def _bars_page(
+        self, query: dict[str, str], kind: str = "bars"
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """One page of ``/v2/stocks/bars`` (or ``trades``): (status, body, rate-limit headers)."""
+        with self._cond:
+            self.rest_requests.append(query if kind == "bars" else {"path": kind, **query})
             self._cond.notify_all()
             headers, limited = self._rate()
             if limited:
@@ -408,14 +427,17 @@ class FakeAlpaca(LocalServers):
             if self._rest_failures > 0:
                 self._rest_failures -= 1
                 return 500, {"code": 50010000, "message": "internal server error"}, headers
-            rows = sorted(self._rest_bars.items())
-        problem = self._bad_params(query)
+            rows: list[tuple[tuple[Any, ...], Any]] = (
+                sorted(self._rest_bars.items()) if kind == "bars"
+                else sorted(self._rest_trades.items())
+            )  # fmt: skip
+        problem = self._bad_params(query if kind == "bars" else {"timeframe": "1Min", **query})
         if problem is not None:
             status, text = problem
             return status, {"code": status * 100000 + 10000, "message": text}, headers
         symbols = set(query.get("symbols", "").split(","))
         lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
-        hits = [b for (s, ts), b in rows if s in symbols and lo <= ts <= hi]
+        hits = [b for (s, ts, *_), b in rows if s in symbols and lo <= ts <= hi]
         offset = _offset(query)
         if offset is None:
             return 422, {"code": 42210000, "message": "invalid page_token"}, headers
@@ -423,10 +445,10 @@ class FakeAlpaca(LocalServers):
         page = hits[offset : offset + limit]
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for b in page:
-            out[b.symbol].append(rest_bar(b))
+            out[b.symbol].append(rest_bar(b) if kind == "bars" else rest_trade(b))
         more = offset + limit < len(hits)
         token = _token(query, offset + limit) if more else None
-        return 200, {"bars": dict(out), "next_page_token": token}, headers
+        return 200, {kind: dict(out), "next_page_token": token}, headers
 
     def add_corporate_actions(self, kind: str, items: Iterable[dict[str, Any]]) -> None:
         """Actions as Alpaca's ``/v1/corporate-actions`` lists them under ``kind``
@@ -566,7 +588,7 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             headers: dict[str, str] = {}
-            if url.path not in ("/v2/stocks/bars", "/v1/corporate-actions"):
+            if url.path not in ("/v2/stocks/bars", "/v2/stocks/trades", "/v1/corporate-actions"):
                 status, body = 404, {"message": "not found"}
             elif (
                 self.headers.get("APCA-API-KEY-ID") != server.key
@@ -575,6 +597,8 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
                 status, body = 403, {"message": "forbidden"}
             elif url.path == "/v1/corporate-actions":
                 status, body, headers = server._actions_page(query)
+            elif url.path == "/v2/stocks/trades":
+                status, body, headers = server._bars_page(query, "trades")
             else:
                 status, body, headers = server._bars_page(query)
             data = json.dumps(body).encode()
@@ -592,4 +616,12 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-__all__ = ["FakeAlpaca", "bar_msg", "quote_msg", "rest_bar", "trade_msg", "updated_bar_msg"]
+__all__ = [
+    "FakeAlpaca",
+    "bar_msg",
+    "quote_msg",
+    "rest_bar",
+    "rest_trade",
+    "trade_msg",
+    "updated_bar_msg",
+]
