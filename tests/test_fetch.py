@@ -9,7 +9,11 @@ the plan may not read, corporate actions on ``/v1/corporate-actions``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -357,3 +361,48 @@ def test_trades_are_stored_as_ticks_checked_and_not_asked_for_twice(tmp_path: Pa
     assert t.rejected == {"non_positive_price": 1} and t.written == len(ticks)
     assert t.completed == 12 and again.trades is not None and again.trades.already == 12
     assert not trade_requests
+
+
+def test_a_real_ctrl_c_during_a_rate_limit_wait_keeps_what_was_written(tmp_path: Path) -> None:
+    """The command in its own process, a real SIGINT while it waits out a 429."""
+    first, second = CAL.sessions(START, END)[:2]
+    bars = [
+        Bar(sym, s.open + i * MINUTE, 10.0, 11.0, 9.0, 10.5, 100)
+        for s in (first, second)
+        for sym in ("AAA", "BBB")
+        for i in range(s.minutes)
+    ]
+    store = tmp_path / "s.duckdb"
+    with closing(open_store(store)) as db:  # AAA's first session is done: two requests
+        db.record_fetched("alpaca:iex:bars", [("AAA", first.date, 390)])
+    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET}
+    with FakeAlpaca(KEY, SECRET, rate_limit=1) as server:  # the 2nd request waits ~60 s
+        server.add_rest_bars(bars)
+        args = ["fetch", "alpaca", "--symbols", "AAA,BBB", "--start", first.date.isoformat()]
+        args += ["--end", second.date.isoformat(), "--rest-url", server.rest_url]
+        args += ["--store", str(store)]
+        code = "from sessionflow.cli.app import main; main()"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            env={**os.environ, **env},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.wait_rest_requests(2, timeout=120)
+            with server._cond:  # the 429 is sent (or about to be): the client waits
+                assert server._cond.wait_for(lambda: server.rate_limited >= 1, 30)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, stderr
+        assert "Traceback" not in stderr
+        assert "interrupted: every page written so far is kept" in stderr
+        with closing(open_store(store, read_only=True)) as kept:
+            assert kept.count_bars() == 390  # BBB's first session, written before the wait
+        server.rate_limit = None
+        again = cli_result(*args, "--json", env=env)
+    got = json.loads(again.stdout)
+    assert got["already_complete"] == 2 and got["new"] == 780 and got["completed"] == 2
