@@ -203,6 +203,7 @@ class FakeAlpaca(LocalServers):
         self._rest_bars: dict[tuple[str, int], Bar] = {}
         self._actions: list[tuple[str, dict[str, Any]]] = []
         self._rest_trades: dict[tuple[str, int, int], Tick] = {}
+        self._hits: dict[str, tuple[str, list[Any]]] = {}  # kind -> (query, rows) last served
         self._rest_failures = 0
         self._conns: set[_Conn] = set()
         self._cond = threading.Condition()
@@ -390,6 +391,7 @@ class FakeAlpaca(LocalServers):
 
     def add_rest_bars(self, bars: Iterable[Bar]) -> None:
         with self._cond:
+            self._hits.clear()
             for b in bars:
                 self._rest_bars[(b.symbol, to_us(b.ts))] = b
 
@@ -411,6 +413,7 @@ class FakeAlpaca(LocalServers):
     def add_rest_trades(self, ticks: Iterable[Tick]) -> None:
         """Trades ``/v2/stocks/trades`` serves (keyed by symbol, time and trade id)."""
         with self._cond:
+            self._hits.clear()
             for t in ticks:
                 self._rest_trades[(t.symbol, to_us(t.ts), t.seq)] = t
 
@@ -427,8 +430,10 @@ class FakeAlpaca(LocalServers):
             if self._rest_failures > 0:
                 self._rest_failures -= 1
                 return 500, {"code": 50010000, "message": "internal server error"}, headers
+            cached = self._hits.get(kind)
             rows: list[tuple[tuple[Any, ...], Any]] = (
-                sorted(self._rest_bars.items()) if kind == "bars"
+                [] if cached is not None and cached[0] == _query_id(query)
+                else sorted(self._rest_bars.items()) if kind == "bars"
                 else sorted(self._rest_trades.items())
             )  # fmt: skip
         problem = self._bad_params(query if kind == "bars" else {"timeframe": "1Min", **query})
@@ -437,7 +442,12 @@ class FakeAlpaca(LocalServers):
             return status, {"code": status * 100000 + 10000, "message": text}, headers
         symbols = set(query.get("symbols", "").split(","))
         lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
-        hits = [b for (s, ts, *_), b in rows if s in symbols and lo <= ts <= hi]
+        if cached is not None and cached[0] == _query_id(query):
+            hits = cached[1]  # the next page of the same query: not sorted and filtered again
+        else:
+            hits = [b for (s, ts, *_), b in rows if s in symbols and lo <= ts <= hi]
+            with self._cond:
+                self._hits[kind] = (_query_id(query), hits)
         offset = _offset(query)
         if offset is None:
             return 422, {"code": 42210000, "message": "invalid page_token"}, headers
