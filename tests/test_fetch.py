@@ -30,7 +30,7 @@ from sessionflow.models import MINUTE, Bar, Tick, to_us
 from sessionflow.store import CommandStore, open_store
 from sessionflow.testing.alpaca_server import FakeAlpaca
 from sessionflow.time_provider import ExchangeCalendar
-from tests.helpers import cli_result
+from tests.helpers import cli_result, error_line
 from tests.live_support import KEY, SECRET
 
 CAL = ExchangeCalendar()
@@ -406,3 +406,18 @@ def test_a_real_ctrl_c_during_a_rate_limit_wait_keeps_what_was_written(tmp_path:
         again = cli_result(*args, "--json", env=env)
     got = json.loads(again.stdout)
     assert got["already_complete"] == 2 and got["new"] == 780 and got["completed"] == 2
+
+
+def test_cli_refused_keys_exit_1_with_one_line_and_leave_no_empty_store(tmp_path: Path) -> None:
+    store = tmp_path / "new.duckdb"
+    env = {"APCA_API_KEY_ID": "wrong", "APCA_API_SECRET_KEY": "keys"}
+    with FakeAlpaca(KEY, SECRET) as server:
+        res = cli_result(
+            "fetch", "alpaca", "--symbols", "AAA", "--start", "2024-11-26", "--end", "2024-11-26",
+            "--rest-url", server.rest_url, "--store", store, env=env,
+        )  # fmt: skip
+    assert res.exit_code == 1
+    assert error_line(res, "error:").startswith(
+        "error: Alpaca refused bars of 1 symbol(s) (HTTP 403"
+    )
+    assert "wrong" not in res.stderr and not store.exists()

@@ -181,6 +181,7 @@ def fetch_alpaca_cmd(
     complete. Keys: APCA_API_KEY_ID and APCA_API_SECRET_KEY (or settings [live]).
     """
     from sessionflow.cli.errors import store_error_line
+    from sessionflow.cli.import_cmd import new_store_file, remove_store_file
     from sessionflow.cli.options import calendar_option
     from sessionflow.cli.shutdown import EXIT_INTERRUPTED
     from sessionflow.feeds.alpaca_history import AlpacaHistory, HistoryFailed, HistoryRefused
@@ -217,6 +218,7 @@ def fetch_alpaca_cmd(
         _fail(str(exc))
     report: FetchReport | None = None
     code = 0
+    created = new_store_file(settings.store_path)
     try:
         db = open_store(settings.store_path)
     except StoreError as exc:
@@ -258,7 +260,10 @@ def fetch_alpaca_cmd(
         typer.echo(store_error_line(exc), err=True)
         code = 2
     finally:
+        wrote = db.data_version() != 0
         db.close()
+        if created is not None and not wrote:
+            remove_store_file(created)  # refused at once: no empty store left behind
     _emit(report, as_json)
     if code:
         raise typer.Exit(code)
