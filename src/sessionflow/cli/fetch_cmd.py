@@ -178,7 +178,8 @@ def fetch_alpaca_cmd(
 
     Each page is validated as `import bars` does and written in its own transaction:
     Ctrl-C keeps every page written; a second run fetches only symbol-sessions not yet
-    complete. Keys: APCA_API_KEY_ID and APCA_API_SECRET_KEY (or settings [live]).
+    complete. Keys: APCA_API_KEY_ID and APCA_API_SECRET_KEY (or settings live.key_id and
+    live.secret_key).
     """
     from sessionflow.cli.errors import store_error_line
     from sessionflow.cli.import_cmd import new_store_file, remove_store_file

@@ -25,6 +25,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sessionflow.feeds.alpaca_history import AlpacaHistory
 from sessionflow.feeds.alpaca_parse import Malformed, parse_trade
 from sessionflow.fetch.plan import MAX_BARS, MAX_SYMBOLS, Plan, Window, plan_windows
@@ -282,12 +284,11 @@ def _window(
                     report.outside_hours += 1
                     continue
                 page.rows += 1
-                before = checker.pending
                 checker.add(line, symbol, us, [bar.get(k) for k in _PRICE_KEYS])
-                if checker.pending > before:
-                    counts[(symbol, i)] += 1
         if page.rows:
-            _write_page(store, page, checker, on_conflict)
+            batch = _write_page(store, page, checker, on_conflict)
+            session = np.searchsorted(starts, batch.ts_us, side="right") - 1
+            counts.update(zip(batch.symbol.tolist(), session.tolist(), strict=True))
             report.add_page(page)
         if on_page is not None:
             on_page(report, window)
@@ -367,7 +368,8 @@ def _bar_time(bar: Any, page: ImportReport, line: int) -> int | None:
 
 def _write_page(
     store: CommandStore, page: ImportReport, checker: RowChecker, on_conflict: str
-) -> None:
+) -> BarBatch:
+    """The page's good rows written in one transaction; returns them (none if all rejected)."""
     batch, lines = checker.take()
 
     def chunks() -> Iterator[tuple[BarBatch | QuoteBatch, I64]]:
@@ -375,7 +377,7 @@ def _write_page(
 
     result = run_import(store, [Job(page, chunks)], on_conflict)
     if result.committed or page.imported == 0:  # a page of rejected rows writes nothing: fine
-        return
+        return batch
     raise FetchStopped(result.error or page.error or "the store refused the page")
 
 
