@@ -262,6 +262,8 @@ def test_cli_fetches_then_says_what_it_did_and_progress_goes_to_stderr(tmp_path:
         (["--symbols", "AAA", "--feed", "nasdaq"], "--feed 'nasdaq'"),
         (["--symbols", "AAA", "--quotes"], "not supported yet"),
         (["--symbols", "A A"], "--symbols"),
+        (["--symbols", "AAA", "--start", "2024-11-28", "--end", "2024-11-28"], "no XNYS session"),
+        (["--symbols", "AAA", "--end", "2199-01-01"], "outside the XNYS calendar"),
     ],
 )
 def test_cli_bad_options_are_one_line_and_exit_2(args: list[str], text: str) -> None:

@@ -200,6 +200,8 @@ def fetch_alpaca_cmd(
         if last < first:
             raise ValueError(f"--end {end} is before --start {start}")
         cal = calendar_option(calendar)
+        if not cal.sessions(first, last):
+            raise ValueError(f"no {cal.name} session from {first} to {last}")
         check_policy(on_conflict)
         settings = Settings.load(config, store_path=store)
         live = settings.live
