@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
+from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
 from sessionflow.execution_manager.backtest_broker import BacktestBroker, bar_finder
 from sessionflow.execution_manager.bounds import BuyingPowerBounds
 from sessionflow.execution_manager.broker import Broker
@@ -78,6 +78,7 @@ class ExecutionManager:
         self._price = price
         self.limits = limits or RiskLimits()
         self.last_close = last_close  # backtest: no order is accepted from then on
+        self._session_close: datetime | None = None  # of the session under way (see submit)
         self.orders: list[Order] = []  # every order, in submission order
         self._open: dict[str, Order] = {}  # the open ones, in submission order
         self._open_of: dict[str, dict[str, Order]] = {}  # the same, by symbol
@@ -110,8 +111,11 @@ class ExecutionManager:
         (through the order events) and marks its positions at the new closes."""
         self._version += 1  # prices move: the held buying power is summed anew
         if isinstance(event, SessionStartEvent):
+            self._session_close = event.close
             self._begin_session(event)
         self.broker.on_market(event)
+        if isinstance(event, SessionEndEvent):
+            self._session_close = None
         if isinstance(event, BarSliceEvent) and not event.corrected:
             if event.rows is not None and self._by_row:
                 self.portfolio.mark_rows(event.rows, event.bars.close)
@@ -219,6 +223,12 @@ class ExecutionManager:
             self._reject(order, *reason, now)
             return order
         order.tif = TimeInForce(tif)
+        closed = self._session_close
+        if order.tif is TimeInForce.DAY and closed is not None and now >= closed:
+            # decided on the session's last bar or window (live: just after the close)
+            why = "day order placed at the close"
+            self._apply(order, OrderEvent(order.id, OrderStatus.EXPIRED, now, reason=why))
+            return order
         version, held = self._version, self._held_power
         self._held_power = None  # an order placed while this one is sent sums anew
         self.broker.submit(order, now)

@@ -23,6 +23,7 @@ from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BatchEvent, Event
 from sessionflow.execution_manager import (
     BacktestBroker,
+    Broker,
     ExecutionManager,
     FillModel,
     RiskLimits,
@@ -149,7 +150,8 @@ class SystemManager:
             upkeep_jitter=jitter,
             live=live,
         )
-        self.execution_manager = build_execution(settings, self.data_manager)
+        broker = live.broker if live is not None else None
+        self.execution_manager = build_execution(settings, self.data_manager, broker)
         self.portfolio = self.execution_manager.portfolio
         # first of all consumers: orders are matched and the portfolio marked before
         # anyone sees an instant (docs/architecture.md, where an order fills)
@@ -304,14 +306,16 @@ class SystemManager:
         self._done.set()
 
 
-def build_execution(settings: Settings, data: DataManager) -> ExecutionManager:
+def build_execution(
+    settings: Settings, data: DataManager, venue: Broker | None = None
+) -> ExecutionManager:
     """The trading half: portfolio, broker and ExecutionManager from ``[trading]`` settings.
 
-    Live runs use the same simulated broker over the live bars until a venue broker
-    exists (paper trading on the local fill model).
+    ``venue`` is a live broker (``LiveParts.broker``); without one, live runs use the
+    same simulated broker over the live bars (paper trading on the local fill model).
     """
     t = settings.trading
-    broker = BacktestBroker(
+    broker: Broker = venue or BacktestBroker(
         data.symbols,
         FillModel(t.max_volume_share, t.market_at_quote),
         parse_commission(t.commission),
