@@ -49,7 +49,7 @@ class LiveParts:
     feed: Feed | None = None
     fill_source: GapFillSource | None = None
     environ: Mapping[str, str] | None = None  # where APCA_API_* keys are looked up
-    broker: Broker | None = None  # the venue's (AlpacaBroker); None: the simulated one
+    broker: Broker | None = None  # a venue's broker (strategy/live.py); None: the fill model
 
 
 def build_live(

@@ -34,6 +34,7 @@ from sessionflow.execution_manager.orders import (
     TimeInForce,
     money,
 )
+from sessionflow.execution_manager.risk import PreTradeRisk
 from sessionflow.models import SymbolError, normalize_symbol
 from sessionflow.portfolio import Portfolio
 from sessionflow.time_provider import Clock
@@ -65,6 +66,7 @@ class ExecutionManager:
         limits: RiskLimits | None = None,
         last_close: datetime | None = None,
         actions: Callable[[], Sequence[Action]] = list,
+        risk: PreTradeRisk | None = None,
     ) -> None:
         self.broker = broker
         self.portfolio = portfolio
@@ -77,6 +79,7 @@ class ExecutionManager:
         self._clock = clock
         self._price = price
         self.limits = limits or RiskLimits()
+        self.risk = risk or PreTradeRisk()  # order value, position value, rate, daily loss
         self.last_close = last_close  # backtest: no order is accepted from then on
         self._session_close: datetime | None = None  # of the session under way (see submit)
         self.orders: list[Order] = []  # every order, in submission order
@@ -167,6 +170,7 @@ class ExecutionManager:
                 self.portfolio.apply_dividend(a.symbol, a.dividend)
             for listener in self._action_listeners:
                 listener(a, event.time)
+        self.risk.begin_session(self.portfolio.equity)
 
     def get(self, order_id: str) -> Order | None:
         return self._by_id.get(order_id)
@@ -309,7 +313,14 @@ class ExecutionManager:
         ref = self._reference_price(order)
         if ref is None:
             return RejectReason.UNTRADED_SYMBOL, f"{sym} has no price yet (no bar, no history)"
-        return self._exposure_problem(order, ref)
+        found = self._exposure_problem(order, ref)
+        if found is None and self.risk.active:  # last: a refused order is not counted sent
+            mine = self._open_of.get(sym, {}).values()
+            before = self.portfolio.quantity(sym) + sum(
+                o.side.sign * o.remaining for o in mine if o is not order
+            )
+            found = self.risk.check(order, ref, before, self.portfolio.equity, now)
+        return found
 
     def _reference_price(self, order: Order) -> Decimal | None:
         """What the order is priced at for buying power: its limit, its stop, else the
