@@ -159,7 +159,7 @@ def test_the_check_round_passes_and_fails_on_a_close_fill(
 ) -> None:
     store = tmp_path / "check.duckdb"
     build_check_store(store, ExchangeCalendar()).close()
-    good = run_parity_round(tmp_path / "ok", store, ["AAA"], EARLY_CLOSE, EARLY_CLOSE)
+    good = run_parity_round(tmp_path / "ok", store, ["AAA", "BBB"], EARLY_CLOSE, EARLY_CLOSE)
     assert good.status == "pass", good.differences
     assert "orders" in good.compared and "fills" in good.compared
     monkeypatch.setattr(FillModelMatcher, "match", _close_fill)

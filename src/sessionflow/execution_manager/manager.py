@@ -82,6 +82,7 @@ class ExecutionManager:
         self.risk = risk or PreTradeRisk()  # order value, position value, rate, daily loss
         self.last_close = last_close  # backtest: no order is accepted from then on
         self._session_close: datetime | None = None  # of the session under way (see submit)
+        self._expiring: list[tuple[Order, OrderEvent]] = []  # see _on_event
         self.orders: list[Order] = []  # every order, in submission order
         self._open: dict[str, Order] = {}  # the open ones, in submission order
         self._open_of: dict[str, dict[str, Order]] = {}  # the same, by symbol
@@ -119,6 +120,9 @@ class ExecutionManager:
         self.broker.on_market(event)
         if isinstance(event, SessionEndEvent):
             self._session_close = None
+            due, self._expiring = self._expiring, []
+            for order, expired in due:
+                self._apply(order, expired)
         if isinstance(event, BarSliceEvent) and not event.corrected:
             if event.rows is not None and self._by_row:
                 self.portfolio.mark_rows(event.rows, event.bars.close)
@@ -388,6 +392,12 @@ class ExecutionManager:
         if order is None:  # a broker reporting an order this manager never sent
             self.counters["unknown_order_event"] += 1
             log.warning("order event for unknown order %s ignored", event.order_id)
+            return
+        closed = self._session_close
+        if event.status is OrderStatus.EXPIRED and closed is not None and event.time >= closed:
+            # the close's expiries take effect when the session ends, after its last bar
+            # and windows: a venue reports them as the last bar arrives, the backtest after
+            self._expiring.append((order, event))
             return
         self._apply(order, event)
 

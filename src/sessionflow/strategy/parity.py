@@ -20,11 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sessionflow.events import BatchEvent, SessionEndEvent
 from sessionflow.execution_manager import ExecutionManager, Order, OrderEvent, OrderStatus
 from sessionflow.portfolio import Portfolio
-from sessionflow.time_provider import Clock
+
+if TYPE_CHECKING:
+    from sessionflow.system_manager import SystemManager
 
 _ENDS = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
 
@@ -57,12 +60,14 @@ class EventEntry:
 
 @dataclass
 class ParityLog:
-    """Built by :func:`capture` as a run goes; :meth:`close` adds the final portfolio."""
+    """Built by :func:`capture` as a run goes; closed (orders and the final portfolio
+    taken, nothing more recorded) at the last session's end."""
 
     orders: list[OrderEntry] = field(default_factory=list)
     events: list[EventEntry] = field(default_factory=list)
     portfolio: dict[str, Any] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # order id -> its end at submit
+    closed: bool = False
 
     def close(self, em: ExecutionManager) -> ParityLog:
         self.orders = [
@@ -70,14 +75,18 @@ class ParityLog:
             for i, o in enumerate(em.orders)
         ]
         self.portfolio = portfolio_state(em.portfolio)
+        self.closed = True
         return self
 
 
-def capture(em: ExecutionManager, clock: Clock) -> ParityLog:
-    """A log that records ``em``'s fills and order ends as they are booked; call
-    ``close(em)`` after the run for the orders and the portfolio."""
+def capture(system: SystemManager, sessions: int) -> ParityLog:
+    """A log of ``system``'s orders, fills and order ends as they are booked, closed when
+    the ``sessions``-th session ends: what a run does after its sessions (the end-of-run
+    cancels, a live run's kill switch) is not compared. Register it after the strategy."""
+    em, clock = system.execution_manager, system.data_manager.clock
     log = ParityLog()
     seq: dict[str, int] = {}  # order id -> its place in submission order
+    ended = 0
 
     def seq_of(order: Order) -> int:
         for i in range(len(seq), len(em.orders)):
@@ -85,6 +94,8 @@ def capture(em: ExecutionManager, clock: Clock) -> ParityLog:
         return seq[order.id]
 
     def heard(order: Order, event: OrderEvent) -> None:
+        if log.closed:
+            return
         if event.status in _ENDS and len(order.events) == 1:  # its first event: at submit
             log.refused[order.id] = event.status.value
             return
@@ -96,7 +107,15 @@ def capture(em: ExecutionManager, clock: Clock) -> ParityLog:
         if event.status in _ENDS:
             log.events.append(EventEntry(clock.now(), n, ("end", event.status.value)))
 
+    def session_end(event: BatchEvent) -> None:
+        nonlocal ended
+        if isinstance(event, SessionEndEvent):
+            ended += 1
+            if ended == sessions:
+                log.close(em)
+
     em.on_update(heard)
+    system.on_batch(session_end)
     return log
 
 
@@ -144,13 +163,21 @@ def compare(backtest: ParityLog, live: ParityLog, decision_lag: timedelta) -> Di
     for i in range(max(len(backtest.events), len(live.events))):
         be = backtest.events[i] if i < len(backtest.events) else None
         le = live.events[i] if i < len(live.events) else None
-        if be != le:
+        if be != le and not _same_expiry(be, le, decision_lag):
             return Difference("events", i, be, le)
     for key in sorted(backtest.portfolio.keys() | live.portfolio.keys()):
         if backtest.portfolio.get(key) != live.portfolio.get(key):
             return Difference(f"portfolio {key}", 0, backtest.portfolio.get(key),
                               live.portfolio.get(key))  # fmt: skip
     return None
+
+
+def _same_expiry(b: EventEntry | None, lv: EventEntry | None, lag: timedelta) -> bool:
+    """A day order's expiry is booked when the session ends: live after the final check,
+    up to ``lag`` later than the backtest's close."""
+    if b is None or lv is None or (b.seq, b.what) != (lv.seq, lv.what):
+        return False
+    return b.what == ("end", "expired") and timedelta(0) <= lv.heard - b.heard <= lag
 
 
 def _same_order(b: OrderEntry, lv: OrderEntry, lag: timedelta) -> bool:

@@ -1,7 +1,8 @@
 """Run a strategy twice on stored sessions, as a backtest and live, and compare the logs.
 
-The live run is the real live path: the local data server (``FakeAlpaca``) streams the
-stored bars over Alpaca's websocket protocol, the live system receives them through
+The live run is the real live path, ``LiveStrategy`` (strategy/live.py, what
+``sessionflow live --strategy`` runs): the local data server (``FakeAlpaca``) streams
+the stored bars over Alpaca's websocket protocol, the live system receives them through
 alpaca-py, and the strategy's orders go through ``AlpacaBroker`` (alpaca-py's
 ``TradingClient`` and ``TradingStream``) to the local trading server, which fills them
 on the same stored bars with the backtest's fill model.
@@ -26,23 +27,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from alpaca.trading.client import TradingClient
-from alpaca.trading.stream import TradingStream
 from pydantic import SecretStr
 
 from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
-from sessionflow.execution_manager import FillModel, parse_commission, parse_slippage
+from sessionflow.execution_manager import FillModel, parse_slippage
 from sessionflow.execution_manager.alpaca_broker import AlpacaBroker
 from sessionflow.models import MINUTE, Bar
 from sessionflow.store import DuckDBStore, Store
 from sessionflow.strategy.base import Strategy
-from sessionflow.strategy.loader import merged_params
+from sessionflow.strategy.live import BrokerSettings, LiveStrategy
 from sessionflow.strategy.parity import Difference, ParityLog, capture, compare
 from sessionflow.strategy.run import Backtest
-from sessionflow.strategy.runner import StrategyRunner
 from sessionflow.stream_coordinator.live import LiveCoordinator
-from sessionflow.system_manager import Settings, build_system
+from sessionflow.system_manager import Settings
 from sessionflow.testing.alpaca_server import FakeAlpaca, bar_msg
 from sessionflow.testing.feed_replay import LOCAL_KEY, LOCAL_SECRET
 from sessionflow.testing.trading_book import TradingBook
@@ -87,22 +85,23 @@ def run_parity(
     bt = Backtest(settings, strategy, params, store)
     source = bt.system.store
     try:
-        em, dm = bt.system.execution_manager, bt.system.data_manager
-        back = capture(em, dm.clock)
-        try:  # not Backtest.run: its statistics and end-of-run cancels are not compared
+        dm = bt.system.data_manager
+        sessions, symbols = list(dm.sessions), list(dm.symbols)
+        back = capture(bt.system, len(sessions))
+        try:  # not Backtest.run: its statistics are not compared
             bt.runner.start()
             bt.system.run()
             bt.runner.stop()
         except Exception as exc:
             raise ParityError(f"the backtest failed: {exc}") from exc
-        back.close(em)
-        sessions, symbols = list(dm.sessions), list(dm.symbols)
         lag = timedelta(seconds=settings.live.bar_grace_seconds)
         with tempfile.TemporaryDirectory(prefix="sf-parity-", dir=workdir) as tmp:
             live, bars = _live(settings, strategy, params, source, sessions, symbols, Path(tmp))
     finally:
         if store is None:
             source.close()
+    if not (back.closed and live.closed):
+        raise ParityError("a run ended before its last session did")
     return ParityOutcome(back, live, compare(back, live, lag), lag, len(sessions), bars)
 
 
@@ -176,16 +175,12 @@ def _live(
         data.add_rest_bars(bars)
         data.follow(clock.now)
         desk.add_bars(bars)
-        broker = AlpacaBroker(
-            TradingClient(key, secret, url_override=desk.url),
-            TradingStream(key, secret, url_override=desk.stream_url),
-            RUN_ID,
-            commission=parse_commission(t.commission),
-        )
         live = settings.live.model_copy(
             update={
                 "feed_url": data.ws_url,
                 "rest_url": data.rest_url,
+                "trading_url": desk.url,
+                "trading_stream_url": desk.stream_url,
                 "key_id": SecretStr(key),
                 "secret_key": SecretStr(secret),
                 "sessions": len(sessions),
@@ -196,15 +191,19 @@ def _live(
         config = settings.model_copy(
             update={"mode": "live", "store_path": str(tmp / "live.duckdb"), "live": live}
         )
-        parts = LiveParts(clock=clock, schedule=FixedSchedule(sessions), broker=broker)
-        system = build_system(config, store=store, live=parts)
+        run = LiveStrategy(
+            config,
+            strategy,
+            params,
+            BrokerSettings(run_id=RUN_ID, stop_wait_s=WAIT_S),
+            parts=LiveParts(clock=clock, schedule=FixedSchedule(sessions)),
+            environ={},
+            store=store,
+        )
+        system = run.system
         # the replay's sessions are known, as a backtest's are: no order after the last
         system.execution_manager.last_close = sessions[-1].close
-        name = f"sessionflow.strategy.{strategy.__name__}"
-        runner = StrategyRunner(
-            system, strategy(), merged_params(strategy, params), logging.getLogger(name)
-        )
-        log = capture(system.execution_manager, clock)
+        log = capture(system, len(sessions))
         seen = _Seen()
         system.on_batch(seen)
         coordinator = system.data_manager.coordinator
@@ -212,25 +211,27 @@ def _live(
         by_minute: dict[datetime, list[Bar]] = defaultdict(list)
         for b in bars:
             by_minute[b.ts].append(b)
-        broker.start()
-        try:
+        run.broker.start()
+        try:  # LiveStrategy.run's steps, with the stepping between start and end
             if not desk.wait_listeners(1, WAIT_S):
                 raise ParityError("live: the broker's trade_updates stream did not listen")
-            runner.start()
+            run.runner.start()
             system.start()
-            step = _Stepper(clock, desk, broker, data, seen, coordinator, grace, by_minute)
+            step = _Stepper(clock, desk, run.broker, data, seen, coordinator, grace, by_minute)
             for n, session in enumerate(sessions, 1):
                 step.session(session, n)
             if not system.wait(WAIT_S):
                 raise ParityError("live: the run did not end after its last session")
+            system.stop()
             if system.error is not None:
                 raise ParityError(f"live system failed: {system.error}") from system.error
-            runner.stop()
+            run.runner.stop()  # as a live run ends (its statistics are not compared)
+            run.wind_down("run ended")
         finally:
             system.stop()
-            _stop_broker(broker, desk)
+            _stop_broker(run.broker, desk)
             store.close()
-    return log.close(system.execution_manager), len(bars)
+    return log, len(bars)
 
 
 def _stop_broker(broker: AlpacaBroker, desk: FakeAlpacaTrading) -> None:
