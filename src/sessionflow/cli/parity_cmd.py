@@ -78,7 +78,7 @@ def parity(
         typer.echo(
             f"{cls.__name__}: {outcome.sessions} sessions, {outcome.bars:,} bars streamed live; "
             f"orders backtest {len(outcome.backtest.orders)}, live {len(outcome.live.orders)}; "
-            f"{fills} fills; final equity {outcome.backtest.portfolio.get('equity')}"
+            f"{fills} fills; final equity {float(outcome.backtest.portfolio['equity']):,.2f}"
         )
         typer.echo("parity: equal" if outcome.ok else f"parity: {outcome.difference}")
     if not outcome.ok:
