@@ -11,9 +11,11 @@ derived bar is made when the upkeep check announces that bar, ``bar_grace_second
 after the window's end, where the backtest decides at the window's end. So a live
 order's submission time may be later than the backtest's by up to ``decision_lag``
 (and the local trading server fills it on the bar that opened up to that long before
-it, ``TradingBook.fill_grace_s``). That is the whole tolerance: everything else (the
-order's terms, each fill's time, price, quantity and commission, the instant it was
-booked, each order's end, the portfolio to the cent) must be equal.
+it, ``TradingBook.fill_grace_s``). The session's end comes after the final check, so a
+day order's expiry at the close is booked up to the same lag later. That is the whole
+tolerance: everything else (the order's terms, each fill's time, price, quantity and
+commission, the instant it was booked, each order's end, the portfolio to the cent)
+must be equal.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class OrderEntry:
     seq: int
     submitted_at: datetime
     terms: tuple[Any, ...]  # symbol, side, type, quantity, limit, stop, tif
-    refused: str | None = None  # an order ended as it was submitted (rejected): how
+    refused: str | None = None  # ended as submitted: rejected, or a day order at the close
 
     def __str__(self) -> str:
         end = f" {self.refused} at once" if self.refused else ""
