@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -65,17 +66,20 @@ def venue(store_path: Path, symbols: list[str], start: time, rate: float) -> Ite
                              key=LOCAL_KEY, secret=LOCAL_SECRET).start()  # fmt: skip
     desk.add_bars(plan.bars)
     desk.run_clock(0.02)
+    streaming: list[Future[None] | None] = []
     replaying = threading.Thread(
-        target=start_replay, args=(data, plan, rate), kwargs={"timeout": WAIT, "clock": clock},
-        daemon=True,
-    )  # fmt: skip
+        target=lambda: streaming.append(start_replay(data, plan, rate, WAIT, clock)), daemon=True
+    )
     replaying.start()
     try:
         yield Venue(data, desk, clock, rate)
     finally:
         desk.close()
-        data.close()
         replaying.join(WAIT)
+        for future in streaming:
+            if future is not None:
+                future.cancel()  # the rest of the session is not needed
+        data.close()
 
 
 def live_settings(v: Venue, store: Path, symbols: list[str], **trading: Any) -> Settings:
@@ -129,7 +133,7 @@ class Trading:
         """``SystemManager.stop`` (what Ctrl-C and the dashboard call), then the kill switch."""
         self.run.system.stop()
         assert self._thread is not None
-        self._thread.join(WAIT)
+        self._thread.join(3 * WAIT)  # the kill switch waits up to WAIT per step
         assert not self._thread.is_alive(), "the live run did not end"
         if self.error is not None:
             raise self.error

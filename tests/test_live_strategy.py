@@ -4,7 +4,14 @@ websockets; a short replayed window of the demo store's 2024-12-02 session."""
 
 from __future__ import annotations
 
+import contextlib
+import re
+import shlex
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 from datetime import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,9 +33,11 @@ from sessionflow.strategy.live import (
 from sessionflow.system_manager import Settings
 from tests.live_trading_support import live_settings, trade, venue
 from tests.strategies import Crossover
+from tests.test_feed_server import CLI, ROOT, WAIT, Lines, _env
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "QQQ", "SPY"]
 RATE = 120.0  # replay speed: a minute is half a second
+FAST = 240  # the documented command's 60x, for the test
 
 
 def _live_store(tmp_path: Path, demo_store_path: Path) -> Path:
@@ -169,3 +178,73 @@ def test_the_cli_says_strategy_options_need_a_strategy() -> None:
     done = CliRunner().invoke(app, ["live", "--symbols", "AAPL", "--flatten-on-stop"])
     assert done.exit_code == 2
     assert "need --strategy" in done.stderr
+
+
+def _free_ports(n: int) -> int:
+    """A port N with N..N+n-1 free (the local servers take consecutive ports)."""
+    for _ in range(50):
+        with contextlib.ExitStack() as held:
+            first = held.enter_context(socket.socket())
+            first.bind(("127.0.0.1", 0))
+            base = int(first.getsockname()[1])
+            try:
+                for k in range(1, n):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", base + k))
+            except OSError:
+                continue
+        return base
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
+def _documented() -> tuple[list[str], list[str], dict[str, str]]:
+    """docs/live.md's commands: the feed-server's argv, live's argv and live's variables."""
+    text = (ROOT / "docs" / "live.md").read_text()
+    (block,) = re.findall(r"^```sh\n(make setup demo.*?)^```", text, re.S | re.M)
+    lines = block.replace("\\\n", " ").splitlines()
+    server = shlex.split(next(x for x in lines if "feed-server" in x).rstrip("& "))
+    words = shlex.split(next(x for x in lines if " live " in x))
+    env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
+    live = [w for w in words if w not in {f"{k}={v}" for k, v in env.items()}]
+    return server, live, env
+
+
+def test_the_documented_command_trades_the_crossover_on_the_local_servers(
+    tmp_path: Path, demo_store_path: Path
+) -> None:
+    server_argv, live_argv, keys = _documented()
+    assert server_argv[0] == live_argv[0] == ".venv/bin/sessionflow"
+    base = _free_ports(4)
+    ports = {str(8765 + k): str(base + k) for k in range(4)}
+    ports["60"] = str(FAST)  # --speed and --clock-rate: the same replay, faster
+
+    def local(argv: list[str]) -> list[str]:
+        out = [sys.executable, "-c", CLI]
+        for word in argv[1:]:
+            for doc, free in ports.items():
+                word = word.replace(f":{doc}", f":{free}") if word != doc else free
+            out.append(word)
+        return out
+
+    (tmp_path / "data").mkdir()
+    shutil.copyfile(demo_store_path, tmp_path / "data" / "sessionflow.duckdb")  # make demo
+    shutil.copyfile(demo_store_path, tmp_path / "data" / "live.duckdb")  # the cp
+    (tmp_path / "tests").mkdir()
+    shutil.copyfile(ROOT / "tests" / "strategies.py", tmp_path / "tests" / "strategies.py")
+    server = subprocess.Popen(local(server_argv), cwd=tmp_path, env=_env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        Lines(server).until("waiting for a client")
+        live = subprocess.run(local(live_argv), cwd=tmp_path, env={**_env(), **keys},
+                              capture_output=True, text=True, timeout=WAIT * 4)  # fmt: skip
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=WAIT)
+    assert live.returncode == 0, live.stderr
+    assert f"live: trading endpoint: paper, http://127.0.0.1:{base + 2} (from the settings)" in (
+        live.stderr)  # fmt: skip
+    fills = re.search(r"│ fills\s+│\s+(\d+) │", live.stdout)
+    assert fills is not None, live.stdout
+    assert int(fills[1]) > 0, live.stdout
+    # orders decided on the last 5m bar (published after the close) wait at the venue for
+    # the next open: the end of the run cancels them, and the venue confirms each
+    assert re.search(r"^live: stop: \d+ open order\(s\) cancelled$", live.stderr, re.M)

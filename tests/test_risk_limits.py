@@ -61,7 +61,8 @@ def test_max_position_value_counts_open_orders_and_lets_a_reduction_pass() -> No
     assert (second.reason or "").startswith("max_position_value: buy 41 SPY makes the position 101")
     em.on_market(bar_slice(T0, 100.0, 100.0, 100.0, 100.0))  # both fill: 100 held
     assert em.portfolio.position("SPY").quantity == 100
-    assert em.submit("SPY", "sell", 30).status is OrderStatus.ACCEPTED  # reduces: passes
+    # reduces the position: passes though 90 shares at its limit price are 13,500
+    assert em.submit("SPY", "sell", 10, limit=150.0).status is OrderStatus.ACCEPTED
     assert em.submit("AAPL", "buy", 100).status is OrderStatus.ACCEPTED  # per symbol
     assert em.rejections["max_position_value"] == 1
 

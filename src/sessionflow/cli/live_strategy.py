@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 
 from sessionflow.cli import strategy_cmd
+from sessionflow.cli.live_cmd import LiveProgress
 from sessionflow.cli.shutdown import quiet_stop_log
 from sessionflow.data_manager.live import LiveParts
 from sessionflow.results.writers import FORMATS
@@ -46,6 +47,7 @@ def run_strategy(
     broker = BrokerSettings(opts.live_money, opts.run_id, opts.flatten_on_stop)
     run = LiveStrategy(settings, cls, given, broker, parts=parts)
     typer.echo(f"live: {run.endpoint.describe()}; run id {run.broker.run_id}", err=True)
+    run.system.on_batch(LiveProgress(run.system.calendar.tz))
     with quiet_stop_log():
         result = run.run()
     typer.echo(f"live: {run.stop_summary.line()}", err=True)

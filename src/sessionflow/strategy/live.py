@@ -18,6 +18,8 @@ the broker in ``LiveParts``). What live adds:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -217,7 +219,26 @@ class LiveStrategy(Backtest):
         try:
             return super().run()
         finally:
-            self.broker.stop()
+            sdk = logging.getLogger(TradingStream.__module__)
+            quiet = _OurClose()
+            sdk.addFilter(quiet)
+            try:
+                self._stop_stream()
+                self.broker.stop()
+            finally:
+                sdk.removeFilter(quiet)
+
+    def _stop_stream(self) -> None:
+        """The SDK sees its stop flag only between 5 s receive timeouts: closing the socket
+        once the flag is set ends its loop at once (stop() then joins a finished thread)."""
+        stream = self.broker.stream
+        loop = stream._loop
+        if loop is None or not loop.is_running():
+            return
+        stream.stop()
+        closing = asyncio.run_coroutine_threadsafe(stream.close(), loop)
+        with contextlib.suppress(Exception):  # already closed or the loop gone: stopped
+            closing.result(self.broker_settings.timeout_s)
 
     def wind_down(self, why: str) -> None:
         """The kill switch (the coordinator has stopped: this thread alone drives the
@@ -273,6 +294,13 @@ class LiveStrategy(Backtest):
             if left <= 0 or not self.broker.wait_received(heard + 1, left):
                 self.broker.drain()
                 return done()
+
+
+class _OurClose(logging.Filter):
+    """Drops the SDK's "websocket error, restarting" warning for the close we made."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "restarting" not in record.getMessage()
 
 
 def _field(answer: Any, name: str) -> Any:
