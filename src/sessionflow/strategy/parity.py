@@ -57,7 +57,8 @@ class EventEntry:
     what: tuple[Any, ...]  # ("fill", time, qty, price, commission) or ("end", status)
 
     def __str__(self) -> str:
-        return f"heard {self.heard:%Y-%m-%d %H:%M:%S}Z order {self.seq} {self.what}"
+        what = ", ".join(f"{x:%H:%M}Z" if isinstance(x, datetime) else str(x) for x in self.what)
+        return f"heard {self.heard:%Y-%m-%d %H:%M:%S}Z order {self.seq} ({what})"
 
 
 @dataclass
