@@ -121,6 +121,8 @@ def feed_server(
         if desk is not None:
             _say(f"trading REST {desk.url}  stream {desk.stream_url} (cash {cash:,.2f}):")
             _say(f"  TradingClient(key, secret, url_override={desk.url!r})")
+            _say(f"  to trade a strategy, add to the live command: --trading-url {desk.url} "
+                 f"--trading-stream-url {desk.stream_url} --strategy FILE.py:Class")  # fmt: skip
         _serve(server, plan, speed, clock, desk)
     except KeyboardInterrupt:
         _say("stopped")

@@ -176,23 +176,82 @@ def live(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the result as JSON to stdout")
     ] = False,
+    strategy: Annotated[
+        str | None,
+        typer.Option("--strategy", help="trade a strategy: FILE.py:Class (docs/live.md)"),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="strategy parameter NAME=VALUE (repeat for more)"),
+    ] = None,
+    commission: Annotated[
+        str | None, typer.Option(help="commission model for the results (as for backtest)")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write orders, fills, equity here")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet for --output")] = "csv",
+    trading_url: Annotated[
+        str | None, typer.Option(help="Trading API URL (default Alpaca's paper endpoint)")
+    ] = None,
+    trading_stream_url: Annotated[
+        str | None, typer.Option(help="trade_updates websocket URL (default: beside it)")
+    ] = None,
+    live_money: Annotated[
+        bool,
+        typer.Option(help="trade real money (also needs SESSIONFLOW_LIVE_MONEY=yes)"),
+    ] = False,
+    flatten_on_stop: Annotated[
+        bool, typer.Option(help="at stop also close positions with market orders")
+    ] = False,
+    run_id: Annotated[str | None, typer.Option(help="client order id prefix")] = None,
+    max_order_value: Annotated[float | None, typer.Option(help="risk: per order")] = None,
+    max_position_value: Annotated[
+        float | None, typer.Option(help="risk: per symbol, open orders included")
+    ] = None,
+    max_orders_per_minute: Annotated[int | None, typer.Option(help="risk: order rate")] = None,
+    daily_loss_limit: Annotated[
+        float | None, typer.Option(help="risk: stop new exposure after this loss in a session")
+    ] = None,
 ) -> None:
-    """Stream live bars into per-session state; print each session's report when it ends."""
-    given = {"feed_url": feed_url, "rest_url": rest_url, "feed": feed, "sessions": sessions}
+    """Stream live bars into per-session state; print each session's report when it ends.
+    With --strategy, trade it through Alpaca's Trading API (paper by default)."""
+    given = {"feed_url": feed_url, "rest_url": rest_url, "feed": feed, "sessions": sessions,
+             "trading_url": trading_url, "trading_stream_url": trading_stream_url}  # fmt: skip
     live_over: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     live_over.update({k: True for k, v in (("quotes", quotes), ("trades", trades)) if v})
+    risk = {"max_order_value": max_order_value, "max_position_value": max_position_value,
+            "max_orders_per_minute": max_orders_per_minute, "daily_loss_limit": daily_loss_limit,
+            "commission": commission}  # fmt: skip
+    trading_over = {k: v for k, v in risk.items() if v is not None}
     try:
+        if strategy is None:
+            extra = (param, output, trading_url, trading_stream_url, run_id, *risk.values())
+            if any(x is not None for x in extra) or live_money or flatten_on_stop:
+                raise ValueError(
+                    "--param, --commission, --output, --trading-url, --live-money, "
+                    "--flatten-on-stop, --run-id and the risk limits need --strategy"
+                )
         settings = Settings.load(
             config,
             mode="live",
             store_path=store,
             symbols=parse_symbols(symbols),
             live=live_over,
+            trading=trading_over or None,
         )
         clock = None
         if clock_start is not None or clock_rate != 1.0:
             start = _clock_start(clock_start) if clock_start else None
             clock = WallTimeClock(start, clock_rate, hold=True)  # runs once connected
+        if strategy is not None:
+            from sessionflow.cli.live_strategy import StrategyOptions, run_strategy
+
+            opts = StrategyOptions(strategy, param or [], output, fmt, live_money,
+                                   flatten_on_stop, run_id)  # fmt: skip
+            with one_line_logs():
+                run_strategy(settings, opts, as_json, LiveParts(clock=clock))
+            return
         with one_line_logs():
             code = run_live(settings, as_json, LiveParts(clock=clock))
     except (FeedError, ValueError, FileNotFoundError) as exc:

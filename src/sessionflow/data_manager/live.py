@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sessionflow.data_upkeep import SessionLoader, UpkeepWorker
 from sessionflow.data_upkeep.worker import GapFillSource
@@ -33,6 +34,9 @@ from sessionflow.time_provider import ExchangeCalendar
 from sessionflow.time_provider.live_clock import WaitableClock, WallTimeClock
 from sessionflow.time_provider.schedule import CalendarSchedule, SessionSchedule
 
+if TYPE_CHECKING:
+    from sessionflow.execution_manager.broker import Broker
+
 DELAYED_SIP_S = 15 * 60.0  # delayed_sip sends each bar this much after its minute
 
 
@@ -45,6 +49,7 @@ class LiveParts:
     feed: Feed | None = None
     fill_source: GapFillSource | None = None
     environ: Mapping[str, str] | None = None  # where APCA_API_* keys are looked up
+    broker: Broker | None = None  # a venue's broker (strategy/live.py); None: the fill model
 
 
 def build_live(

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
+from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
 from sessionflow.execution_manager.backtest_broker import BacktestBroker, bar_finder
 from sessionflow.execution_manager.bounds import BuyingPowerBounds
 from sessionflow.execution_manager.broker import Broker
@@ -34,6 +34,7 @@ from sessionflow.execution_manager.orders import (
     TimeInForce,
     money,
 )
+from sessionflow.execution_manager.risk import PreTradeRisk
 from sessionflow.models import SymbolError, normalize_symbol
 from sessionflow.portfolio import Portfolio
 from sessionflow.time_provider import Clock
@@ -65,6 +66,7 @@ class ExecutionManager:
         limits: RiskLimits | None = None,
         last_close: datetime | None = None,
         actions: Callable[[], Sequence[Action]] = list,
+        risk: PreTradeRisk | None = None,
     ) -> None:
         self.broker = broker
         self.portfolio = portfolio
@@ -77,7 +79,10 @@ class ExecutionManager:
         self._clock = clock
         self._price = price
         self.limits = limits or RiskLimits()
+        self.risk = risk or PreTradeRisk()  # order value, position value, rate, daily loss
         self.last_close = last_close  # backtest: no order is accepted from then on
+        self._session_close: datetime | None = None  # of the session under way (see submit)
+        self._expiring: list[tuple[Order, OrderEvent]] = []  # see _on_event
         self.orders: list[Order] = []  # every order, in submission order
         self._open: dict[str, Order] = {}  # the open ones, in submission order
         self._open_of: dict[str, dict[str, Order]] = {}  # the same, by symbol
@@ -110,8 +115,14 @@ class ExecutionManager:
         (through the order events) and marks its positions at the new closes."""
         self._version += 1  # prices move: the held buying power is summed anew
         if isinstance(event, SessionStartEvent):
+            self._session_close = event.close
             self._begin_session(event)
         self.broker.on_market(event)
+        if isinstance(event, SessionEndEvent):
+            self._session_close = None
+            due, self._expiring = self._expiring, []
+            for order, expired in due:
+                self._apply(order, expired)
         if isinstance(event, BarSliceEvent) and not event.corrected:
             if event.rows is not None and self._by_row:
                 self.portfolio.mark_rows(event.rows, event.bars.close)
@@ -163,6 +174,7 @@ class ExecutionManager:
                 self.portfolio.apply_dividend(a.symbol, a.dividend)
             for listener in self._action_listeners:
                 listener(a, event.time)
+        self.risk.begin_session(self.portfolio.equity)
 
     def get(self, order_id: str) -> Order | None:
         return self._by_id.get(order_id)
@@ -219,6 +231,12 @@ class ExecutionManager:
             self._reject(order, *reason, now)
             return order
         order.tif = TimeInForce(tif)
+        closed = self._session_close
+        if order.tif is TimeInForce.DAY and closed is not None and now >= closed:
+            # decided on the session's last bar or window (live: just after the close)
+            why = "day order placed at the close"
+            self._apply(order, OrderEvent(order.id, OrderStatus.EXPIRED, now, reason=why))
+            return order
         version, held = self._version, self._held_power
         self._held_power = None  # an order placed while this one is sent sums anew
         self.broker.submit(order, now)
@@ -299,7 +317,14 @@ class ExecutionManager:
         ref = self._reference_price(order)
         if ref is None:
             return RejectReason.UNTRADED_SYMBOL, f"{sym} has no price yet (no bar, no history)"
-        return self._exposure_problem(order, ref)
+        found = self._exposure_problem(order, ref)
+        if found is None and self.risk.active:  # last: a refused order is not counted sent
+            mine = self._open_of.get(sym, {}).values()
+            before = self.portfolio.quantity(sym) + sum(
+                o.side.sign * o.remaining for o in mine if o is not order
+            )
+            found = self.risk.check(order, ref, before, self.portfolio.equity, now)
+        return found
 
     def _reference_price(self, order: Order) -> Decimal | None:
         """What the order is priced at for buying power: its limit, its stop, else the
@@ -367,6 +392,12 @@ class ExecutionManager:
         if order is None:  # a broker reporting an order this manager never sent
             self.counters["unknown_order_event"] += 1
             log.warning("order event for unknown order %s ignored", event.order_id)
+            return
+        closed = self._session_close
+        if event.status is OrderStatus.EXPIRED and closed is not None and event.time >= closed:
+            # the close's expiries take effect when the session ends, after its last bar
+            # and windows: a venue reports them as the last bar arrives, the backtest after
+            self._expiring.append((order, event))
             return
         self._apply(order, event)
 

@@ -79,6 +79,10 @@ class RejectReason(enum.Enum):
     INSUFFICIENT_BUYING_POWER = "insufficient_buying_power"
     SHORT_SALE = "short_sale_not_allowed"
     AFTER_LAST_SESSION = "after_last_session"
+    MAX_ORDER_VALUE = "max_order_value"  # the pre-trade risk limits (risk.py)
+    MAX_POSITION_VALUE = "max_position_value"
+    ORDER_RATE = "max_orders_per_minute"
+    DAILY_LOSS_LIMIT = "daily_loss_limit"
 
 
 @dataclass

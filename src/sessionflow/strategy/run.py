@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from sessionflow.data_manager.live import LiveParts
 from sessionflow.execution_manager import OrderStatus
 from sessionflow.results import BacktestResult, Recorder, compute_statistics, round_trips
 from sessionflow.results.result import fills_of
@@ -44,12 +45,13 @@ class Backtest:
         strategy: type[Strategy],
         params: dict[str, Any] | None = None,
         store: Store | None = None,
+        live: LiveParts | None = None,
     ) -> None:
         if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
             raise TypeError(f"{strategy!r} is not a sessionflow.Strategy subclass")
         self.strategy_class = strategy
         self.params = merged_params(strategy, params)
-        self.system: SystemManager = build_system(settings, store)
+        self.system: SystemManager = build_system(settings, store, live=live)
         self.recorder = Recorder(self.system.portfolio)
         self.system.on_batch(self.recorder.on_event)
         log = logging.getLogger(f"sessionflow.strategy.{strategy.__name__}")
@@ -78,10 +80,13 @@ class Backtest:
             except StrategyError:
                 failure = self.runner.failure
         complete = failure is None and not interrupted
-        em = self.system.execution_manager
-        why = "run ended" if complete else "run stopped early"
-        em.cancel_all(why)
+        self.wind_down("run ended" if complete else "run stopped early")
         return self._result(complete, interrupted, failure)
+
+    def wind_down(self, why: str) -> None:
+        """Cancel the open orders (the backtest broker confirms at once; a live run waits
+        for the venue, strategy/live.py)."""
+        self.system.execution_manager.cancel_all(why)
 
     def _result(
         self, complete: bool, interrupted: bool, failure: StrategyError | None

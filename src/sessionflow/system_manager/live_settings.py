@@ -18,6 +18,10 @@ class LiveSettings(BaseModel):
 
     feed_url: str | None = None  # None: Alpaca's wss://stream.data.alpaca.markets/v2/<feed>
     rest_url: str | None = None  # None: https://data.alpaca.markets
+    # Trading API (live --strategy): None: Alpaca's paper endpoint (or live money, asked
+    # for twice); the stream defaults to ws(s)://<trading_url host>/stream
+    trading_url: str | None = None
+    trading_stream_url: str | None = None
     feed: Literal["iex", "sip", "delayed_sip"] = "iex"
     key_id: SecretStr | None = None
     secret_key: SecretStr | None = None

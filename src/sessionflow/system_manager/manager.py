@@ -23,12 +23,14 @@ from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BatchEvent, Event
 from sessionflow.execution_manager import (
     BacktestBroker,
+    Broker,
     ExecutionManager,
     FillModel,
     RiskLimits,
     parse_commission,
     parse_slippage,
 )
+from sessionflow.execution_manager.risk import PreTradeRisk, TradeLimits
 from sessionflow.portfolio import Portfolio
 from sessionflow.store import Store, is_url, open_store
 from sessionflow.store.errors import missing_store
@@ -149,7 +151,8 @@ class SystemManager:
             upkeep_jitter=jitter,
             live=live,
         )
-        self.execution_manager = build_execution(settings, self.data_manager)
+        venue = None if live is None else live.broker
+        self.execution_manager = build_execution(settings, self.data_manager, venue)
         self.portfolio = self.execution_manager.portfolio
         # first of all consumers: orders are matched and the portfolio marked before
         # anyone sees an instant (docs/architecture.md, where an order fills)
@@ -304,18 +307,27 @@ class SystemManager:
         self._done.set()
 
 
-def build_execution(settings: Settings, data: DataManager) -> ExecutionManager:
+def build_execution(
+    settings: Settings, data: DataManager, venue: Broker | None = None
+) -> ExecutionManager:
     """The trading half: portfolio, broker and ExecutionManager from ``[trading]`` settings.
 
-    Live runs use the same simulated broker over the live bars until a venue broker
-    exists (paper trading on the local fill model).
+    ``venue``: a live venue's broker (``sessionflow live --strategy``); without one,
+    orders fill by the backtest's fill model, over live bars too.
     """
     t = settings.trading
-    broker = BacktestBroker(
-        data.symbols,
-        FillModel(t.max_volume_share, t.market_at_quote),
-        parse_commission(t.commission),
-        parse_slippage(t.slippage),
+    broker: Broker
+    if venue is not None:
+        broker = venue
+    else:
+        broker = BacktestBroker(
+            data.symbols,
+            FillModel(t.max_volume_share, t.market_at_quote),
+            parse_commission(t.commission),
+            parse_slippage(t.slippage),
+        )
+    limits = TradeLimits(
+        t.max_order_value, t.max_position_value, t.max_orders_per_minute, t.daily_loss_limit
     )
     sd = data.session_data
     known = frozenset(sd.symbols)  # a set: ``in`` a tuple of every symbol was a scan per order
@@ -328,6 +340,7 @@ def build_execution(settings: Settings, data: DataManager) -> ExecutionManager:
         RiskLimits(t.max_quantity, t.allow_short),
         last_close=data.sessions[-1].close if data.sessions else None,
         actions=lambda: sd.applied_actions,
+        risk=PreTradeRisk(limits),
     )
 
 

@@ -28,6 +28,11 @@ class TradingSettings(BaseModel):
     max_volume_share: float | None = Field(default=DEFAULT_MAX_VOLUME_SHARE, gt=0, le=1)
     # market orders fill at the stored quote's ask/bid instead of the next bar's open
     market_at_quote: bool = False
+    # pre-trade risk limits (execution_manager/risk.py); None: off
+    max_order_value: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_position_value: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_orders_per_minute: int | None = Field(default=None, ge=1)
+    daily_loss_limit: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     commission: str = "zero"
     slippage: str = "zero"
 
