@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,16 @@ from sessionflow.demo import build_demo_store
 from sessionflow.store import DuckDBStore
 from sessionflow.time_provider import ExchangeCalendar
 from tests.pg_support import PgServer, pg_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Children must be able to receive Ctrl-C. A shell starts a background job (``make test
+    &``, ``nohup``) with SIGINT ignored, and an ignored signal survives exec: every child the
+    Ctrl-C tests start would then run to the end and exit 0. Python's own handler here makes
+    the children start with the default again."""
+    del config
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
