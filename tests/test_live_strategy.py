@@ -37,7 +37,6 @@ from tests.test_feed_server import CLI, ROOT, WAIT, Lines, _env
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "QQQ", "SPY"]
 RATE = 120.0  # replay speed: a minute is half a second
-FAST = 240  # the documented command's 60x, for the test
 
 
 def _live_store(tmp_path: Path, demo_store_path: Path) -> Path:
@@ -215,7 +214,6 @@ def test_the_documented_command_trades_the_crossover_on_the_local_servers(
     assert server_argv[0] == live_argv[0] == ".venv/bin/sessionflow"
     base = _free_ports(4)
     ports = {str(8765 + k): str(base + k) for k in range(4)}
-    ports["60"] = str(FAST)  # --speed and --clock-rate: the same replay, faster
 
     def local(argv: list[str]) -> list[str]:
         out = [sys.executable, "-c", CLI]
