@@ -43,7 +43,7 @@ def test_figures_cover_every_round_and_pass(check_json: dict[str, Any]) -> None:
     assert fig["determinism_runs"] == 2 and fig["determinism_identical"] is True
     assert fig["stress_iterations"] == 1 and fig["stress_violations"] == 0
     assert fig["live_rounds"] == fig["live_rounds_passed"] == 1
-    assert fig["reference_rounds"] == 7
+    assert fig["reference_rounds"] == 8
     assert check_json["failures"] == []
 
 
@@ -60,6 +60,7 @@ def test_reference_rounds_compare_values_and_sharding_waits_for_its_flag(
         assert r["status"] == ("skipped" if no_pg and name == "PostgreSQL" else "pass"), r
     assert "5880 exported 1m bars as of 2024-12-04" in rounds["corporate actions"]["compared"]
     assert "/api/bars at 1m, 5m, 7m, 60m" in rounds["dashboard"]["compared"]
+    assert "2 sessions" in rounds["parity"]["compared"], rounds["parity"]
 
 
 def test_rounds_replay_quotes_ticks_and_extended_hours_and_live_matches_the_server(

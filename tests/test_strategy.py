@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -180,6 +180,39 @@ def test_loading_names_the_file_line_or_class_that_is_wrong(tmp_path: Path) -> N
         ) as err:
             load_strategy(spec)
         assert "\n" not in str(err.value)
+
+
+class AtTheClose(Strategy):
+    """A day limit resting below the market all session, then orders on the last bar."""
+
+    open_at_last_bar: ClassVar[list[int]] = []
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        if not ctx.open_orders() and not ctx.portfolio.positions and bar.ts.minute == 30:
+            ctx.buy("SPY", 1, limit=1.0)
+        if ctx.now == datetime(2024, 11, 29, 18, tzinfo=UTC):  # the early close
+            self.open_at_last_bar.append(len(ctx.open_orders()))
+            ctx.buy("SPY", 2)
+            ctx.buy("SPY", 3, tif="gtc")
+
+
+def test_a_day_order_placed_on_the_last_bar_expires_at_once_and_a_gtc_one_lives_on(
+    demo_store_path: Path,
+) -> None:
+    """At the close (docs/live.md, Parity): a resting day order is still open on the last
+    bar and expires with the session's end; a day order decided on that bar expires at
+    once (live it would reach the venue after the close); a gtc one meets the next open."""
+    settings = demo_settings(demo_store_path, symbols=["SPY"], start=date(2024, 11, 29),
+                             end=date(2024, 12, 2))  # fmt: skip
+    result = run_backtest(settings, AtTheClose)
+    resting, day, gtc = result.orders[:3]
+    close = datetime(2024, 11, 29, 18, tzinfo=UTC)
+    assert AtTheClose.open_at_last_bar == [1]
+    assert resting.status is OrderStatus.EXPIRED and resting.updated_at == close
+    assert day.status is OrderStatus.EXPIRED and day.reason == "day order placed at the close"
+    assert [e.status for e in day.events] == [OrderStatus.EXPIRED]
+    assert gtc.status is OrderStatus.FILLED
+    assert result.fills[0].time == datetime(2024, 12, 2, 14, 30, tzinfo=UTC)
 
 
 class AfterClose(Strategy):

@@ -1,8 +1,9 @@
-"""The seven reference rounds of ``sessionflow check``, in order, on the check's work folder.
+"""The eight reference rounds of ``sessionflow check``, in order, on the check's work folder.
 
 Each compares a feature's values with a reference worked out another way
 (:mod:`sessionflow.check.rounds`): corporate actions, export, PostgreSQL, store
-copy, sharding, the dashboard and the import conflict policy. One private PostgreSQL
+copy, sharding, the dashboard, the import conflict policy and live/backtest parity
+(two sessions live on the local data and trading servers). One private PostgreSQL
 server serves the two rounds that need it and is stopped when they are done. The
 sharding round starts a 2-process Dask cluster and replays four times (20-30 s on 2
 busy cores), so ``check`` runs it only when asked (``--sharding``); the tests always do.
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 from sessionflow.check.actions_round import run_actions_round
 from sessionflow.check.conflict_round import run_conflict_round
 from sessionflow.check.export_round import run_export_round
+from sessionflow.check.parity_round import run_parity_round
 from sessionflow.check.rounds import SKIPPED, EngineRun, RoundResult, engine_run
 from sessionflow.check.shard_round import run_shard_round
 from sessionflow.check.store_rounds import private_postgres, run_copy_round, run_postgres_round
@@ -33,7 +36,9 @@ ROUNDS = (
     "sharding",
     "dashboard",
     "import conflict policy",
+    "parity",
 )
+PARITY_END = date(2024, 11, 29)  # 11-27, the 11-28 holiday, the 11-29 early close
 
 
 def run_reference_rounds(
@@ -73,4 +78,6 @@ def run_reference_rounds(
     out.append(run_dashboard_round(store_path, names, CHECK_START, CHECK_END, calendar))
     say("reference: import conflict policy")
     out.append(run_conflict_round(workdir / "conflicts", calendar))
+    say("reference: parity (live on the local servers = backtest)")
+    out.append(run_parity_round(workdir / "parity", store_path, names[:2], CHECK_START, PARITY_END))
     return out

@@ -6,9 +6,8 @@ Run 'sessionflow COMMAND -h' for a command's options; exit codes are in docs/cli
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -19,6 +18,7 @@ from sessionflow.cli import (
     check_cmd,
     import_cmd,
     live_cmd,
+    parity_cmd,
     progress,
     report_cmd,
     sharded,
@@ -31,9 +31,9 @@ from sessionflow.cli.feed_server_cmd import feed_server
 from sessionflow.cli.options import (
     calendar_option,
     check_output,
+    load_settings,
     one_line,
     output_format,
-    parse_symbols,
     print_version,
 )
 from sessionflow.cli.risk_options import (
@@ -110,32 +110,6 @@ ShardSymbolsOpt = Annotated[
     typer.Option("--shard-symbols", min=1, help="symbols per shard when sharded (default 500)"),
 ]
 ShardErrors = (ValueError, FileNotFoundError, ClusterError, ShardError)
-
-
-def _settings(
-    config: Path | None,
-    store: str | None,
-    symbols: str | None,
-    start: str | None,
-    end: str | None,
-    **extra: Any,
-) -> Settings:
-    """Settings from a config file plus the command's options (unset options are ignored)."""
-    return Settings.load(
-        config,
-        store_path=store,
-        symbols=parse_symbols(symbols),
-        start=_day("--start", start),
-        end=_day("--end", end),
-        **extra,
-    )
-
-
-def _day(option: str, text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError as exc:
-        raise ValueError(f"{option} {text!r} is not a YYYY-MM-DD date ({exc})") from None
 
 
 def _warn_coverage(reports: list[SessionReport]) -> None:
@@ -265,7 +239,7 @@ def backtest(
     shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
         shards.check_given()
-        settings = _settings(config, store, symbols, start, end, speed=speed)
+        settings = load_settings(config, store, symbols, start, end, speed=speed)
         if strategy is None:
             trading = (param, cash, commission, slippage, output)
             if any(x is not None for x in trading) or risk:
@@ -439,7 +413,7 @@ def report(
         kind = output_format(output, fmt)
         if output is not None:
             check_output(output)
-        settings = _settings(config, store, symbols, start, end)
+        settings = load_settings(config, store, symbols, start, end)
         if shards.active:
             reports, filled, tz = report_cmd.run_sharded_report(settings, shards)
         else:
@@ -464,6 +438,7 @@ def report(
 app.command()(live_cmd.live)
 app.command()(check_cmd.check)
 app.command("feed-server")(feed_server)
+app.command()(parity_cmd.parity)
 app.command()(serve)
 
 

@@ -7,14 +7,49 @@ error must reach the user as one line, not pydantic's multi-line report.
 
 from __future__ import annotations
 
+from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import ValidationError
 
 from sessionflow.models import SymbolError, normalize_symbol
 from sessionflow.time_provider import ExchangeCalendar
+
+if TYPE_CHECKING:
+    from sessionflow.system_manager import Settings
+
+
+def parse_day(option: str, text: str | None) -> date | None:
+    """``--start``/``--end``: a YYYY-MM-DD date, or None when not given."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ValueError(f"{option} {text!r} is not a YYYY-MM-DD date") from None
+
+
+def load_settings(
+    config: Path | None,
+    store: str | None,
+    symbols: str | None,
+    start: str | None,
+    end: str | None,
+    **extra: Any,
+) -> Settings:
+    """Settings from a config file plus a command's store, symbol and date options (unset
+    options are ignored); ValueError on a bad one."""
+    from sessionflow.system_manager import Settings
+
+    return Settings.load(
+        config,
+        store_path=store,
+        symbols=parse_symbols(symbols),
+        start=parse_day("--start", start),
+        end=parse_day("--end", end),
+        **extra,
+    )
 
 
 def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | None:

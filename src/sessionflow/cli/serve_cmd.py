@@ -13,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
-from sessionflow.cli.options import one_line, parse_symbols
+from sessionflow.cli.options import load_settings, one_line
 from sessionflow.store import CommandStore, is_url, open_store
 from sessionflow.strategy import StrategyError
 from sessionflow.system_manager import Settings, SystemManager, build_system
@@ -38,13 +37,6 @@ SpeedOpt = Annotated[float | None, typer.Option(min=0, help="0 fast, 1 real time
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(2)
-
-
-def _day(option: str, text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        raise ValueError(f"{option} {text!r} is not a YYYY-MM-DD date") from None
 
 
 def _cookie_safe(token: str) -> bool:
@@ -119,12 +111,12 @@ def serve(
                 f"--token/{TOKEN_ENV}: use at least {MIN_TOKEN_CHARS} characters (a short "
                 "token can be guessed); leave it out to have one generated"
             )
-        settings = Settings.load(
+        settings = load_settings(
             config,
-            store_path=store,
-            symbols=parse_symbols(symbols),
-            start=_day("--start", start),
-            end=_day("--end", end),
+            store,
+            symbols,
+            start,
+            end,
             speed=speed,
         )
         name = settings.store_path

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sessionflow.corporate_actions.adjust import Action
-from sessionflow.events import BarSliceEvent, BatchEvent, SessionStartEvent
+from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
 from sessionflow.execution_manager.backtest_broker import BacktestBroker, bar_finder
 from sessionflow.execution_manager.bounds import BuyingPowerBounds
 from sessionflow.execution_manager.broker import Broker
@@ -81,6 +81,8 @@ class ExecutionManager:
         self.limits = limits or RiskLimits()
         self.risk = risk or PreTradeRisk()  # order value, position value, rate, daily loss
         self.last_close = last_close  # backtest: no order is accepted from then on
+        self._session_close: datetime | None = None  # of the session under way (see submit)
+        self._expiring: list[tuple[Order, OrderEvent]] = []  # see _on_event
         self.orders: list[Order] = []  # every order, in submission order
         self._open: dict[str, Order] = {}  # the open ones, in submission order
         self._open_of: dict[str, dict[str, Order]] = {}  # the same, by symbol
@@ -113,8 +115,14 @@ class ExecutionManager:
         (through the order events) and marks its positions at the new closes."""
         self._version += 1  # prices move: the held buying power is summed anew
         if isinstance(event, SessionStartEvent):
+            self._session_close = event.close
             self._begin_session(event)
         self.broker.on_market(event)
+        if isinstance(event, SessionEndEvent):
+            self._session_close = None
+            due, self._expiring = self._expiring, []
+            for order, expired in due:
+                self._apply(order, expired)
         if isinstance(event, BarSliceEvent) and not event.corrected:
             if event.rows is not None and self._by_row:
                 self.portfolio.mark_rows(event.rows, event.bars.close)
@@ -223,6 +231,12 @@ class ExecutionManager:
             self._reject(order, *reason, now)
             return order
         order.tif = TimeInForce(tif)
+        closed = self._session_close
+        if order.tif is TimeInForce.DAY and closed is not None and now >= closed:
+            # decided on the session's last bar or window (live: just after the close)
+            why = "day order placed at the close"
+            self._apply(order, OrderEvent(order.id, OrderStatus.EXPIRED, now, reason=why))
+            return order
         version, held = self._version, self._held_power
         self._held_power = None  # an order placed while this one is sent sums anew
         self.broker.submit(order, now)
@@ -378,6 +392,12 @@ class ExecutionManager:
         if order is None:  # a broker reporting an order this manager never sent
             self.counters["unknown_order_event"] += 1
             log.warning("order event for unknown order %s ignored", event.order_id)
+            return
+        closed = self._session_close
+        if event.status is OrderStatus.EXPIRED and closed is not None and event.time >= closed:
+            # the close's expiries take effect when the session ends, after its last bar
+            # and windows: a venue reports them as the last bar arrives, the backtest after
+            self._expiring.append((order, event))
             return
         self._apply(order, event)
 

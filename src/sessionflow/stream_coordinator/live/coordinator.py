@@ -119,6 +119,8 @@ class LiveCoordinator(WorkerThread):
         self.reports: list[SessionReport] = []
         self.health: list[dict[str, int]] = []
         self._connected = False
+        self.checks = 0  # checks announced so far (a lockstep replay waits on it)
+        self._announced = threading.Condition()
         super().__init__(self._run, "sessionflow-live")
 
     def connect(self) -> None:
@@ -309,6 +311,14 @@ class LiveCoordinator(WorkerThread):
         if len(result.filled):
             self.batcher.add(list(result.filled.iter_bars(filled=True)), (), now)
         self._publish(check_events(result, now))  # the backtest's events
+        with self._announced:
+            self.checks += 1
+            self._announced.notify_all()
+
+    def wait_checks(self, count: int, timeout: float) -> bool:
+        """Until ``count`` checks in all have been announced to consumers."""
+        with self._announced:
+            return self._announced.wait_for(lambda: self.checks >= count, timeout)
 
     def _publish(self, events: list[BatchEvent]) -> None:
         self.publisher.publish(events)
