@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-from datetime import time
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,7 +37,6 @@ from tests.test_feed_server import CLI, ROOT, WAIT, Lines, _env
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "QQQ", "SPY"]
 RATE = 120.0  # replay speed: a minute is half a second
-FAST = 240  # the documented command's 60x, for the test
 
 
 def _live_store(tmp_path: Path, demo_store_path: Path) -> Path:
@@ -215,7 +214,6 @@ def test_the_documented_command_trades_the_crossover_on_the_local_servers(
     assert server_argv[0] == live_argv[0] == ".venv/bin/sessionflow"
     base = _free_ports(4)
     ports = {str(8765 + k): str(base + k) for k in range(4)}
-    ports["60"] = str(FAST)  # --speed and --clock-rate: the same replay, faster
 
     def local(argv: list[str]) -> list[str]:
         out = [sys.executable, "-c", CLI]
@@ -245,6 +243,27 @@ def test_the_documented_command_trades_the_crossover_on_the_local_servers(
     fills = re.search(r"│ fills\s+│\s+(\d+) │", live.stdout)
     assert fills is not None, live.stdout
     assert int(fills[1]) > 0, live.stdout
-    # orders decided on the last 5m bar (published after the close) wait at the venue for
-    # the next open: the end of the run cancels them, and the venue confirms each
-    assert re.search(r"^live: stop: \d+ open order\(s\) cancelled$", live.stderr, re.M)
+    # orders decided on the last 5m bar (published after the close) expire at once, so
+    # nothing is left open at the venue for the kill switch
+    assert re.search(r"^live: stop: 0 open order\(s\) cancelled$", live.stderr, re.M)
+
+
+def test_refused_keys_are_one_line_naming_the_endpoint_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    from sessionflow.strategy.live import LiveStrategy, TradingEndpointError
+    from sessionflow.testing.trading_server import FakeAlpacaTrading
+    from sessionflow.time_provider.live_clock import ManualClock
+
+    secret = "sk-wrong-secret-9f2c"
+    with FakeAlpacaTrading(ManualClock(datetime(2024, 12, 2, 15, tzinfo=UTC))) as desk:
+        settings = Settings.load(
+            mode="live", symbols=["AAPL"], store_path=tmp_path / "x.duckdb",
+            live={"trading_url": desk.url, "key_id": "PKWRONG", "secret_key": secret},
+        )  # fmt: skip
+        with pytest.raises(TradingEndpointError) as caught:
+            LiveStrategy(settings, Crossover, environ={})
+    message = str(caught.value)
+    assert message.startswith(f"trading endpoint {desk.url}: alpaca 401")
+    assert "\n" not in message and secret not in message
+    assert not (tmp_path / "x.duckdb").exists()  # no system built, no store opened

@@ -3,7 +3,9 @@ anything reaches the broker, counted by reason; the same ExecutionManager path a
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from sessionflow.events import SessionStartEvent
@@ -11,6 +13,7 @@ from sessionflow.execution_manager import BacktestBroker, ExecutionManager, Orde
 from sessionflow.execution_manager.risk import PreTradeRisk, TradeLimits
 from sessionflow.portfolio import Portfolio
 from sessionflow.time_provider import BacktestClock
+from tests.test_strategy_cli import CROSSOVER, SPAN, cli
 from tests.trading_helpers import MIN, SYMBOLS, T0, bar_slice
 
 
@@ -126,3 +129,28 @@ def test_no_limits_set_checks_nothing() -> None:
     em = manager()
     assert not em.risk.active
     assert all(em.submit("SPY", "buy", 100).status is OrderStatus.ACCEPTED for _ in range(5))
+
+
+def test_backtest_cli_applies_the_limits_and_reports_the_rejections(demo_store_path: Path) -> None:
+    """The same ExecutionManager path from ``backtest --strategy``: the crossover's 10-share
+    orders are worth more than 100, so each is refused and counted by its reason."""
+    code, out, err = cli(*SPAN, "--store", demo_store_path, "--strategy", CROSSOVER,
+                         "--max-order-value", "100", "--json")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["rejections"]["max_order_value"] > 0
+    stats = summary["statistics"]  # every order refused (one for another reason, after the end)
+    assert stats["orders"] == stats["rejected"] == sum(summary["rejections"].values())
+
+
+def test_sharded_runs_refuse_the_limits_that_count_across_symbols(demo_store_path: Path) -> None:
+    code, _, err = cli(*SPAN, "--store", demo_store_path, "--strategy",
+                       CROSSOVER.replace(":Crossover", ":IndependentCrossover"), "--workers", "2",
+                       "--max-orders-per-minute", "5")  # fmt: skip
+    assert code == 2
+    assert err.strip().endswith("so shards cannot apply them apart")
+
+
+def test_risk_options_without_a_strategy_are_refused(demo_store_path: Path) -> None:
+    code, _, err = cli(*SPAN, "--store", demo_store_path, "--daily-loss-limit", "10")
+    assert code == 2 and "the risk limits need --strategy" in err

@@ -37,6 +37,13 @@ from sessionflow.cli.options import (
     output_format,
     print_version,
 )
+from sessionflow.cli.risk_options import (
+    DailyLossLimitOpt,
+    MaxOrdersPerMinuteOpt,
+    MaxOrderValueOpt,
+    MaxPositionValueOpt,
+    risk_settings,
+)
 from sessionflow.cli.serve_cmd import serve
 from sessionflow.cli.store_cmd import store_app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
@@ -222,24 +229,31 @@ def backtest(
         typer.Option("--output", "-o", help="with --strategy: write orders, fills, equity here"),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet for --output")] = "csv",
+    max_order_value: MaxOrderValueOpt = None,
+    max_position_value: MaxPositionValueOpt = None,
+    max_orders_per_minute: MaxOrdersPerMinuteOpt = None,
+    daily_loss_limit: DailyLossLimitOpt = None,
 ) -> None:
     """Replay stored data session by session and report per session and symbol; with
     --strategy, trade it and print the results table (docs/strategies.md)."""
+    risk = risk_settings(max_order_value, max_position_value, max_orders_per_minute,
+                         daily_loss_limit)  # fmt: skip
     shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
         shards.check_given()
         settings = load_settings(config, store, symbols, start, end, speed=speed)
         if strategy is None:
             trading = (param, cash, commission, slippage, output)
-            if any(x is not None for x in trading):
+            if any(x is not None for x in trading) or risk:
                 raise ValueError(
-                    "--param, --cash, --commission, --slippage and --output need --strategy"
+                    "--param, --cash, --commission, --slippage, --output and the risk limits "
+                    "need --strategy"
                 )
             _run_backtest(settings, as_json, shards)
             return
         test = strategy_cmd.prepare(
             settings, strategy, param or [], shards, output, fmt,
-            cash=cash, commission=commission, slippage=slippage,
+            cash=cash, commission=commission, slippage=slippage, **risk,
         )  # fmt: skip
         result = test.run()
     except ShardErrors as exc:

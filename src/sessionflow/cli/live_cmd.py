@@ -26,6 +26,13 @@ from sessionflow.cli.logs import one_line_logs
 from sessionflow.cli.options import one_line, parse_symbols
 from sessionflow.cli.progress import partial_report
 from sessionflow.cli.render import session_tables
+from sessionflow.cli.risk_options import (
+    DailyLossLimitOpt,
+    MaxOrdersPerMinuteOpt,
+    MaxOrderValueOpt,
+    MaxPositionValueOpt,
+    risk_settings,
+)
 from sessionflow.cli.shutdown import exit_if_unjoined, quiet_stop_log
 from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
@@ -205,14 +212,10 @@ def live(
         bool, typer.Option(help="at stop also close positions with market orders")
     ] = False,
     run_id: Annotated[str | None, typer.Option(help="client order id prefix")] = None,
-    max_order_value: Annotated[float | None, typer.Option(help="risk: per order")] = None,
-    max_position_value: Annotated[
-        float | None, typer.Option(help="risk: per symbol, open orders included")
-    ] = None,
-    max_orders_per_minute: Annotated[int | None, typer.Option(help="risk: order rate")] = None,
-    daily_loss_limit: Annotated[
-        float | None, typer.Option(help="risk: stop new exposure after this loss in a session")
-    ] = None,
+    max_order_value: MaxOrderValueOpt = None,
+    max_position_value: MaxPositionValueOpt = None,
+    max_orders_per_minute: MaxOrdersPerMinuteOpt = None,
+    daily_loss_limit: DailyLossLimitOpt = None,
 ) -> None:
     """Stream live bars into per-session state; print each session's report when it ends.
     With --strategy, trade it through Alpaca's Trading API (paper by default)."""
@@ -220,14 +223,15 @@ def live(
              "trading_url": trading_url, "trading_stream_url": trading_stream_url}  # fmt: skip
     live_over: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     live_over.update({k: True for k, v in (("quotes", quotes), ("trades", trades)) if v})
-    risk = {"max_order_value": max_order_value, "max_position_value": max_position_value,
-            "max_orders_per_minute": max_orders_per_minute, "daily_loss_limit": daily_loss_limit,
-            "commission": commission}  # fmt: skip
-    trading_over = {k: v for k, v in risk.items() if v is not None}
+    trading_over: dict[str, Any] = risk_settings(
+        max_order_value, max_position_value, max_orders_per_minute, daily_loss_limit
+    )
+    if commission is not None:
+        trading_over["commission"] = commission
     try:
         if strategy is None:
-            extra = (param, output, trading_url, trading_stream_url, run_id, *risk.values())
-            if any(x is not None for x in extra) or live_money or flatten_on_stop:
+            extra = (param, output, trading_url, trading_stream_url, run_id)
+            if any(x is not None for x in extra) or trading_over or live_money or flatten_on_stop:
                 raise ValueError(
                     "--param, --commission, --output, --trading-url, --live-money, "
                     "--flatten-on-stop, --run-id and the risk limits need --strategy"

@@ -51,6 +51,12 @@ def prepare(
     if output is not None and output.exists() and not output.is_dir():
         raise ValueError(f"--output {output}: exists and is not a directory")
     settings = with_trading(settings, **trading)
+    t = settings.trading
+    if shards.active and (t.max_orders_per_minute is not None or t.daily_loss_limit is not None):
+        raise ValueError(
+            "--workers/--scheduler: the order rate and daily loss limits count across all "
+            "symbols, so shards cannot apply them apart"
+        )
     if shards.active:
         return ShardedBacktest.of(settings, shards, spec, merged_params(cls, given))
     return Backtest(settings, cls, given)
