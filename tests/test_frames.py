@@ -187,3 +187,47 @@ def test_the_package_exports_read_bars_and_imports_no_polars() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
     assert sessionflow.read_bars is read_bars
+
+
+def _peak_bytes(consume: Any) -> int:
+    """Peak bytes held while ``consume()`` runs: Python/numpy (tracemalloc) plus Arrow's
+    own allocations (a fresh proxy pool made the default for the call)."""
+    import tracemalloc
+
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    pool = pa.proxy_memory_pool(before)
+    pa.set_memory_pool(pool)
+    tracemalloc.start()
+    try:
+        consume()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        pa.set_memory_pool(before)
+    return int(peak + pool.max_memory())
+
+
+def test_iter_bars_holds_one_session_not_the_range(tmp_path: Path) -> None:
+    """Peak memory over 19 sessions is about that over 2: bounded by a session's bars,
+    while the 19 sessions' frames together are several times larger."""
+    from sessionflow.testing.generated_store import generate_store
+
+    path = tmp_path / "gen.duckdb"
+    generate_store(path, 40, date(2024, 11, 25), date(2024, 12, 20), ExchangeCalendar("XNYS"))
+    store = DuckDBStore(path, read_only=True)
+    sizes: list[int] = []
+
+    def consume(end: date) -> None:
+        for frame in iter_bars(store, None, date(2024, 11, 25), end, "1m", backend="polars"):
+            sizes.append(int(frame.estimated_size()))
+
+    consume(date(2024, 11, 26))  # warm: DuckDB's and the calendar's first-use allocations
+    two = _peak_bytes(lambda: consume(date(2024, 11, 26)))
+    sizes.clear()
+    many = _peak_bytes(lambda: consume(date(2024, 12, 20)))
+    store.close()
+    assert len(sizes) == 19
+    assert many < 1.5 * two, (two, many)
+    assert 2 * many < sum(sizes), (many, sizes)
