@@ -231,3 +231,20 @@ def test_iter_bars_holds_one_session_not_the_range(tmp_path: Path) -> None:
     assert len(sizes) == 19
     assert many < 1.5 * two, (two, many)
     assert 2 * many < sum(sizes), (many, sizes)
+
+
+def test_reading_by_path_caps_duckdbs_cache_for_the_read(split_store: Path) -> None:
+    """A scan by session kept every decompressed block cached up to 80% of RAM (a year
+    of 500 symbols passed 1 GB): a store ``iter_bars`` opens itself gets a capped cache."""
+    import duckdb
+
+    from sessionflow.export.bars import CACHE_BASE_MB
+
+    frames = iter_bars(split_store, SYMBOLS, FIRST, LAST)
+    next(frames)  # the store is open: a connection in this process shares its database
+    con = duckdb.connect(str(split_store), read_only=True)
+    limit = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    con.close()
+    frames.close()
+    number, unit = limit.split()
+    assert unit == "MiB" and CACHE_BASE_MB * 0.9 < float(number) < 2 * CACHE_BASE_MB, limit

@@ -17,7 +17,7 @@ import typer
 from sessionflow.cli.options import calendar_option, one_line, parse_symbols, plural
 from sessionflow.corporate_actions.adjust import AdjustmentError, check_mode
 from sessionflow.export import export_chunks, parse_interval, write_bars
-from sessionflow.export.bars import FORMATS
+from sessionflow.export.bars import FORMATS, bound_cache
 from sessionflow.export.output import OutputExists
 from sessionflow.store import open_store
 from sessionflow.system_manager import Settings
@@ -135,6 +135,7 @@ def bars(
             why = f"symbols not in the store: {', '.join(unknown)}" if unknown else "store is empty"
             typer.echo(f"error: {why} ({db.path})", err=True)
             raise typer.Exit(2)
+        bound_cache(db, len(names))
         try:
             chunks = export_chunks(db, names, sessions, minutes, as_of_day, mode)
             counts = write_bars(chunks, path, kind, replace=force)

@@ -49,6 +49,21 @@ def parse_interval(text: str) -> int:
     return minutes
 
 
+# DuckDB's cache while streaming: a base, plus room for one session's query per symbol
+# (390 rows of about 100 bytes each through the join and the fetch)
+CACHE_BASE_MB = 192
+CACHE_MB_PER_SYMBOL = 0.1
+
+
+def bound_cache(store: Store, symbols: int) -> None:
+    """Cap a DuckDB store's cache before a read by session (``DuckDBStore.limit_memory``),
+    so memory stays one session's whatever the range; other stores are left as they are."""
+    from sessionflow.store.duckdb_store import DuckDBStore
+
+    if isinstance(store, DuckDBStore):
+        store.limit_memory(CACHE_BASE_MB + int(symbols * CACHE_MB_PER_SYMBOL))
+
+
 @dataclass(frozen=True)
 class ExportChunk:
     """One session's bars, ordered by (open time, symbol), as columns."""

@@ -20,7 +20,13 @@ from typing import Any
 import pyarrow as pa
 
 from sessionflow.corporate_actions.adjust import check_mode
-from sessionflow.export.bars import SCHEMA, chunk_table, export_chunks, parse_interval
+from sessionflow.export.bars import (
+    SCHEMA,
+    bound_cache,
+    chunk_table,
+    export_chunks,
+    parse_interval,
+)
 from sessionflow.frames.backend import check_backend, to_frame
 from sessionflow.models import normalize_symbol
 from sessionflow.store import Store
@@ -92,6 +98,8 @@ def iter_tables(
     db: Store = open_store(store, read_only=True) if isinstance(store, (str, Path)) else store
     try:
         names = _names(db, symbols, str(store) if owned else getattr(db, "path", "given"))
+        if owned:  # a store the caller opened keeps its settings
+            bound_cache(db, len(names))
     except BaseException:
         if owned:
             db.close()

@@ -218,6 +218,15 @@ class DuckDBStore:
         schema.mark_user_data(cur)
         return True
 
+    def limit_memory(self, megabytes: int) -> None:
+        """Cap DuckDB's buffer pool for this database (``SET memory_limit``).
+
+        A read-only scan session by session keeps every block it decompressed cached
+        until the limit (by default 80% of RAM): a year of 500 symbols grew past 1 GB.
+        Streaming readers (``frames.iter_bars``, ``export bars``) cap it.
+        """
+        self._cursor().execute(f"SET memory_limit = '{int(megabytes)}MB'")
+
     def data_version(self) -> int:
         """Bumped by every committed write through this store object.
 
