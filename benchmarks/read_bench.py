@@ -8,7 +8,8 @@ process, so each peak RSS (``ru_maxrss``) is that reader's alone:
 - ``iter_bars_polars``: the same into polars;
 - ``duckdb``: DuckDB's own scan of the same table into Arrow record batches (the
   floor: no sessions, no grid, no frame);
-- ``export``: ``sessionflow export bars`` to Parquet (streams by session too).
+- ``export``: ``sessionflow export bars`` to Parquet, the command run in the process
+  (streams by session too).
 
 Readers alternate over ``--rounds`` so load on a shared machine hits all alike; the
 best and median rows/s are reported with the load average.
@@ -38,11 +39,10 @@ READERS = ("iter_bars", "iter_bars_polars", "duckdb", "export")
 def read(reader: str, store: Path, start: str, end: str) -> dict[str, Any]:
     """One reader over the whole range, in this process; rows, seconds and peak RSS."""
     import duckdb
+    import pyarrow.parquet as pq
 
     from sessionflow import iter_bars
-    from sessionflow.export import export_chunks, write_bars
-    from sessionflow.store import open_store
-    from sessionflow.time_provider import ExchangeCalendar
+    from sessionflow.cli.app import app
 
     t0 = time.perf_counter()
     rows = 0
@@ -58,18 +58,14 @@ def read(reader: str, store: Path, start: str, end: str) -> dict[str, Any]:
         for batch in cur.to_arrow_reader(1 << 20):
             rows += batch.num_rows
         con.close()
-    elif reader == "export":
-        db = open_store(store, read_only=True)
-        sessions = ExchangeCalendar().sessions(date.fromisoformat(start), date.fromisoformat(end))
+    elif reader == "export":  # the command itself, in this process
         out = store.with_suffix(".export.parquet")
+        args = ["export", "bars", "--store", str(store), "--start", start, "--end", end]
         try:
-            counts = write_bars(
-                export_chunks(db, db.symbols(), sessions, 1), out, "parquet", replace=True
-            )
+            app([*args, "--output", str(out), "--force", "--json"], standalone_mode=False)
+            rows = pq.ParquetFile(out).metadata.num_rows
         finally:
-            db.close()
             out.unlink(missing_ok=True)
-        rows = sum(counts.values())
     else:
         raise SystemExit(f"unknown reader {reader!r}: use one of {', '.join(READERS)}")
     seconds = time.perf_counter() - t0
