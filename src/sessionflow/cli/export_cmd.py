@@ -135,10 +135,10 @@ def bars(
             why = f"symbols not in the store: {', '.join(unknown)}" if unknown else "store is empty"
             typer.echo(f"error: {why} ({db.path})", err=True)
             raise typer.Exit(2)
-        bound_cache(db, len(names))
         try:
-            chunks = export_chunks(db, names, sessions, minutes, as_of_day, mode)
-            counts = write_bars(chunks, path, kind, replace=force)
+            with bound_cache(db, len(names)):
+                chunks = export_chunks(db, names, sessions, minutes, as_of_day, mode)
+                counts = write_bars(chunks, path, kind, replace=force)
         except OutputExists as exc:  # written meanwhile by another command
             typer.echo(f"error: {exc} (it appeared while this export ran)", err=True)
             raise typer.Exit(2) from None

@@ -11,6 +11,7 @@ are not exported (the engine's derived bars never include them).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -55,13 +56,21 @@ CACHE_BASE_MB = 192
 CACHE_MB_PER_SYMBOL = 0.1
 
 
-def bound_cache(store: Store, symbols: int) -> None:
-    """Cap a DuckDB store's cache before a read by session (``DuckDBStore.limit_memory``),
-    so memory stays one session's whatever the range; other stores are left as they are."""
+@contextlib.contextmanager
+def bound_cache(store: Store, symbols: int) -> Iterator[None]:
+    """Cap a DuckDB store's cache while a read by session runs (``DuckDBStore.
+    limit_memory``), so memory stays one session's whatever the range; the old limit is
+    put back after. Other stores are left as they are."""
     from sessionflow.store.duckdb_store import DuckDBStore
 
-    if isinstance(store, DuckDBStore):
-        store.limit_memory(CACHE_BASE_MB + int(symbols * CACHE_MB_PER_SYMBOL))
+    if not isinstance(store, DuckDBStore):
+        yield
+        return
+    before = store.limit_memory(f"{CACHE_BASE_MB + int(symbols * CACHE_MB_PER_SYMBOL)}MB")
+    try:
+        yield
+    finally:
+        store.limit_memory(before)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ time, so memory is one session's bars whatever the range.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -98,8 +99,6 @@ def iter_tables(
     db: Store = open_store(store, read_only=True) if isinstance(store, (str, Path)) else store
     try:
         names = _names(db, symbols, str(store) if owned else getattr(db, "path", "given"))
-        if owned:  # a store the caller opened keeps its settings
-            bound_cache(db, len(names))
     except BaseException:
         if owned:
             db.close()
@@ -116,9 +115,11 @@ def _tables(
     day: date | None,
     mode: str,
 ) -> Iterator[pa.Table]:
+    # a store the caller opened keeps its settings; one opened here gets a capped cache
     try:
-        for chunk in export_chunks(db, names, sessions, minutes, day, mode):
-            yield chunk_table(chunk)
+        with bound_cache(db, len(names)) if owned else contextlib.nullcontext():
+            for chunk in export_chunks(db, names, sessions, minutes, day, mode):
+                yield chunk_table(chunk)
     finally:
         if owned:
             db.close()
