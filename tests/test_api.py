@@ -53,6 +53,8 @@ PUBLIC = {
     "Tick",
     "TickEvent",
     "build_system",
+    "iter_bars",
+    "read_bars",
     "run_backtest",
 }
 

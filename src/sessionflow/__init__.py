@@ -25,6 +25,7 @@ from sessionflow.execution_manager import (
     Side,
     TimeInForce,
 )
+from sessionflow.frames import iter_bars, read_bars
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.portfolio import Portfolio, Position
 from sessionflow.results import BacktestResult
@@ -71,5 +72,7 @@ __all__ = [
     "TickEvent",
     "TimeInForce",
     "build_system",
+    "iter_bars",
+    "read_bars",
     "run_backtest",
 ]

@@ -17,7 +17,7 @@ import typer
 from sessionflow.cli.options import calendar_option, one_line, parse_symbols, plural
 from sessionflow.corporate_actions.adjust import AdjustmentError, check_mode
 from sessionflow.export import export_chunks, parse_interval, write_bars
-from sessionflow.export.bars import FORMATS
+from sessionflow.export.bars import FORMATS, bound_cache
 from sessionflow.export.output import OutputExists
 from sessionflow.store import open_store
 from sessionflow.system_manager import Settings
@@ -136,8 +136,9 @@ def bars(
             typer.echo(f"error: {why} ({db.path})", err=True)
             raise typer.Exit(2)
         try:
-            chunks = export_chunks(db, names, sessions, minutes, as_of_day, mode)
-            counts = write_bars(chunks, path, kind, replace=force)
+            with bound_cache(db, len(names)):
+                chunks = export_chunks(db, names, sessions, minutes, as_of_day, mode)
+                counts = write_bars(chunks, path, kind, replace=force)
         except OutputExists as exc:  # written meanwhile by another command
             typer.echo(f"error: {exc} (it appeared while this export ran)", err=True)
             raise typer.Exit(2) from None

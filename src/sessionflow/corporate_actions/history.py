@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from sessionflow.corporate_actions.adjust import Action, MapEntry, history_symbols
 from sessionflow.store.base import BarBatch, Store
@@ -43,3 +44,17 @@ def session_bars(
             batch.volume, batch.regular,
         ).take(order)  # fmt: skip
     return batch
+
+
+def session_rows(
+    store: Store,
+    names: Sequence[str],
+    session: SessionInfo,
+    renames: Sequence[MapEntry],
+) -> tuple[npt.NDArray[np.intp] | None, BarBatch]:
+    """:func:`session_bars`, plus each bar's row in ``names`` (sorted, unique) when no
+    rename applies that day: the store's join gives it, so no lookup per bar is needed
+    (``SessionData.grid_from_batch``); None when renames make the lookup necessary."""
+    if any(history_symbols(s, session.date, renames) != s for s in names):
+        return None, session_bars(store, names, session, renames)
+    return store.load_bar_rows(names, session.open, session.close)

@@ -7,7 +7,8 @@ from datetime import date
 
 from sessionflow.data_manager.live import LiveParts, build_live
 from sessionflow.data_upkeep import SessionLoader, UpkeepWorker
-from sessionflow.models import Bar, normalize_symbol
+from sessionflow.frames.objects import Bars
+from sessionflow.models import normalize_symbol
 from sessionflow.session_data import SessionData, SessionReport, SymbolSnapshot
 from sessionflow.store import Store
 from sessionflow.stream_coordinator import (
@@ -121,12 +122,15 @@ class DataManager:
     def snapshot(self, symbol: str) -> SymbolSnapshot:
         return self.session_data.snapshot(self._known(symbol))
 
-    def bars(self, symbol: str, interval: int = 1) -> tuple[Bar, ...]:
-        """This session's bars of one symbol and interval (cheaper than a full snapshot)."""
-        return self.session_data.bars(self._known(symbol), interval)
+    def bars(self, symbol: str, interval: int = 1) -> Bars:
+        """This session's bars of one symbol and interval (cheaper than a full snapshot);
+        a tuple with ``to_pandas()``/``to_polars()``."""
+        return Bars(self.session_data.bars(self._known(symbol), interval))
 
-    def history(self, symbol: str, interval: int, day: date) -> tuple[Bar, ...]:
-        return self.session_data.history_bars(self._known(symbol), interval, day)
+    def history(self, symbol: str, interval: int, day: date) -> Bars:
+        """One trailing session's bars, adjusted as of this session; a tuple with
+        ``to_pandas()``/``to_polars()``."""
+        return Bars(self.session_data.history_bars(self._known(symbol), interval, day))
 
     @property
     def symbols(self) -> tuple[str, ...]:

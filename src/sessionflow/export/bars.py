@@ -11,6 +11,7 @@ are not exported (the engine's derived bars never include them).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sessionflow.corporate_actions.adjust import Action, due_actions
-from sessionflow.corporate_actions.history import session_bars, stored_actions
+from sessionflow.corporate_actions.history import session_rows, stored_actions
 from sessionflow.export.output import place, temporary_beside
 from sessionflow.session_data import SessionData
 from sessionflow.session_data.grid import BarGrid, derive_grid
@@ -47,6 +48,29 @@ def parse_interval(text: str) -> int:
             f"(1m to {_MAX_INTERVAL // 60}h)"
         )
     return minutes
+
+
+# DuckDB's cache while streaming: a base, plus room for one session's query per symbol
+# (390 rows of about 100 bytes each through the join and the fetch)
+CACHE_BASE_MB = 192
+CACHE_MB_PER_SYMBOL = 0.1
+
+
+@contextlib.contextmanager
+def bound_cache(store: Store, symbols: int) -> Iterator[None]:
+    """Cap a DuckDB store's cache while a read by session runs (``DuckDBStore.
+    limit_memory``), so memory stays one session's whatever the range; the old limit is
+    put back after. Other stores are left as they are."""
+    from sessionflow.store.duckdb_store import DuckDBStore
+
+    if not isinstance(store, DuckDBStore):
+        yield
+        return
+    before = store.limit_memory(f"{CACHE_BASE_MB + int(symbols * CACHE_MB_PER_SYMBOL)}MB")
+    try:
+        yield
+    finally:
+        store.limit_memory(before)
 
 
 @dataclass(frozen=True)
@@ -106,9 +130,9 @@ def export_chunks(
     data = SessionData(symbols, derived_intervals=(), historical_intervals=kept, trailing_days=0)
     actions, renames = stored_actions(store, data.names)
     for session in sessions:
-        batch = session_bars(store, data.names, session, renames)
-        grid = _as_of(data, data.grid_from_batch(batch, session), session, interval, as_of,
-                      adjustment, actions)  # fmt: skip
+        rows, batch = session_rows(store, data.names, session, renames)
+        grid = _as_of(data, data.grid_from_batch(batch, session, rows), session, interval,
+                      as_of, adjustment, actions)  # fmt: skip
         slots, rows = np.nonzero(grid.present)  # slot-major: by time, then symbol
         last = slots == grid.n_slots - 1
         yield ExportChunk(
@@ -174,7 +198,7 @@ def _write_csv(chunks: Iterable[ExportChunk], part: Path, counts: dict[str, int]
             )
 
 
-_SCHEMA = pa.schema(
+SCHEMA = pa.schema(
     [
         ("symbol", pa.string()),
         ("timestamp", pa.timestamp("us", tz="UTC")),
@@ -188,10 +212,16 @@ _SCHEMA = pa.schema(
 )
 
 
+def chunk_table(c: ExportChunk) -> pa.Table:
+    """One chunk as an Arrow table (``SCHEMA``), column by column: no Python object per bar
+    (``frames.read_bars`` hands these to pandas or polars)."""
+    cols = [c.symbol, c.ts_us, c.open, c.high, c.low, c.close, c.volume, c.minutes]
+    arrays = [pa.array(v, type=f.type) for v, f in zip(cols, SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
 def _write_parquet(chunks: Iterable[ExportChunk], part: Path, counts: dict[str, int]) -> None:
-    with pq.ParquetWriter(part, _SCHEMA) as writer:
+    with pq.ParquetWriter(part, SCHEMA) as writer:
         for c in chunks:
             _count(c, counts)
-            cols = [c.symbol.tolist(), c.ts_us, c.open, c.high, c.low, c.close, c.volume, c.minutes]
-            arrays = [pa.array(v, type=f.type) for v, f in zip(cols, _SCHEMA, strict=True)]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=_SCHEMA))
+            writer.write_table(chunk_table(c))

@@ -32,6 +32,25 @@ class BacktestResult:
     error: str | None = None
     traceback: str | None = None
 
+    def to_arrow(self, table: str = "equity") -> Any:
+        """One table as Arrow: orders, fills, trades, positions, equity (per minute) or
+        daily (equity at each session's end); columns as ``--output`` writes them."""
+        from sessionflow.frames.objects import result_table
+
+        return result_table(self, table)
+
+    def to_pandas(self, table: str = "equity") -> Any:
+        """:meth:`to_arrow` as a pandas DataFrame (times tz-aware UTC)."""
+        from sessionflow.frames import to_frame
+
+        return to_frame(self.to_arrow(table), "pandas")
+
+    def to_polars(self, table: str = "equity") -> Any:
+        """:meth:`to_arrow` as a polars DataFrame."""
+        from sessionflow.frames import to_frame
+
+        return to_frame(self.to_arrow(table), "polars")
+
     def summary(self) -> dict[str, Any]:
         """The JSON of ``--json``: everything but the per-minute curve and the orders."""
         return {

@@ -18,15 +18,20 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
-    order_cols = [
+COLUMNS: dict[str, list[str]] = {
+    "orders": [
         "id", "client_order_id", "symbol", "side", "quantity", "type", "tif", "limit", "stop",
         "status", "submitted_at", "updated_at", "filled_quantity", "avg_fill_price", "reason",
-    ]  # fmt: skip
-    fill_cols = ["order_id", "time", "symbol", "side", "quantity", "price", "commission"]
-    trade_cols = ["symbol", "direction", "opened", "closed", "quantity", "pnl"]
-    pos_cols = ["symbol", "quantity", "avg_price", "last_price", "market_value", "realised",
-                "unrealised"]  # fmt: skip
+    ],
+    "fills": ["order_id", "time", "symbol", "side", "quantity", "price", "commission"],
+    "trades": ["symbol", "direction", "opened", "closed", "quantity", "pnl"],
+    "positions": ["symbol", "quantity", "avg_price", "last_price", "market_value", "realised",
+                  "unrealised"],
+}  # fmt: skip
+"""The columns of each table ``--output`` writes (and ``BacktestResult.to_pandas`` gives)."""
+
+
+def tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
     equity = pd.DataFrame(
         {
             "time": [t.isoformat() for t, _ in result.equity_curve],
@@ -34,10 +39,10 @@ def tables(result: BacktestResult) -> dict[str, pd.DataFrame]:
         }
     )
     return {
-        "orders": _frame([o.to_dict() for o in result.orders], order_cols),
-        "fills": _frame([f.to_dict() for f in result.fills], fill_cols),
-        "trades": _frame([t.to_dict() for t in result.trades], trade_cols),
-        "positions": _frame(result.positions, pos_cols),
+        "orders": _frame([o.to_dict() for o in result.orders], COLUMNS["orders"]),
+        "fills": _frame([f.to_dict() for f in result.fills], COLUMNS["fills"]),
+        "trades": _frame([t.to_dict() for t in result.trades], COLUMNS["trades"]),
+        "positions": _frame(result.positions, COLUMNS["positions"]),
         "equity": equity,
     }
 

@@ -170,6 +170,20 @@ class SessionReport:
         """The same report listing ``actions`` (a sharded run's first session, sharding/)."""
         return SessionReport(self.session, self.early_close, rows=self.rows, actions=actions)
 
+    def to_pandas(self) -> Any:
+        """One row per symbol (``frames.objects.REPORT_COLUMNS``) as a pandas DataFrame."""
+        from sessionflow.frames.backend import to_frame
+        from sessionflow.frames.objects import report_table
+
+        return to_frame(report_table(self), "pandas")
+
+    def to_polars(self) -> Any:
+        """One row per symbol as a polars DataFrame."""
+        from sessionflow.frames.backend import to_frame
+        from sessionflow.frames.objects import report_table
+
+        return to_frame(report_table(self), "polars")
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "session": self.session.isoformat(),

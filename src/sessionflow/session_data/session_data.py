@@ -596,13 +596,20 @@ class SessionData:
                 for day in [d for d in per_day if d not in keep_set]:
                     del per_day[day]
 
-    def grid_from_batch(self, batch: BarBatch, session: SessionInfo) -> BarGrid:
-        """A 1m grid of a past session from stored bars (history before the first session)."""
+    def grid_from_batch(
+        self, batch: BarBatch, session: SessionInfo, rows: IDX | None = None
+    ) -> BarGrid:
+        """A 1m grid of a past session from stored bars (history before the first session).
+
+        ``rows``: each bar's row in ``names`` when the store already gave it
+        (``Store.load_bar_rows`` over ``names``), which saves the lookup per bar.
+        """
         grid = BarGrid.windows(len(self.names), session.minutes, session.open_us, 1)
-        # one dict lookup per bar: np.isin/searchsorted on object arrays took ~2 s per
-        # 500-symbol day, paid by every first session and every date shard
-        get = self._index.get
-        rows = np.fromiter((get(s, -1) for s in batch.symbol.tolist()), np.intp, len(batch))
+        if rows is None:
+            # one dict lookup per bar: np.isin/searchsorted on object arrays took ~2 s per
+            # 500-symbol day, paid by every first session and every date shard
+            get = self._index.get
+            rows = np.fromiter((get(s, -1) for s in batch.symbol.tolist()), np.intp, len(batch))
         slot = (batch.ts_us - grid.open_us) // MINUTE_US
         inside = (rows >= 0) & (slot >= 0) & (slot < grid.n_slots) & batch.regular
         inside &= batch.ts_us % MINUTE_US == 0

@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.session_data.grid import MINUTE_US, runs
@@ -43,6 +43,26 @@ class SymbolSnapshot:
     filled: int
     rejections: dict[str, int]
     historical_bars: dict[int, dict[date, tuple[Bar, ...]]]
+
+    def bars(self, interval: int = 1, day: date | None = None) -> tuple[Bar, ...]:
+        """This session's bars of ``interval``, or those of the trailing ``day``."""
+        if day is not None:
+            return self.historical_bars.get(interval, {}).get(day, ())
+        return self.bars_1m if interval == 1 else self.bars_derived.get(interval, ())
+
+    def to_pandas(self, interval: int = 1, day: date | None = None) -> Any:
+        """:meth:`bars` as a pandas DataFrame (``frames.objects.BAR_SCHEMA``)."""
+        from sessionflow.frames.backend import to_frame
+        from sessionflow.frames.objects import bars_table
+
+        return to_frame(bars_table(self.bars(interval, day)), "pandas")
+
+    def to_polars(self, interval: int = 1, day: date | None = None) -> Any:
+        """:meth:`bars` as a polars DataFrame."""
+        from sessionflow.frames.backend import to_frame
+        from sessionflow.frames.objects import bars_table
+
+        return to_frame(bars_table(self.bars(interval, day)), "polars")
 
 
 @dataclass

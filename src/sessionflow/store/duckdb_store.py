@@ -220,6 +220,21 @@ class DuckDBStore:
         schema.mark_user_data(cur)
         return True
 
+    def limit_memory(self, limit: str) -> str:
+        """Set DuckDB's buffer pool limit for this database (``SET memory_limit``, such as
+        ``"250MB"``); returns the limit it replaces, to put back.
+
+        A read-only scan session by session keeps every block it decompressed cached
+        until the limit (by default 80% of RAM): a year of 500 symbols grew past 1 GB.
+        Streaming readers (``frames.iter_bars``, ``export bars``) cap it. The setting
+        belongs to the database, which every connection to the file in this process
+        shares: a reader puts the old limit back when done.
+        """
+        cur = self._cursor()
+        rows = cur.execute("SELECT current_setting('memory_limit')").fetchall()
+        cur.execute(f"SET memory_limit = '{limit}'")
+        return str(rows[0][0])
+
     def data_version(self) -> int:
         """Bumped by every committed write through this store object.
 
