@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from sessionflow.execution_manager.orders import Fill, money
+from sessionflow.execution_manager.orders import Fill, Side, money
 
 ACCOUNTS = ("cash", "margin")
 _REG_T = Decimal(2)  # Reg T initial margin 50%: buying power is twice the equity
@@ -154,7 +154,7 @@ class Portfolio:
         if pos.last_price is not None:
             px = float(pos.last_price)
             self._px[row] = px
-            if money(px) == pos.last_price:
+            if px == pos._seen or money(px) == pos.last_price:  # _seen: money(_seen) is it
                 pos._seen = px
             else:
                 self._exact[row] = pos.last_price
@@ -162,7 +162,7 @@ class Portfolio:
 
     def apply_fill(self, fill: Fill) -> None:
         price, fee = money(fill.price), money(fill.commission)
-        qty = fill.signed_quantity
+        qty = fill.quantity if fill.side is Side.BUY else -fill.quantity
         pos = self._pos(fill.symbol)
         self.realised += pos._trade(qty, price)
         self._write(pos)
@@ -210,7 +210,7 @@ class Portfolio:
         whole = int(exact)  # toward zero
         frac = exact - whole
         price = (pos.last_price or Decimal(0)) / r
-        pos.last_price = price
+        pos.last_price, pos._seen = price, math.nan  # no float read stands for it yet
         if not frac:
             pos.quantity = whole
             return Decimal(0)
