@@ -108,6 +108,9 @@ class Portfolio:
         self._px = np.full(len(self._row), np.nan)  # by row: the float its mark stands for
         self._exact: dict[int, Decimal] = {}  # rows marked at a Decimal no float stands for
         self._valued: tuple[Decimal, Decimal] | None = None  # (market value, gross), cached
+        # (rows held, their quantities, the largest |quantity|, the rows as a list), kept
+        # until a quantity changes: marks change every minute, holdings far less often
+        self._held: tuple[np.ndarray, np.ndarray, float, list[int]] | None = None
 
     def position(self, symbol: str) -> Position:
         """The position in ``symbol``; a flat one (quantity 0) when none is held."""
@@ -149,7 +152,9 @@ class Portfolio:
     def _write(self, pos: Position) -> None:
         """Store ``pos``'s quantity and mark in the arrays."""
         row = self._row[pos.symbol]
-        self._qty[row] = pos.quantity
+        if self._qty[row] != pos.quantity:
+            self._qty[row] = pos.quantity
+            self._held = None
         self._exact.pop(row, None)
         if pos.last_price is not None:
             px = float(pos.last_price)
@@ -239,14 +244,18 @@ class Portfolio:
         decimals (then ``money(px)`` is ``rint(px * 1e6) / 1e6`` exactly), else per position."""
         if self._valued is not None:
             return self._valued
-        rows = np.flatnonzero(self._qty)
-        qty, px = self._qty[rows], self._px[rows]
+        if self._held is None:  # quantities changed since the last valuation
+            rows = np.flatnonzero(self._qty)
+            qty = self._qty[rows]
+            self._held = rows, qty, float(np.abs(qty).max(initial=0)), rows.tolist()
+        rows, qty, top_qty, row_list = self._held
+        px = self._px[rows]
         units = np.rint(px * _SCALE)
         fits = (
             len(rows) > 0
-            and not (self._exact and not self._exact.keys().isdisjoint(rows.tolist()))
-            and bool(np.array_equal(units / _SCALE, px))
-            and float(np.abs(qty).max()) * float(np.abs(units).max()) * len(rows) < _INT_ROOM
+            and not (self._exact and not self._exact.keys().isdisjoint(row_list))
+            and bool((units / _SCALE == px).all())  # what array_equal does, for less
+            and top_qty * float(np.abs(units).max()) * len(rows) < _INT_ROOM
         )
         if fits:
             value = qty * units.astype(np.int64)
