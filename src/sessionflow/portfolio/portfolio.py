@@ -168,9 +168,15 @@ class Portfolio:
     def apply_fill(self, fill: Fill) -> None:
         price, fee = money(fill.price), money(fill.commission)
         qty = fill.quantity if fill.side is Side.BUY else -fill.quantity
-        pos = self._pos(fill.symbol)
-        self.realised += pos._trade(qty, price)
-        self._write(pos)
+        pos = self._positions.get(fill.symbol)
+        if pos is None or pos.last_price is None:  # its first fill marks it at the price
+            pos = self._pos(fill.symbol)
+            self.realised += pos._trade(qty, price)
+            self._write(pos)
+        else:  # the mark in the arrays stays as it is (a fill never moves it): not read
+            self.realised += pos._trade(qty, price)
+            self._qty[self._row[fill.symbol]] = pos.quantity
+            self._held = self._valued = None
         self.cash -= qty * price + fee
         self.fees += fee
 
