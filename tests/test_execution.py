@@ -182,6 +182,32 @@ def test_orders_placed_at_one_instant_share_the_buying_power_and_a_cancel_frees_
     assert em.submit("SPY", "buy", 1).status is OrderStatus.REJECTED
 
 
+def test_submit_fast_paths_decide_as_the_checks_they_skip() -> None:
+    """submit skips work for the usual input (a symbol already in its one spelling, an
+    int quantity, a side or time in force by name): any other spelling must still be
+    normalised, and every refused form still refused with its reason."""
+    import numpy as np
+
+    from sessionflow.execution_manager import BacktestBroker, ExecutionManager, Side, TimeInForce
+    from sessionflow.portfolio import Portfolio
+    from sessionflow.time_provider import BacktestClock
+    from tests.trading_helpers import SYMBOLS, T0
+
+    em = ExecutionManager(BacktestBroker(SYMBOLS), Portfolio(10_000), SYMBOLS, BacktestClock(T0),
+                          lambda sym: 100.0)  # fmt: skip
+    a = em.submit(" spy ", "buy", np.int64(5), tif="gtc")  # type: ignore[arg-type]
+    b = em.submit("spy", Side.BUY, 5, tif=TimeInForce.DAY)
+    assert [(o.symbol, o.side, o.tif, o.status) for o in (a, b)] == [
+        ("SPY", Side.BUY, TimeInForce.GTC, OrderStatus.ACCEPTED),
+        ("SPY", Side.BUY, TimeInForce.DAY, OrderStatus.ACCEPTED),
+    ]
+    for bad in (True, 5.0, 0, -1):
+        refused = em.submit("SPY", "buy", bad)  # type: ignore[arg-type]
+        assert (refused.reason or "").startswith("bad_quantity"), bad
+    assert (em.submit("SPY", "buy", 1, tif="GTC").reason or "").startswith("bad_time_in_force")
+    assert (em.submit("NOPE", "buy", 1).reason or "").startswith("unknown_symbol")
+
+
 def test_a_gap_up_fill_in_a_cash_account_is_cut_to_the_cash_and_the_rest_cancelled() -> None:
     """Buying power is checked at submit against the last close; the market fill comes at
     the next open. A gap up must not leave a cash account owing money: the fill is cut to

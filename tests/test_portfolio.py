@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sessionflow.events import SessionEndEvent
 from sessionflow.execution_manager import Fill, OrderStatus, Side
+from sessionflow.execution_manager.orders import money
 from sessionflow.portfolio import Portfolio
 
 T = datetime(2024, 11, 26, 15, 0, tzinfo=UTC)
@@ -78,6 +79,32 @@ def test_marks_kept_by_row_value_the_book_as_a_decimal_per_position_does(
             assert pf.market_value == sum(each, Decimal(0)), s
             assert pf.gross_exposure == sum((abs(v) for v in each), Decimal(0)), s
         assert by_row.market_value == by_name.market_value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(step, max_size=40))
+def test_a_fill_never_moves_the_mark_only_a_close_or_a_split_does(
+    steps: list[tuple[object, ...]],
+) -> None:
+    """A position is marked at its first fill's price until a close marks it, and a split
+    divides the mark; later fills at other prices leave it (the fill path does not read
+    or write the mark, so a stale or fill-price mark would show here)."""
+    pf = Portfolio(100_000)
+    mark: dict[str, Decimal] = {}
+    for s in steps:
+        kind, sym = s[0], str(s[1])
+        held = pf.quantity(sym)
+        _play(pf, s)
+        if kind == "fill" and sym not in mark:
+            mark[sym] = money(float(s[4]))  # type: ignore[arg-type]
+        elif kind == "mark" and held:
+            mark[sym] = money(float(s[2]))  # type: ignore[arg-type]
+        elif kind == "split" and held:
+            mark[sym] = mark[sym] / money(float(s[2]))  # type: ignore[arg-type]
+        for p in pf.positions.values():
+            assert p.last_price == mark[p.symbol], s
+        want = sum((p.quantity * mark[p.symbol] for p in pf.positions.values()), Decimal(0))
+        assert pf.market_value == want, s
 
 
 def test_average_price_realised_pnl_and_a_flip_through_zero() -> None:

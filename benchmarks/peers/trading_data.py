@@ -18,7 +18,6 @@ times are at hand without recomputing windows.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -125,19 +124,28 @@ class CrossState:
 
     Kept in integer cents: ``fast > slow`` is ``sum_fast * slow > sum_slow * fast``,
     exact, so two engines (or a float SMA summed in another order) cannot disagree on a
-    near-tie. ``update`` returns True on a cross above, False on a cross below, else None.
+    near-tie. Both sums are kept up as closes come and go (integers: no drift), not
+    summed anew per bar. ``update`` returns True on a cross above, False on a cross
+    below, else None.
     """
 
     def __init__(self, fast: int, slow: int) -> None:
         self.fast, self.slow = fast, slow
         self.cents: deque[int] = deque(maxlen=slow)
+        self.fast_sum = self.slow_sum = 0
         self.above: bool | None = None
 
     def update(self, close: float) -> bool | None:
-        self.cents.append(round(close * 100))
-        if len(self.cents) < self.slow:
+        cents, c = self.cents, round(close * 100)
+        if len(cents) >= self.fast:
+            self.fast_sum -= cents[-self.fast]  # about to leave the fast window
+        if len(cents) == self.slow:
+            self.slow_sum -= cents[0]  # about to leave the slow window
+        cents.append(c)
+        self.slow_sum += c
+        self.fast_sum += c
+        if len(cents) < self.slow:
             return None
-        fast_sum = sum(itertools.islice(self.cents, self.slow - self.fast, None))
-        above = fast_sum * self.slow > sum(self.cents) * self.fast
+        above = self.fast_sum * self.slow > self.slow_sum * self.fast
         before, self.above = self.above, above
         return None if before is None or before == above else above

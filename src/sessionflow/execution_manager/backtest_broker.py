@@ -32,11 +32,14 @@ from sessionflow.execution_manager.orders import (
     OrderEvent,
     OrderStatus,
     OrderType,
+    Side,
     TimeInForce,
     money,
 )
 from sessionflow.execution_manager.slippage import NoSlippage, SlippageModel
 from sessionflow.models import from_us, to_us
+
+_ZERO = Decimal(0)
 
 
 class Funds(Protocol):
@@ -61,8 +64,8 @@ class _Working:
         self.since_us = since_us  # bars opening before this cannot fill it
         self.triggered = False
         self.filled = 0
-        self.value = Decimal(0)
-        self.charged = Decimal(0)
+        self.value = _ZERO
+        self.charged = _ZERO
 
 
 class BacktestBroker:
@@ -195,13 +198,14 @@ class BacktestBroker:
         if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
             price = _clip(order, price)  # slippage never makes a limit fill worse than its limit
         cash = self.funds.cash_for_buys() if self.funds is not None else None
-        if cash is None or order.side.sign < 0 or self.funds is None:
+        if cash is None or order.side is Side.SELL or self.funds is None:
             self._book(w, qty, price, at, now)
             return
-        need = self._cost(w, qty, price)
+        total = self.commission.order_commission(w.filled + qty, w.value + price * qty)
+        need = price * qty + (total - w.charged)  # as _cost, with the total kept for _book
         self.funds.funds_checked(cash - need)
         if need <= cash:
-            self._book(w, qty, price, at, now)
+            self._book(w, qty, price, at, now, total)
             return
         # a cash account cannot owe: fill what the cash pays for, cancel the rest
         part = self._affordable(w, qty, price, cash)
@@ -213,11 +217,22 @@ class BacktestBroker:
             f"{qty} at {price} need {need:.2f} with commission, cash {cash:.2f}"
         ))  # fmt: skip
 
-    def _book(self, w: _Working, qty: int, price: Decimal, at: datetime, now: datetime) -> None:
+    def _book(
+        self,
+        w: _Working,
+        qty: int,
+        price: Decimal,
+        at: datetime,
+        now: datetime,
+        total: Decimal | None = None,
+    ) -> None:
+        """Book ``qty`` at ``price``; ``total``: the order's commission with them, when
+        the caller has just computed it."""
         order = w.order
         w.filled += qty
         w.value += price * qty
-        total = self.commission.order_commission(w.filled, w.value)
+        if total is None:
+            total = self.commission.order_commission(w.filled, w.value)
         fee, w.charged = total - w.charged, total
         fill = Fill(order.id, at, order.symbol, order.side, qty, float(price), float(fee))
         done = w.filled >= order.quantity

@@ -40,6 +40,10 @@ from sessionflow.portfolio import Portfolio
 from sessionflow.time_provider import Clock
 
 log = logging.getLogger(__name__)
+_ZERO = Decimal(0)
+# a side and a time in force by their names: a dict lookup costs less than an Enum call
+_SIDE = {s.value: s for s in Side}
+_TIF = {t.value: t for t in TimeInForce}
 
 OrderListener = Callable[[Order, OrderEvent], None]
 ActionListener = Callable[[Action, datetime], None]
@@ -71,6 +75,7 @@ class ExecutionManager:
         self.broker = broker
         self.portfolio = portfolio
         self._symbols = frozenset(symbols)
+        self._plain = plain_symbols(self._symbols)
         self._row = {s: i for i, s in enumerate(sorted(self._symbols))}
         self._by_row = portfolio.universe == tuple(self._row)  # marks by the slice's rows
         self._actions = actions  # those applied to history as the current session began
@@ -197,28 +202,31 @@ class ExecutionManager:
         tif: TimeInForce | str = "day",
         client_order_id: str | None = None,
     ) -> Order:
-        """A new order; the same ``client_order_id`` again returns the first order unchanged."""
+        """A new order; the same ``client_order_id`` again returns the first order unchanged.
+
+        The hot path of a strategy placing thousands of orders: plain ints and floats are
+        checked first (Decimal only for buying power), and the reference price is looked
+        up once per order."""
         if client_order_id is not None and client_order_id in self._by_client:
             self.counters["duplicate_client_order_id"] += 1
             return self._by_client[client_order_id]
         now = self._clock.now()
         oid = f"o-{len(self.orders) + 1}"
         try:
-            sym = normalize_symbol(symbol)
+            sym = spelled(symbol, self._plain)
         except SymbolError:
             sym = str(symbol)
-        side_ = Side(side)
         order = Order(
-            id=oid,
-            client_order_id=client_order_id or oid,
-            symbol=sym,
-            side=side_,
-            quantity=quantity,
-            type=OrderType.from_prices(limit, stop),
-            tif=TimeInForce.DAY,
-            submitted_at=now,
-            limit=limit,
-            stop=stop,
+            oid,
+            client_order_id or oid,
+            sym,
+            side if side.__class__ is Side else _SIDE.get(str(side)) or Side(side),
+            quantity,
+            OrderType.from_prices(limit, stop),
+            TimeInForce.DAY,
+            now,
+            limit,
+            stop,
             updated_at=now,
         )
         self.orders.append(order)
@@ -226,11 +234,11 @@ class ExecutionManager:
         self._open_of.setdefault(sym, {})[oid] = order
         self._by_id[oid] = order
         self._by_client[order.client_order_id] = order
-        reason = self._problem(order, tif, now)
-        if reason is not None:
-            self._reject(order, *reason, now)
+        checked = self._check(order, tif, now)
+        if not isinstance(checked, Decimal):
+            self._reject(order, *checked, now)
             return order
-        order.tif = TimeInForce(tif)
+        order.tif = tif if tif.__class__ is TimeInForce else _TIF.get(str(tif)) or TimeInForce(tif)
         closed = self._session_close
         if order.tif is TimeInForce.DAY and closed is not None and now >= closed:
             # decided on the session's last bar or window (live: just after the close)
@@ -242,7 +250,7 @@ class ExecutionManager:
         self.broker.submit(order, now)
         kept = held is not None and held[:2] == (now, version) == (now, self._version)
         if kept and held is not None and self._held_power is None and order.id in self._open:
-            self._held_power = (now, version, held[2] + self._holds(order))
+            self._held_power = (now, version, held[2] + self._holds(order, checked))
         return order
 
     def cancel(self, order_id: str) -> Order | None:
@@ -294,15 +302,20 @@ class ExecutionManager:
         event = OrderEvent(order.id, OrderStatus.REJECTED, now, reason=f"{reason.value}: {detail}")
         self._apply(order, event)
 
-    def _problem(
+    def _check(
         self, order: Order, tif: TimeInForce | str, now: datetime
-    ) -> tuple[RejectReason, str] | None:
+    ) -> Decimal | tuple[RejectReason, str]:
+        """The order's reference price when it passes, else why it is refused."""
         qty, sym = order.quantity, order.symbol
         if self.last_close is not None and now >= self.last_close:
             return RejectReason.AFTER_LAST_SESSION, f"the last session closed at {self.last_close}"
         if sym not in self._symbols:
             return RejectReason.UNKNOWN_SYMBOL, f"{sym!r} is not one of this system's symbols"
-        if isinstance(qty, bool) or not isinstance(qty, numbers.Integral) or qty <= 0:
+        if qty.__class__ is not int and (
+            isinstance(qty, bool) or not isinstance(qty, numbers.Integral)
+        ):
+            return RejectReason.BAD_QUANTITY, f"quantity {qty!r} is not a positive integer"
+        if qty <= 0:
             return RejectReason.BAD_QUANTITY, f"quantity {qty!r} is not a positive integer"
         if qty > self.limits.max_quantity:
             return (
@@ -324,7 +337,7 @@ class ExecutionManager:
                 o.side.sign * o.remaining for o in mine if o is not order
             )
             found = self.risk.check(order, ref, before, self.portfolio.equity, now)
-        return found
+        return found or ref
 
     def _reference_price(self, order: Order) -> Decimal | None:
         """What the order is priced at for buying power: its limit, its stop, else the
@@ -343,9 +356,12 @@ class ExecutionManager:
         pf = self.portfolio
         held = pf.quantity(order.symbol)
         skip = replacing or order
-        others = [o for o in self.open_orders(order.symbol) if o is not skip]
-        pending = sum(o.side.sign * o.remaining for o in others)
-        after = held + pending + order.side.sign * order.quantity
+        pending = 0  # what the symbol's other open orders would still buy (+) or sell (-)
+        for o in (self._open_of.get(order.symbol) or {}).values():
+            if o is not skip:
+                left = o.quantity - o.filled_quantity
+                pending += left if o.side is Side.BUY else -left
+        after = held + pending + (order.quantity if order.side is Side.BUY else -order.quantity)
         short_ok = self.limits.allow_short and pf.account == "margin"
         if after < 0 and not short_ok:
             return (
@@ -354,10 +370,12 @@ class ExecutionManager:
                 "already for sale; shorting is off",
             )
         growth = max(0, abs(after) - abs(held + pending))  # shares that add exposure
+        if not growth:
+            return None
         need = growth * ref + self._committed(skip)
-        if growth and self.bounds is not None:
+        if self.bounds is not None:
             self.bounds.check(pf.buying_power - need)
-        if growth and need > pf.buying_power:
+        if need > pf.buying_power:
             return (
                 RejectReason.INSUFFICIENT_BUYING_POWER,
                 f"{order.quantity} {order.symbol} at ~{ref} needs {need:.2f} with open orders, "
@@ -379,13 +397,15 @@ class ExecutionManager:
             self._held_power = (now, self._version, total)
         return total
 
-    def _holds(self, o: Order) -> Decimal:
-        """The buying power open order ``o`` would use if it filled (0: it reduces exposure)."""
+    def _holds(self, o: Order, ref: Decimal | None = None) -> Decimal:
+        """The buying power open order ``o`` would use if it filled (0: it reduces exposure);
+        ``ref``: its reference price when the caller has just looked it up."""
         held = self.portfolio.quantity(o.symbol)
         if (o.side is Side.BUY and held >= 0) or (o.side is Side.SELL and held <= 0):
-            ref = self._reference_price(o)
-            return o.remaining * (ref or Decimal(0))
-        return Decimal(0)
+            if ref is None:
+                ref = self._reference_price(o)
+            return o.remaining * (ref or _ZERO)
+        return _ZERO
 
     def _on_event(self, event: OrderEvent) -> None:
         order = self._by_id.get(event.order_id)
@@ -402,14 +422,16 @@ class ExecutionManager:
         self._apply(order, event)
 
     def _apply(self, order: Order, event: OrderEvent) -> None:
-        if order.events or event.status not in (OrderStatus.ACCEPTED, OrderStatus.REJECTED):
+        status = event.status
+        if order.events or status not in (OrderStatus.ACCEPTED, OrderStatus.REJECTED):
             self._version += 1  # not a new order accepted or refused: re-sum
-        order.status = event.status
-        if not order.is_open:
+        order.status = status
+        if status.final:
             self._open.pop(order.id, None)
             self._open_of.get(order.symbol, {}).pop(order.id, None)
         order.updated_at = event.time
-        if event.reason is not None and event.fill is None:
+        fill = event.fill
+        if event.reason is not None and fill is None:
             order.reason = event.reason
         if event.filled is not None:
             order.filled_quantity = event.filled
@@ -419,17 +441,20 @@ class ExecutionManager:
             order.limit = event.limit
         if event.stop is not None:
             order.stop = event.stop
-        fill = event.fill
         if fill is not None:
             self.portfolio.apply_fill(fill)  # step 2 of the instant, before any listener
             prior = order.filled_quantity
             order.filled_quantity = prior + fill.quantity
-            avg = order.avg_fill_price or 0.0
-            order.avg_fill_price = float(
-                (money(avg) * prior + money(fill.price) * fill.quantity) / order.filled_quantity
-            )
+            if prior:
+                avg = order.avg_fill_price or 0.0
+                order.avg_fill_price = float(
+                    (money(avg) * prior + money(fill.price) * fill.quantity) / order.filled_quantity
+                )
+            else:  # money(p) * q / q is money(p) exactly, whose float is p
+                order.avg_fill_price = fill.price
         order.events.append(event)
-        self._track()
+        if self.bounds is not None:
+            self._track()
         for listener in self._listeners:
             listener(order, event)
 
@@ -458,3 +483,22 @@ def _replace_problem(
     if stop is not None and (order.stop is None or not _good_price(stop)):
         return f"stop {stop!r}: not a number > 0, or the order has no stop"
     return None
+
+
+def plain_symbols(symbols: Collection[str]) -> frozenset[str]:
+    """Those of ``symbols`` already in their one spelling (``normalize_symbol`` keeps them)."""
+    out = []
+    for s in symbols:
+        try:
+            if normalize_symbol(s) == s:
+                out.append(s)
+        except SymbolError:
+            continue
+    return frozenset(out)
+
+
+def spelled(symbol: object, plain: frozenset[str]) -> str:
+    """``normalize_symbol(symbol)``, without the work for a symbol in ``plain``."""
+    if symbol.__class__ is str and symbol in plain:
+        return symbol
+    return normalize_symbol(symbol)

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from sessionflow.execution_manager.orders import Fill, money
+from sessionflow.execution_manager.orders import Fill, Side, money
 
 ACCOUNTS = ("cash", "margin")
 _REG_T = Decimal(2)  # Reg T initial margin 50%: buying power is twice the equity
@@ -108,6 +108,9 @@ class Portfolio:
         self._px = np.full(len(self._row), np.nan)  # by row: the float its mark stands for
         self._exact: dict[int, Decimal] = {}  # rows marked at a Decimal no float stands for
         self._valued: tuple[Decimal, Decimal] | None = None  # (market value, gross), cached
+        # (rows held, their quantities, the largest |quantity|, the rows as a list), kept
+        # until a quantity changes: marks change every minute, holdings far less often
+        self._held: tuple[np.ndarray, np.ndarray, float, list[int]] | None = None
 
     def position(self, symbol: str) -> Position:
         """The position in ``symbol``; a flat one (quantity 0) when none is held."""
@@ -149,12 +152,14 @@ class Portfolio:
     def _write(self, pos: Position) -> None:
         """Store ``pos``'s quantity and mark in the arrays."""
         row = self._row[pos.symbol]
-        self._qty[row] = pos.quantity
+        if self._qty[row] != pos.quantity:
+            self._qty[row] = pos.quantity
+            self._held = None
         self._exact.pop(row, None)
         if pos.last_price is not None:
             px = float(pos.last_price)
             self._px[row] = px
-            if money(px) == pos.last_price:
+            if px == pos._seen or money(px) == pos.last_price:  # _seen: money(_seen) is it
                 pos._seen = px
             else:
                 self._exact[row] = pos.last_price
@@ -162,10 +167,16 @@ class Portfolio:
 
     def apply_fill(self, fill: Fill) -> None:
         price, fee = money(fill.price), money(fill.commission)
-        qty = fill.signed_quantity
-        pos = self._pos(fill.symbol)
-        self.realised += pos._trade(qty, price)
-        self._write(pos)
+        qty = fill.quantity if fill.side is Side.BUY else -fill.quantity
+        pos = self._positions.get(fill.symbol)
+        if pos is None or pos.last_price is None:  # its first fill marks it at the price
+            pos = self._pos(fill.symbol)
+            self.realised += pos._trade(qty, price)
+            self._write(pos)
+        else:  # the mark in the arrays stays as it is (a fill never moves it): not read
+            self.realised += pos._trade(qty, price)
+            self._qty[self._row[fill.symbol]] = pos.quantity
+            self._held = self._valued = None
         self.cash -= qty * price + fee
         self.fees += fee
 
@@ -210,7 +221,7 @@ class Portfolio:
         whole = int(exact)  # toward zero
         frac = exact - whole
         price = (pos.last_price or Decimal(0)) / r
-        pos.last_price = price
+        pos.last_price, pos._seen = price, math.nan  # no float read stands for it yet
         if not frac:
             pos.quantity = whole
             return Decimal(0)
@@ -239,14 +250,18 @@ class Portfolio:
         decimals (then ``money(px)`` is ``rint(px * 1e6) / 1e6`` exactly), else per position."""
         if self._valued is not None:
             return self._valued
-        rows = np.flatnonzero(self._qty)
-        qty, px = self._qty[rows], self._px[rows]
+        if self._held is None:  # quantities changed since the last valuation
+            rows = np.flatnonzero(self._qty)
+            qty = self._qty[rows]
+            self._held = rows, qty, float(np.abs(qty).max(initial=0)), rows.tolist()
+        rows, qty, top_qty, row_list = self._held
+        px = self._px[rows]
         units = np.rint(px * _SCALE)
         fits = (
             len(rows) > 0
-            and not (self._exact and not self._exact.keys().isdisjoint(rows.tolist()))
-            and bool(np.array_equal(units / _SCALE, px))
-            and float(np.abs(qty).max()) * float(np.abs(units).max()) * len(rows) < _INT_ROOM
+            and not (self._exact and not self._exact.keys().isdisjoint(row_list))
+            and bool((units / _SCALE == px).all())  # what array_equal does, for less
+            and top_qty * float(np.abs(units).max()) * len(rows) < _INT_ROOM
         )
         if fits:
             value = qty * units.astype(np.int64)

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from sessionflow.execution_manager import Order, Side, TimeInForce
-from sessionflow.models import Bar, normalize_symbol
+from sessionflow.execution_manager.manager import plain_symbols, spelled
+from sessionflow.models import Bar
 from sessionflow.portfolio import Portfolio, Position
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class Context:
     def __init__(self, system: SystemManager, params: dict[str, Any], log: logging.Logger) -> None:
         self._system = system
         self._em = system.execution_manager
+        self._plain = plain_symbols(system.data_manager.symbols)  # spelled as they come
         self.params = params
         self.log = log
 
@@ -57,7 +59,7 @@ class Context:
         being played, then this session's bars so far. ``interval`` 1 or a derived one
         (trailing days hold ``historical_intervals``)."""
         dm = self._system.data_manager
-        sym = normalize_symbol(symbol)
+        sym = spelled(symbol, self._plain)
         held = sorted(dm.session_data.history.get(interval, {}))
         if days is not None:
             held = held[-days:] if days > 0 else []
@@ -78,11 +80,11 @@ class Context:
 
     def buy(self, symbol: str, quantity: int, **terms: Unpack[OrderTerms]) -> Order:
         """:meth:`submit` to buy: ``limit``, ``stop``, ``tif``, ``client_order_id``."""
-        return self.submit(symbol, Side.BUY, quantity, **terms)
+        return self._em.submit(symbol, Side.BUY, quantity, **terms)
 
     def sell(self, symbol: str, quantity: int, **terms: Unpack[OrderTerms]) -> Order:
         """:meth:`submit` to sell (short only where the account and settings allow)."""
-        return self.submit(symbol, Side.SELL, quantity, **terms)
+        return self._em.submit(symbol, Side.SELL, quantity, **terms)
 
     def cancel(self, order_id: str) -> Order | None:
         return self._em.cancel(order_id)
@@ -97,8 +99,8 @@ class Context:
         return self._em.replace(order_id, quantity, limit, stop)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
-        return self._em.open_orders(None if symbol is None else normalize_symbol(symbol))
+        return self._em.open_orders(None if symbol is None else spelled(symbol, self._plain))
 
     def position(self, symbol: str) -> Position:
         """The position in ``symbol`` (quantity 0 when flat)."""
-        return self._em.portfolio.position(normalize_symbol(symbol))
+        return self._em.portfolio.position(spelled(symbol, self._plain))
