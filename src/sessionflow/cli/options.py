@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 
-from sessionflow.models import SymbolError, normalize_symbol
-from sessionflow.time_provider import ExchangeCalendar
+if TYPE_CHECKING:  # imported where used: ``sessionflow -h`` must not load the calendar
+    from sessionflow.time_provider import ExchangeCalendar
 
 
 def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | None:
     """Comma-separated symbols, normalised; None if the option was not given."""
     if text is None:
         return None
+    from sessionflow.models import SymbolError, normalize_symbol
+
     out: list[str] = []
     for raw in text.split(","):
         try:
@@ -35,6 +37,8 @@ def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | No
 
 def one_line(exc: BaseException | str) -> str:
     """The error as one line; a settings ValidationError becomes ``field: reason; ...``."""
+    from pydantic import ValidationError
+
     if isinstance(exc, ValidationError):
         parts = []
         for err in exc.errors():
@@ -52,6 +56,8 @@ def plural(n: int, noun: str) -> str:
 
 def calendar_option(name: str) -> ExchangeCalendar:
     """``--calendar``: an exchange_calendars code; an unknown one is a one-line error."""
+    from sessionflow.time_provider import ExchangeCalendar
+
     try:
         return ExchangeCalendar(name)
     except ValueError:
