@@ -54,9 +54,11 @@ ENGINES = (
     "backtrader_strategy",
     "nautilus",
     "nautilus_actor",
+    "nautilus_noop",
 )
 REFERENCE = "numpy"
-NOOP = ("sessionflow_noop", "sessionflow_batch_noop")  # nothing consumed: figures only
+# nothing consumed: the delivered totals and the engine's figures (if any) are compared
+NOOP = ("sessionflow_noop", "sessionflow_batch_noop", "nautilus_noop")
 MARK = "COMPARE_RESULT "
 
 
@@ -94,6 +96,7 @@ def child_engine(engine: str, data: Path, out: Path) -> dict[str, Any]:
     package = {
         "nautilus": "nautilus_trader",
         "nautilus_actor": "nautilus_trader",
+        "nautilus_noop": "nautilus_trader",
         "backtrader_strategy": "backtrader",
         "sessionflow_batch": "sessionflow",
         "sessionflow_buffered": "sessionflow",
@@ -191,6 +194,12 @@ def compare_outputs(reference: dict[str, Any], run: dict[str, Any]) -> dict[str,
     checks = [("timing_csv", TIMING, "time"), ("figures_csv", FIGURES, "figures")]
     if run["engine"] not in NOOP:
         checks.insert(0, ("csv", COLUMNS, "values"))
+    elif "bars_1m" in run:  # a no-op consumer: the delivered totals against the reference's
+        want = (reference["bars_1m"], sum(reference["derived"].values()))
+        got = (run["bars_1m"], sum(run["derived"].values()))
+        if got != want:
+            out["equal"] = False
+            out["columns_differ"]["delivered bars"] = f"{got} != {want}"
     for key, columns, name in checks:
         if key not in run:
             out[name] = None
