@@ -20,12 +20,21 @@ import sys
 import time
 
 FLOOR = "python -c 'import typer, rich.console'"
+# what the installed ``sessionflow`` script runs (works on checkouts without __main__.py,
+# so PYTHONPATH=<other checkout>/src times that one the same way)
+SF = ["-c", "import sys; sys.argv[0] = 'sessionflow'; from sessionflow.cli.app import main; main()"]
 COMMANDS: dict[str, list[str]] = {
     FLOOR: ["-c", "import typer, rich.console"],
-    "sessionflow --version": ["-m", "sessionflow", "--version"],
-    "sessionflow --help": ["-m", "sessionflow", "--help"],
-    "sessionflow import bars --help": ["-m", "sessionflow", "import", "bars", "--help"],
-    "sessionflow backtest --x (argument error)": ["-m", "sessionflow", "backtest", "--x"],
+    # what typer itself loads for a help page (rich help, markdown) and to coerce any
+    # parameter value (pydantic), before sessionflow's own code does anything
+    "python -c 'import typer.rich_utils, typer._adapters'": [
+        "-c",
+        "import typer, rich.console, typer.rich_utils, typer._adapters",
+    ],
+    "sessionflow --version": [*SF, "--version"],
+    "sessionflow --help": [*SF, "--help"],
+    "sessionflow import bars --help": [*SF, "import", "bars", "--help"],
+    "sessionflow backtest --x (argument error)": [*SF, "backtest", "--x"],
 }
 
 
