@@ -48,12 +48,17 @@ ENGINES = (
     "sessionflow",
     "sessionflow_batch",
     "sessionflow_buffered",
+    "sessionflow_noop",
+    "sessionflow_batch_noop",
     "backtrader",
     "backtrader_strategy",
     "nautilus",
     "nautilus_actor",
+    "nautilus_noop",
 )
 REFERENCE = "numpy"
+# nothing consumed: the delivered totals and the engine's figures (if any) are compared
+NOOP = ("sessionflow_noop", "sessionflow_batch_noop", "nautilus_noop")
 MARK = "COMPARE_RESULT "
 
 
@@ -67,20 +72,36 @@ def child_engine(engine: str, data: Path, out: Path) -> dict[str, Any]:
 
     load_before = os.getloadavg()
     sys.path.insert(0, str(HERE))
-    from peers.job import Job, peak_rss_mb, preload_libraries, read_meta, write_csv
+    from peers.job import Job, peak_rss_mb, preload_libraries, read_meta
 
     preload_libraries()
     meta = read_meta(data)
     job = Job(len(meta["symbols"]), len(meta["sessions"]))
     module = importlib.import_module(f"peers.engine_{engine}")
+    reference = importlib.import_module(f"peers.engine_{REFERENCE}")
+    # numpy's replay just before and just after, in this process: the ratio is taken
+    # under the same load, so it does not move with numpy's own time in another child
+    numpy_before = reference.run(data, job).replay_s if engine != REFERENCE else None
     res = module.run(data, job)
-    write_csv(out, res.rows)
+    numpy_after = reference.run(data, job).replay_s if engine != REFERENCE else None
+    written = write_outputs(res, out)
+    delivered = res.bars_1m + sum(res.derived.values())
+    alternate = {}
+    if numpy_before is not None and numpy_after is not None:
+        numpy_s = (numpy_before + numpy_after) / 2
+        alternate = {
+            "numpy_alternate_s": [round(numpy_before, 4), round(numpy_after, 4)],
+            "x_numpy_alternate": round(res.replay_s / numpy_s, 3) if numpy_s > 0 else None,
+        }
     package = {
         "nautilus": "nautilus_trader",
         "nautilus_actor": "nautilus_trader",
+        "nautilus_noop": "nautilus_trader",
         "backtrader_strategy": "backtrader",
         "sessionflow_batch": "sessionflow",
         "sessionflow_buffered": "sessionflow",
+        "sessionflow_noop": "sessionflow",
+        "sessionflow_batch_noop": "sessionflow",
     }.get(engine, engine)
     return {
         "engine": engine,
@@ -95,10 +116,28 @@ def child_engine(engine: str, data: Path, out: Path) -> dict[str, Any]:
         "load_s": round(res.load_s, 3),
         "replay_s": round(res.replay_s, 3),
         "bars_per_s": round(res.bars_1m / res.replay_s) if res.replay_s > 0 else None,
+        "delivered_bars": delivered,
+        "ns_per_bar": round(res.replay_s * 1e9 / delivered, 1) if delivered else None,
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "csv": str(out),
         **res.extra,
+        **written,
+        **alternate,
     }
+
+
+def write_outputs(res: Any, out: Path) -> dict[str, Any]:
+    """The consumer's values to ``out``, and its timing and the engine's figures beside it
+    when recorded; the paths and the order errors, as ``compare_outputs`` reads them."""
+    from peers.job import FIGURES, TIMING, write_csv, write_table
+
+    write_csv(out, res.rows)
+    written: dict[str, Any] = {"csv": str(out), "order_errors": res.extra.get("order_errors")}
+    for kind, table, columns in (("timing", res.timing, TIMING), ("figures", res.figures, FIGURES)):
+        if table is not None:
+            path = out.with_suffix(f".{kind}.csv")
+            write_table(path, table, columns)
+            written[f"{kind}_csv"] = str(path)
+    return written
 
 
 def child_data(symbols: int, sessions: int) -> dict[str, Any]:
@@ -143,11 +182,45 @@ def spawn(
     return {"status": "error", "returncode": proc.returncode, "stderr": tail, "wall_s": wall}
 
 
-def compare_outputs(reference: Path, other: Path) -> dict[str, Any]:
+def compare_outputs(reference: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """``run``'s tables against the reference's: the consumer's values (not for a no-op
+    consumer), its delivery times and lengths and the engine's own figures (when it
+    records them: ``time``/``figures`` are None otherwise), and its order errors."""
     sys.path.insert(0, str(HERE))
-    from peers.job import compare_csv
+    from peers.job import COLUMNS, FIGURES, TIMING, compare_csv
 
-    return compare_csv(reference, other)
+    out: dict[str, Any] = {"equal": True, "columns_differ": {}, "values": None}
+    out["missing_rows"] = out["extra_rows"] = 0
+    checks = [("timing_csv", TIMING, "time"), ("figures_csv", FIGURES, "figures")]
+    if run["engine"] not in NOOP:
+        checks.insert(0, ("csv", COLUMNS, "values"))
+    elif "bars_1m" in run:  # a no-op consumer: the delivered totals against the reference's
+        want = (reference["bars_1m"], sum(reference["derived"].values()))
+        got = (run["bars_1m"], sum(run["derived"].values()))
+        differ = {} if got == want else {f"delivered 1m/derived {got} != {want}": 1}
+        out["values"] = {"equal": not differ, "columns_differ": differ}
+        out["values"].update(missing_rows=0, extra_rows=0)
+        if differ:
+            out["equal"] = False
+            out["columns_differ"].update(differ)
+    for key, columns, name in checks:
+        if key not in run:
+            out[name] = None
+            continue
+        cmp = compare_csv(Path(reference[key]), Path(run[key]), columns)
+        out[name] = cmp
+        if not cmp["equal"]:
+            out["equal"] = False
+            prefix = "" if name == "values" else f"{name}:"
+            for col, n in cmp["columns_differ"].items():
+                out["columns_differ"][prefix + col] = n
+            out["missing_rows"] += cmp["missing_rows"]
+            out["extra_rows"] += cmp["extra_rows"]
+    errors = run.get("order_errors")
+    if errors:
+        out["equal"] = False
+        out["columns_differ"]["order_errors"] = errors
+    return out
 
 
 def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -164,24 +237,32 @@ def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     best["replay_runs_s"] = [r["replay_s"] for r in runs]
     best["load_runs_s"] = [r["load_s"] for r in runs]
     best["loadavg_runs"] = [r["loadavg_before"][0] for r in runs]
+    best["x_numpy_alternate_runs"] = [r.get("x_numpy_alternate") for r in runs]
     arrays = [r["replay_arrays_s"] for r in runs if "replay_arrays_s" in r]
     if arrays:  # the reference: its fastest arrays-only replay, whichever run had it
         best["replay_arrays_s"] = min(arrays)
     return best
 
 
-def equal_cell(rec: dict[str, Any]) -> str:
+def equal_cell(rec: dict[str, Any], part: str = "values") -> str:
+    """One of the comparisons (``values``, ``time``, ``figures``): ``yes``, ``no:`` and
+    what differed, or ``-`` where the engine does not record it."""
     if rec["status"] != "ok":
         return str(rec["status"])
     if rec["engine"] == REFERENCE:
         return "reference"
-    cmp = rec["compare"]
-    if cmp["equal"]:
+    cmp = rec["compare"].get(part, rec["compare"] if part == "values" else None)
+    errors = rec.get("order_errors") if part == "time" else None
+    if cmp is None:
+        return "-"
+    if cmp["equal"] and not errors:
         return "yes"
     parts = sorted(cmp["columns_differ"])
     if cmp["missing_rows"] or cmp["extra_rows"]:
         parts.append(f"rows {cmp['missing_rows']} missing/{cmp['extra_rows']} extra")
-    return "no: " + ", ".join(parts)
+    if errors:
+        parts.append(f"{errors} out of order")
+    return "no: " + ", ".join(parts) if parts else "yes"
 
 
 def loadavg_cell(rec: dict[str, Any]) -> str:
@@ -203,25 +284,29 @@ def table(records: list[dict[str, Any]]) -> list[str]:
         if r["engine"] == REFERENCE and r["status"] == "ok"
     }
     head = (
-        "| engine | symbols | 1m bars | bars/s | vs sessionflow | x numpy | x numpy arrays "
-        "| load s | replay s | peak MB | load avg | outputs equal |"
+        "| engine | symbols | 1m bars | delivered bars | ns/bar | bars/s | vs sessionflow "
+        "| x numpy | x numpy arrays | x numpy alternated | load s | replay s | peak MB "
+        "| load avg | outputs equal | time and order | engine figures |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 17]
     for r in records:
         if r["status"] != "ok":
             limit = f" after {r['wall_s']} s" if r["status"] == "timeout" else ""
-            lines.append(
-                f"| {r['engine']} | {r['symbols']} | | | | | | | | | | {r['status']}{limit} |"
-            )
+            blank = " | " * 13
+            lines.append(f"| {r['engine']} | {r['symbols']}{blank}{r['status']}{limit} | | |")
             continue
         base = sf.get(r["symbols"])
         ratio = f"{r['bars_per_s'] / base:.2f}x" if base else "n/a"
         full, arrays = ref.get(r["symbols"], (None, None))
+        alt = r.get("x_numpy_alternate")
         lines.append(
-            f"| {r['engine']} | {r['symbols']} | {r['bars_1m']:,} | {r['bars_per_s']:,} "
-            f"| {ratio} | {times_cell(r['replay_s'], full)} | {times_cell(r['replay_s'], arrays)} "
+            f"| {r['engine']} | {r['symbols']} | {r['bars_1m']:,} "
+            f"| {r.get('delivered_bars', 0):,} | {r.get('ns_per_bar') or 0:,.0f} "
+            f"| {r['bars_per_s']:,} | {ratio} | {times_cell(r['replay_s'], full)} "
+            f"| {times_cell(r['replay_s'], arrays)} | {f'{alt:.2f}x' if alt else '-'} "
             f"| {r['load_s']:.2f} | {r['replay_s']:.2f} | {r['peak_rss_mb']:.0f} "
-            f"| {loadavg_cell(r)} | {equal_cell(r)} |"
+            f"| {loadavg_cell(r)} | {equal_cell(r)} | {equal_cell(r, 'time')} "
+            f"| {equal_cell(r, 'figures')} |"
         )
     return lines
 
@@ -365,10 +450,11 @@ def main() -> None:
         if made["status"] != "ok":
             raise SystemExit(f"could not build the data file: {made}")
         data = Path(made["data"])
-        ref_csv: Path | None = None
+        ref_run: dict[str, Any] | None = None
         for engine in engines:
             out = RESULTS / "csv" / f"{engine}_{n}x{args.sessions}.csv"
-            out.unlink(missing_ok=True)
+            for old in (out, out.with_suffix(".timing.csv"), out.with_suffix(".figures.csv")):
+                old.unlink(missing_ok=True)
             limit = timeouts.get(engine, args.timeout)
             print(f"[{n} symbols] {engine} ...", file=sys.stderr, flush=True)
             runs = []
@@ -378,8 +464,8 @@ def main() -> None:
                     ["--child", engine, "--data", str(data), "--out", str(out)],
                     limit,
                 )
-                if run["status"] == "ok" and engine != REFERENCE and ref_csv is not None:
-                    run["compare"] = compare_outputs(ref_csv, out)
+                if run["status"] == "ok" and engine != REFERENCE and ref_run is not None:
+                    run["compare"] = compare_outputs(ref_run, run)
                 runs.append(run)
                 if run["status"] != "ok":
                     break
@@ -389,7 +475,7 @@ def main() -> None:
             rec.setdefault("sessions", args.sessions)
             rec["timeout_s"] = limit
             if rec["status"] == "ok" and engine == REFERENCE:
-                ref_csv = out
+                ref_run = rec
             print(f"    {json.dumps(rec)[:400]}", file=sys.stderr, flush=True)
             records.append(rec)
 

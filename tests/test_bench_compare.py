@@ -33,32 +33,51 @@ def peers() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def job_data(peers: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Path]:
+def compare() -> Iterator[Any]:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import compare
+
+        yield compare
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def job_data(
+    peers: Any, compare: Any, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Any, Path, Path]:
+    """The job, its data file and numpy's values CSV (its timing and figures beside it)."""
     from peers import engine_numpy
 
     tmp = tmp_path_factory.mktemp("bench")
     job = peers.Job(3, 5)
     data = peers.ensure_data(job, tmp)
     ref = tmp / "numpy.csv"
-    peers.write_csv(ref, engine_numpy.run(data, job).rows)
+    compare.write_outputs(engine_numpy.run(data, job), ref)
     return job, data, ref
 
 
 def _run_sessionflow(
-    peers: Any,
+    compare: Any,
     job_data: tuple[Any, Path, Path],
     tmp_path: Path,
-    batch: bool = False,
     tamper: Callable[[Any], Any] | None = None,
-    buffered: bool = False,
+    **kind: bool,
 ) -> dict[str, Any]:
+    """sessionflow's consumer values, delivery times and engine figures against numpy's,
+    as compare.py compares them (``kind``: ``batch``, ``buffered``, ``noop``)."""
     from peers import engine_sessionflow
 
     job, data, ref = job_data
-    out = tmp_path / "sessionflow.csv"
-    res = engine_sessionflow.run(data, job, batch=batch, tamper=tamper, buffered=buffered)
-    peers.write_csv(out, res.rows)
-    result: dict[str, Any] = peers.compare_csv(ref, out)
+    res = engine_sessionflow.run(data, job, tamper=tamper, **kind)
+    engine = "sessionflow" + ("_noop" if kind.get("noop") else "")
+    run = {"engine": engine, **compare.write_outputs(res, tmp_path / "sessionflow.csv")}
+    reference = {
+        "csv": str(ref),
+        **{f"{k}_csv": str(ref.with_suffix(f".{k}.csv")) for k in ("timing", "figures")},
+    }
+    result: dict[str, Any] = compare.compare_outputs(reference, run)
     return result
 
 
@@ -79,11 +98,17 @@ class _Once:
 
 @pytest.mark.parametrize(("batch", "buffered"), [(False, False), (True, False), (False, True)])
 def test_sessionflow_consumers_equal_the_reference(
-    peers: Any, job_data: tuple[Any, Path, Path], tmp_path: Path, batch: bool, buffered: bool
+    peers: Any,
+    compare: Any,
+    job_data: tuple[Any, Path, Path],
+    tmp_path: Path,
+    batch: bool,
+    buffered: bool,
 ) -> None:
-    cmp = _run_sessionflow(peers, job_data, tmp_path, batch=batch, buffered=buffered)
+    cmp = _run_sessionflow(compare, job_data, tmp_path, batch=batch, buffered=buffered)
     assert cmp["equal"], cmp
-    assert cmp["rows"] == 3 * 5
+    for part in ("values", "time", "figures"):
+        assert cmp[part]["equal"] and cmp[part]["rows"] == 3 * 5, part
     assert {f"sum_{m}m" for m in peers.SERIES} <= set(peers.COLUMNS)
 
 
@@ -120,7 +145,7 @@ def _double_high(ev: Any) -> Any:
 )
 @pytest.mark.parametrize("buffered", [False, True], ids=["row_add", "buffered"])
 def test_one_corrupted_delivered_bar_fails_the_comparison(
-    peers: Any,
+    compare: Any,
     buffered: bool,
     job_data: tuple[Any, Path, Path],
     tmp_path: Path,
@@ -130,7 +155,7 @@ def test_one_corrupted_delivered_bar_fails_the_comparison(
     column: str,
 ) -> None:
     tamper = _Once(pick, change, nth=100)
-    cmp = _run_sessionflow(peers, job_data, tmp_path, tamper=tamper, buffered=buffered)
+    cmp = _run_sessionflow(compare, job_data, tmp_path, tamper=tamper, buffered=buffered)
     assert tamper.done, f"{name}: no event was corrupted"
     assert not cmp["equal"], name
     assert cmp["columns_differ"] == {column: 1}, cmp
@@ -226,7 +251,7 @@ def _slice_high_doubled(ev: Any) -> Any:
 
 @pytest.mark.parametrize("corrupt", [False, True])
 def test_vectorised_batch_consumer_equals_the_reference_and_catches_a_bad_bar(
-    peers: Any,
+    compare: Any,
     job_data: tuple[Any, Path, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -241,7 +266,7 @@ def test_vectorised_batch_consumer_equals_the_reference_and_catches_a_bad_bar(
     monkeypatch.setattr(engine_sessionflow._ColumnTally, "CHUNK", 100)
     tamper = _Once(lambda ev: isinstance(ev, BarSliceEvent), _slice_high_doubled, nth=50)
     cmp = _run_sessionflow(
-        peers, job_data, tmp_path, batch=True, tamper=tamper if corrupt else None
+        compare, job_data, tmp_path, batch=True, tamper=tamper if corrupt else None
     )
     if not corrupt:
         assert cmp["equal"], cmp
@@ -264,8 +289,8 @@ def test_numpy_reference_times_the_checksums_and_checks_them_against_row_add(
 
     real = engine_numpy._group_sums
 
-    def off_by_one(starts: Any, cols: Any) -> Any:
-        out = real(starts, cols)
+    def off_by_one(starts: Any, cols: Any, *hashes_of: Any) -> Any:
+        out = real(starts, cols, *hashes_of)
         out[0] += np.uint64(1)
         return out
 
@@ -274,12 +299,7 @@ def test_numpy_reference_times_the_checksums_and_checks_them_against_row_add(
         engine_numpy.run(data, job)
 
 
-def test_compare_table_shows_both_numpy_ratios() -> None:
-    sys.path.insert(0, str(BENCH))
-    try:
-        import compare
-    finally:
-        sys.path.remove(str(BENCH))
+def test_compare_table_shows_both_numpy_ratios(compare: Any) -> None:
     common = {"status": "ok", "symbols": 5, "bars_1m": 100, "load_s": 0.1, "peak_rss_mb": 1}
     records = [
         {
@@ -300,4 +320,111 @@ def test_compare_table_shows_both_numpy_ratios() -> None:
         },
     ]
     row = compare.table(records)[-1].split(" | ")
-    assert row[5:7] == ["4.00x", "8.00x"]
+    assert row[7:9] == ["4.00x", "8.00x"]
+
+
+class _Late:
+    """Holds back the ``nth`` 1m bar event (or 1m slice) and hands it over with the next
+    instant's events, its stamps unchanged: delivered a minute late. ``keep_time``: with
+    its own (earlier) event time, as an engine that queued it by mistake would."""
+
+    def __init__(self, nth: int, keep_time: bool) -> None:
+        self.left, self.keep_time = nth, keep_time
+        self.held: Any = None
+        self.done = False
+
+    def __call__(self, ev: Any) -> list[Any]:
+        from dataclasses import replace
+
+        from sessionflow.events import BarSliceEvent
+
+        if self.held is not None and ev.time > self.held.time and not self.done:
+            self.done = True
+            late, held = self.held, self.held
+            if not self.keep_time:
+                late = (
+                    held._replace(time=ev.time)
+                    if isinstance(held, tuple)
+                    else replace(held, time=ev.time)
+                )
+            return [ev, late]
+        if self.held is None and isinstance(ev, BarEvent | BarSliceEvent):
+            if self.left == 0:
+                self.held = ev
+                return []
+            self.left -= 1
+        return [ev]
+
+
+def _volume_plus_one(ev: Any) -> Any:
+    from dataclasses import replace
+
+    from sessionflow.session_data import SessionReport
+
+    rows = list(ev.report.rows)
+    rows[0] = replace(rows[0], volume=rows[0].volume + 1)
+    report = SessionReport(ev.report.session, ev.report.early_close, rows, ev.report.actions)
+    return replace(ev, report=report)
+
+
+def _full_length(ev: Any) -> Any:
+    if hasattr(ev, "bars"):  # DerivedSliceEvent
+        from dataclasses import replace
+
+        return replace(ev, minutes=ev.interval)
+    return ev._replace(bar=ev.bar._replace(minutes=ev.interval))
+
+
+def _short(ev: Any) -> bool:
+    return getattr(ev, "interval", 0) == 8 and (
+        ev.minutes < 8 if hasattr(ev, "bars") else ev.bar.minutes < 8
+    )
+
+
+@pytest.mark.parametrize("kind", ["per_bar", "batch", "buffered"])
+@pytest.mark.parametrize(
+    ("plant", "failed"),
+    [
+        ("late 1m bar, next instant's time", {"time:at_1m": 1}),
+        ("late 1m bar, own time", {"order_errors": 1}),
+        ("session volume + 1 in the engine's report", {"figures:volume": 1}),
+        ("short last 8m window labelled 8 minutes", {"time:at_8m": 1}),
+    ],
+)
+def test_each_bug_the_old_check_missed_fails_the_run(
+    compare: Any,
+    job_data: tuple[Any, Path, Path],
+    tmp_path: Path,
+    kind: str,
+    plant: str,
+    failed: dict[str, int],
+) -> None:
+    """Issue 23, item 4: the three bugs the values alone let through, each planted once."""
+    from sessionflow.events import DerivedSliceEvent, SessionEndEvent
+
+    if plant.startswith("late"):  # per bar the 200th bar; batch the 200th instant's slice
+        tamper: Any = _Late(200, keep_time=plant.endswith("own time"))
+    elif plant.startswith("session"):
+        tamper = _Once(lambda ev: isinstance(ev, SessionEndEvent), _volume_plus_one, nth=1)
+    else:
+        pick = (DerivedSliceEvent, DerivedBarEvent)
+        tamper = _Once(lambda ev: isinstance(ev, pick) and _short(ev), _full_length, nth=3)
+    flags = {"batch": kind == "batch", "buffered": kind == "buffered"}
+    cmp = _run_sessionflow(compare, job_data, tmp_path, tamper=tamper, **flags)
+    assert tamper.done, plant
+    assert not cmp["equal"], plant
+    got = cmp["columns_differ"]
+    if kind == "batch" and not plant.startswith("session"):  # every symbol's bar in the slice
+        got = {k: min(v, 1) for k, v in got.items()}
+    assert got == failed, (plant, cmp)
+    # the values alone (the check before issue 23) said yes to every one of them
+    assert cmp["values"]["equal"], plant
+
+
+def test_noop_rows_compare_the_engines_figures(
+    compare: Any, job_data: tuple[Any, Path, Path], tmp_path: Path
+) -> None:
+    for batch in (False, True):
+        cmp = _run_sessionflow(compare, job_data, tmp_path, batch=batch, noop=True)
+        assert cmp["equal"] and cmp["values"] is None and cmp["time"] is None, cmp
+        assert cmp["figures"]["equal"] and cmp["figures"]["rows"] == 3 * 5

@@ -15,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
+from sessionflow.cli.lazy import Placeholder
 
 runner = CliRunner()
 README = Path(__file__).parents[1] / "README.md"
@@ -26,6 +27,8 @@ def _command_paths() -> list[list[str]]:
     out: list[list[str]] = []
 
     def walk(cmd: Any, path: list[str]) -> None:
+        if isinstance(cmd, Placeholder):  # built only when named on the command line
+            cmd = cmd.spec.load()
         subs = getattr(cmd, "commands", None)
         if subs:
             for name, sub in subs.items():

@@ -6,7 +6,9 @@ Nautilus expects (``ts_event = ts_init`` = close). An Actor subscribes to the 1m
 and to ``<SYM>.XNAS-<m>-MINUTE-LAST-INTERNAL@1-MINUTE-EXTERNAL`` for m = 5, 8, 15, so the
 DataEngine's TimeBarAggregator builds the derived bars, and passes every bar to
 ``Row.add`` in ``on_bar`` (prices via ``as_double()``). ``build_in_actor`` is the
-variant whose actor subscribes to 1m only and builds the derived bars itself.
+variant whose actor subscribes to 1m only and builds the derived bars itself; ``noop``
+the one whose actor subscribes like the first and only counts the bars it is handed
+(Nautilus's own cost per delivered bar, beside ``sessionflow_noop``).
 
 Settings, all for a data-only job:
 - ``time_bars_build_with_no_updates=False``: a window with no 1m bar yields no bar
@@ -59,6 +61,7 @@ from peers.job import (
     SessionLookup,
     WindowBuilder,
     read_columns,
+    timing_table,
 )
 
 VENUE = "XNAS"
@@ -82,9 +85,13 @@ class _BarCounter(Actor):  # type: ignore[misc]
         row = self.rows.get(key)
         if row is None:
             row = self.rows[key] = Row()
+        open_us = bar.ts_event // 1000 - interval * MINUTE_US
+        # when it was handed over (the engine clock) and its length (its bar type's: a
+        # session's short last window is built at the full window's end)
+        row.deliver(interval, open_us, interval, self.clock.timestamp_ns() // 1000)
         row.add(
             interval,
-            bar.ts_event // 1000 - interval * MINUTE_US,
+            open_us,
             bar.open.as_double(),
             bar.high.as_double(),
             bar.low.as_double(),
@@ -119,6 +126,18 @@ class _Builder(Actor):  # type: ignore[misc]
         self.builder.flush()
 
 
+class _Noop(_BarCounter):
+    """Subscribed like :class:`_BarCounter`; ``on_bar`` only counts (the consumer floor
+    left out: what Nautilus costs per delivered bar)."""
+
+    def __init__(self, kinds: dict[BarType, tuple[str, int]], lookup: SessionLookup) -> None:
+        super().__init__(kinds, lookup)
+        self.delivered = 0
+
+    def on_bar(self, bar: Bar) -> None:
+        self.delivered += 1
+
+
 def _sentinel(engine: BacktestEngine, at_us: int) -> Any:
     """One bar of an unwatched instrument after the last close: Nautilus builds a window
     when its clock passes the close, and has no end-of-data flush, so without a later
@@ -142,9 +161,10 @@ def _sentinel(engine: BacktestEngine, at_us: int) -> Any:
     )[0]
 
 
-def run(data: Path, job: Job, build_in_actor: bool = False) -> EngineResult:
+def run(data: Path, job: Job, build_in_actor: bool = False, noop: bool = False) -> EngineResult:
     """``build_in_actor``: the actor subscribes to the 1m bars only and builds the derived
-    bars itself, instead of Nautilus's internal aggregation."""
+    bars itself, instead of Nautilus's internal aggregation; ``noop``: the actor only
+    counts the bars (1m and derived) it is handed."""
     t0 = time.perf_counter()
     c = read_columns(data)
     kinds: dict[BarType, tuple[str, int]] = {}
@@ -210,7 +230,8 @@ def run(data: Path, job: Job, build_in_actor: bool = False) -> EngineResult:
     del per_symbol
     merged.append(_sentinel(engine, c.sessions[-1].close_us + max(INTERVALS) * MINUTE_US))
     engine.add_data(merged, sort=True)
-    counter = (_Builder if build_in_actor else _BarCounter)(kinds, SessionLookup(c.sessions))
+    kind = _Builder if build_in_actor else _Noop if noop else _BarCounter
+    counter = kind(kinds, SessionLookup(c.sessions))
     engine.add_actor(counter)
     load_s = time.perf_counter() - t0
 
@@ -221,5 +242,12 @@ def run(data: Path, job: Job, build_in_actor: bool = False) -> EngineResult:
     replay_s = time.perf_counter() - t1
     engine.dispose()
 
+    extra = {"bar_types": len(kinds)}
+    if noop:  # delivered bars, by kind: the input's 1m bars and the rest
+        derived = {0: counter.delivered - len(c)}  # 0: every derived interval together
+        return EngineResult({}, load_s, replay_s, len(c), derived, extra)
     rows: Rows = counter.rows
-    return EngineResult.from_rows(rows, load_s, replay_s, extra={"bar_types": len(kinds)})
+    result = EngineResult.from_rows(rows, load_s, replay_s, extra=extra)
+    if not build_in_actor:  # the WindowBuilder variant emits late by design: not recorded
+        result.timing = timing_table(rows)
+    return result

@@ -10,17 +10,34 @@ last part is kept as ``replay_arrays_s`` (the reference's replay until round 3 o
 11, when it left the checksums out of its timer while every other engine's timer had
 them). After the timer every bar goes through ``Row.add`` itself, which gives the
 reference rows; the vectorised figures must equal them, or the run fails.
+
+The reference's delivery times (``peers.job.TIMING``) are each bar's close: a 1m bar's
+open + 1 minute, a derived bar's window end, cut at the session close (its
+``minutes``); computed inside the timer like the checksums, and cross-checked against
+``Row.deliver`` after it.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from peers.hashes import bar_hashes
-from peers.job import HASH_MASK, INTERVALS, MINUTE_US, EngineResult, Job, Row, Rows, read_columns
+from peers.hashes import bar_hashes, timing_hashes
+from peers.job import (
+    HASH_MASK,
+    INTERVALS,
+    MINUTE_US,
+    EngineResult,
+    Job,
+    Row,
+    Rows,
+    figures_of,
+    read_columns,
+    timing_table,
+)
 
 
 def run(data: Path, job: Job) -> EngineResult:
@@ -47,13 +64,16 @@ def run(data: Path, job: Job) -> EngineResult:
     minute = (ts - opens[sess[order]]) // MINUTE_US
     open_1m, close_1m, vol_1m = c.open[order], c.close[order], c.volume[order]
     built: dict[int, dict[str, np.ndarray]] = {}
+    session_close = closes[sess[order]]
     for m in INTERVALS:
         window = k * (10_000 // m + 1) + minute // m
         w_starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
         w_ends = np.r_[w_starts[1:], len(window)] - 1
+        w_ts = opens[sess[order]][w_starts] + (minute[w_starts] // m) * m * MINUTE_US
         built[m] = {  # the derived bars themselves, built in full
             "group": group_of_row[w_starts],
-            "ts": opens[sess[order]][w_starts] + (minute[w_starts] // m) * m * MINUTE_US,
+            "ts": w_ts,
+            "minutes": np.minimum(m, (session_close[w_starts] - w_ts) // MINUTE_US),
             "open": open_1m[w_starts],
             "high": np.maximum.reduceat(high_1m, w_starts),
             "low": np.minimum.reduceat(low_1m, w_starts),
@@ -64,6 +84,8 @@ def run(data: Path, job: Job) -> EngineResult:
     groups = len(starts)
     counts = {1: n_1m}
     sums = {1: _group_sums(starts, (ts, open_1m, high_1m, low_1m, close_1m, vol_1m))}
+    ones = np.ones(len(ts), np.int64)
+    at = {1: _group_sums(starts, (ts, ones, ts + MINUTE_US), timing_hashes)}
     for m, b in built.items():
         g_starts = np.flatnonzero(np.r_[True, b["group"][1:] != b["group"][:-1]])
         present = b["group"][g_starts]
@@ -72,6 +94,9 @@ def run(data: Path, job: Job) -> EngineResult:
         sums[m] = np.zeros(groups, np.uint64)
         cols = (b["ts"], b["open"], b["high"], b["low"], b["close"], b["volume"])
         sums[m][present] = _group_sums(g_starts, cols)
+        at[m] = np.zeros(groups, np.uint64)
+        due = b["ts"] + b["minutes"] * MINUTE_US
+        at[m][present] = _group_sums(g_starts, (b["ts"], b["minutes"], due), timing_hashes)
     replay_s = time.perf_counter() - t1
 
     labels = [s.day.isoformat() for s in c.sessions]
@@ -88,11 +113,20 @@ def run(data: Path, job: Job) -> EngineResult:
     for m, grp, *cols in series:
         for g, *bar in zip(grp.tolist(), *(x.tolist() for x in cols), strict=True):
             by_group[g].add(m, *bar)
+    lengths = [(1, group_of_row, ts, ones)] + [
+        (m, b["group"], b["ts"], b["minutes"]) for m, b in built.items()
+    ]
+    for m, grp, starts_m, minutes_m in lengths:
+        cols = (grp.tolist(), starts_m.tolist(), minutes_m.tolist())
+        for g, t, n in zip(*cols, strict=True):
+            by_group[g].deliver(m, t, n, t + n * MINUTE_US)
     for g, row in enumerate(by_group):  # Row.add's figures must match the vectorised ones
         want = (int(volume[g]), float(high[g]), float(low[g]))
         want_n = {m: int(counts[m][g]) for m in row.n}
         want_sums = {m: int(sums[m][g]) & HASH_MASK for m in row.sums}
-        if (row.volume, row.high, row.low) != want or row.n != want_n or row.sums != want_sums:
+        want_at = {m: int(at[m][g]) & HASH_MASK for m in row.at}
+        mine = (row.volume, row.high, row.low, row.n, row.sums, row.at)
+        if mine != (*want, want_n, want_sums, want_at):
             raise AssertionError(f"reference disagrees with itself for group {g}")
     return EngineResult(
         rows=rows,
@@ -103,18 +137,23 @@ def run(data: Path, job: Job) -> EngineResult:
         extra={
             "note": "vectorised; no per-bar events",
             "replay_arrays_s": round(arrays_s, 3),
+            "order_errors": 0,
         },
+        timing=timing_table(rows),
+        figures=figures_of(rows),
     )
 
 
 CHUNK = 16_384  # rows hashed per pass: the temporaries stay in cache
 
 
-def _group_sums(starts: np.ndarray, cols: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Sum (mod 2**64) of ``Row.add``'s bar hash over each group of rows sorted by group
-    (``starts``: each group's first row), as uint64."""
+def _group_sums(
+    starts: np.ndarray, cols: tuple[np.ndarray, ...], hashes_of: Any = bar_hashes
+) -> np.ndarray:
+    """Sum (mod 2**64) of ``Row.add``'s bar hash (or ``hashes_of``'s) over each group of
+    rows sorted by group (``starts``: each group's first row), as uint64."""
     n = len(cols[0])
     hashes = np.empty(n, np.uint64)
     for a in range(0, n, CHUNK):
-        hashes[a : a + CHUNK] = bar_hashes(*(x[a : a + CHUNK] for x in cols))
+        hashes[a : a + CHUNK] = hashes_of(*(x[a : a + CHUNK] for x in cols))
     return np.add.reduceat(hashes, starts) if n else np.zeros(0, np.uint64)

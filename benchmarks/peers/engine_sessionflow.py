@@ -6,11 +6,16 @@ speed 0 with one ``on_event`` consumer that takes every BarEvent and DerivedBarE
 one call each, and buffers its fields per series; at each session's end it reduces them
 to ``Row.add``'s counts, volume/high/low and checksums per (symbol, session)
 (``Row.add`` per bar, as the peers' consumers; ``_BufferedTally`` in the
-``sessionflow_buffered`` row): the consumer's own figures, like the peers'. The counts
-must also agree with ``SessionEndEvent.report``, or the run fails.
+``sessionflow_buffered`` row): the consumer's own figures, like the peers'. The consumer
+also records when each bar was handed over (the event's time) and the bar's length
+(``Row.deliver``), and counts deliveries out of order; the engine's own session figures
+come from ``SessionEndEvent.report`` (``peers.job.FIGURES``). Both are compared with
+numpy's by compare.py. ``noop=True``: a consumer that does nothing (the engine's own
+cost per delivered bar); only the engine's figures are compared then.
 
-``tamper`` (tests only) rewrites each event before the consumer sees it: a stand-in for
-a wrong engine, to show the comparison catches it.
+``tamper`` (tests only) rewrites each event before the consumer sees it, returning the
+event or a list of events (none: held back): a stand-in for a wrong engine, to show the
+comparison catches it.
 
 Afterwards the memory held by SessionData is measured without relying on its layout:
 the object is copied (pickle round trip, thread locks recreated) while ``tracemalloc``
@@ -35,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from peers.hashes import bar_hashes
+from peers.hashes import bar_hashes, timing_hashes
 from peers.job import (
     HASH_MASK,
     INTERVALS,
@@ -45,8 +50,10 @@ from peers.job import (
     Row,
     Rows,
     Session,
+    Table,
     read_columns,
     read_sessions,
+    timing_table,
 )
 from sessionflow.models import Bar, to_us
 
@@ -131,6 +138,23 @@ class _Tally:
         self.day: date | None = None
         self.label = ""
         self.revised = 0
+        self.order_errors = 0
+        self.last_t: Any = None
+        self.last_us = 0
+        self.derived_seen = False  # a derived bar was delivered at ``last_t``
+
+    def when(self, t: Any, derived: bool) -> int:
+        """``t`` (an event's time) in microseconds; counts a delivery out of order: time
+        going back, or a 1m bar after a derived bar of the same instant."""
+        if t is not self.last_t and t != self.last_t:
+            if self.last_t is not None and t < self.last_t:
+                self.order_errors += 1
+            self.last_t, self.last_us, self.derived_seen = t, to_us(t), False
+        elif not derived and self.derived_seen:
+            self.order_errors += 1
+        if derived:
+            self.derived_seen = True
+        return self.last_us
 
     def _row(self, symbol: str) -> Row:
         key = (symbol, self.label)
@@ -145,22 +169,24 @@ class _Tally:
         else:  # SessionStartEvent
             self.day, self.label = ev.session, ev.session.isoformat()
 
-    def bar(self, b: Any) -> None:
-        self._row(b.symbol).add(1, to_us(b.ts), b.open, b.high, b.low, b.close, b.volume)
+    def bar(self, b: Any, at_us: int) -> None:
+        row, ts_us = self._row(b.symbol), to_us(b.ts)
+        row.add(1, ts_us, b.open, b.high, b.low, b.close, b.volume)
+        row.deliver(1, ts_us, b.minutes, at_us)
 
-    def derived_bar(self, b: Any, interval: int | None) -> None:
+    def derived_bar(self, b: Any, interval: int | None, at_us: int) -> None:
         """``interval`` from the event; None on a sessionflow whose events lack it."""
         ts_us = to_us(b.ts)
         if interval is None:
-            assert self.day is not None
-            offset = (ts_us - self.opens[self.day]) // 60_000_000
-            interval = _interval_of(b.minutes, offset, self.minutes[self.day])
-        self._row(b.symbol).add(interval, ts_us, b.open, b.high, b.low, b.close, b.volume)
+            interval = self.interval_of(b, ts_us)
+        row = self._row(b.symbol)
+        row.add(interval, ts_us, b.open, b.high, b.low, b.close, b.volume)
+        row.deliver(interval, ts_us, b.minutes, at_us)
 
-    def bar_slice(self, bars: Any, interval: int = 1) -> None:
-        cols = (bars.ts_us, bars.open, bars.high, bars.low, bars.close, bars.volume)
-        for sym, *bar in zip(bars.symbol.tolist(), *(c.tolist() for c in cols), strict=True):
-            self._row(sym).add(interval, *bar)
+    def interval_of(self, b: Any, ts_us: int) -> int:
+        assert self.day is not None
+        offset = (ts_us - self.opens[self.day]) // 60_000_000
+        return _interval_of(b.minutes, offset, self.minutes[self.day])
 
 
 class _ColumnTally(_Tally):
@@ -181,26 +207,34 @@ class _ColumnTally(_Tally):
         if hasattr(ev, "report"):  # SessionEndEvent
             self._fold()
 
-    def columns(self, bars: Any, rows: Any, interval: int) -> None:
-        b = bars
-        self.parts[interval].append((rows, b.ts_us, b.open, b.high, b.low, b.close, b.volume))
+    def columns(self, bars: Any, rows: Any, interval: int, minutes: int, at_us: int) -> None:
+        b, n = bars, len(bars)
+        length, at = np.full(n, minutes, np.int64), np.full(n, at_us, np.int64)
+        self.parts[interval].append(
+            (rows, b.ts_us, b.open, b.high, b.low, b.close, b.volume, length, at)
+        )
 
     def _fold(self) -> None:
         """This session's slices into its Rows."""
         n = len(self.names)
-        counts, sums = {}, {}
+        counts, sums, ats = {}, {}, {}
         volume, high, low = np.zeros(n, np.int64), np.full(n, -np.inf), np.full(n, np.inf)
         for m, parts in self.parts.items():
             counts[m], sums[m] = np.zeros(n, np.int64), np.zeros(n, np.uint64)
+            ats[m] = np.zeros(n, np.uint64)
             if not parts:
                 continue
-            rows, ts, o, h, lo, c, v = (np.concatenate(col) for col in zip(*parts, strict=True))
+            rows, ts, o, h, lo, c, v, length, at = (
+                np.concatenate(col) for col in zip(*parts, strict=True)
+            )
             counts[m] = np.bincount(rows, minlength=n)
             cols = (ts, o, h, lo, c, v)
             step = self.CHUNK
             for a in range(0, len(rows), step):
                 part = [x[a : a + step] for x in cols]
                 np.add.at(sums[m], rows[a : a + step], bar_hashes(*part))
+                when = (ts[a : a + step], length[a : a + step], at[a : a + step])
+                np.add.at(ats[m], rows[a : a + step], timing_hashes(*when))
             if m == 1:
                 np.add.at(volume, rows, v)
                 np.maximum.at(high, rows, h)
@@ -212,6 +246,7 @@ class _ColumnTally(_Tally):
             for m in SERIES:
                 row.n[m] += int(counts[m][i])
                 row.sums[m] = (row.sums[m] + int(sums[m][i])) & HASH_MASK
+                row.at[m] = (row.at[m] + int(ats[m][i])) & HASH_MASK
             row.volume += int(volume[i])
             row.high = max(row.high, float(high[i]))
             row.low = min(row.low, float(low[i]))
@@ -225,23 +260,25 @@ class _BufferedTally(_ColumnTally):
     a ``Row.add`` with its tuple hash per bar. One flat list per series, not a tuple per
     bar: millions of live tuples would make every garbage collection walk them."""
 
-    WIDTH = len(Bar._fields)  # fields appended per bar
+    WIDTH = len(Bar._fields) + 1  # fields appended per bar: the bar's, then when
 
     def __init__(self, sessions: list[Session], names: Sequence[str]) -> None:
         super().__init__(sessions, names)
         self.index = {name: i for i, name in enumerate(self.names)}
         self.buffers: dict[int, list[Any]] = {m: [] for m in SERIES}
         self.keep_1m = self.buffers[1].extend
+        self.at_1m = self.buffers[1].append
 
-    def bar(self, b: Any) -> None:
+    def bar(self, b: Any, at_us: int) -> None:
         self.keep_1m(b)
+        self.at_1m(at_us)
 
-    def derived_bar(self, b: Any, interval: int | None) -> None:
+    def derived_bar(self, b: Any, interval: int | None, at_us: int) -> None:
         if interval is None:
-            assert self.day is not None
-            offset = (to_us(b.ts) - self.opens[self.day]) // 60_000_000
-            interval = _interval_of(b.minutes, offset, self.minutes[self.day])
-        self.buffers[interval].extend(b)
+            interval = self.interval_of(b, to_us(b.ts))
+        buf = self.buffers[interval]
+        buf.extend(b)
+        buf.append(at_us)
 
     def session_event(self, ev: Any) -> None:
         if hasattr(ev, "report"):  # SessionEndEvent: buffered bars become columns
@@ -258,6 +295,8 @@ class _BufferedTally(_ColumnTally):
                         np.fromiter(map(to_us, buf[1::w]), np.int64, n),
                         *(np.array(buf[i::w], dtype=np.float64) for i in (2, 3, 4, 5)),
                         np.array(buf[6::w], dtype=np.int64),
+                        np.array(buf[7::w], dtype=np.int64),  # minutes
+                        np.array(buf[w - 1 :: w], dtype=np.int64),  # when
                     )
                 )
                 buf.clear()
@@ -270,23 +309,17 @@ def run(
     batch: bool = False,
     tamper: Callable[[Any], Any] | None = None,
     buffered: bool = False,
+    noop: bool = False,
 ) -> EngineResult:
     """``batch=False``: ``on_event`` (one event per bar); ``True``: ``on_batch`` slices.
 
     Per bar, the consumer calls ``Row.add`` for each bar, as the peers' consumers do;
-    ``buffered=True`` uses ``_BufferedTally`` instead (the ``sessionflow_buffered`` row)."""
-    from sessionflow import (
-        BarEvent,
-        DerivedBarEvent,
-        SessionEndEvent,
-        SessionStartEvent,
-        Settings,
-        build_system,
-    )
+    ``buffered=True`` uses ``_BufferedTally`` instead (the ``sessionflow_buffered`` row);
+    ``noop=True`` a consumer that keeps only the session reports."""
+    from sessionflow import Settings, build_system
     from sessionflow.store import BarBatch, DuckDBStore
 
     sessions = read_sessions(data)
-    tally = _Tally(sessions)
     with tempfile.TemporaryDirectory(prefix="sf-bench-") as tmp:
         store_path = Path(tmp) / "bench.duckdb"
         t0 = time.perf_counter()
@@ -317,73 +350,122 @@ def run(
         )
         load_s = time.perf_counter() - t0
 
-        if batch:
+        tally: _Tally
+        if noop:
+            tally = _Tally(sessions)
+            _subscribe_noop(system, tally, batch)
+        elif batch:
             if not hasattr(system, "on_batch"):
                 raise RuntimeError("this sessionflow has no SystemManager.on_batch")
-            from sessionflow.events import BarSliceEvent, DerivedSliceEvent
-
-            cols = _ColumnTally(sessions, system.data_manager.symbols)
-            tally = cols
-
-            def consume_batch(ev: Any) -> None:
-                if tamper is not None:
-                    ev = tamper(ev)
-                if isinstance(ev, BarSliceEvent):
-                    cols.columns(ev.bars, ev.rows, 1)
-                elif isinstance(ev, DerivedSliceEvent):
-                    if ev.revised:
-                        cols.revised += len(ev.bars)
-                    else:
-                        cols.columns(ev.bars, ev.rows, ev.interval)
-                elif isinstance(ev, SessionStartEvent | SessionEndEvent):
-                    cols.session_event(ev)
-
-            system.on_batch(consume_batch)
+            tally = _ColumnTally(sessions, system.data_manager.symbols)
+            system.on_batch(_tampered(_batch_consumer(tally), tamper))
         else:
-            has_interval = "interval" in DerivedBarEvent._fields
             tally = (
                 _BufferedTally(sessions, system.data_manager.symbols)
                 if buffered
                 else _Tally(sessions)
             )
-
-            def consume(ev: Any) -> None:
-                if tamper is not None:
-                    ev = tamper(ev)
-                if isinstance(ev, BarEvent):
-                    tally.bar(ev.bar)
-                elif isinstance(ev, DerivedBarEvent):
-                    if ev.revised:
-                        tally.revised += 1
-                    else:
-                        tally.derived_bar(ev.bar, ev.interval if has_interval else None)
-                elif isinstance(ev, SessionStartEvent | SessionEndEvent):
-                    tally.session_event(ev)
-
-            system.on_event(consume)
+            system.on_event(_tampered(_event_consumer(tally), tamper))
         t1 = time.perf_counter()
         system.run()
         replay_s = time.perf_counter() - t1
 
-        rows = tally.rows
-        reported = set()
-        for rep in tally.reports:
-            day = rep.session.isoformat()
-            for r in rep.rows:
-                if r.bars == 0:
-                    continue
-                reported.add((r.symbol, day))
-                got = rows[(r.symbol, day)].n if (r.symbol, day) in rows else {}
-                want = {1: r.bars, **{m: r.derived.get(m, 0) for m in INTERVALS}}
-                if got != want:
-                    raise AssertionError(
-                        f"{r.symbol} {day}: consumer counted {got}, report says {want}"
-                    )
-        if set(rows) != reported:
-            raise AssertionError("consumer saw bars for (symbol, session) pairs not reported")
+        figures = _report_figures(tally.reports)
         extra = _session_data_memory(system)
         extra["revised_derived_events"] = tally.revised
-        extra["consumer"] = "on_batch" if batch else "on_event"
+        extra["order_errors"] = tally.order_errors
+        extra["consumer"] = ("noop " if noop else "") + ("on_batch" if batch else "on_event")
         store.close()
 
-    return EngineResult.from_rows(rows, load_s, replay_s, extra=extra)
+    if noop:  # nothing consumed: the bar counts are the engine's own
+        bars_1m = sum(f[0] for f in figures.values())
+        derived = {m: sum(f[1 + i] for f in figures.values()) for i, m in enumerate(INTERVALS)}
+        return EngineResult({}, load_s, replay_s, bars_1m, derived, extra, figures=figures)
+    result = EngineResult.from_rows(tally.rows, load_s, replay_s, extra=extra)
+    result.timing, result.figures = timing_table(tally.rows), figures
+    return result
+
+
+def _report_figures(reports: list[Any]) -> Table:
+    """The engine's own figures (``peers.job.FIGURES``) from its session reports."""
+    out: Table = {}
+    for rep in reports:
+        day = rep.session.isoformat()
+        for r in rep.rows:
+            if r.bars or any(r.derived.values()):
+                derived = (r.derived.get(m, 0) for m in INTERVALS)
+                out[(r.symbol, day)] = (r.bars, *derived, r.volume, r.high, r.low)
+    return out
+
+
+def _tampered(consume: Callable[[Any], None], tamper: Callable[[Any], Any] | None) -> Any:
+    """``consume``, or ``consume`` behind ``tamper`` (an event, or a list of events)."""
+    if tamper is None:
+        return consume
+
+    def tampered(ev: Any) -> None:
+        out = tamper(ev)
+        for one in out if isinstance(out, list) else [out]:
+            consume(one)
+
+    return tampered
+
+
+def _event_consumer(tally: _Tally) -> Callable[[Any], None]:
+    from sessionflow import BarEvent, DerivedBarEvent, SessionEndEvent, SessionStartEvent
+
+    has_interval = "interval" in DerivedBarEvent._fields
+    when = tally.when
+
+    def consume(ev: Any) -> None:
+        if isinstance(ev, BarEvent):
+            tally.bar(ev.bar, when(ev.time, False))
+        elif isinstance(ev, DerivedBarEvent):
+            at_us = when(ev.time, True)
+            if ev.revised:
+                tally.revised += 1
+            else:
+                tally.derived_bar(ev.bar, ev.interval if has_interval else None, at_us)
+        elif isinstance(ev, SessionStartEvent | SessionEndEvent):
+            tally.session_event(ev)
+
+    return consume
+
+
+def _batch_consumer(cols: _ColumnTally) -> Callable[[Any], None]:
+    from sessionflow.events import (
+        BarSliceEvent,
+        DerivedSliceEvent,
+        SessionEndEvent,
+        SessionStartEvent,
+    )
+
+    when = cols.when
+
+    def consume_batch(ev: Any) -> None:
+        if isinstance(ev, BarSliceEvent):
+            cols.columns(ev.bars, ev.rows, 1, 1, when(ev.time, False))
+        elif isinstance(ev, DerivedSliceEvent):
+            at_us = when(ev.time, True)
+            if ev.revised:
+                cols.revised += len(ev.bars)
+            else:
+                cols.columns(ev.bars, ev.rows, ev.interval, ev.minutes, at_us)
+        elif isinstance(ev, SessionStartEvent | SessionEndEvent):
+            cols.session_event(ev)
+
+    return consume_batch
+
+
+def _subscribe_noop(system: Any, tally: _Tally, batch: bool) -> None:
+    """A consumer that does nothing with bars; it keeps the session reports only."""
+    from sessionflow import SessionEndEvent
+
+    def consume(ev: Any) -> None:
+        if type(ev) is SessionEndEvent:
+            tally.reports.append(ev.report)
+
+    if batch:
+        system.on_batch(consume)
+    else:
+        system.on_event(consume)

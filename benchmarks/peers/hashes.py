@@ -94,3 +94,10 @@ def bar_hashes(
     prices = float_hash(np.stack((o, h, lo, c)).ravel()).reshape(4, -1)
     ints = int_hash(np.stack((ts_us, v)).ravel()).reshape(2, -1)
     return tuple_hash([ints[0], prices[0], prices[1], prices[2], prices[3], ints[1]])
+
+
+def timing_hashes(
+    ts_us: npt.NDArray[np.int64], minutes: npt.NDArray[np.int64], at_us: npt.NDArray[np.int64]
+) -> U64:
+    """``hash((ts_us, minutes, at_us))`` per row, as ``Row.deliver`` computes it."""
+    return tuple_hash([int_hash(ts_us), int_hash(minutes), int_hash(at_us)])

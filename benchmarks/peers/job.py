@@ -22,6 +22,16 @@ series: the sum, mod 2**64, of ``hash((open_ts_us, open, high, low, close, volum
 Python hashes ints and floats by value (``hash(5.0) == hash(5)``, no per-process salt),
 so every engine's children agree; the sum does not depend on delivery order, but any
 changed field, timestamp, missing or extra bar changes it.
+
+Beside those (issue 23, item 4), an engine that can tell reports two more tables, both
+compared with numpy's: ``at_<m>m`` (``TIMING``), per series the checksum of
+``hash((open_ts_us, minutes, delivered_us))``: when its consumer was handed each bar
+(the event's time) and the length the engine gave it, so a bar delivered a minute
+late with a correct stamp, or a short last window labelled with the full length,
+changes it; and the engine's own session figures (``FIGURES``: counts, volume, high,
+low as its session report gives them, not recomputed by the consumer). The consumer
+also counts deliveries out of order (time going back, or a 1m bar after a derived bar
+of the same instant): ``order_errors``, which must be 0.
 """
 
 from __future__ import annotations
@@ -59,6 +69,8 @@ COLUMNS = (
     *(f"sum_{m}m" for m in SERIES),
 )
 HASH_MASK = (1 << 64) - 1
+TIMING = tuple(f"at_{m}m" for m in SERIES)
+FIGURES = (*(f"n_{m}m" for m in SERIES), "volume", "high", "low")
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,11 @@ class Row:
     volume: int = 0
     high: float = float("-inf")
     low: float = float("inf")
+    at: dict[int, int] = field(default_factory=lambda: dict.fromkeys(SERIES, 0))
+
+    def deliver(self, series: int, ts_us: int, minutes: int, at_us: int) -> None:
+        """When one bar of ``series`` (opening at ``ts_us``, ``minutes`` long) was handed over."""
+        self.at[series] = (self.at[series] + hash((ts_us, minutes, at_us))) & HASH_MASK
 
     def add(
         self, series: int, ts_us: int, o: float, h: float, lo: float, c: float, v: float
@@ -137,6 +154,16 @@ class Row:
 
 
 Rows = dict[tuple[str, str], Row]
+Table = dict[tuple[str, str], tuple[Any, ...]]
+
+
+def timing_table(rows: Rows) -> Table:
+    return {key: tuple(r.at[m] for m in SERIES) for key, r in rows.items()}
+
+
+def figures_of(rows: Rows) -> Table:
+    """The ``FIGURES`` columns of consumer rows (the reference's are its own)."""
+    return {key: r.values()[: len(FIGURES)] for key, r in rows.items()}
 
 
 @dataclass
@@ -149,6 +176,8 @@ class EngineResult:
     bars_1m: int
     derived: dict[int, int]
     extra: dict[str, Any] = field(default_factory=dict)
+    timing: Table | None = None  # TIMING per (symbol, session), when the consumer recorded it
+    figures: Table | None = None  # FIGURES from the engine itself, when it reports them
 
     @classmethod
     def from_rows(
@@ -315,33 +344,40 @@ class SessionLookup:
 
 
 def write_csv(path: Path, rows: Rows) -> None:
+    write_table(path, {key: r.values() for key, r in rows.items()}, COLUMNS)
+
+
+def write_table(path: Path, table: Table, columns: Sequence[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(("symbol", "session", *COLUMNS))
-        for (sym, day), r in sorted(rows.items()):
-            w.writerow((sym, day, *(repr(x) for x in r.values())))
+        w.writerow(("symbol", "session", *columns))
+        for (sym, day), values in sorted(table.items()):
+            w.writerow((sym, day, *(repr(x) for x in values)))
 
 
-def read_csv(path: Path) -> dict[tuple[str, str], tuple[int | float, ...]]:
+def read_csv(
+    path: Path, columns: Sequence[str] = COLUMNS
+) -> dict[tuple[str, str], tuple[int | float, ...]]:
     out = {}
     with path.open(newline="") as fh:
         for rec in csv.DictReader(fh):
             out[(rec["symbol"], rec["session"])] = tuple(
-                float(rec[name]) if name in ("high", "low") else int(rec[name]) for name in COLUMNS
+                float(rec[name]) if name in ("high", "low") else int(rec[name]) for name in columns
             )
     return out
 
 
-def compare_csv(reference: Path, other: Path) -> dict[str, Any]:
-    """Per-column equality of ``other`` against ``reference`` (exact, floats included)."""
-    ref, got = read_csv(reference), read_csv(other)
+def compare_csv(reference: Path, other: Path, columns: Sequence[str] = COLUMNS) -> dict[str, Any]:
+    """Per-column equality of ``other`` against ``reference`` (exact, floats included);
+    ``reference`` may hold more columns than ``columns``."""
+    ref, got = read_csv(reference, columns), read_csv(other, columns)
     missing = sorted(set(ref) - set(got))
     extra = sorted(set(got) - set(ref))
     differ: dict[str, int] = {}
     example: dict[str, Any] = {}
     for key in sorted(set(ref) & set(got)):
-        for i, name in enumerate(COLUMNS):
+        for i, name in enumerate(columns):
             if ref[key][i] != got[key][i]:
                 differ[name] = differ.get(name, 0) + 1
                 example.setdefault(

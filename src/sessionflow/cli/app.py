@@ -7,28 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from sessionflow.cli import (
-    actions_cmd,
-    check_cmd,
-    import_cmd,
-    live_cmd,
-    parity_cmd,
-    progress,
-    report_cmd,
-    sharded,
-    strategy_cmd,
-)
-from sessionflow.cli.coverage import check_coverage
 from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
-from sessionflow.cli.export_cmd import export_app
-from sessionflow.cli.feed_server_cmd import feed_server
-from sessionflow.cli.fetch_cmd import fetch_app
+from sessionflow.cli.lazy import Lazy, LazyGroup
 from sessionflow.cli.options import (
     calendar_option,
     check_output,
@@ -44,31 +30,75 @@ from sessionflow.cli.risk_options import (
     MaxPositionValueOpt,
     risk_settings,
 )
-from sessionflow.cli.serve_cmd import serve
-from sessionflow.cli.store_cmd import store_app
-from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
-from sessionflow.importer import ImportError_, bar_job, lean_jobs
-from sessionflow.session_data import SessionReport
-from sessionflow.sharding import ClusterError, ShardError
-from sessionflow.store import check_policy
-from sessionflow.store.open import is_url, store_label
-from sessionflow.system_manager import Settings, build_system
-from sessionflow.time_provider import ExchangeCalendar
+
+if TYPE_CHECKING:
+    from sessionflow.cli.sharded import ShardOptions
+    from sessionflow.session_data import SessionReport
+    from sessionflow.system_manager import Settings, SystemManager
+
+
+class Commands(LazyGroup):
+    """Every command, built (and its module imported) only when named (cli/lazy.py).
+
+    A new command goes here, not under ``@app.command()``: in its own module, which
+    imports what it needs at its top, named as ``module:attribute`` with its help line.
+    """
+
+    def specs(self) -> tuple[Lazy, ...]:
+        return (
+            Lazy.of(demo),
+            Lazy.of(backtest),
+            Lazy.of(report),
+            Lazy("import", import_app, "Import data into the store."),
+            Lazy("store", "sessionflow.cli.store_cmd:store_app", "Look inside the store, copy it."),
+            Lazy("export", "sessionflow.cli.export_cmd:export_app", "Export data from the store."),
+            Lazy(
+                "live",
+                "sessionflow.cli.live_cmd:live",
+                "Stream live bars into per-session state; print each session's report when it "
+                "ends.",
+            ),
+            Lazy(
+                "fetch",
+                "sessionflow.cli.fetch_cmd:fetch_app",
+                "Download history from a vendor into the store.",
+            ),
+            Lazy(
+                "check",
+                "sessionflow.cli.check_cmd:check",
+                "Bad input, faults, stop(), determinism and stress on a temporary store; the "
+                "figures.",
+            ),
+            Lazy(
+                "feed-server",
+                "sessionflow.cli.feed_server_cmd:feed_server",
+                "Serve one stored session over the Alpaca protocol, so that live mode runs "
+                "offline.",
+            ),
+            Lazy(
+                "parity",
+                "sessionflow.cli.parity_cmd:parity",
+                "Run a strategy live on the local servers over stored sessions and compare it "
+                "with its backtest: orders, fills and the final portfolio (docs/live.md, Parity).",
+            ),
+            Lazy(
+                "serve",
+                "sessionflow.cli.serve_cmd:serve",
+                "Serve the web dashboard: charts, quality heat map, report and system controls.",
+            ),
+        )
+
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help=__doc__,
-    cls=StoreErrorGroup,
+    cls=Commands,
     context_settings={"help_option_names": HELP_OPTIONS},
 )
 import_app = typer.Typer(
     no_args_is_help=True, help="Import data into the store.", cls=StoreErrorGroup
 )
-app.add_typer(import_app, name="import")
-app.add_typer(store_app, name="store")
-app.add_typer(export_app, name="export")
-app.add_typer(fetch_app, name="fetch")
 
 
 @app.callback()
@@ -111,11 +141,27 @@ ShardSymbolsOpt = Annotated[
     int | None,
     typer.Option("--shard-symbols", min=1, help="symbols per shard when sharded (default 500)"),
 ]
-ShardErrors = (ValueError, FileNotFoundError, ClusterError, ShardError)
+
+
+def shard_errors() -> tuple[type[Exception], ...]:
+    """What a sharded or single run reports as one line (``except shard_errors()``: the
+    expression is evaluated only when an exception is raised, so Dask loads only then)."""
+    from sessionflow.sharding import ClusterError, ShardError
+
+    return (ValueError, FileNotFoundError, ClusterError, ShardError)
+
+
+def build_system(settings: Settings) -> SystemManager:
+    """The engine for ``settings``; imported when a command runs (test drivers replace it)."""
+    from sessionflow.system_manager import build_system as build
+
+    return build(settings)
 
 
 def _warn_coverage(reports: list[SessionReport]) -> None:
     """One warning line for empty symbol-sessions; nothing stored at all: error, exit 2."""
+    from sessionflow.cli.coverage import check_coverage
+
     try:
         warning = check_coverage(reports)
     except ValueError as exc:
@@ -130,12 +176,14 @@ def _fail(exc: Exception) -> NoReturn:
 
 
 def _run_backtest(
-    settings: Settings, as_json: bool, shards: sharded.ShardOptions | None = None
+    settings: Settings, as_json: bool, shards: ShardOptions | None = None
 ) -> list[SessionReport]:
     """Replay with progress on stderr; after a Ctrl-C print what completed, then exit 130.
 
     Sharded (``--workers``/``--scheduler``) the output is the same, from merged shards.
     """
+    from sessionflow.cli import progress, sharded
+
     if shards is not None and shards.active:
         replay, merged = sharded.run(settings, shards, as_json)
         counters = merged.counters
@@ -161,7 +209,6 @@ def _run_backtest(
     return replay.reports
 
 
-@app.command()
 def demo(
     store: StoreOpt = None,
     speed: Annotated[float, typer.Option(min=0, help="0 = as fast as possible")] = 0.0,
@@ -171,6 +218,11 @@ def demo(
 
     Never writes into a store holding data the demo did not create (docs/reliability.md).
     """
+    from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
+    from sessionflow.store.open import is_url, store_label
+    from sessionflow.system_manager import Settings
+    from sessionflow.time_provider import ExchangeCalendar
+
     try:
         default = store or Settings.load().store_path
         if is_url(default):
@@ -193,7 +245,6 @@ def demo(
     _run_backtest(settings, as_json)
 
 
-@app.command()
 def backtest(
     symbols: SymbolsOpt = None,
     start: StartOpt = None,
@@ -236,6 +287,8 @@ def backtest(
 ) -> None:
     """Replay stored data session by session and report per session and symbol; with
     --strategy, trade it and print the results table (docs/strategies.md)."""
+    from sessionflow.cli import sharded, strategy_cmd
+
     risk = risk_settings(max_order_value, max_position_value, max_orders_per_minute,
                          daily_loss_limit)  # fmt: skip
     shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
@@ -256,7 +309,7 @@ def backtest(
             cash=cash, commission=commission, slippage=slippage, **risk,
         )  # fmt: skip
         result = test.run()
-    except ShardErrors as exc:
+    except shard_errors() as exc:
         _fail(exc)
     strategy_cmd.report(result, as_json, output, fmt)
 
@@ -313,6 +366,11 @@ def import_bars_cmd(
     writes nothing (exit 1). Per file: rows new, unchanged, replaced (stored values
     changed) and rejected, with reasons.
     """
+    from sessionflow.cli import import_cmd
+    from sessionflow.importer import bar_job
+    from sessionflow.store import check_policy
+    from sessionflow.system_manager import Settings
+
     try:
         cal = calendar_option(calendar)
         zone = import_cmd.zone(tz, cal)
@@ -339,6 +397,11 @@ def import_lean_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Import LEAN minute trade/quote zips in ONE transaction; any unreadable zip writes nothing."""
+    from sessionflow.cli import import_cmd
+    from sessionflow.importer import ImportError_, lean_jobs
+    from sessionflow.store import check_policy
+    from sessionflow.system_manager import Settings
+
     try:
         settings = Settings.load(config, store_path=store, import_max_unzipped_mb=max_unzipped_mb)
         check_policy(on_conflict)
@@ -362,6 +425,9 @@ def import_factors_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Import LEAN factor files (splits, dividends) and map files (renames) in ONE transaction."""
+    from sessionflow.cli import actions_cmd
+    from sessionflow.system_manager import Settings
+
     try:
         cal = calendar_option(calendar)
     except ValueError as exc:
@@ -380,6 +446,9 @@ def import_actions_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Import corporate actions from a plain CSV in ONE transaction (dividends need stored bars)."""
+    from sessionflow.cli import actions_cmd
+    from sessionflow.system_manager import Settings
+
     try:
         cal = calendar_option(calendar)
     except ValueError as exc:
@@ -388,7 +457,6 @@ def import_actions_cmd(
     actions_cmd.run(name, actions_cmd.actions(file, cal), strict, as_json)
 
 
-@app.command()
 def report(
     symbols: SymbolsOpt = None,
     start: StartOpt = None,
@@ -409,6 +477,8 @@ def report(
     shard_symbols: ShardSymbolsOpt = None,
 ) -> None:
     """Backtest, then per session and symbol: quality %, gaps in exchange time, fills."""
+    from sessionflow.cli import report_cmd, sharded
+
     shards = sharded.ShardOptions(workers, scheduler, shard_sessions, shard_symbols)
     try:
         shards.check_given()
@@ -420,7 +490,7 @@ def report(
             reports, filled, tz = report_cmd.run_sharded_report(settings, shards)
         else:
             reports, filled, tz = report_cmd.run_report(settings)
-    except ShardErrors as exc:
+    except shard_errors() as exc:
         _fail(exc)
     _warn_coverage(reports)
     rows = report_cmd.report_rows(reports, filled, tz)
@@ -435,13 +505,6 @@ def report(
             output.write_text(report_cmd.rows_json(rows) + "\n", encoding="utf-8")
     except OSError as exc:
         _fail(ValueError(f"--output {output}: cannot write ({exc.strerror or exc})"))
-
-
-app.command()(live_cmd.live)
-app.command()(check_cmd.check)
-app.command("feed-server")(feed_server)
-app.command()(parity_cmd.parity)
-app.command()(serve)
 
 
 def main() -> None:

@@ -10,17 +10,25 @@ wraps long lines. Flags show no ``<bool>`` type in help: they take no value.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
-from sessionflow.store.errors import StoreError
-from sessionflow.system_manager.config_file import ConfigError
+if TYPE_CHECKING:
+    from sessionflow.store.errors import StoreError
 
 EXIT_USAGE = 2
 HELP_OPTIONS = ["-h", "--help"]
+# (module, class): a setting or store error; looked up in sys.modules, not imported, so a
+# command that never loaded the store (``--help``, ``--version``) does not load it to
+# check, and an error of a module that was never loaded cannot have been raised
+_ONE_LINE_ERRORS = (
+    ("sessionflow.store.errors", "StoreError"),
+    ("sessionflow.system_manager.config_file", "ConfigError"),  # a setting the command read
+)
 
 
 def store_error_line(exc: StoreError) -> str:
@@ -46,11 +54,13 @@ class StoreErrorGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (StoreError, ConfigError) as exc:  # ConfigError: a setting the command read
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
         except UsageError as exc:
             typer.echo(usage_error_line(exc), err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        except Exception as exc:
+            if not _one_line_error(exc):
+                raise
+            typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
 
     def get_params(self, ctx: Any) -> list[Any]:
@@ -59,12 +69,20 @@ class StoreErrorGroup(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         cmd = super().get_command(ctx, cmd_name)
         if cmd is not None:
-            _hide_in(cmd, ctx)
+            hide_in(cmd, ctx)
         return cmd
 
 
-def _hide_in(cmd: Any, ctx: Any) -> None:
+def _one_line_error(exc: Exception) -> bool:
+    for module, name in _ONE_LINE_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, name)):
+            return True
+    return False
+
+
+def hide_in(cmd: Any, ctx: Any) -> None:
     """Sub-groups (``import``, ...) too, whatever class they were built with."""
     _hide_flag_types(cmd.get_params(ctx))
     for sub in getattr(cmd, "commands", {}).values():
-        _hide_in(sub, ctx)
+        hide_in(sub, ctx)

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 
-from sessionflow.models import SymbolError, normalize_symbol
-from sessionflow.time_provider import ExchangeCalendar
+if TYPE_CHECKING:  # imported where used: ``sessionflow -h`` must not load the calendar
+    from sessionflow.time_provider import ExchangeCalendar
 
 if TYPE_CHECKING:
     from sessionflow.system_manager import Settings
@@ -56,6 +55,8 @@ def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | No
     """Comma-separated symbols, normalised; None if the option was not given."""
     if text is None:
         return None
+    from sessionflow.models import SymbolError, normalize_symbol
+
     out: list[str] = []
     for raw in text.split(","):
         try:
@@ -70,6 +71,8 @@ def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | No
 
 def one_line(exc: BaseException | str) -> str:
     """The error as one line; a settings ValidationError becomes ``field: reason; ...``."""
+    from pydantic import ValidationError
+
     if isinstance(exc, ValidationError):
         parts = []
         for err in exc.errors():
@@ -87,6 +90,8 @@ def plural(n: int, noun: str) -> str:
 
 def calendar_option(name: str) -> ExchangeCalendar:
     """``--calendar``: an exchange_calendars code; an unknown one is a one-line error."""
+    from sessionflow.time_provider import ExchangeCalendar
+
     try:
         return ExchangeCalendar(name)
     except ValueError:

@@ -1,0 +1,5 @@
+"""``python -m sessionflow``: the same command line as ``sessionflow``."""
+
+from sessionflow.cli.app import main
+
+main()
