@@ -19,7 +19,7 @@ import random
 import uuid
 from bisect import insort
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -46,6 +46,7 @@ from sessionflow.testing.trading_models import (
     forbidden,
     not_found,
     num,
+    stamp,
     unprocessable,
 )
 from sessionflow.time_provider.calendar import ExchangeCalendar, SessionInfo
@@ -83,6 +84,7 @@ class TradingBook:
         self._bars: list[tuple[datetime, str, Bar]] = []
         self._next_bar = 0
         self._taken: dict[tuple[str, datetime], Decimal] = {}  # filled per bar
+        self.activities: list[dict[str, Any]] = []  # FILL activities, in execution order
 
     def new_id(self) -> str:
         """Order and asset ids: UUID4s from a seeded generator, so a replay repeats them."""
@@ -424,7 +426,24 @@ class TradingBook:
         if pos.qty == 0:
             del self.positions[order.asset.symbol]
         event = "fill" if done else "partial_fill"
-        return [TradeEvent(event, order.to_json(), at, price, qty, pos.qty, self.new_id())]
+        execution = self.new_id()
+        self.activities.append(
+            {
+                "id": f"{at.astimezone(UTC):%Y%m%d%H%M%S%f}"[:17] + f"::{execution}",
+                "activity_type": "FILL",
+                "transaction_time": stamp(at),
+                "type": event,
+                "price": num(price),
+                "qty": num(qty),
+                "side": order.side,
+                "symbol": order.asset.symbol,
+                "leaves_qty": num(order.remaining),
+                "order_id": order.id,
+                "cum_qty": num(order.filled_qty),
+                "order_status": order.status,
+            }
+        )
+        return [TradeEvent(event, order.to_json(), at, price, qty, pos.qty, execution)]
 
     def position_json(self, symbol: str) -> dict[str, Any]:
         pos = self.positions.get(symbol)
