@@ -17,6 +17,7 @@ from alpaca.trading.requests import MarketOrderRequest
 
 from sessionflow.execution_manager.fill_model import FillModel
 from sessionflow.execution_manager.orders import Order, OrderStatus
+from sessionflow.testing.order_soak import soak
 from sessionflow.testing.trading_matcher import FillModelMatcher
 from tests.reconcile_support import Run, Venue, run, spawn_child, venue
 from tests.trading_support import WAIT
@@ -185,3 +186,10 @@ def test_fills_of_another_run_read_over_rest_are_not_applied() -> None:
             "AAPL: quantity 10 here, 13 at the venue",
             "cash 99000.00 here, 98700 at the venue",
         ]
+
+
+def test_300_orders_with_random_disconnects_lose_and_double_nothing() -> None:
+    r = soak(300, seed=3, minutes=30, drop_chance=0.25)
+    assert r.whole, (r.lost[:5], r.duplicated, r.differences)
+    assert r.orders == 300 and r.venue_orders == r.sent > 250
+    assert r.drops >= 1 and r.reconciles > r.drops // 2
