@@ -96,6 +96,7 @@ class FakeAlpacaTrading(LocalServers):
         self.events: list[dict[str, Any]] = []  # every trade_updates data sent, in order
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self._hold: dict[str, tuple[threading.Event, bool]] = {}  # see hold()
+        self.held: list[str] = []  # holds taken, "METHOD /path"
         self._listeners: set[_Listener] = set()
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -139,7 +140,7 @@ class FakeAlpacaTrading(LocalServers):
             frame = json.dumps({"stream": "trade_updates", "data": data}).encode()
             self.events.append(data)
             for listener in self._listeners:
-                if listener.listening:
+                if listener.listening and not self._stop.is_set():  # a dead server sends nothing
                     self.loop.call_soon_threadsafe(listener.queue.put_nowait, frame)
         if out:
             self.lock.notify_all()
@@ -187,8 +188,15 @@ class FakeAlpacaTrading(LocalServers):
             for key, (event, when) in list(self._hold.items()):
                 if when == before and f"{method} {path}".startswith(key):
                     del self._hold[key]
+                    self.held.append(key)
+                    self.lock.notify_all()
                     return event
         return None
+
+    def wait_held(self, method: str, path_prefix: str, timeout: float = 10.0) -> bool:
+        """Until a request matching a ``hold`` has arrived and is being held."""
+        with self.lock:
+            return self.lock.wait_for(lambda: f"{method} {path_prefix}" in self.held, timeout)
 
     @property
     def rate_limited(self) -> int:
