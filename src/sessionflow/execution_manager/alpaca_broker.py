@@ -347,12 +347,13 @@ class AlpacaBroker:
             self.drain()
         return True
 
-    def reconcile_now(self) -> None:
-        """Read and merge the venue's state now (coordinator thread), behind what is queued."""
+    def reconcile_now(self, timeout: float = 10.0) -> bool:
+        """Read and merge the venue's state now (coordinator thread), behind what is queued;
+        False when a snapshot before it was not read within ``timeout``."""
         pending = _Pending()
         self._read_into(pending)
         self._updates.put(pending)
-        self.drain()
+        return self.settle(timeout)
 
     def _listening(self) -> None:
         """The stream listens again (stream thread): mark the place, read in the background."""
