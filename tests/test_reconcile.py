@@ -195,3 +195,31 @@ def test_300_orders_with_random_disconnects_lose_and_double_nothing() -> None:
     assert r.whole, (r.lost[:5], r.duplicated, r.differences)
     assert r.orders == 300 and r.venue_orders == r.sent > 250
     assert r.drops >= 1 and r.reconciles > r.drops // 2
+
+
+def test_updates_heard_after_a_reconnect_wait_for_its_snapshot() -> None:
+    """Average prices depend on the order of fills: a missed fill read over REST is
+    applied before a later fill heard on the stream, however late the read is."""
+    with venue() as v, run(v, "run7") as r:
+        a = r.manager.submit("AAPL", "buy", 10)  # fills at 100 (bar 14:36)
+        v.at("14:37")
+        assert until(r, lambda: a.status is OrderStatus.FILLED)
+        r.clock.set(v.clock.now())
+        b = r.manager.submit("AAPL", "buy", 10)  # fills at 101 (bar 14:37), unheard
+        assert until(r, lambda: b.status is OrderStatus.ACCEPTED)
+        v.server.drop_connections()
+        v.at("14:38")
+        read = v.server.hold("GET", "/v2/clock", before=True)  # the snapshot read waits
+        assert r.broker.wait_connections(2, WAIT)
+        heard = r.broker.received
+        r.clock.set(v.clock.now())
+        c = r.manager.submit("AAPL", "sell", 5)  # fills at 102 (bar 14:38), heard
+        v.at("14:39")
+        assert r.broker.wait_received(heard + 2, WAIT)  # its new and fill are queued
+        r.broker.drain()
+        assert c.status is OrderStatus.NEW and b.status is OrderStatus.ACCEPTED
+        read.set()
+        assert until(r, lambda: c.status is OrderStatus.FILLED)
+        assert b.status is OrderStatus.FILLED
+        assert r.portfolio.position("AAPL").avg_price == 100.5
+        assert r.broker.compare(r.portfolio) == []
