@@ -219,7 +219,6 @@ def test_updates_heard_after_a_reconnect_wait_for_its_snapshot() -> None:
         r.broker.drain()
         assert c.status is OrderStatus.NEW and b.status is OrderStatus.ACCEPTED
         read.set()
-        assert until(r, lambda: c.status is OrderStatus.FILLED)
-        assert b.status is OrderStatus.FILLED
+        assert until(r, lambda: b.status is c.status is OrderStatus.FILLED)
         assert r.portfolio.position("AAPL").avg_price == 100.5
         assert r.broker.compare(r.portfolio) == []
