@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out))
     else:
         print(
-            f"{r.orders} orders, {r.sent} reached the venue ({r.venue_orders} there), "
+            f"{r.orders} orders, {r.sent} reached the venue ({r.venue_orders} there; refused "
+            f"{r.rejected or 0}), "
             f"{r.fills} fills; {r.drops} drops, {r.reconciles} reconciliations, "
             f"{r.reconciled_fills} fills recovered over REST; lost {len(r.lost)}, "
             f"duplicated {r.duplicated}, portfolio differences {len(r.differences)}; "

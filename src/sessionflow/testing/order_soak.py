@@ -49,6 +49,7 @@ class SoakResult:
     reconciles: int = 0
     reconciled_fills: int = 0
     fills: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # by reason, before the colon
     seconds: float = 0.0
 
     @property
@@ -56,13 +57,13 @@ class SoakResult:
         return not self.lost and not self.duplicated and not self.differences
 
 
-def bars(minutes: int, rng: random.Random) -> list[Bar]:
+def bars(minutes: int, rng: random.Random, volume: int) -> list[Bar]:
     out, price = [], 100.0
     for m in range(minutes):
         o = price
         price = round(max(1.0, price + rng.choice((-0.25, -0.1, 0.0, 0.1, 0.25))), 2)
         hi, lo = max(o, price) + 0.05, min(o, price) - 0.05
-        out.append(Bar("AAPL", OPEN + timedelta(minutes=m), o, hi, lo, price, 2_000))
+        out.append(Bar("AAPL", OPEN + timedelta(minutes=m), o, hi, lo, price, volume))
     return out
 
 
@@ -70,13 +71,14 @@ def soak(orders: int, seed: int = 0, minutes: int = 200, drop_chance: float = 0.
          wait_s: float = 30.0) -> SoakResult:  # fmt: skip
     """``orders`` spread over ``minutes`` of one session; before each minute's orders the
     stream is dropped with ``drop_chance``. Market buys and sells (the volume cap of 2.5%
-    of 2,000 shares a bar makes many partial) and far limit buys the strategy cancels a
-    few minutes later or leaves to expire at the close."""
+    of a bar is about what a minute's market orders ask, so some fill in parts) and far
+    limit buys the strategy cancels a few minutes later or leaves to expire at the close."""
     rng = random.Random(seed)
     clock = ManualClock(OPEN)
     book = TradingBook(CASH, multiplier=1, calendar=ExchangeCalendar("XNYS"))
     server = FakeAlpacaTrading(clock, book, key=KEY, secret=SECRET, rate_limit=None)
-    server.add_bars(bars(minutes + 2, rng))
+    # the volume cap (2.5% of a bar) about what a minute's market orders ask: some partial
+    server.add_bars(bars(minutes + 2, rng, max(2_000, int(orders / minutes * 500))))
     result = SoakResult()
     started = time.perf_counter()
     with server:
@@ -141,6 +143,8 @@ def _check(result: SoakResult, manager: ExecutionManager, broker: AlpacaBroker,
         result.fills += sum(1 for e in order.events if e.fill is not None)
         venue = mine.get(broker.client_id(order))
         if venue is None:
+            why = (order.reason or "").split(":")[0]
+            result.rejected[why] = result.rejected.get(why, 0) + 1
             if order.status is not OrderStatus.REJECTED:
                 result.lost.append(f"{order.id}: {order.status.value} here, unknown at the venue")
             continue
