@@ -457,7 +457,7 @@ def test_events_are_not_replayed_after_a_reconnect_rest_is_the_record() -> None:
 
 
 def test_fill_activities_page_and_filter_as_documented() -> None:
-    with trading(AAPL, start="14:35:30", matcher=FillModelMatcher(FillModel(0.005))) as h:
+    with trading(AAPL, "14:35:30", listen=False, matcher=FillModelMatcher(FillModel(0.005))) as h:
         order = h.client.submit_order(market(10))
         other = h.client.submit_order(limit(50, qty=1))
         h.at("14:38")
