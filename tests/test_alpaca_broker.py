@@ -54,7 +54,7 @@ class Run:
     def settle(self, heard: int) -> list[tuple[str, OrderStatus]]:
         """Wait until ``heard`` updates in all, drain them, and say what came."""
         assert self.broker.wait_received(heard, WAIT), self.broker.received
-        self.broker.drain()
+        assert self.broker.settle(WAIT)
         return [(e.order_id, e.status) for e in self.events]
 
 

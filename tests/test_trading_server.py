@@ -454,3 +454,40 @@ def test_events_are_not_replayed_after_a_reconnect_rest_is_the_record() -> None:
         assert h.next_update().order.client_order_id == "after"
         assert h.updates.empty()
         assert h.client.get_order_by_client_id("missed").id == missed.id
+
+
+def test_fill_activities_page_and_filter_as_documented() -> None:
+    with trading(AAPL, "14:35:30", listen=False, matcher=FillModelMatcher(FillModel(0.005))) as h:
+        order = h.client.submit_order(market(10))
+        other = h.client.submit_order(limit(50, qty=1))
+        h.at("14:38")
+        rows = h.client.get("/account/activities/FILL", {"direction": "asc"})
+        assert [(a["type"], a["qty"], a["cum_qty"], a["leaves_qty"], a["price"]) for a in rows] == [
+            ("partial_fill", "5", "5", "5", "100.5"),
+            ("fill", "5", "10", "0", "101.5"),
+        ]
+        first = rows[0]
+        assert (first["activity_type"], first["order_id"], first["side"], first["symbol"]) == (
+            "FILL", str(order.id), "buy", "AAPL")  # fmt: skip
+        assert first["transaction_time"] == "2024-11-29T14:36:00.000000Z"
+        assert first["id"].startswith("20241129143600000::") and first["order_status"]
+        assert h.client.get("/account/activities/FILL") == rows[::-1]  # desc by default
+        assert h.client.get("/account/activities", {"activity_types": "FILL,DIV"}) == rows[::-1]
+        assert h.client.get("/account/activities", {"activity_types": "DIV"}) == []
+        page = {"direction": "asc", "page_size": 1}
+        assert h.client.get("/account/activities/FILL", page) == rows[:1]
+        token = {**page, "page_token": first["id"]}
+        assert h.client.get("/account/activities/FILL", token) == rows[1:]
+        assert h.client.get("/account/activities/FILL", {"page_token": rows[1]["id"]}) == rows[:1]
+        after = {"after": "2024-11-29T14:36:00Z"}
+        assert h.client.get("/account/activities/FILL", after) == rows[1:]
+        assert h.client.get("/account/activities/FILL", {"order_id": str(other.id)}) == []
+        for path, params, message in [
+            ("/account/activities/BOGUS", {}, "invalid activity type: BOGUS"),
+            ("/account/activities/FILL", {"page_size": 101}, "invalid page_size: '101' (1 to 100)"),
+            ("/account/activities/FILL", {"activity_types": "FILL"}, "activity_types cannot"),
+            ("/account/activities/FILL", {"page_token": "nope"}, "invalid page_token: 'nope'"),
+        ]:
+            with pytest.raises(APIError) as info:
+                h.client.get(path, params)
+            assert info.value.status_code == 422 and message in info.value.message

@@ -56,7 +56,7 @@ class Commands(LazyGroup):
                 "live",
                 "sessionflow.cli.live_cmd:live",
                 "Stream live bars into per-session state; print each session's report when it "
-                "ends.",
+                "ends.\nWith --strategy, trade it through Alpaca's Trading API (paper by default).",
             ),
             Lazy(
                 "fetch",
@@ -78,8 +78,8 @@ class Commands(LazyGroup):
             Lazy(
                 "parity",
                 "sessionflow.cli.parity_cmd:parity",
-                "Run a strategy live on the local servers over stored sessions and compare it "
-                "with its backtest: orders, fills and the final portfolio (docs/live.md, Parity).",
+                "Run a strategy live on the local servers over stored sessions and compare it with"
+                "\nits backtest: orders, fills and the final portfolio (docs/live.md, Parity).",
             ),
             Lazy(
                 "serve",

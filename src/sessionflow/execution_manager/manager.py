@@ -105,6 +105,9 @@ class ExecutionManager:
         broker.on_order_event(self._on_event)
         if isinstance(broker, BacktestBroker):
             broker.funds = self  # a buy that fills asks what the account may spend
+        adopt_into = getattr(broker, "adopt_into", None)  # a live broker resuming a run
+        if adopt_into is not None:
+            adopt_into(self.adopt)
 
     def on_update(self, listener: OrderListener) -> None:
         """Call ``listener(order, event)`` after every state change, in order."""
@@ -180,6 +183,21 @@ class ExecutionManager:
             for listener in self._action_listeners:
                 listener(a, event.time)
         self.risk.begin_session(self.portfolio.equity)
+
+    def adopt(self, order: Order) -> None:
+        """An order a killed run placed, which this run continues (the live broker's
+        reconciliation): known from now on like one of this run's, its events applied
+        as they come; a submit with its client id returns it instead of a second order."""
+        if order.id in self._by_id:
+            return
+        self._version += 1
+        self.orders.append(order)
+        self._by_id[order.id] = order
+        self._by_client.setdefault(order.client_order_id, order)
+        if order.is_open:
+            self._open[order.id] = order
+            self._open_of.setdefault(order.symbol, {})[order.id] = order
+        self.counters["adopted"] += 1
 
     def get(self, order_id: str) -> Order | None:
         return self._by_id.get(order_id)

@@ -19,7 +19,7 @@ import random
 import uuid
 from bisect import insort
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -46,6 +46,7 @@ from sessionflow.testing.trading_models import (
     forbidden,
     not_found,
     num,
+    stamp,
     unprocessable,
 )
 from sessionflow.time_provider.calendar import ExchangeCalendar, SessionInfo
@@ -77,12 +78,14 @@ class TradingBook:
         self.account_id = self.new_id()
         self.assets: dict[str, Asset] = {}
         self.orders: dict[str, Order] = {}  # by id, in submission order
+        self._live: dict[str, Order] = {}  # those that may still be open, same order
         self.by_client_id: dict[str, Order] = {}
         self.positions: dict[str, Position] = {}
         self.last_price: dict[str, Decimal] = {}
         self._bars: list[tuple[datetime, str, Bar]] = []
         self._next_bar = 0
         self._taken: dict[tuple[str, datetime], Decimal] = {}  # filled per bar
+        self.activities: list[dict[str, Any]] = []  # FILL activities, in execution order
 
     def new_id(self) -> str:
         """Order and asset ids: UUID4s from a seeded generator, so a replay repeats them."""
@@ -248,7 +251,7 @@ class TradingBook:
         """Quantity held by other open orders, no flip from long to short in one order,
         short-sale permissions, then buying power (open buys and shorts count)."""
         symbol, pos = order.asset.symbol, self.positions.get(order.asset.symbol, Position())
-        others = [o for o in self.orders.values() if o.is_open and o is not replacing]
+        others = [o for o in self.open_orders() if o is not replacing]
         want = order.qty if order.qty is not None else ZERO
         closing = (order.side == "sell") == (pos.qty > 0) and pos.qty != 0
         if closing:
@@ -290,8 +293,17 @@ class TradingBook:
             price = max(order.limit or ZERO, last * (1 + SHORT_MARKUP))
         return price * order.remaining
 
+    def open_orders(self) -> list[Order]:
+        """The open orders in submission order, from an index pruned as orders close (a
+        scan of every order on each request and bar made long runs quadratic)."""
+        live = [o for o in self._live.values() if o.is_open]
+        if len(live) != len(self._live):
+            self._live = {o.id: o for o in live}
+        return live
+
     def _accept(self, order: Order, now: datetime) -> list[TradeEvent]:
         self.orders[order.id] = order
+        self._live[order.id] = order
         self.by_client_id[order.client_order_id] = order
         if order.routes_at > now:
             return [TradeEvent("accepted", order.to_json(), now)]
@@ -308,9 +320,7 @@ class TradingBook:
         return self._close(order, "canceled", now)
 
     def cancel_all(self, now: datetime) -> list[tuple[Order, list[TradeEvent]]]:
-        return [
-            (o, self._close(o, "canceled", now)) for o in list(self.orders.values()) if o.is_open
-        ]
+        return [(o, self._close(o, "canceled", now)) for o in self.open_orders()]
 
     def _close(self, order: Order, status: str, at: datetime) -> list[TradeEvent]:
         order.status, order.updated_at = status, at
@@ -358,7 +368,7 @@ class TradingBook:
 
     def _boundaries(self, t: datetime) -> list[TradeEvent]:
         events: list[TradeEvent] = []
-        for order in list(self.orders.values()):
+        for order in self.open_orders():
             if order.is_open and order.session_close is not None and order.session_close <= t:
                 events += self._close(order, "expired", order.session_close)
             elif order.status == "accepted" and order.routes_at <= t:
@@ -368,7 +378,7 @@ class TradingBook:
     def _match(self, bar: Bar) -> list[TradeEvent]:
         events: list[TradeEvent] = []
         key = (bar.symbol, bar.ts)
-        for order in list(self.orders.values()):
+        for order in self.open_orders():
             if not self._eligible(order, bar):
                 continue
             qty = order.remaining if order.notional is None else None
@@ -424,7 +434,24 @@ class TradingBook:
         if pos.qty == 0:
             del self.positions[order.asset.symbol]
         event = "fill" if done else "partial_fill"
-        return [TradeEvent(event, order.to_json(), at, price, qty, pos.qty, self.new_id())]
+        execution = self.new_id()
+        self.activities.append(
+            {
+                "id": f"{at.astimezone(UTC):%Y%m%d%H%M%S%f}"[:17] + f"::{execution}",
+                "activity_type": "FILL",
+                "transaction_time": stamp(at),
+                "type": event,
+                "price": num(price),
+                "qty": num(qty),
+                "side": order.side,
+                "symbol": order.asset.symbol,
+                "leaves_qty": num(order.remaining),
+                "order_id": order.id,
+                "cum_qty": num(order.filled_qty),
+                "order_status": order.status,
+            }
+        )
+        return [TradeEvent(event, order.to_json(), at, price, qty, pos.qty, execution)]
 
     def position_json(self, symbol: str) -> dict[str, Any]:
         pos = self.positions.get(symbol)
@@ -436,7 +463,7 @@ class TradingBook:
         avg = pos.cost / pos.qty
         pnl = value - pos.cost
         held = sum(
-            (o.remaining for o in self.orders.values()
+            (o.remaining for o in self.open_orders()
              if o.is_open and o.asset.symbol == symbol and (o.side == "sell") == (pos.qty > 0)),
             ZERO,
         )  # fmt: skip

@@ -26,6 +26,13 @@ SHORT_MARKUP = Decimal("0.03")  # short value: max(limit, 3% above the ask)
 MIN_SHORT_EQUITY = Decimal(2000)  # margin accounts below $2,000 may not short
 QTY_PLACES = Decimal("0.000000001")  # fractional quantities: up to 9 decimals
 ZERO = Decimal(0)
+ACTIVITY_TYPES = frozenset((
+    "FILL", "TRANS", "MISC", "ACATC", "ACATS", "CSD", "CSW", "DIV", "DIVCGL", "DIVCGS",
+    "DIVFEE", "DIVFT", "DIVNRA", "DIVROC", "DIVTW", "DIVTXEX", "INT", "INTNRA", "INTTW", "JNL",
+    "JNLC", "JNLS", "MA", "NC", "OPASN", "OPEXP", "OPXRC", "PTC", "PTR", "REORG", "SC", "SSO",
+    "SSP"))  # fmt: skip
+# Alpaca's documented activity types; the local server records FILLs only
+MAX_ACTIVITY_PAGE = 100  # page_size default and maximum without ``date``
 
 
 class ApiError(Exception):

@@ -8,6 +8,7 @@ carries them as https://paper-api.alpaca.markets does:
 - REST with ``APCA-API-KEY-ID``/``APCA-API-SECRET-KEY`` headers (401 otherwise):
   ``POST/GET/DELETE /v2/orders``, ``GET/PATCH/DELETE /v2/orders/{id}``,
   ``GET /v2/orders:by_client_order_id``, ``GET /v2/account``,
+  ``GET /v2/account/activities[/{type}]`` (FILLs: what a reconnecting client missed),
   ``GET/DELETE /v2/positions[/{symbol}]``, ``GET /v2/assets/{symbol}``, ``GET /v2/clock``;
   errors as ``{"code", "message"}``; ``X-RateLimit-Limit/-Remaining/-Reset`` on every
   answer and 429 past ``rate_limit`` requests a window (wall time: Alpaca counts real
@@ -45,6 +46,8 @@ from sessionflow.testing.local_server import LocalServers
 from sessionflow.testing.rate_limit import DEFAULT_LIMIT, RateLimiter
 from sessionflow.testing.trading_book import TradingBook
 from sessionflow.testing.trading_models import (
+    ACTIVITY_TYPES,
+    MAX_ACTIVITY_PAGE,
     ApiError,
     Order,
     TradeEvent,
@@ -93,6 +96,7 @@ class FakeAlpacaTrading(LocalServers):
         self.events: list[dict[str, Any]] = []  # every trade_updates data sent, in order
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self._hold: dict[str, tuple[threading.Event, bool]] = {}  # see hold()
+        self.held: list[str] = []  # holds taken, "METHOD /path"
         self._listeners: set[_Listener] = set()
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -136,7 +140,7 @@ class FakeAlpacaTrading(LocalServers):
             frame = json.dumps({"stream": "trade_updates", "data": data}).encode()
             self.events.append(data)
             for listener in self._listeners:
-                if listener.listening:
+                if listener.listening and not self._stop.is_set():  # a dead server sends nothing
                     self.loop.call_soon_threadsafe(listener.queue.put_nowait, frame)
         if out:
             self.lock.notify_all()
@@ -184,8 +188,15 @@ class FakeAlpacaTrading(LocalServers):
             for key, (event, when) in list(self._hold.items()):
                 if when == before and f"{method} {path}".startswith(key):
                     del self._hold[key]
+                    self.held.append(key)
+                    self.lock.notify_all()
                     return event
         return None
+
+    def wait_held(self, method: str, path_prefix: str, timeout: float = 10.0) -> bool:
+        """Until a request matching a ``hold`` has arrived and is being held."""
+        with self.lock:
+            return self.lock.wait_for(lambda: f"{method} {path_prefix}" in self.held, timeout)
 
     @property
     def rate_limited(self) -> int:
@@ -250,6 +261,8 @@ class FakeAlpacaTrading(LocalServers):
                 return 200, new.to_json()
         if head == "account" and len(parts) == 1 and method == "GET":
             return 200, book.account_json()
+        if head == "account" and parts[1:2] == ["activities"] and method == "GET":
+            return 200, self._activities(parts[2:], query)
         if head == "positions":
             return self._positions(method, parts[1:], query, now)
         if head == "assets" and len(parts) == 2 and method == "GET":
@@ -267,16 +280,7 @@ class FakeAlpacaTrading(LocalServers):
         raw_limit = query.get("limit", str(DEFAULT_LIST))
         if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST:
             raise unprocessable(f"invalid limit: {raw_limit!r} (1 to {MAX_LIST})")
-        direction = query.get("direction", "desc")
-        if direction not in ("asc", "desc"):
-            raise unprocessable(f"invalid direction: {direction!r}")
-        try:
-            after, until = (
-                datetime.fromisoformat(query[k].replace("Z", "+00:00")) if query.get(k) else None
-                for k in ("after", "until")
-            )
-        except ValueError:
-            raise unprocessable("invalid after or until") from None
+        direction, after, until = _window(query)
         symbols = set(filter(None, query.get("symbols", "").split(",")))
         rows = [
             o
@@ -288,6 +292,44 @@ class FakeAlpacaTrading(LocalServers):
         ]
         rows.sort(key=lambda o: o.submitted_at, reverse=direction == "desc")
         return rows[: int(raw_limit)]
+
+    def _activities(self, rest: list[str], query: dict[str, str]) -> list[dict[str, Any]]:
+        """GET /v2/account/activities[/{type}]: ``activity_types`` (not with a type in the
+        path), ``after``/``until`` on ``transaction_time``, ``direction`` desc|asc (desc),
+        ``page_size`` 1..100 (100), ``page_token`` an activity id (desc: the page ends
+        before it; asc: it begins right after it), ``order_id``. Only FILLs are recorded."""
+        if rest and query.get("activity_types"):
+            raise unprocessable("activity_types cannot be given with an activity type in the path")
+        kinds = rest[:1] or list(filter(None, query.get("activity_types", "").split(",")))
+        for kind in kinds:
+            if kind not in ACTIVITY_TYPES:
+                raise unprocessable(f"invalid activity type: {kind}")
+        if query.get("date"):
+            raise unprocessable("date is not supported by the local server; use after/until")
+        size = query.get("page_size", str(MAX_ACTIVITY_PAGE))
+        if not size.isdigit() or not 1 <= int(size) <= MAX_ACTIVITY_PAGE:
+            raise unprocessable(f"invalid page_size: {size!r} (1 to {MAX_ACTIVITY_PAGE})")
+        direction, after, until = _window(query)
+        rows = [a for a in self.book.activities if not kinds or "FILL" in kinds]
+        if direction == "desc":
+            rows.reverse()
+        token = query.get("page_token")
+        if token:
+            at = next((i for i, a in enumerate(rows) if a["id"] == token), None)
+            if at is None:
+                raise unprocessable(f"invalid page_token: {token!r}")
+            rows = rows[at + 1 :]
+        order_id = query.get("order_id")
+
+        def keep(a: dict[str, Any]) -> bool:
+            t = datetime.fromisoformat(a["transaction_time"].replace("Z", "+00:00"))
+            return (
+                (after is None or t > after)
+                and (until is None or t < until)
+                and (not order_id or a["order_id"] == order_id)
+            )
+
+        return [a for a in rows if keep(a)][: int(size)]
 
     def _positions(
         self, method: str, rest: list[str], query: dict[str, str], now: datetime
@@ -389,11 +431,30 @@ class FakeAlpacaTrading(LocalServers):
             await listener.ws.close(1008, "unauthorized")
 
 
+def _window(query: dict[str, str]) -> tuple[str, datetime | None, datetime | None]:
+    """``direction`` (asc|desc, default desc), ``after`` and ``until`` of a list request."""
+    direction = query.get("direction", "desc")
+    if direction not in ("asc", "desc"):
+        raise unprocessable(f"invalid direction: {direction!r}")
+    try:
+        after, until = (
+            datetime.fromisoformat(query[k].replace("Z", "+00:00")) if query.get(k) else None
+            for k in ("after", "until")
+        )
+    except ValueError:
+        raise unprocessable("invalid after or until") from None
+    return direction, after, until
+
+
 def _handler(server: FakeAlpacaTrading) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
         def _any(self) -> None:
+            if server._stop.is_set():  # closed: a kept-alive connection dies, as a killed server's
+                self.close_connection = True
+                return
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             length = int(self.headers.get("Content-Length") or 0)
@@ -409,6 +470,9 @@ def _handler(server: FakeAlpacaTrading) -> type[BaseHTTPRequestHandler]:
                 and self.headers.get("APCA-API-SECRET-KEY") == server.secret
             )
             status, out, headers = server.handle(self.command, url.path, query, body, authorized)
+            if server._stop.is_set():  # closed while this request was held: no answer
+                self.close_connection = True
+                return
             data = b"" if out is None else json.dumps(out).encode()
             self.send_response(status)
             for name, value in headers.items():
