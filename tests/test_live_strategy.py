@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sessionflow.cli.app import app
+from sessionflow.data_manager.live import LiveParts
 from sessionflow.events import BarSliceEvent
 from sessionflow.execution_manager import Order, OrderStatus
 from sessionflow.strategy.base import Strategy
@@ -27,11 +28,13 @@ from sessionflow.strategy.context import Context
 from sessionflow.strategy.live import (
     BrokerSettings,
     LiveMoneyRefused,
+    LiveStrategy,
     resolve_endpoint,
     stream_url_for,
 )
 from sessionflow.system_manager import Settings
-from tests.live_trading_support import live_settings, trade, venue
+from sessionflow.time_provider.live_clock import WallTimeClock
+from tests.live_trading_support import Trading, live_settings, trade, venue
 from tests.strategies import Crossover
 from tests.test_feed_server import CLI, ROOT, WAIT, Lines, _env
 
@@ -267,3 +270,55 @@ def test_refused_keys_are_one_line_naming_the_endpoint_before_anything_starts(
     assert message.startswith(f"trading endpoint {desk.url}: alpaca 401")
     assert "\n" not in message and secret not in message
     assert not (tmp_path / "x.duckdb").exists()  # no system built, no store opened
+
+
+class Idle(Strategy):
+    """Decides nothing: what a resumed run holds comes from the run it continues."""
+
+
+def test_a_resumed_run_adopts_the_stopped_runs_orders_and_equals_the_account(
+    tmp_path: Path, demo_store_path: Path
+) -> None:
+    """Run t1 buys AAPL and rests a limit buy, then ends (its kill switch cancels the
+    limit). Run t2, told to resume t1 and t1's starting cash, adopts every t1 order with
+    its fills and cancel, resends nothing, and its portfolio equals the account."""
+    with venue(demo_store_path, ["AAPL"], time(9, 33), RATE) as v:
+        settings = live_settings(v, _live_store(tmp_path, demo_store_path), ["AAPL"])
+        first = trade(v, settings, BuyAndRest, {"big": 1})
+        assert first.wait_for(lambda ups: any(o.status is OrderStatus.FILLED for o, _ in ups))
+        started_with = first.run.system.settings.trading.cash
+        first.stop()
+        placed = len(first.run.broker.client.get_orders(filter=_all()))
+        clock = WallTimeClock(v.clock.now(), v.rate, hold=True)
+        bs = BrokerSettings(run_id="t2", stop_wait_s=WAIT, resume=("t1",),
+                            resume_cash=started_with)  # fmt: skip
+        run = LiveStrategy(settings, Idle, None, bs, parts=LiveParts(clock=clock), environ={})
+        second = Trading(run).start()
+        assert second.wait_for(
+            lambda ups: {o.status for o, _ in ups} >= {OrderStatus.FILLED, OrderStatus.CANCELLED}
+        )
+        result = second.stop()
+        at_venue = run.broker.client.get_orders(filter=_all())
+        assert len(at_venue) == placed  # nothing resent
+        assert {o.client_order_id.split("-")[0] for o in at_venue} == {"t1"}
+        assert run.system.execution_manager.counters["adopted"] == placed == len(result.orders)
+        bought = sum(int(float(o.filled_qty or 0)) for o in at_venue)
+        assert bought >= 5
+        assert run.system.portfolio.position("AAPL").quantity == bought
+        assert run.broker.compare(run.system.portfolio) == []
+
+
+def test_resume_options_are_refused_in_one_line_unless_given_together(tmp_path: Path) -> None:
+    strategy = Path(__file__).with_name("strategies.py")
+    base = ["live", "--symbols", "AAPL", "--store", str(tmp_path / "x.duckdb"),
+            "--strategy", f"{strategy}:Crossover"]  # fmt: skip
+    env = {"APCA_API_KEY_ID": "k", "APCA_API_SECRET_KEY": "s"}
+    done = CliRunner().invoke(app, [*base, "--resume-run", "sf1"], env=env)
+    assert (done.exit_code, done.stdout) == (2, "")
+    assert done.stderr.strip() == (
+        "error: --resume-run needs --resume-cash (the cash the first run started with)"
+    )
+    done = CliRunner().invoke(app, [*base, "--resume-cash", "1000"], env=env)
+    assert done.exit_code == 2
+    assert "--resume-cash is the starting cash of a run named by --resume-run" in done.stderr
+    assert not (tmp_path / "x.duckdb").exists()

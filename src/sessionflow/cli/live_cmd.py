@@ -212,6 +212,13 @@ def live(
         bool, typer.Option(help="at stop also close positions with market orders")
     ] = False,
     run_id: Annotated[str | None, typer.Option(help="client order id prefix")] = None,
+    resume_run: Annotated[
+        list[str] | None,
+        typer.Option(help="continue a killed run: its run id (repeatable; needs --resume-cash)"),
+    ] = None,
+    resume_cash: Annotated[
+        float | None, typer.Option(help="the cash the resumed run started with")
+    ] = None,
     max_order_value: MaxOrderValueOpt = None,
     max_position_value: MaxPositionValueOpt = None,
     max_orders_per_minute: MaxOrdersPerMinuteOpt = None,
@@ -230,11 +237,13 @@ def live(
         trading_over["commission"] = commission
     try:
         if strategy is None:
-            extra = (param, output, trading_url, trading_stream_url, run_id)
+            extra = (param, output, trading_url, trading_stream_url, run_id, resume_run,
+                     resume_cash)  # fmt: skip
             if any(x is not None for x in extra) or trading_over or live_money or flatten_on_stop:
                 raise ValueError(
                     "--param, --commission, --output, --trading-url, --live-money, "
-                    "--flatten-on-stop, --run-id and the risk limits need --strategy"
+                    "--flatten-on-stop, --run-id, --resume-run, --resume-cash and the risk "
+                    "limits need --strategy"
                 )
         settings = Settings.load(
             config,
@@ -252,7 +261,8 @@ def live(
             from sessionflow.cli.live_strategy import StrategyOptions, run_strategy
 
             opts = StrategyOptions(strategy, param or [], output, fmt, live_money,
-                                   flatten_on_stop, run_id)  # fmt: skip
+                                   flatten_on_stop, run_id, tuple(resume_run or ()),
+                                   resume_cash)  # fmt: skip
             with one_line_logs():
                 run_strategy(settings, opts, as_json, LiveParts(clock=clock))
             return

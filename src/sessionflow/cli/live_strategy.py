@@ -34,6 +34,8 @@ class StrategyOptions:
     live_money: bool
     flatten_on_stop: bool
     run_id: str | None
+    resume: tuple[str, ...] = ()
+    resume_cash: float | None = None
 
 
 def run_strategy(
@@ -44,9 +46,21 @@ def run_strategy(
     given = parse_params(cls, opts.params)
     if opts.fmt not in FORMATS:
         raise ValueError(f"--format {opts.fmt!r}: use {' or '.join(FORMATS)}")
-    broker = BrokerSettings(opts.live_money, opts.run_id, opts.flatten_on_stop)
+    if opts.resume and opts.resume_cash is None:
+        raise ValueError("--resume-run needs --resume-cash (the cash the first run started with)")
+    if opts.resume_cash is not None and not opts.resume:
+        raise ValueError("--resume-cash is the starting cash of a run named by --resume-run")
+    broker = BrokerSettings(
+        opts.live_money, opts.run_id, opts.flatten_on_stop,
+        resume=opts.resume, resume_cash=opts.resume_cash,
+    )  # fmt: skip
     run = LiveStrategy(settings, cls, given, broker, parts=parts)
-    typer.echo(f"live: {run.endpoint.describe()}; run id {run.broker.run_id}", err=True)
+    resumed = f"; resumes {', '.join(opts.resume)}" if opts.resume else ""
+    typer.echo(
+        f"live: {run.endpoint.describe()}; run id {run.broker.run_id}{resumed}; "
+        f"starting cash {run.system.settings.trading.cash:,.2f}",
+        err=True,
+    )
     run.system.on_batch(LiveProgress(run.system.calendar.tz))
     with quiet_stop_log():
         result = run.run()

@@ -29,13 +29,13 @@ from sessionflow.store import Store
 from sessionflow.stream_coordinator import CoordinatorHooks, EventPublisher
 from sessionflow.stream_coordinator.live import LiveCoordinator, LiveTiming
 from sessionflow.stream_coordinator.live.store import StoreBatcher
-from sessionflow.system_manager.settings import Settings
 from sessionflow.time_provider import ExchangeCalendar
 from sessionflow.time_provider.live_clock import WaitableClock, WallTimeClock
 from sessionflow.time_provider.schedule import CalendarSchedule, SessionSchedule
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # system_manager builds this package: only its types here
     from sessionflow.execution_manager.broker import Broker
+    from sessionflow.system_manager.settings import Settings
 
 DELAYED_SIP_S = 15 * 60.0  # delayed_sip sends each bar this much after its minute
 

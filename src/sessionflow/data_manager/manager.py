@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sessionflow.data_manager.live import LiveParts, build_live
 from sessionflow.data_upkeep import SessionLoader, UpkeepWorker
@@ -19,9 +20,11 @@ from sessionflow.stream_coordinator import (
     WallClock,
 )
 from sessionflow.stream_coordinator.live import LiveCoordinator
-from sessionflow.system_manager.settings import Settings
 from sessionflow.time_provider import BacktestClock, Clock, ExchangeCalendar, SessionInfo
 from sessionflow.time_provider.live_clock import WallTimeClock
+
+if TYPE_CHECKING:  # system_manager builds this package: only its types here
+    from sessionflow.system_manager.settings import Settings
 
 
 class DataManager:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
@@ -36,8 +37,10 @@ from sessionflow.execution_manager.orders import (
 )
 from sessionflow.execution_manager.risk import PreTradeRisk
 from sessionflow.models import SymbolError, normalize_symbol
-from sessionflow.portfolio import Portfolio
 from sessionflow.time_provider import Clock
+
+if TYPE_CHECKING:  # the portfolio imports this package's orders
+    from sessionflow.portfolio import Portfolio
 
 log = logging.getLogger(__name__)
 _ZERO = Decimal(0)

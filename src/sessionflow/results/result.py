@@ -70,7 +70,10 @@ class BacktestResult:
 
 
 def fills_of(orders: list[Order]) -> list[Fill]:
-    """Every fill of ``orders``, by time then order number (the order they were booked)."""
+    """Every fill of ``orders``, by time then the order's place in ``orders`` (the order they
+    were booked). The place, not a number read from the id: an order a resumed live run
+    adopted keeps the killed run's id (``t1-o-1``)."""
+    place = {o.id: i for i, o in enumerate(orders)}
     fills = [e.fill for o in orders for e in o.events if e.fill is not None]
-    fills.sort(key=lambda f: (f.time, int(f.order_id.split("-")[1])))
+    fills.sort(key=lambda f: (f.time, place.get(f.order_id, len(place))))
     return fills

@@ -79,7 +79,11 @@ class BrokerSettings:
     ``live_money``: the real-money endpoint, only with ``SESSIONFLOW_LIVE_MONEY=yes`` too;
     ``run_id``: the client order id prefix (default: ``sf`` and the UTC start time);
     ``flatten_on_stop``: the kill switch also closes positions; ``stop_wait_s``: how long
-    it waits for the venue to confirm each step; ``timeout_s``: per REST request.
+    it waits for the venue to confirm each step; ``timeout_s``: per REST request;
+    ``resume``: the run ids of killed runs this one continues (their orders are adopted,
+    never resent: docs/live.md, Reconciliation) and ``resume_cash`` the cash the first of
+    them started with, which the adopted fills are booked against (the account's cash
+    already holds them).
     """
 
     live_money: bool = False
@@ -87,6 +91,8 @@ class BrokerSettings:
     flatten_on_stop: bool = False
     stop_wait_s: float = 10.0
     timeout_s: float = 10.0
+    resume: tuple[str, ...] = ()
+    resume_cash: float | None = None
 
 
 @dataclass(frozen=True)
@@ -190,9 +196,14 @@ class LiveStrategy(Backtest):
         commission = parse_commission(settings.trading.commission)
         self.broker = AlpacaBroker(
             client, stream, bs.run_id or default_run_id(), commission=commission,
-            timeout_s=bs.timeout_s,
+            timeout_s=bs.timeout_s, resume=bs.resume,
         )  # fmt: skip
-        cash = float(self._venue(creds, lambda: _field(client.get_account(), "cash")))
+        if bs.resume and bs.resume_cash is None:
+            raise ValueError("resuming a run needs the cash its first run started with")
+        if bs.resume_cash is not None and bs.resume:
+            cash = bs.resume_cash
+        else:
+            cash = float(self._venue(creds, lambda: _field(client.get_account(), "cash")))
         if not cash > 0:
             raise TradingEndpointError(self.endpoint.url, f"the account's cash is {cash:,.2f}")
         settings = with_trading(settings, cash=cash)  # the portfolio starts as the account
