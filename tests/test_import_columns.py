@@ -24,6 +24,7 @@ from sessionflow.importer.columns import (
     plain_integers,
     plain_numbers,
 )
+from sessionflow.importer.sequence import Accepted
 from sessionflow.importer.validate import NaiveTime, RowProblem, parse_time
 from sessionflow.time_provider import ExchangeCalendar
 
@@ -188,3 +189,15 @@ def test_block_reading_reports_what_row_by_row_reading_reports(
     assert fast == slow
     assert fast_rows == slow_rows
     assert len(fast_rows) > 500 and len(fast["rejections"]) > 300  # type: ignore[arg-type]
+
+
+def test_accepted_minutes_decide_across_chunks() -> None:
+    minute = 60_000_000
+    seen = Accepted()
+    syms = np.array(["A", "A", "A", "A", "B"], dtype=object)
+    ok, dup = seen.decide(syms, np.array([0, 1, 2, 5, 0]) * minute)  # A: runs 0-2 and 5
+    assert ok.all() and not dup.any()
+    syms = np.array(["A", "A", "A", "A", "B", "A"], dtype=object)
+    ok, dup = seen.decide(syms, np.array([5, 1, 3, 6, 0, 6]) * minute)
+    assert ok.tolist() == [False, False, False, True, False, False]
+    assert dup.tolist() == [True, True, False, False, True, True]  # 3 was never accepted
