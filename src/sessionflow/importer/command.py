@@ -99,7 +99,7 @@ def run_import(
                 f"(first: {failed[0]}); nothing was written"
             )
             return result
-        if on_conflict == "error":
+        if on_conflict == "error" and len(jobs) > 1:  # one file has no other to disagree with
             n, examples = stage.conflicts()
             if n:
                 result.conflicts = n

@@ -164,12 +164,23 @@ class DuckDBStagedImport:
             prev = "CASE WHEN k > 1 THEN pv WHEN t.symbol IS NOT NULL THEN " + old + " END"
             write = f"k = n AND (t.symbol IS NULL OR {old} IS DISTINCT FROM {cur})"
         differs = "replaced" if policy != "keep" else "kept"
+        files = self._cur.execute(
+            f"SELECT count(DISTINCT file) FROM import_stage_{table}"
+        ).fetchall()[0][0]
+        if files > 1:
+            ranked = (
+                f"SELECT *, lag({cur}) OVER w AS pv, first_value({cur}) OVER w AS fv, "
+                "row_number() OVER w AS k, count(*) OVER (PARTITION BY s.symbol, s.ts) AS n "
+                f"FROM import_stage_{table} s "
+                "WINDOW w AS (PARTITION BY s.symbol, s.ts ORDER BY s.file)"
+            )
+        else:  # one file's rows are distinct minutes (its duplicates were rejected): no window
+            ranked = (
+                f"SELECT *, NULL AS pv, {cur} AS fv, 1 AS k, 1 AS n FROM import_stage_{table} s"
+            )
         self._cur.execute(
             "CREATE OR REPLACE TEMP TABLE import_plan AS "
-            f"WITH s AS (SELECT *, lag({cur}) OVER w AS pv, first_value({cur}) OVER w AS fv, "
-            "row_number() OVER w AS k, count(*) OVER (PARTITION BY s.symbol, s.ts) AS n "
-            f"FROM import_stage_{table} s "
-            "WINDOW w AS (PARTITION BY s.symbol, s.ts ORDER BY s.file)) "
+            f"WITH s AS ({ranked}) "
             f"SELECT s.*, CASE WHEN p IS NULL THEN 'new' WHEN p IS NOT DISTINCT FROM {cur} "
             f"THEN 'unchanged' ELSE '{differs}' END AS status "
             f"FROM (SELECT s.*, {prev} AS p, {write} AS write FROM s "
