@@ -40,6 +40,7 @@ from sessionflow.cli.serve_cmd import serve
 from sessionflow.cli.store_cmd import store_app
 from sessionflow.demo import DEMO_END, DEMO_START, DEMO_SYMBOLS, prepare_demo_store
 from sessionflow.importer import ImportError_, bar_job, lean_jobs
+from sessionflow.importer.layout import layout as file_layout
 from sessionflow.session_data import SessionReport
 from sessionflow.sharding import ClusterError, ShardError
 from sessionflow.store import check_policy
@@ -316,6 +317,18 @@ def import_bars_cmd(
     extended: Annotated[bool, typer.Option(help="keep 04:00-20:00 rows, flagged")] = False,
     strict: StrictOpt = False,
     as_json: JsonOpt = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="which header names hold which field, e.g. ts=window_start,symbol=ticker"
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="a vendor layout: polygon-flat, alpaca or yahoo")
+    ] = None,
+    time_is: Annotated[
+        str, typer.Option(help="open (default) or close: a close time is shifted back one minute")
+    ] = "open",
 ) -> None:
     """Import 1m bars. All files are checked, then written in ONE transaction (or not at all).
 
@@ -328,9 +341,10 @@ def import_bars_cmd(
         zone = import_cmd.zone(tz, cal)
         unit = import_cmd.epoch(epoch, tz)
         check_policy(on_conflict)
+        names = file_layout(columns, preset, unit, time_is)
     except ValueError as exc:
         _fail(exc)
-    jobs = [bar_job(f, cal, symbol, extended, zone, unit) for f in files]
+    jobs = [bar_job(f, cal, symbol, extended, zone, names.epoch, names) for f in files]
     import_cmd.run(store or Settings.load().store_path, jobs, on_conflict, as_json, strict)
 
 

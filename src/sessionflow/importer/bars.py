@@ -18,6 +18,7 @@ import numpy as np
 
 from sessionflow.importer.checker import RowChecker, one_minute
 from sessionflow.importer.csv_file import read_csv
+from sessionflow.importer.layout import Layout
 from sessionflow.importer.report import MAX_LISTED, ImportError_, ImportReport
 from sessionflow.importer.validate import RowProblem
 from sessionflow.models import SymbolError, normalize_symbol
@@ -27,32 +28,14 @@ from sessionflow.time_provider import ExchangeCalendar
 
 __all__ = ["MAX_LISTED", "ImportError_", "ImportReport", "RowChecker", "iter_bar_file"]
 
-_TIME_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 _PRICE_NAMES = ("open", "high", "low", "close", "volume")
 CHUNK_ROWS = 65_536
 MAX_LINE_CHARS = 1 << 20  # a bar row is under 200 characters; a longer line is not one
 MAX_ROW_GROUP_BYTES = 512 << 20  # Parquet is read a row group at a time (uncompressed size)
 
 
-def _columns(path: Path, header: Sequence[str]) -> dict[str, int]:
-    names = [h.strip().lower() for h in header]
-    index: dict[str, int] = {}
-    for want in _PRICE_NAMES:
-        if want in names:
-            index[want] = names.index(want)
-    time_col = next((n for n in _TIME_NAMES if n in names), None)
-    if time_col is not None:
-        index["time"] = names.index(time_col)
-    if "symbol" in names:
-        index["symbol"] = names.index("symbol")
-    if "minutes" in names:  # what `export bars` writes: the bar length in minutes
-        index["minutes"] = names.index("minutes")
-    missing = [n for n in (*_PRICE_NAMES, "time") if n not in index]
-    if missing:
-        raise ImportError_(
-            f"{path}: missing column(s) {', '.join(missing)}; header is {list(header)}"
-        )
-    return index
+def _columns(path: Path, header: Sequence[str], layout: Layout | None = None) -> dict[str, int]:
+    return (layout or Layout()).columns(path, header)
 
 
 def _fixed_symbol(path: Path, symbol: str | None, has_column: bool) -> str | None:
@@ -79,8 +62,15 @@ def iter_bar_file(
     keep_extended: bool = False,
     tz: ZoneInfo | None = None,
     epoch: str | None = None,
+    layout: Layout | None = None,
 ) -> Iterator[tuple[BarBatch, I64]]:
-    """Validate ``path`` in chunks, filling ``report``; yields the good rows. Writes nothing."""
+    """Validate ``path`` in chunks, filling ``report``; yields the good rows. Writes nothing.
+
+    ``layout`` (``--columns``, ``--preset``, ``--time-is``) names the columns; its epoch
+    unit stands in for ``epoch`` when that is None.
+    """
+    layout = layout or Layout()
+    epoch = epoch or layout.epoch
     if path.is_dir():
         raise ImportError_(
             f"{path}: is a directory; import bars takes CSV or Parquet files (a shell glob "
@@ -91,9 +81,9 @@ def iter_bar_file(
     if path.stat().st_size == 0:
         raise ImportError_(f"{path}: file is empty")
     if path.suffix.lower() == ".parquet":
-        yield from _parquet(path, calendar, report, symbol, keep_extended, tz, epoch)
+        yield from _parquet(path, calendar, report, symbol, keep_extended, tz, epoch, layout)
     else:
-        yield from _csv(path, calendar, report, symbol, keep_extended, tz, epoch)
+        yield from _csv(path, calendar, report, symbol, keep_extended, tz, epoch, layout)
 
 
 def _csv(
@@ -104,14 +94,16 @@ def _csv(
     keep_extended: bool,
     tz: ZoneInfo | None,
     epoch: str | None,
+    layout: Layout,
 ) -> Iterator[tuple[BarBatch, I64]]:
-    def layout(header: Sequence[str]) -> tuple[dict[str, int], str | None]:
-        col = _columns(path, header)
+    def columns(header: Sequence[str]) -> tuple[dict[str, int], str | None]:
+        col = _columns(path, header, layout)
         return col, _fixed_symbol(path, symbol, "symbol" in col)
 
     check = RowChecker(path, report, calendar, tz, keep_extended, epoch=epoch)
+    check.shift_us = layout.shift_us
     try:
-        yield from read_csv(path, check, layout, MAX_LINE_CHARS, CHUNK_ROWS)
+        yield from read_csv(path, check, columns, MAX_LINE_CHARS, CHUNK_ROWS)
     except UnicodeDecodeError as exc:
         raise ImportError_(f"{path}: not a UTF-8 text file ({exc.reason})") from exc
     except csv.Error as exc:
@@ -142,6 +134,7 @@ def _parquet(
     keep_extended: bool,
     tz: ZoneInfo | None,
     epoch: str | None,
+    layout: Layout,
 ) -> Iterator[tuple[BarBatch, I64]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -152,10 +145,11 @@ def _parquet(
     except Exception as exc:
         raise ImportError_(f"{path}: unreadable Parquet ({exc})") from exc
     _check_row_groups(path, pf.metadata, MAX_ROW_GROUP_BYTES)
-    col = _columns(path, schema.names)
+    col = _columns(path, schema.names, layout)
     fixed = _fixed_symbol(path, symbol, "symbol" in col)
     kind = _parquet_time_kind(path, schema.field(col["time"]), epoch)
     check = RowChecker(path, report, calendar, tz, keep_extended, kind, epoch)
+    check.shift_us = layout.shift_us
     line = 1
     try:
         for batch in pf.iter_batches(batch_size=CHUNK_ROWS):

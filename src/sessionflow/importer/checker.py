@@ -104,6 +104,7 @@ class RowChecker:
         self.epoch = epoch
         self.exchange_tz = calendar.tz
         self.time_kind = time_kind
+        self.shift_us = 0  # --time-is close: the time is one minute after the bar's open
         self.sessions = SessionFilter(calendar)
         self.accepted = Accepted()
         self.symbols: dict[str, str | SymbolError] = {}
@@ -154,7 +155,7 @@ class RowChecker:
 
     def _check(self, raw_sym: object, when: object, cells: Sequence[object]) -> tuple[Any, ...]:
         sym = self._symbol(raw_sym)
-        us = self._time(when)
+        us = self._time(when) - self.shift_us
         o = parse_number("open", cells[0])
         h = parse_number("high", cells[1])
         lo = parse_number("low", cells[2])

@@ -23,6 +23,7 @@ from sessionflow.importer.bars import (
     concat_bars,
     iter_bar_file,
 )
+from sessionflow.importer.layout import Layout
 from sessionflow.models import from_us
 from sessionflow.store import BarBatch, QuoteBatch, Store
 from sessionflow.store.base import I64, Conflict, StagedImport, StoreWriteError, check_policy
@@ -190,11 +191,12 @@ def bar_job(
     keep_extended: bool = False,
     tz: ZoneInfo | None = None,
     epoch: str | None = None,
+    layout: Layout | None = None,
 ) -> Job:
     report = ImportReport(str(path))
 
     def chunks() -> Iterator[tuple[BarBatch | QuoteBatch, I64]]:
-        yield from iter_bar_file(path, calendar, report, symbol, keep_extended, tz, epoch)
+        yield from iter_bar_file(path, calendar, report, symbol, keep_extended, tz, epoch, layout)
 
     return Job(report, chunks)
 

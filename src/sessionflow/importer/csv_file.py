@@ -40,6 +40,7 @@ from sessionflow.store import BarBatch
 from sessionflow.store.base import BOOL, I64
 
 BLOCK_BYTES = 1 << 20
+COMPRESSED = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 _BOM = b"\xef\xbb\xbf"
 _PRICES = ("open", "high", "low", "close", "volume")
 
@@ -75,9 +76,40 @@ class _File:
 def read_csv(
     path: Path, check: RowChecker, layout: Layout, max_line: int, chunk_rows: int
 ) -> Iterator[tuple[BarBatch, I64]]:
-    """The file's good rows in chunks of about ``chunk_rows``; raises ImportError_."""
-    with path.open("rb") as fh:
+    """The file's good rows in chunks of about ``chunk_rows``; raises ImportError_.
+
+    A ``.gz`` or ``.zst`` file is read through pyarrow's codec, as it decompresses.
+    """
+    codec = COMPRESSED.get(path.suffix.lower())
+    try:
+        yield from _read_csv(path, check, layout, max_line, chunk_rows)
+    except (OSError, ValueError) as exc:
+        if codec is None or isinstance(exc, ImportError_ | UnicodeDecodeError):
+            raise
+        raise ImportError_(f"{path}: unreadable {codec} file ({exc})") from exc
+
+
+def open_bytes(path: Path, skip: int = 0) -> BinaryIO:
+    """The file's bytes from offset ``skip``, decompressed if its suffix names a codec."""
+    codec = COMPRESSED.get(path.suffix.lower())
+    if codec is None:
+        fh: BinaryIO = path.open("rb")
+        fh.seek(skip)
+        return fh
+    import pyarrow as pa
+
+    stream: BinaryIO = io.BufferedReader(pa.input_stream(str(path), compression=codec))
+    while skip > 0:  # a compressed stream only goes forward
+        skip -= len(stream.read(min(skip, BLOCK_BYTES))) or skip
+    return stream
+
+
+def _read_csv(
+    path: Path, check: RowChecker, layout: Layout, max_line: int, chunk_rows: int
+) -> Iterator[tuple[BarBatch, I64]]:
+    with open_bytes(path) as fh:
         head = fh.readline(max_line + 1)
+        start = len(head)  # bytes before the first data line (a compressed file cannot tell)
         head = head.removeprefix(_BOM)
         body = head.rstrip(b"\r\n")
         if (not head.endswith(b"\n") or b'"' in head or b"\r" in body or b"\0" in head
@@ -87,13 +119,13 @@ def read_csv(
         names = body.decode("ascii").split(",")
         col, fixed = layout(names)
         f = _File(path, check, col, fixed, len(names))
-        yield from _blocks(f, fh, max_line, chunk_rows)
+        yield from _blocks(f, fh, start, max_line, chunk_rows)
 
 
 def _rows_from_start(
     path: Path, check: RowChecker, layout: Layout, max_line: int, chunk_rows: int
 ) -> Iterator[tuple[BarBatch, I64]]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not the header
+    with io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", newline="") as fh:  # no BOM
         reader = csv.reader(bounded_lines(path, fh, max_line))
         header = next(reader, None)
         if header is None:
@@ -132,9 +164,9 @@ def bounded_lines(path: Path, fh: TextIO, limit: int, first: int = 1) -> Iterato
 
 
 def _blocks(
-    f: _File, fh: BinaryIO, max_line: int, chunk_rows: int
+    f: _File, fh: BinaryIO, start: int, max_line: int, chunk_rows: int
 ) -> Iterator[tuple[BarBatch, I64]]:
-    pos, line, rest = fh.tell(), 2, b""
+    pos, line, rest = start, 2, b""
     symbols = Symbols()
     while True:
         data = fh.read(BLOCK_BYTES)
@@ -155,10 +187,9 @@ def _blocks(
             block, rest = block[:cut], block[cut:] + rest
         lines = _block(f, block, line, max_line, symbols) if block else None
         if lines is None:  # the rest of the file row by row, from this block's first line
-            fh.seek(pos)
-            text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
-            reader = csv.reader(bounded_lines(f.path, text, max_line, line))
-            yield from _rows(f, reader, line - 1, chunk_rows)
+            with io.TextIOWrapper(open_bytes(f.path, pos), encoding="utf-8", newline="") as text:
+                reader = csv.reader(bounded_lines(f.path, text, max_line, line))
+                yield from _rows(f, reader, line - 1, chunk_rows)
             return
         pos, line = pos + len(block), line + lines
         if f.check.pending >= chunk_rows:
@@ -213,6 +244,7 @@ def _columns(f: _File, raw: U8, start: I64, end: I64, lines: I64, symbols: Symbo
         us, bad = epoch_times(*cell("time"), check.epoch)
     else:
         us, bad = iso_times(*cell("time"), check.tz)
+    us -= check.shift_us
     at = [col[k] for k in ("open", "high", "low", "close")]  # one pass over the four
     prices, bad_price = plain_numbers(raw, start[:, at].ravel(), end[:, at].ravel())
     o, h, lo, c = prices.reshape(n, 4).T
