@@ -26,7 +26,7 @@ COMMANDS = [
     line
     for block in re.findall(r"^```sh\n(.*?)^```", DOC, re.S | re.M)
     for line in block.splitlines()
-    if "--preset" in line or "--columns" in line
+    if "--preset" in line or "--columns" in line or "--format" in line
 ]
 
 
@@ -34,6 +34,7 @@ def test_every_preset_has_an_example() -> None:
     for preset in ("polygon-flat", "alpaca", "yahoo"):
         assert any(f"--preset {preset}" in c for c in COMMANDS), preset
     assert any(".gz " in c for c in COMMANDS) and any(".zst " in c for c in COMMANDS)
+    assert any("--format" in c for c in COMMANDS) and any("--time-is close" in c for c in COMMANDS)
 
 
 def save(tmp_path: Path, name: str) -> Path:
@@ -78,3 +79,16 @@ def test_a_missing_column_names_what_is_accepted(tmp_path: Path) -> None:
     assert "time: timestamp, ts, time, datetime, date (--columns open=NAME maps another)" in (
         res.output
     )
+
+
+def test_a_time_not_in_the_format_is_rejected_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text(FILES["us_dates.csv"] + "IBM,2024-11-26 09:31,222.1,222.6,221.9,222.4,1500\n")
+    args = ["--columns", "ts=date_time", "--format", "%m/%d/%Y %H:%M", "--tz", "exchange"]
+    res = cli_result("import", "bars", path, *args, "--store", tmp_path / "s.duckdb", "--json")
+    assert res.exit_code == 0, res.output
+    (report,) = json.loads(res.stdout)
+    assert report["rejections"] == [{
+        "line": 4, "reason": "unparsable_time",
+        "detail": "time '2024-11-26 09:31' does not match --format '%m/%d/%Y %H:%M'",
+    }]  # fmt: skip

@@ -329,6 +329,10 @@ def import_bars_cmd(
     time_is: Annotated[
         str, typer.Option(help="open (default) or close: a close time is shifted back one minute")
     ] = "open",
+    time_format: Annotated[
+        str | None,
+        typer.Option("--format", help="strptime layout of text times, e.g. '%m/%d/%Y %H:%M'"),
+    ] = None,
 ) -> None:
     """Import 1m bars. All files are checked, then written in ONE transaction (or not at all).
 
@@ -341,7 +345,7 @@ def import_bars_cmd(
         zone = import_cmd.zone(tz, cal)
         unit = import_cmd.epoch(epoch, tz)
         check_policy(on_conflict)
-        names = file_layout(columns, preset, unit, time_is)
+        names = file_layout(columns, preset, unit, time_is, time_format)
     except ValueError as exc:
         _fail(exc)
     jobs = [bar_job(f, cal, symbol, extended, zone, names.epoch, names) for f in files]

@@ -101,7 +101,7 @@ def _csv(
         return col, _fixed_symbol(path, symbol, "symbol" in col)
 
     check = RowChecker(path, report, calendar, tz, keep_extended, epoch=epoch)
-    check.shift_us = layout.shift_us
+    check.shift_us, check.time_format = layout.shift_us, layout.time_format
     try:
         yield from read_csv(path, check, columns, MAX_LINE_CHARS, CHUNK_ROWS)
     except UnicodeDecodeError as exc:
@@ -149,7 +149,7 @@ def _parquet(
     fixed = _fixed_symbol(path, symbol, "symbol" in col)
     kind = _parquet_time_kind(path, schema.field(col["time"]), epoch)
     check = RowChecker(path, report, calendar, tz, keep_extended, kind, epoch)
-    check.shift_us = layout.shift_us
+    check.shift_us, check.time_format = layout.shift_us, layout.time_format
     line = 1
     try:
         for batch in pf.iter_batches(batch_size=CHUNK_ROWS):

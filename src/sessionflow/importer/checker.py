@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,7 +35,7 @@ from sessionflow.importer.validate import (
     parse_time,
     parse_volume,
 )
-from sessionflow.models import SymbolError, from_us, normalize_symbol
+from sessionflow.models import SymbolError, from_us, normalize_symbol, to_us
 from sessionflow.store import BarBatch
 from sessionflow.store.base import BOOL, F64, I64, OBJ
 from sessionflow.time_provider import ExchangeCalendar
@@ -105,6 +106,7 @@ class RowChecker:
         self.exchange_tz = calendar.tz
         self.time_kind = time_kind
         self.shift_us = 0  # --time-is close: the time is one minute after the bar's open
+        self.time_format: str | None = None  # --format: a strptime layout for text times
         self.sessions = SessionFilter(calendar)
         self.accepted = Accepted()
         self.symbols: dict[str, str | SymbolError] = {}
@@ -189,7 +191,36 @@ class RowChecker:
             raise RowProblem("bad_symbol", str(got))
         return got
 
+    def formatted(self, text: str) -> int | None:
+        """A ``--format`` time as epoch microseconds, or None (the per-row path says why)."""
+        try:
+            return self._formatted(text)
+        except (RowProblem, NaiveTime):
+            return None
+
+    def _formatted(self, text: str) -> int:
+        assert self.time_format is not None
+        try:
+            ts = datetime.strptime(text.strip(), self.time_format)
+        except ValueError:
+            raise RowProblem(
+                "unparsable_time", f"time {text!r} does not match --format {self.time_format!r}"
+            ) from None
+        if ts.tzinfo is not None:
+            return check_range(to_us(ts), text)
+        wall = (ts - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+        if self.tz is None:
+            raise NaiveTime(text, wall)
+        try:
+            return check_range(localize(check_range(wall, text), self.tz), text)
+        except OverflowError:
+            raise RowProblem("time_out_of_range", f"time {text!r}") from None
+
     def _time(self, when: object) -> int:
+        if self.time_format is not None and self.time_kind == "text":
+            if when is None:
+                raise RowProblem("unparsable_time", "time is empty")
+            return self._formatted(str(when))
         if self.epoch is not None and self.time_kind == "text":
             return parse_epoch(when, self.epoch)
         if self.time_kind == "text" or not isinstance(when, int):

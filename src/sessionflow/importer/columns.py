@@ -12,6 +12,7 @@ correctly rounded: the same double as ``float(text)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -201,23 +202,45 @@ def epoch_times(raw: U8, start: I64, end: I64, unit: str) -> tuple[I64, BOOL]:
     return us, unread
 
 
+def distinct(raw: U8, start: I64, end: I64, widest: int = PAD) -> tuple[list[bytes], I64, BOOL]:
+    """The distinct cells (bytes), each cell's index among them, and cells too long to tell."""
+    length = end - start
+    width = max(1, min(int(length.max()) if len(start) else 1, widest))
+    cells = _matrix(raw, start, np.minimum(end, start + width), width, right=False, pad=0)
+    keys = np.ascontiguousarray(cells).view(f"S{width}").ravel()
+    names, inverse = np.unique(keys, return_inverse=True)
+    return names.tolist(), inverse, (length > widest) | (length == 0)
+
+
+def formatted_times(
+    raw: U8, start: I64, end: I64, parse: Callable[[str], int | None]
+) -> tuple[I64, BOOL]:
+    """Times in a ``--format`` layout: ``parse`` once per distinct cell (a time is shared
+    by every symbol of its minute); cells it refuses are marked unread."""
+    names, inverse, unread = distinct(raw, start, end)
+    us = np.zeros(len(names), dtype=np.int64)
+    bad = np.zeros(len(names), dtype=np.bool_)
+    for i, name in enumerate(names):
+        try:
+            got = parse(name.decode("utf-8"))
+        except UnicodeDecodeError:
+            got = None
+        us[i], bad[i] = got or 0, got is None
+    return us[inverse], bad[inverse] | unread
+
+
 class Symbols:
     """Normalised symbols of a column, each distinct spelling checked once per file."""
 
     def __init__(self) -> None:
         self._seen: dict[bytes, str | None] = {}
 
-    def read(self, raw: U8, start: I64, end: I64, widest: int = PAD) -> tuple[OBJ, BOOL]:
+    def read(self, raw: U8, start: I64, end: I64) -> tuple[OBJ, BOOL]:
         """The normalised symbol per cell, and a mask of cells to check one by one."""
-        length = end - start
-        n = len(start)
-        width = max(1, min(int(length.max()) if n else 1, widest))
-        cells = _matrix(raw, start, np.minimum(end, start + width), width, right=False, pad=0)
-        keys = np.ascontiguousarray(cells).view(f"S{width}").ravel()
-        names, inverse = np.unique(keys, return_inverse=True)
+        names, inverse, unread = distinct(raw, start, end)
         norm = np.empty(len(names), dtype=object)
         bad = np.zeros(len(names), dtype=np.bool_)
-        for i, name in enumerate(names.tolist()):
+        for i, name in enumerate(names):
             got = self._seen.get(name, "")
             if got == "":
                 try:
@@ -227,5 +250,4 @@ class Symbols:
                 if len(self._seen) < 100_000:
                     self._seen[name] = got
             norm[i], bad[i] = got, got is None
-        unread = bad[inverse] | (length > widest) | (length == 0)
-        return norm[inverse], unread
+        return norm[inverse], bad[inverse] | unread

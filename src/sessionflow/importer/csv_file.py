@@ -29,6 +29,7 @@ from sessionflow.importer.columns import (
     U8,
     Symbols,
     epoch_times,
+    formatted_times,
     iso_times,
     padded,
     plain_integers,
@@ -240,7 +241,9 @@ def _columns(f: _File, raw: U8, start: I64, end: I64, lines: I64, symbols: Symbo
     def cell(name: str) -> tuple[U8, I64, I64]:
         return raw, start[:, col[name]], end[:, col[name]]
 
-    if check.epoch is not None:
+    if check.time_format is not None:
+        us, bad = formatted_times(*cell("time"), check.formatted)
+    elif check.epoch is not None:
         us, bad = epoch_times(*cell("time"), check.epoch)
     else:
         us, bad = iso_times(*cell("time"), check.tz)

@@ -33,6 +33,7 @@ class Layout:
     names: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_NAMES))
     epoch: str | None = None
     time_is_close: bool = False  # a close time is one minute after the bar's open
+    time_format: str | None = None  # --format: a strptime layout for text times
 
     @property
     def shift_us(self) -> int:
@@ -82,8 +83,9 @@ def layout(
     preset: str | None = None,
     epoch: str | None = None,
     time_is: str = "open",
+    time_format: str | None = None,
 ) -> Layout:
-    """The layout of ``--preset``, ``--columns``, ``--epoch`` and ``--time-is``; ValueError."""
+    """The layout of ``--preset``, ``--columns``, ``--epoch``, ``--time-is`` and ``--format``."""
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"--preset {preset!r}: use one of {', '.join(PRESETS)}")
@@ -106,8 +108,11 @@ def layout(
         raise ValueError(f"--time-is {time_is!r}: use open (the default) or close")
     if epoch is not None and base.epoch is not None and epoch != base.epoch:
         raise ValueError(f"--epoch {epoch} and --preset {preset} (epoch {base.epoch}) disagree")
+    if time_format is not None and (epoch or base.epoch):
+        raise ValueError("--format and --epoch together: --format is for text times; drop one")
     return replace(
         base,
+        time_format=time_format,
         names=names,
         epoch=epoch or base.epoch,
         time_is_close=time_is == "close" or base.time_is_close,
