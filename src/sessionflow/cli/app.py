@@ -359,6 +359,22 @@ def import_bars_cmd(
     extended: Annotated[bool, typer.Option(help="keep 04:00-20:00 rows, flagged")] = False,
     strict: StrictOpt = False,
     as_json: JsonOpt = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="which header names hold which field, e.g. ts=window_start,symbol=ticker"
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="a vendor layout: polygon-flat, alpaca or yahoo")
+    ] = None,
+    time_is: Annotated[
+        str, typer.Option(help="open (default) or close: a close time is shifted back one minute")
+    ] = "open",
+    time_format: Annotated[
+        str | None,
+        typer.Option("--format", help="strptime layout of text times, e.g. '%m/%d/%Y %H:%M'"),
+    ] = None,
 ) -> None:
     """Import 1m bars. All files are checked, then written in ONE transaction (or not at all).
 
@@ -368,6 +384,7 @@ def import_bars_cmd(
     """
     from sessionflow.cli import import_cmd
     from sessionflow.importer import bar_job
+    from sessionflow.importer.layout import layout as file_layout
     from sessionflow.store import check_policy
     from sessionflow.system_manager import Settings
 
@@ -376,9 +393,10 @@ def import_bars_cmd(
         zone = import_cmd.zone(tz, cal)
         unit = import_cmd.epoch(epoch, tz)
         check_policy(on_conflict)
+        names = file_layout(columns, preset, unit, time_is, time_format)
     except ValueError as exc:
         _fail(exc)
-    jobs = [bar_job(f, cal, symbol, extended, zone, unit) for f in files]
+    jobs = [bar_job(f, cal, symbol, extended, zone, names.epoch, names) for f in files]
     import_cmd.run(store or Settings.load().store_path, jobs, on_conflict, as_json, strict)
 
 

@@ -24,7 +24,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from sessionflow.importer.bars import ImportError_, ImportReport
+from sessionflow.importer.columns import PAD, padded, plain_numbers
 from sessionflow.importer.command import Job, run_import
+from sessionflow.importer.sequence import Accepted
 from sessionflow.importer.validate import RowProblem, latest_bar_open_us, parse_number
 from sessionflow.models import (
     MAX_PRICE,
@@ -44,8 +46,6 @@ _NAME = re.compile(r"^(\d{8})_(trade|quote)\.zip$")
 _WIDTH = {"trade": 6, "quote": 11}
 _PRICE_SCALE = 10_000.0
 _DAY_MS = 86_400_000
-_CELL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_STRICT_LINE = re.compile(rf"{_CELL}(?:,{_CELL})*")
 MAX_MEMBER_BYTES = 16 * 1024 * 1024  # a minute file holds at most 1,440 rows (~0.15 MB)
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error,
                NotImplementedError, RuntimeError)  # fmt: skip
@@ -152,7 +152,7 @@ class _Rows:
     """The file's non-blank rows of the right width, with a rejection reason per row."""
 
     lines: I64
-    text: list[str]
+    source: list[str]  # the file's physical lines
     values: F64  # (n, width), NaN where a cell is not a number
     unparsable: BOOL  # a price or size cell is not a number
     reason: OBJ  # "" while the row is still good
@@ -164,41 +164,68 @@ class _Rows:
     def good(self) -> BOOL:
         return np.asarray(self.reason == "", dtype=np.bool_)
 
+    def text(self, i: int) -> str:
+        return self.source[int(self.lines[i]) - 1].rstrip("\r")
+
+
+def _plain_rows(block: bytes, width: int) -> tuple[BOOL, F64]:
+    """Per physical line: all ``width`` cells in the plain number grammar, and their values.
+
+    The cells are split at the commas of the lines that have ``width - 1`` of them and
+    read in columns (:mod:`sessionflow.importer.columns`); other lines are left unread.
+    """
+    raw = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    commas = np.flatnonzero(raw == 44)
+    owner = np.searchsorted(ends, commas)
+    fits = np.bincount(owner, minlength=len(ends)) == width - 1
+    values = np.full((len(ends), width), np.nan)
+    plain = np.zeros(len(ends), dtype=np.bool_)
+    rows = np.flatnonzero(fits)
+    if not len(rows):
+        return plain, values
+    split = commas[fits[owner]].reshape(len(rows), width - 1) + PAD
+    cell_start = np.column_stack((starts[rows] + PAD, split + 1))
+    last = ends[rows] + PAD - (raw[np.maximum(ends[rows] - 1, 0)] == 13)  # before '\r\n'
+    cell_end = np.column_stack((split, last))
+    got, unread = plain_numbers(padded(block), cell_start.ravel(), cell_end.ravel())
+    values[rows] = got.reshape(len(rows), width)
+    plain[rows[~unread.reshape(len(rows), width).any(axis=1)]] = True
+    return plain, values
+
 
 def _parse(path: Path, text: str, width: int, report: ImportReport) -> _Rows:
-    lines, kept = [], []
-    for n, raw in enumerate(text.split("\n"), 1):  # physical lines, as the CSV importer counts
-        line = raw.rstrip("\r")
+    source = text.split("\n")  # physical lines, as the CSV importer counts
+    block = text.encode("utf-8") + b"\n"
+    plain, plain_values = _plain_rows(block, width)
+    keep = np.zeros(len(source), dtype=np.bool_)
+    unparsable = np.zeros(len(source), dtype=np.bool_)
+    report.rows += int(plain.sum())
+    for i in np.flatnonzero(~plain).tolist():  # blank, malformed or odd lines, one by one
+        line = source[i].rstrip("\r")
         if not line.strip():
             continue
         report.rows += 1
         fields = line.count(",") + 1
         if fields != width:
-            report.reject(n, "malformed_row", f"{fields} fields, a LEAN row here has {width}")
+            report.reject(i + 1, "malformed_row", f"{fields} fields, a LEAN row here has {width}")
             continue
-        lines.append(n)
-        kept.append(line)
+        keep[i] = True
+        for j, cell in enumerate(line.split(",")):
+            try:
+                plain_values[i, j] = parse_number("cell", cell)
+            except RowProblem:
+                plain_values[i, j] = np.nan
+                unparsable[i] |= j > 0
+    keep |= plain
     if report.rows == 0:
         raise ImportError_(f"{path}: the CSV inside is empty")
-    if not kept:
+    if not keep.any():
         raise ImportError_(f"{path}: no row has the {width} fields of this LEAN file kind")
-    cells = [line.split(",") for line in kept]
-    unparsable = np.zeros(len(kept), dtype=np.bool_)
-    strict = all(_STRICT_LINE.fullmatch(line) for line in kept)  # numpy takes 1_000 too
-    try:
-        if not strict:
-            raise ValueError("a cell outside the strict number grammar")
-        values = np.array(cells, dtype=str).astype(np.float64)
-    except ValueError:  # some cell is not a number: find which, row by row
-        values = np.full((len(kept), width), np.nan)
-        for i, row in enumerate(cells):
-            for j, cell in enumerate(row):
-                try:
-                    values[i, j] = parse_number("cell", cell)
-                except RowProblem:
-                    unparsable[i] |= j > 0
-    reason = np.full(len(kept), "", dtype=object)
-    return _Rows(np.array(lines, dtype=np.int64), kept, values, unparsable, reason)
+    reason = np.full(int(keep.sum()), "", dtype=object)
+    lines = np.flatnonzero(keep).astype(np.int64) + 1
+    return _Rows(lines, source, plain_values[keep], unparsable[keep], reason)
 
 
 def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
@@ -219,17 +246,10 @@ def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
 
 def _check_sequence(rows: _Rows, ts_us: I64) -> None:
     """Duplicates and out-of-order minutes, exactly as the CSV importer decides them."""
-    seen: set[int] = set()
-    last: int | None = None
-    for i in np.flatnonzero(rows.good):
-        us = int(ts_us[i])
-        if us in seen:
-            rows.reason[i] = "duplicate"
-        elif last is not None and us < last:
-            rows.reason[i] = "out_of_order"
-        else:
-            seen.add(us)
-            last = us
+    good = np.flatnonzero(rows.good)
+    accepted, duplicate = Accepted().decide(np.full(len(good), "", dtype=object), ts_us[good])
+    rows.reason[good[duplicate]] = "duplicate"
+    rows.reason[good[~accepted & ~duplicate]] = "out_of_order"
 
 
 def read_lean_file(
@@ -260,8 +280,8 @@ def check_lean_file(
     regular, extended = _classify(f.day, ts_us, calendar)
     rows.reject(~(regular | extended), "outside_session")
     _check_sequence(rows, ts_us)
-    for i in np.flatnonzero(~rows.good):
-        detail = rows.text[i]
+    for i in np.flatnonzero(~rows.good).tolist():
+        detail = rows.text(i)
         if rows.reason[i] in ("outside_session", "duplicate", "out_of_order", "from_future"):
             detail = from_us(int(ts_us[i])).astimezone(calendar.tz).isoformat()
         report.reject(int(rows.lines[i]), str(rows.reason[i]), detail)

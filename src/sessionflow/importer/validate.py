@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from sessionflow.models import (
     MAX_PRICE,
     MAX_TS_US,
@@ -24,7 +26,8 @@ from sessionflow.models import (
     from_us,
     to_us,
 )
-from sessionflow.time_provider import ExchangeCalendar
+from sessionflow.store.base import BOOL, I64
+from sessionflow.time_provider import ExchangeCalendar, SessionInfo
 
 REASONS = (
     "malformed_row",
@@ -271,6 +274,31 @@ class SessionFilter:
             return "extended"
         return "outside"
 
+    def classify_many(self, us: I64) -> tuple[BOOL, BOOL]:
+        """(regular, extended) per minute, as :meth:`classify_us` decides each one.
+
+        Each session's extended hours (04:00-20:00) lie inside its own local date, so
+        the session of a minute's local date is the last one opening at or before it.
+        """
+        if not len(us):
+            return np.zeros(0, dtype=np.bool_), np.zeros(0, dtype=np.bool_)
+        tz = self.calendar.tz
+        first = from_us(int(us.min())).astimezone(tz).date()
+        last = from_us(int(us.max())).astimezone(tz).date()
+        try:
+            infos = self.calendar.sessions(first, last)
+        except ValueError:  # beyond the calendar's years: minute by minute
+            kinds = [self.classify_us(int(u)) for u in us.tolist()]
+            return (np.array([k == "regular" for k in kinds], dtype=np.bool_),
+                    np.array([k == "extended" for k in kinds], dtype=np.bool_))  # fmt: skip
+        table = np.array([self._bounds_of(info) for info in infos] or [(0, 0, 0, 0)],
+                         dtype=np.int64).reshape(-1, 4)  # fmt: skip
+        at = np.maximum(np.searchsorted(table[:, 2], us, side="right") - 1, 0)
+        per_row = table[at]
+        regular = (per_row[:, 0] <= us) & (us < per_row[:, 1])
+        extended = (per_row[:, 2] <= us) & (us < per_row[:, 3]) & ~regular
+        return regular, extended
+
     def classify(self, ts: datetime) -> str:
         return self.classify_us(to_us(ts))
 
@@ -278,14 +306,9 @@ class SessionFilter:
         local_day = ts.astimezone(self.calendar.tz).date()
         if local_day not in self._cache:
             info = self.calendar.session_of(ts)
-            if info is None:
-                self._cache[local_day] = None
-            else:
-                ext_open, ext_close = self.calendar.extended_bounds(info)
-                self._cache[local_day] = (
-                    to_us(info.open),
-                    to_us(info.close),
-                    to_us(ext_open),
-                    to_us(ext_close),
-                )
+            self._cache[local_day] = None if info is None else self._bounds_of(info)
         return self._cache[local_day]
+
+    def _bounds_of(self, info: SessionInfo) -> tuple[int, int, int, int]:
+        ext_open, ext_close = self.calendar.extended_bounds(info)
+        return to_us(info.open), to_us(info.close), to_us(ext_open), to_us(ext_close)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from sessionflow.store.base import (
@@ -59,7 +60,7 @@ class DuckDBStagedImport:
         self._memory = self._cur.execute("SELECT current_setting('memory_limit')").fetchall()
         self._cur.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
 
-    def _stage(self, table: str, file: int, lines: I64, cols: dict[str, Any]) -> None:
+    def _stage(self, table: str, file: int | I64, lines: I64, cols: dict[str, Any]) -> None:
         name = f"import_stage_{table}"
         try:
             if table not in self._tables:
@@ -70,14 +71,12 @@ class DuckDBStagedImport:
                 self._tables.append(table)
             if not len(lines):
                 return
-            data = pa.table({"line": pa.array(lines, type=pa.int64()), **cols})
+            files = pa.array(np.broadcast_to(np.asarray(file, dtype=np.int32), len(lines)))
+            data = pa.table({"file": files, "line": pa.array(lines, type=pa.int64()), **cols})
             self._cur.register("import_chunk", data)
             try:
                 names = ", ".join(data.column_names)
-                self._cur.execute(
-                    f"INSERT INTO {name} (file, {names}) SELECT {int(file)}, {names} "
-                    "FROM import_chunk"
-                )
+                self._cur.execute(f"INSERT INTO {name} ({names}) SELECT {names} FROM import_chunk")
             finally:
                 self._cur.unregister("import_chunk")
         except (duckdb.Error, OSError) as exc:
@@ -88,6 +87,10 @@ class DuckDBStagedImport:
 
     def add_quotes(self, file: int, batch: QuoteBatch, lines: I64) -> None:
         self._stage("quotes", file, lines, _quote_columns(batch))
+
+    def add_bars_of(self, files: I64, batch: BarBatch, lines: I64) -> None:
+        """Bars of several files at once (``files``: each row's file), in one insert."""
+        self._stage("bars_1m", files, lines, _bar_columns(batch))
 
     def conflicts(self, limit: int = 5) -> tuple[int, list[Conflict]]:
         """Rows whose (symbol, minute) an earlier file of this import gave different values."""
@@ -161,12 +164,23 @@ class DuckDBStagedImport:
             prev = "CASE WHEN k > 1 THEN pv WHEN t.symbol IS NOT NULL THEN " + old + " END"
             write = f"k = n AND (t.symbol IS NULL OR {old} IS DISTINCT FROM {cur})"
         differs = "replaced" if policy != "keep" else "kept"
+        files = self._cur.execute(
+            f"SELECT count(DISTINCT file) FROM import_stage_{table}"
+        ).fetchall()[0][0]
+        if files > 1:
+            ranked = (
+                f"SELECT *, lag({cur}) OVER w AS pv, first_value({cur}) OVER w AS fv, "
+                "row_number() OVER w AS k, count(*) OVER (PARTITION BY s.symbol, s.ts) AS n "
+                f"FROM import_stage_{table} s "
+                "WINDOW w AS (PARTITION BY s.symbol, s.ts ORDER BY s.file)"
+            )
+        else:  # one file's rows are distinct minutes (its duplicates were rejected): no window
+            ranked = (
+                f"SELECT *, NULL AS pv, {cur} AS fv, 1 AS k, 1 AS n FROM import_stage_{table} s"
+            )
         self._cur.execute(
             "CREATE OR REPLACE TEMP TABLE import_plan AS "
-            f"WITH s AS (SELECT *, lag({cur}) OVER w AS pv, first_value({cur}) OVER w AS fv, "
-            "row_number() OVER w AS k, count(*) OVER (PARTITION BY s.symbol, s.ts) AS n "
-            f"FROM import_stage_{table} s "
-            "WINDOW w AS (PARTITION BY s.symbol, s.ts ORDER BY s.file)) "
+            f"WITH s AS ({ranked}) "
             f"SELECT s.*, CASE WHEN p IS NULL THEN 'new' WHEN p IS NOT DISTINCT FROM {cur} "
             f"THEN 'unchanged' ELSE '{differs}' END AS status "
             f"FROM (SELECT s.*, {prev} AS p, {write} AS write FROM s "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from sessionflow.store import postgres_schema as schema
@@ -90,6 +91,12 @@ class PostgresStagedImport:
     def add_quotes(self, file: int, batch: QuoteBatch, lines: I64) -> None:
         names, cols = quote_columns(batch)
         self._stage(QUOTES, file, lines, names, cols)
+
+    def add_bars_of(self, files: I64, batch: BarBatch, lines: I64) -> None:
+        """Bars of several files (``files``: each row's file), staged file by file."""
+        for file in np.unique(files).tolist():
+            mask = files == file
+            self.add_bars(file, batch.take(mask), lines[mask])
 
     def conflicts(self, limit: int = 5) -> tuple[int, list[Conflict]]:
         """Rows whose (symbol, minute) an earlier file of this import gave different values."""
