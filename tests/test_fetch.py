@@ -38,6 +38,7 @@ CREDS = AlpacaCredentials(key_id=SecretStr(KEY), secret_key=SecretStr(SECRET))
 START, END = date(2024, 11, 26), date(2024, 12, 2)  # holiday 11-28, early close 11-29
 NOW = datetime(2025, 1, 6, tzinfo=UTC)
 SYMBOLS = ["AAA", "BBB", "CCC"]
+SECOND = timedelta(seconds=1)
 STEP = 3  # a bar every 3 minutes: 130 a full session, 70 on the early close
 
 
@@ -235,6 +236,31 @@ def test_the_server_is_strict_about_tokens_and_limits() -> None:
         actions = f"{server.rest_url}/v1/corporate-actions"
         too_many = requests.get(actions, {"symbols": "AAA", "limit": 1001}, headers=headers)
         assert too_many.status_code == 422
+
+
+def test_a_replayed_server_serves_only_bars_whose_minute_has_ended() -> None:
+    """Bars every 3 minutes from 14:30. By the server's clock at 14:33:30 the 14:33 bar
+    does not exist yet; at 14:34 it does. A trade exists once printed. A server that
+    filters by the request's range alone hands a live run its future."""
+    headers = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+    now = [datetime(2024, 11, 26, 14, 33, 30, tzinfo=UTC)]
+    t0 = datetime(2024, 11, 26, 14, 33, 10, tzinfo=UTC)
+    ticks = [Tick("AAA", t0, 10.0, 1, seq=1), Tick("AAA", t0 + 40 * SECOND, 10.0, 1, seq=2)]
+
+    def times(server: FakeAlpaca, kind: str, end: str) -> list[str]:
+        query = {"symbols": "AAA", "timeframe": "1Min", "start": "2024-11-26T14:30:00Z",
+                 "end": f"2024-11-26T{end}:00Z"}  # fmt: skip
+        got = requests.get(f"{server.rest_url}/v2/stocks/{kind}", query, headers=headers)
+        return [x["t"][11:19] for x in got.json()[kind]["AAA"]]
+
+    with FakeAlpaca(KEY, SECRET) as server:
+        server.follow(lambda: now[0])
+        server.add_rest_bars(_bars(["AAA"]))
+        server.add_rest_trades(ticks)
+        assert times(server, "bars", "14:40") == ["14:30:00"]
+        assert times(server, "trades", "14:40") == ["14:33:10"]
+        now[0] += 30 * SECOND
+        assert times(server, "bars", "14:41") == ["14:30:00", "14:33:00"]
 
 
 def test_cli_fetches_then_says_what_it_did_and_progress_goes_to_stderr(tmp_path: Path) -> None:

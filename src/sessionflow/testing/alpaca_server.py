@@ -56,6 +56,7 @@ from sessionflow.models import MINUTE, Bar, Tick, to_us
 from sessionflow.testing.local_server import LocalServers
 from sessionflow.time_provider.live_clock import WallTimeClock
 
+_MINUTE_US = 60_000_000
 _CHANNELS = {"b": "bars", "u": "updatedBars", "q": "quotes", "t": "trades"}
 _ACK_KEYS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
 # which stream feeds each plan may open (docs.alpaca.markets/docs/about-market-data-api)
@@ -445,7 +446,10 @@ class FakeAlpaca(LocalServers):
         if cached is not None and cached[0] == _query_id(query):
             hits = cached[1]  # the next page of the same query: not sorted and filtered again
         else:
-            hits = [b for (s, ts, *_), b in rows if s in symbols and lo <= ts <= hi]
+            # what exists by the server's clock: a bar once its minute has ended, a trade
+            # once printed (a replayed session's REST must not hand out its future)
+            ends = to_us(self.now()) - (_MINUTE_US if kind == "bars" else 0)
+            hits = [b for (s, ts, *_), b in rows if s in symbols and lo <= ts <= min(hi, ends)]
             with self._cond:
                 self._hits[kind] = (_query_id(query), hits)
         offset = _offset(query)
