@@ -198,9 +198,9 @@ class LiveStrategy(Backtest):
             client, stream, bs.run_id or default_run_id(), commission=commission,
             timeout_s=bs.timeout_s, resume=bs.resume,
         )  # fmt: skip
-        if bs.resume and bs.resume_cash is None:
-            raise ValueError("resuming a run needs the cash its first run started with")
-        if bs.resume_cash is not None and bs.resume:
+        if bs.resume:  # the account's cash already holds the adopted fills
+            if bs.resume_cash is None:
+                raise ValueError("resuming a run needs the cash its first run started with")
             cash = bs.resume_cash
         else:
             cash = float(self._venue(creds, lambda: _field(client.get_account(), "cash")))
