@@ -9,50 +9,124 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 import typer
 
+from sessionflow.cli import rich_help
 from sessionflow.cli.app import Commands, app
 from sessionflow.cli.lazy import Placeholder
 
 HEAVY = ("numpy", "pandas", "pyarrow", "duckdb", "exchange_calendars", "dask", "uvicorn")
+# what typer loads beyond typer and rich for a help page or an option it processes, and
+# sessionflow cuts from help and argument errors: pydantic (cli/coercion.py), markdown-it
+# and pygments (cli/rich_help.py), importlib.metadata (only for --version)
+TYPER_EXTRAS = ("pydantic", "markdown_it", "pygments", "importlib.metadata")
 
 PROBE = """
 import json, sys
-heavy = set(json.loads(sys.argv[2]))
+watched = set(json.loads(sys.argv[2]))
 sys.argv = ["sessionflow", *json.loads(sys.argv[1])]
 from sessionflow.cli.app import main
 try:
     main()
 except SystemExit:
     pass
-loaded = sorted({m.split(".")[0] for m in sys.modules} & heavy)
+loaded = sorted({m for m in sys.modules if m in watched or m.split(".")[0] in watched})
 print(json.dumps(loaded), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--version"],
-        ["-h"],
-        ["import", "bars", "--help"],
-        ["import", "bars"],  # missing argument
-        ["backtest", "--no-such-option"],
-        ["report", "--workers", "0"],  # a value out of range
-    ],
-    ids=" ".join,
-)
-def test_start_imports_none_of_the_engines_libraries(args: list[str]) -> None:
+def probe(args: list[str], watched: tuple[str, ...]) -> list[str]:
+    """The watched modules (or their packages) that ``sessionflow ARGS`` imported."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)],
+        [sys.executable, "-c", PROBE, json.dumps(args), json.dumps(watched)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     *_, last = done.stderr.splitlines()
-    assert json.loads(last) == [], f"sessionflow {' '.join(args)} imported {last}"
+    loaded: list[str] = json.loads(last)
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("args", "needs"),
+    [
+        pytest.param(args, needs, id=" ".join(args))
+        for args, needs in [
+            (["--version"], ("importlib.metadata",)),
+            (["-h"], ()),
+            (["import", "bars", "--help"], ()),
+            (["import", "bars"], ()),  # missing argument
+            (["backtest", "--no-such-option"], ()),
+            (["report", "--workers", "0"], TYPER_EXTRAS),  # a value to check: typer's pydantic
+        ]
+    ],
+)
+def test_start_imports_none_of_the_engines_libraries(
+    args: list[str], needs: tuple[str, ...]
+) -> None:
+    loaded = probe(args, HEAVY + TYPER_EXTRAS)
+    heavy = [m for m in loaded if m.split(".")[0] in HEAVY]
+    assert heavy == [], f"sessionflow {' '.join(args)} imported {heavy}"
+    extras = [m for m in loaded if m in TYPER_EXTRAS and m not in needs]
+    assert extras == [], f"sessionflow {' '.join(args)} imported {extras}"
+
+
+HELP_PROBE = """
+import json, sys
+sys.argv = ["sessionflow", "import", "bars", "-h"]
+if PLAIN:
+    import typer.rich_utils  # typer's own import, markdown and traceback modules real
+from sessionflow.cli.app import main
+try:
+    main()
+except SystemExit:
+    pass
+import typer.rich_utils
+from sessionflow.cli.rich_help import Finder
+after = {
+    "stand_in_left": "rich.markdown" in sys.modules or "rich.traceback" in sys.modules,
+    "finder_left": any(isinstance(f, Finder) for f in sys.meta_path),
+    "markdown": type(typer.rich_utils.Markdown("*x*")).__module__,
+}
+print(json.dumps(after), file=sys.stderr)
+"""
+
+
+def test_help_without_the_markdown_modules_is_typers_own_help() -> None:
+    """cli/rich_help.py: the page is the one typer renders with rich.markdown and
+    rich.traceback imported for real; afterwards neither stand-in is left in sys.modules
+    (another import gets the real module) and typer's Markdown builds the real one."""
+    out = {}
+    for mode in ("plain", "main"):
+        done = subprocess.run(
+            [sys.executable, "-c", HELP_PROBE.replace("PLAIN", str(mode == "plain"))],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "100"},
+        )  # fmt: skip
+        *_, last = done.stderr.splitlines()
+        out[mode] = (done.stdout, json.loads(last))
+    assert "Import 1m bars" in out["main"][0]
+    assert out["main"][0] == out["plain"][0]
+    assert out["main"][1] == {
+        "stand_in_left": False,
+        "finder_left": False,
+        "markdown": "rich.markdown",
+    }
+
+
+def test_the_stand_ins_build_the_real_rich_objects() -> None:
+    from rich.markdown import Markdown
+    from rich.traceback import Traceback
+
+    assert isinstance(rich_help.Markdown("*x*"), Markdown)
+    try:
+        raise ValueError("x")
+    except ValueError as exc:
+        built = rich_help.Traceback.from_exception(type(exc), exc, exc.__traceback__)
+    assert isinstance(built, Traceback)
 
 
 def test_every_listed_help_line_is_its_commands_own() -> None:

@@ -5,7 +5,6 @@ Run 'sessionflow COMMAND -h' for a command's options; exit codes are in docs/cli
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -13,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from sessionflow.cli import rich_help
 from sessionflow.cli.errors import HELP_OPTIONS, StoreErrorGroup
 from sessionflow.cli.lazy import Lazy, LazyGroup
 from sessionflow.cli.options import (
@@ -182,6 +182,8 @@ def _run_backtest(
 
     Sharded (``--workers``/``--scheduler``) the output is the same, from merged shards.
     """
+    import json
+
     from sessionflow.cli import progress, sharded
 
     if shards is not None and shards.active:
@@ -526,6 +528,7 @@ def report(
 
 
 def main() -> None:
+    rich_help.install()
     app()
 
 

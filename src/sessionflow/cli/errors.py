@@ -5,7 +5,8 @@ The group wraps every sub-command (``import bars`` and ``import lean`` too), so 
 read-only, full, missing) reaches the user as ``error: <message>`` on stderr,
 never as a traceback. A usage error (unknown option, bad value for an option)
 is one line too, not click's framed box. ``typer.echo`` rather than rich: rich
-wraps long lines. Flags show no ``<bool>`` type in help: they take no value.
+wraps long lines. Flags show no ``<bool>`` type in help: they take no value. Every
+parameter of the group's commands gets its coercion deferred (cli/coercion.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
+
+from sessionflow.cli.coercion import defer_coercion
 
 if TYPE_CHECKING:
     from sessionflow.store.errors import StoreError
@@ -41,10 +44,12 @@ def usage_error_line(exc: UsageError) -> str:
     return f"error: {msg} (see '{path} -h')"
 
 
-def _hide_flag_types(params: list[Any]) -> list[Any]:
+def _prepare(params: list[Any]) -> list[Any]:
+    """Flags without a ``<bool>`` type; coercion deferred to a real value (cli/coercion.py)."""
     for p in params:
         if getattr(p, "is_flag", False) and p.metavar is None:
             p.metavar = ""
+        defer_coercion(p)
     return params
 
 
@@ -64,12 +69,12 @@ class StoreErrorGroup(TyperGroup):
             raise typer.Exit(EXIT_USAGE) from None
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return _hide_flag_types(super().get_params(ctx))
+        return _prepare(super().get_params(ctx))
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         cmd = super().get_command(ctx, cmd_name)
         if cmd is not None:
-            hide_in(cmd, ctx)
+            prepare_in(cmd, ctx)
         return cmd
 
 
@@ -81,8 +86,8 @@ def _one_line_error(exc: Exception) -> bool:
     return False
 
 
-def hide_in(cmd: Any, ctx: Any) -> None:
+def prepare_in(cmd: Any, ctx: Any) -> None:
     """Sub-groups (``import``, ...) too, whatever class they were built with."""
-    _hide_flag_types(cmd.get_params(ctx))
+    _prepare(cmd.get_params(ctx))
     for sub in getattr(cmd, "commands", {}).values():
-        hide_in(sub, ctx)
+        prepare_in(sub, ctx)

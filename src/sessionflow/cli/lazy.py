@@ -23,7 +23,7 @@ import typer.main
 from typer._click import Command
 from typer.core import TyperCommand, TyperGroup
 
-from sessionflow.cli.errors import StoreErrorGroup, hide_in
+from sessionflow.cli.errors import StoreErrorGroup, prepare_in
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,6 @@ class LazyGroup(StoreErrorGroup):
         name, command, rest = super().resolve_command(ctx, args)
         if isinstance(command, Placeholder) and name is not None:
             command = command.spec.load()
-            hide_in(command, ctx)
+            prepare_in(command, ctx)
             self.commands[name] = command
         return name, command, rest

@@ -8,7 +8,6 @@ error must reach the user as one line, not pydantic's multi-line report.
 from __future__ import annotations
 
 from datetime import date
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,7 +126,10 @@ def check_output(path: Path) -> None:
 
 
 def print_version(value: bool) -> None:
+    """``--version``; importlib.metadata (tens of ms) is imported only when it is given."""
     if value:
+        from importlib.metadata import PackageNotFoundError, version
+
         try:
             text = version("sessionflow")
         except PackageNotFoundError:
