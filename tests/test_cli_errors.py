@@ -223,3 +223,16 @@ def test_a_bad_store_setting_from_the_environment_is_one_line_everywhere(
     line = one_error_line(args, env={"SESSIONFLOW_STORE_PATH": url})
     assert line.startswith("error: SESSIONFLOW_STORE_PATH: store_path: a password"), line
     assert ":hu" not in line  # not even pydantic's shortened echo of the value
+
+
+def test_a_mistyped_top_level_option_is_one_line() -> None:
+    """Parsed by the top group itself, not inside a parent's invoke (cli/errors.py)."""
+    line = one_error_line(["--x"])
+    assert "No such option: --x" in line and "-h'" in line
+
+
+def test_a_group_named_without_a_command_prints_its_help_and_no_error_line() -> None:
+    res = runner.invoke(app, ["import"])
+    assert res.exit_code == 2, res.output
+    assert "Import data into the store." in res.output
+    assert "error" not in res.output, res.output

@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
-from typer._click.exceptions import UsageError
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from sessionflow.cli.coercion import defer_coercion
@@ -56,9 +56,24 @@ def _prepare(params: list[Any]) -> list[Any]:
 class StoreErrorGroup(TyperGroup):
     """A command group: a ``StoreError`` or a usage error is one line and exit code 2."""
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """The top group's own mistakes (``sessionflow --x``) are one line too, not
+        typer's framed panel; a sub-group's reach its parent's :meth:`invoke` as before."""
+        try:
+            return super().parse_args(ctx, args)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            typer.echo(usage_error_line(exc), err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError as exc:  # ``sessionflow import``: typer printed the help
+            if exc.format_message():  # (into the message without rich)
+                typer.echo(exc.format_message(), err=True)
+            raise typer.Exit(EXIT_USAGE) from None
         except UsageError as exc:
             typer.echo(usage_error_line(exc), err=True)
             raise typer.Exit(EXIT_USAGE) from None
