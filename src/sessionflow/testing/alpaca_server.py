@@ -37,9 +37,7 @@ import base64
 import concurrent.futures
 import contextlib
 import json
-import math
 import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +52,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sessionflow.models import MINUTE, Bar, Tick, to_us
 from sessionflow.testing.local_server import LocalServers
+from sessionflow.testing.rate_limit import RateLimiter
 from sessionflow.time_provider.live_clock import WallTimeClock
 
 _MINUTE_US = 60_000_000
@@ -194,10 +193,7 @@ class FakeAlpaca(LocalServers):
         # test replaying 2024 sets its session clock here (``follow``), so the plan's
         # 15-minute rule bites as it would against Alpaca on that day
         self.now: Callable[[], datetime] = now or WallTimeClock().now
-        self.rate_limit, self.rate_window_s = rate_limit, rate_window_s  # requests per window
-        self._window_end, self._window_used = 0.0, 0
-        self.rate_limited = 0  # 429s sent
-        self._forced_429, self._forced_reset_s = 0, 0.0
+        self.limiter = RateLimiter(rate_limit, rate_window_s)  # the trading server's too
         self.max_connections = max_connections
         self.received: list[dict[str, Any]] = []  # every client action, in order
         self.rest_requests: list[dict[str, str]] = []
@@ -404,7 +400,22 @@ class FakeAlpaca(LocalServers):
         """The next ``count`` REST requests answer 429, the window reopening in ``reset_in_s``
         (tests: a rate limit met at a known request, whatever the machine's speed)."""
         with self._cond:
-            self._forced_429, self._forced_reset_s = count, reset_in_s
+            self.limiter.force(count, reset_in_s)
+
+    @property
+    def rate_limit(self) -> int | None:
+        """REST requests per window; None: no limit (tests lift it mid-run)."""
+        return self.limiter.limit
+
+    @rate_limit.setter
+    def rate_limit(self, limit: int | None) -> None:
+        with self._cond:
+            self.limiter.limit = limit
+
+    @property
+    def rate_limited(self) -> int:
+        """429s sent."""
+        return self.limiter.limited
 
     def fail_rest(self, count: int) -> None:
         """The next ``count`` REST requests answer 500."""
@@ -531,28 +542,7 @@ class FakeAlpaca(LocalServers):
 
     def _rate(self) -> tuple[dict[str, str], bool]:
         """Count one request in the current window (call with the lock held)."""
-        now = time.time()
-        if self._forced_429 > 0:
-            self._forced_429 -= 1
-            self.rate_limited += 1
-            limit = str(self.rate_limit or 200)
-            reset = str(math.ceil(now + self._forced_reset_s))
-            return {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": reset}, True  # fmt: skip
-        if self.rate_limit is None:
-            return {}, False
-        if now >= self._window_end:
-            self._window_end, self._window_used = now + self.rate_window_s, 0
-        self._window_used += 1
-        limited = self._window_used > self.rate_limit
-        if limited:
-            self.rate_limited += 1
-        headers = {
-            "X-RateLimit-Limit": str(self.rate_limit),
-            "X-RateLimit-Remaining": str(max(0, self.rate_limit - self._window_used)),
-            "X-RateLimit-Reset": str(math.ceil(self._window_end)),
-        }
-        return headers, limited
+        return self.limiter.count()
 
 
 def _json(value: Any) -> Any:

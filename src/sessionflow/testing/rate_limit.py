@@ -1,8 +1,8 @@
-"""Alpaca's REST rate limit for the local trading server.
+"""Alpaca's REST rate limit for the local trading and data servers.
 
 Why a class of its own: the documented answer (HTTP 429 past the limit, and
 ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` in unix seconds) is the data
-server's too (``alpaca_server.FakeAlpaca._rate``, which could use it), and tests force
+server's REST too (``alpaca_server.FakeAlpaca`` uses it), and tests force
 a 429 at a known request whatever the machine's speed. The window is wall time:
 Alpaca counts real requests, whatever a replay's clock says.
 """
