@@ -53,7 +53,11 @@ class Venue:
 
 
 @contextmanager
-def venue(store_path: Path, symbols: list[str], start: time, rate: float) -> Iterator[Venue]:
+def venue(
+    store_path: Path, symbols: list[str], start: time, rate: float, wait: float = WAIT
+) -> Iterator[Venue]:
+    """The servers; the replay starts when a client subscribes, within ``wait`` seconds (a
+    client in another process starts slower than one in this)."""
     cal = ExchangeCalendar()
     db = DuckDBStore(store_path, read_only=True)
     try:
@@ -68,14 +72,14 @@ def venue(store_path: Path, symbols: list[str], start: time, rate: float) -> Ite
     desk.run_clock(0.02)
     streaming: list[Future[None] | None] = []
     replaying = threading.Thread(
-        target=lambda: streaming.append(start_replay(data, plan, rate, WAIT, clock)), daemon=True
+        target=lambda: streaming.append(start_replay(data, plan, rate, wait, clock)), daemon=True
     )
     replaying.start()
     try:
         yield Venue(data, desk, clock, rate)
     finally:
         desk.close()
-        replaying.join(WAIT)
+        replaying.join(wait)
         for future in streaming:
             if future is not None:
                 future.cancel()  # the rest of the session is not needed

@@ -5,6 +5,8 @@ websockets; a short replayed window of the demo store's 2024-12-02 session."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 import re
 import shlex
 import shutil
@@ -12,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +36,7 @@ from sessionflow.strategy.live import (
     stream_url_for,
 )
 from sessionflow.system_manager import Settings
+from sessionflow.testing.feed_replay import LOCAL_KEY, LOCAL_SECRET
 from sessionflow.time_provider.live_clock import WallTimeClock
 from tests.live_trading_support import Trading, live_settings, trade, venue
 from tests.strategies import Crossover
@@ -180,6 +184,83 @@ def test_the_cli_says_strategy_options_need_a_strategy() -> None:
     done = CliRunner().invoke(app, ["live", "--symbols", "AAPL", "--flatten-on-stop"])
     assert done.exit_code == 2
     assert "need --strategy" in done.stderr
+
+
+RESTING = """
+import sys
+from sessionflow.strategy.base import Strategy
+
+
+class Resting(Strategy):
+    \"\"\"One far limit buy at the first bar, resting at the venue; says each update.\"\"\"
+
+    def on_start(self, ctx):
+        self.placed = False
+
+    def on_bars(self, ctx, event):
+        if not self.placed:
+            self.placed = True
+            ctx.buy("AAPL", 1, limit=round(ctx.history("AAPL")[-1].close / 2, 2))
+
+    def on_order(self, ctx, order):
+        print(f"strategy: {order.id} {order.status.value}", file=sys.stderr, flush=True)
+"""
+
+
+def test_ctrl_c_on_live_strategy_exits_130_cancels_open_orders_and_marks_results_incomplete(
+    tmp_path: Path, demo_store_path: Path
+) -> None:
+    """A real SIGINT to ``sessionflow live --strategy`` while an order rests at the local
+    trading server: the kill switch cancels it there, the results so far are printed and
+    written marked incomplete (interrupted), exit 130."""
+    (tmp_path / "resting.py").write_text(RESTING)
+    out = tmp_path / "results"
+    with venue(demo_store_path, ["AAPL"], time(9, 33), RATE, wait=4 * WAIT) as v:
+        argv = [sys.executable, "-c", CLI, "live", "--strategy", f"{tmp_path}/resting.py:Resting",
+                "--symbols", "AAPL", "--store", str(tmp_path / "live.duckdb"),
+                "--feed-url", v.data.ws_url, "--rest-url", v.data.rest_url,
+                "--trading-url", v.desk.url, "--trading-stream-url", v.desk.stream_url,
+                "--clock-start", v.clock.start.isoformat(), "--clock-rate", str(RATE),
+                "--run-id", "t1", "--json", "--output", str(out)]  # fmt: skip
+        keys = {"APCA_API_KEY_ID": LOCAL_KEY, "APCA_API_SECRET_KEY": LOCAL_SECRET}
+        with (tmp_path / "stdout").open("w") as stdout:
+            proc = subprocess.Popen(argv, env={**_env(), **keys}, stdout=stdout,
+                                    stderr=subprocess.PIPE, text=True)  # fmt: skip
+        err: list[str] = []
+        resting = threading.Event()
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                err.append(line)
+                if line.startswith("strategy: o-1 accepted"):
+                    resting.set()
+            resting.set()  # ended before the order rested: fail at once
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            assert resting.wait(4 * WAIT) and proc.poll() is None, "".join(err)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(3 * WAIT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        reader.join(WAIT)
+        at_venue = v.desk.book.order_by_client_id("t1-o-1").status
+    said = "".join(err)
+    assert proc.returncode == 130, said
+    assert "Traceback" not in said
+    assert re.search(r"^live: stop: 1 open order\(s\) cancelled", said, re.M), said
+    assert "interrupted: results so far are marked incomplete" in said
+    assert at_venue == "canceled"
+    printed = json.loads((tmp_path / "stdout").read_text())
+    written = json.loads((out / "summary.json").read_text())
+    for summary in (printed, written):
+        assert (summary["complete"], summary["interrupted"], summary["orders"]) == (False, True, 1)
+    with (out / "orders.csv").open(newline="") as f:
+        (order,) = csv.DictReader(f)
+    assert (order["id"], order["status"]) == ("o-1", "cancelled")
 
 
 def _free_ports(n: int) -> int:
