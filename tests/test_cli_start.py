@@ -7,11 +7,13 @@ time itself is measured by benchmarks/cli_start.py; here, what is imported.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -127,6 +129,22 @@ def test_the_stand_ins_build_the_real_rich_objects() -> None:
     except ValueError as exc:
         built = rich_help.Traceback.from_exception(type(exc), exc, exc.__traceback__)
     assert isinstance(built, Traceback)
+
+
+def test_a_module_wanting_more_than_the_stand_ins_gets_the_real_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typer whose rich_utils imports another name from rich.markdown still loads."""
+    monkeypatch.delitem(sys.modules, "rich.markdown", raising=False)
+    path = tmp_path / "wants_more.py"
+    path.write_text("from rich.markdown import Markdown, Heading\n")
+    spec = importlib.util.spec_from_file_location("wants_more", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    rich_help.Loader(spec.loader).exec_module(module)
+    assert module.Heading.__module__ == "rich.markdown"
+    assert module.Markdown is not rich_help.Markdown
+    assert getattr(sys.modules["rich.markdown"], "__file__", None)  # the real one, kept
 
 
 def test_every_listed_help_line_is_its_commands_own() -> None:

@@ -8,4 +8,6 @@ So a command is listed in ``app.Commands.specs`` as a :class:`~sessionflow.cli.l
 ``@app.command()`` or imported by ``app.py``; its own module imports what it needs at
 its top, and is imported only when the command line names it. Modules ``app.py``
 imports (``errors``, ``options``, ``lazy``) import the engine only inside functions.
+Help and argument errors skip what typer itself would load and not use: pydantic
+(``coercion``) and the Markdown and traceback renderers (``rich_help``).
 """

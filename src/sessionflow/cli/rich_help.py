@@ -65,10 +65,18 @@ class Loader:
                 placed.append(name)
         try:
             self.real.exec_module(module)
+        except ImportError:  # a typer wanting more of them than the stand-ins have
+            self._remove(placed)
+            placed = []
+            self.real.exec_module(module)  # again, with the real modules
         finally:
-            for name in placed:
-                del sys.modules[name]
-            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, Finder)]
+            self._remove(placed)
+
+    @staticmethod
+    def _remove(placed: list[str]) -> None:
+        for name in placed:
+            del sys.modules[name]
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, Finder)]
 
 
 class Finder:
