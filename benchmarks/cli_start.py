@@ -6,7 +6,11 @@ line is built on). Each round runs every command once, in turn, so a change in t
 machine's load falls on all of them alike; a command's ratio is the median over the
 rounds of (its time / the floor's time in the same round).
 
-    python benchmarks/cli_start.py [--rounds 9] [--json]
+    python benchmarks/cli_start.py [--rounds 9] [--json] [--before OTHER/src]
+
+``--before`` adds the sessionflow rows of another checkout (its ``src`` put first on
+PYTHONPATH), marked ``(before)``, in the same rounds: a change's before and after
+measured alternately under one load.
 """
 
 from __future__ import annotations
@@ -38,21 +42,37 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
-def wall(args: list[str]) -> float:
+Command = tuple[list[str], dict[str, str] | None]  # python's arguments, its environment
+
+
+def commands(before: str | None) -> dict[str, Command]:
+    """Each row's command; with ``before``, the sessionflow rows again on that ``src``."""
+    out: dict[str, Command] = {name: (args, None) for name, args in COMMANDS.items()}
+    if before is not None:
+        env = {**os.environ, "PYTHONPATH": before}
+        for name, args in COMMANDS.items():
+            if name.startswith("sessionflow"):
+                out[f"{name} (before)"] = (args, env)
+    return out
+
+
+def wall(command: Command) -> float:
     """Seconds from spawn to exit of one ``python ARGS`` (output discarded)."""
+    args, env = command
     start = time.perf_counter()
-    subprocess.run([sys.executable, *args], capture_output=True, check=False)
+    subprocess.run([sys.executable, *args], capture_output=True, check=False, env=env)
     return time.perf_counter() - start
 
 
-def measure(rounds: int) -> dict[str, list[float]]:
-    for args in COMMANDS.values():  # warm the .pyc files and the page cache once
-        wall(args)
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    names = list(COMMANDS)
+def measure(rounds: int, before: str | None) -> dict[str, list[float]]:
+    todo = commands(before)
+    for command in todo.values():  # warm the .pyc files and the page cache once
+        wall(command)
+    times: dict[str, list[float]] = {name: [] for name in todo}
+    names = list(todo)
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(wall(COMMANDS[name]))
+            times[name].append(wall(todo[name]))
     return times
 
 
@@ -60,9 +80,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--before", help="another checkout's src, timed in the same rounds")
     opts = parser.parse_args()
     load_before = os.getloadavg()[0]
-    times = measure(opts.rounds)
+    times = measure(opts.rounds, opts.before)
     load_after = os.getloadavg()[0]
     floor = times[FLOOR]
     rows = []
