@@ -57,8 +57,8 @@ class StoreErrorGroup(TyperGroup):
     """A command group: a ``StoreError`` or a usage error is one line and exit code 2."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        """The top group's own mistakes (``sessionflow --x``) are one line too, not
-        typer's framed panel; a sub-group's reach its parent's :meth:`invoke` as before."""
+        """A group's own mistakes are one line too: the top group's (``sessionflow --x``)
+        are parsed outside any parent's :meth:`invoke` and were typer's framed panel."""
         try:
             return super().parse_args(ctx, args)
         except NoArgsIsHelpError:

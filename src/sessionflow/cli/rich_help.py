@@ -1,15 +1,16 @@
 """typer's help pages and error panels without the Markdown parser they do not use.
 
 Why: ``typer.rich_utils`` imports ``rich.markdown`` (markdown-it) and ``rich.traceback``
-(pygments) at its top: 60-90 ms, half the whole start of ``sessionflow import bars -h``
-(issue 23, item 3). A help page of ours never renders Markdown (its markup mode is
-"rich") and a traceback is printed only after a command failed, by which time the
-command has imported far more. :func:`install` makes the next import of
-``typer.rich_utils`` (typer imports it when it first renders help or an error) run with
-stand-ins for those two modules in ``sys.modules``; each stand-in class builds the real
-object when first used, and the stand-ins are removed again right after, so any other
-``import rich.markdown`` gets the real module. The help text is typer's own, unchanged
-(tests/test_cli_start.py compares it with the one rendered by a plain import).
+(pygments) at its top: 60-90 ms here, about what importing typer itself takes, on
+every ``sessionflow ... -h`` (issue 23, item 3). A help page of ours never renders
+Markdown (its markup mode is "rich") and a traceback is printed only after a command
+failed, by which time the command has imported far more. :func:`install` makes the
+next import of ``typer.rich_utils`` (typer imports it when it first renders help or an
+error) run with stand-ins for those two modules in ``sys.modules``; each stand-in class
+builds the real object when first used, and the stand-ins are removed again right
+after, so any other ``import rich.markdown`` gets the real module. The help text is
+typer's own, unchanged (tests/test_cli_start.py compares it with the one rendered by a
+plain import).
 """
 
 from __future__ import annotations
