@@ -624,3 +624,24 @@ def test_cli_quotes_without_bars_says_what_it_did(tmp_path: Path) -> None:
     got = json.loads(again.stdout)
     assert got["quotes"]["already_complete"] == 12 and got["quotes"]["pages"] == 0
     assert got["pages"] == 0 and got["actions"] is None
+
+
+def test_extended_quotes_are_kept_flagged_and_regular_ones_not(tmp_path: Path) -> None:
+    s = CAL.session(START)
+    pre, regular = to_us(s.open - 30 * MINUTE), to_us(s.open + MINUTE)
+    updates = [QuoteUpdate("AAA", us, 10.0, 1, 10.1, 1) for us in (pre, regular)]
+    since = datetime(2024, 11, 1, tzinfo=UTC)
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_quotes(updates)
+        plain = _run(server, store, quotes=True, bars=False).quotes
+        assert store.load_quotes(["AAA"], since, NOW, regular_only=False).ts_us.tolist() == [
+            regular
+        ]
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "e.duckdb")) as store:
+        server.add_rest_quotes(updates)
+        extended = _run(server, store, quotes=True, bars=False, extended=True).quotes
+        every = store.load_quotes(["AAA"], since, NOW, regular_only=False)
+        flagged = store.load_quotes(["AAA"], since, NOW)
+    assert plain is not None and plain.source == "alpaca:iex:quotes" and plain.new == 1
+    assert extended is not None and extended.source == "alpaca:iex:quotes:extended"
+    assert every.ts_us.tolist() == [pre, regular] and flagged.ts_us.tolist() == [regular]
