@@ -645,3 +645,16 @@ def test_extended_quotes_are_kept_flagged_and_regular_ones_not(tmp_path: Path) -
     assert plain is not None and plain.source == "alpaca:iex:quotes" and plain.new == 1
     assert extended is not None and extended.source == "alpaca:iex:quotes:extended"
     assert every.ts_us.tolist() == [pre, regular] and flagged.ts_us.tolist() == [regular]
+
+
+def test_a_server_repeating_its_page_token_stops_the_download_instead_of_looping(
+    tmp_path: Path,
+) -> None:
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_quotes(_updates(["AAA"]))
+        server.ignore_page_tokens = True  # every page is the first, with the same token
+        with pytest.raises(HistoryFailed, match="next_page_token again") as failed:
+            _run(server, store, quotes=True, bars=False, page_limit=10)
+        kept = failed.value.report.quotes  # type: ignore[attr-defined]
+        assert len(_quote_requests(server)) == 2 == kept.pages  # the token came back once
+        assert kept.completed == 0 and not store.fetched_sessions(kept.source, ["AAA"])

@@ -230,6 +230,9 @@ class FakeAlpaca(LocalServers):
         self._rest_quotes: dict[tuple[str, int, int], QuoteUpdate] = {}  # (symbol, t, n)
         self._hits: dict[str, tuple[str, list[Any]]] = {}  # kind -> (query, rows) last served
         self._rest_failures = 0
+        # a broken server (tests): every page of bars, trades or quotes is the first one,
+        # with the same next_page_token, however the client pages
+        self.ignore_page_tokens = False
         self._conns: set[_Conn] = set()
         self._cond = threading.Condition()
         self._subscriptions = 0
@@ -488,7 +491,7 @@ class FakeAlpaca(LocalServers):
             hits = [b for (s, ts, *_), b in rows if s in symbols and lo <= ts <= min(hi, ends)]
             with self._cond:
                 self._hits[kind] = (_query_id(query), hits)
-        offset = _offset(query)
+        offset = 0 if self.ignore_page_tokens else _offset(query)
         if offset is None:
             return 422, {"code": 42210000, "message": "invalid page_token"}, headers
         limit = int(query.get("limit") or 1000)
