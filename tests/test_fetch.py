@@ -24,6 +24,7 @@ import requests
 from pydantic import SecretStr
 
 from sessionflow.feeds.alpaca_history import AlpacaHistory, HistoryFailed, HistoryRefused
+from sessionflow.feeds.base import QuoteUpdate
 from sessionflow.feeds.credentials import AlpacaCredentials
 from sessionflow.fetch import FetchReport, fetch_alpaca
 from sessionflow.models import MINUTE, Bar, Tick, to_us
@@ -248,8 +249,9 @@ def test_a_replayed_server_serves_only_bars_whose_minute_has_ended() -> None:
     ticks = [Tick("AAA", t0, 10.0, 1, seq=1), Tick("AAA", t0 + 40 * SECOND, 10.0, 1, seq=2)]
 
     def times(server: FakeAlpaca, kind: str, end: str) -> list[str]:
-        query = {"symbols": "AAA", "timeframe": "1Min", "start": "2024-11-26T14:30:00Z",
-                 "end": f"2024-11-26T{end}:00Z"}  # fmt: skip
+        query = {"symbols": "AAA", "start": "2024-11-26T14:30:00Z", "end": f"2024-11-26T{end}:00Z"}
+        if kind == "bars":
+            query["timeframe"] = "1Min"
         got = requests.get(f"{server.rest_url}/v2/stocks/{kind}", query, headers=headers)
         return [x["t"][11:19] for x in got.json()[kind]["AAA"]]
 
@@ -286,7 +288,7 @@ def test_cli_fetches_then_says_what_it_did_and_progress_goes_to_stderr(tmp_path:
     [
         (["--symbols", "AAA", "--symbols-file", "x.txt"], "one of them"),
         (["--symbols", "AAA", "--feed", "nasdaq"], "--feed 'nasdaq'"),
-        (["--symbols", "AAA", "--quotes"], "not supported yet"),
+        (["--symbols", "AAA", "--no-bars"], "nothing to fetch"),
         (["--symbols", "A A"], "--symbols"),
         (["--symbols", "AAA", "--start", "2024-11-28", "--end", "2024-11-28"], "no XNYS session"),
         (["--symbols", "AAA", "--end", "2199-01-01"], "outside the XNYS calendar"),
@@ -449,3 +451,210 @@ def test_cli_refused_keys_exit_1_with_one_line_and_leave_no_empty_store(tmp_path
         "error: Alpaca refused bars of 1 symbol(s) (HTTP 403"
     )
     assert "wrong" not in res.stderr and not store.exists()
+
+
+QUOTE_STEP = 30  # quotes in every 30th minute: two updates each, at :05 and :40
+
+
+def _updates(symbols: list[str] = SYMBOLS) -> list[QuoteUpdate]:
+    """Two NBBO updates in every QUOTE_STEP-th minute of each session: the second moves
+    the bid up and the ask down, so the minute's open, high, low and close differ."""
+    out: list[QuoteUpdate] = []
+    for s in CAL.sessions(START, END):
+        for sym in symbols:
+            for i in range(0, s.minutes, QUOTE_STEP):
+                us = to_us(s.open + i * MINUTE)
+                bid = 10.0 + i / 100
+                out.append(QuoteUpdate(sym, us + 5_000_000, bid, 3, bid + 0.04, 4))
+                out.append(QuoteUpdate(sym, us + 40_000_000, bid + 0.01, 5, bid + 0.03, 6))
+    return out
+
+
+def _expected_quote_bars(updates: list[QuoteUpdate]) -> set[tuple[Any, ...]]:
+    """Per (symbol, minute): bid and ask open/high/low/close and the last sizes."""
+    minutes: dict[tuple[str, int], list[QuoteUpdate]] = {}
+    for u in updates:
+        minutes.setdefault((u.symbol, u.ts_us - u.ts_us % 60_000_000), []).append(u)
+    out = set()
+    for (sym, us), got in minutes.items():
+        bids, asks = [u.bid for u in got], [u.ask for u in got]
+        out.add((sym, us, bids[0], max(bids), min(bids), bids[-1], got[-1].bid_size,
+                 asks[0], max(asks), min(asks), asks[-1], got[-1].ask_size))  # fmt: skip
+    return out
+
+
+def _stored_quotes(store: CommandStore) -> set[tuple[Any, ...]]:
+    got = store.load_quotes(SYMBOLS, datetime(2024, 11, 1, tzinfo=UTC), NOW, regular_only=False)
+    return {(q.symbol, to_us(q.ts), q.bid_open, q.bid_high, q.bid_low, q.bid_close, q.bid_size,
+             q.ask_open, q.ask_high, q.ask_low, q.ask_close, q.ask_size)
+            for q in got.iter_quotes()}  # fmt: skip
+
+
+def _quote_requests(server: FakeAlpaca, since: int = 0) -> list[dict[str, str]]:
+    return [q for q in server.rest_requests[since:] if q.get("path") == "quotes"]
+
+
+def test_quotes_are_folded_into_minute_bars_across_pages(tmp_path: Path) -> None:
+    """Pages of 7 updates split minutes between pages: a minute folded from two pages
+    must equal the one folded from one. A dropped last page or a page read twice shows."""
+    updates = _updates()
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_quotes(updates)
+        report = _run(server, store, quotes=True, bars=False, page_limit=7)
+        stored = _stored_quotes(store)
+        asked = _quote_requests(server)
+        regular = store.load_quotes(SYMBOLS, datetime(2024, 11, 1, tzinfo=UTC), NOW)
+    q = report.quotes
+    assert q is not None and stored == _expected_quote_bars(updates)
+    assert len(regular) == len(stored)  # every bar flagged regular (no --extended)
+    assert q.pages == len(asked) > len(updates) // 7  # every next_page_token followed
+    assert {r["symbols"] for r in asked} == {"AAA,BBB,CCC"}  # one request per session
+    assert q.rows == q.folded == len(updates) and not q.rejected and not q.bars_rejected
+    assert q.bars == q.new == len(stored) and q.completed == 12
+    assert report.pages == 0 and report.actions is None  # --no-bars: no bars, no actions
+    assert not [r for r in server.rest_requests if r.get("timeframe")]
+
+
+def test_bad_quotes_are_rejected_with_reasons_and_their_minute_kept(tmp_path: Path) -> None:
+    s = CAL.session(START)
+    at = to_us(s.open + 10 * MINUTE)
+    good = [QuoteUpdate("AAA", at + 1_000_000, 10.0, 1, 10.1, 1),
+            QuoteUpdate("AAA", at + 9_000_000, 10.02, 2, 10.08, 3)]  # fmt: skip
+    bad = [
+        QuoteUpdate("AAA", at + 3_000_000, 0.0, 0, 10.1, 1),  # an empty bid side
+        QuoteUpdate("AAA", at + 5_000_000, 10.0, 1, -10.1, 1),  # a negative ask
+        QuoteUpdate("BBB", at, 2e9, 1, 2e9, 1),  # a bar above MAX_PRICE
+    ]
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_quotes(good + bad)
+        report = _run(server, store, quotes=True, bars=False)
+        stored = _stored_quotes(store)
+    q = report.quotes
+    assert q is not None and stored == _expected_quote_bars(good)
+    assert q.rejected == {"non_positive_price": 1, "bad_number": 1}
+    assert q.bars_rejected == {"price_out_of_range": 1} and q.bars == 2 and q.new == 1
+    assert any(r.startswith("bad_number: AAA") for r in q.rejections)
+    assert q.rows == q.folded + sum(q.rejected.values()) + q.outside_hours
+
+
+def test_an_interrupted_quotes_fetch_resumes_and_a_rerun_asks_for_none(tmp_path: Path) -> None:
+    updates = _updates()
+    stop_after = 5
+
+    def interrupt(report: FetchReport, window: object) -> None:
+        if report.quotes is not None and report.quotes.pages == stop_after:
+            raise KeyboardInterrupt
+
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_quotes(updates)
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            _run(server, store, quotes=True, bars=False, page_limit=20, on_page=interrupt)
+        first = stopped.value.report.quotes  # type: ignore[attr-defined]
+        kept = _stored_quotes(store)
+        assert 0 < len(kept) == first.new and 0 < first.completed < 12
+        asked = len(server.rest_requests)
+        second = _run(server, store, quotes=True, bars=False, page_limit=20).quotes
+        assert second is not None and _stored_quotes(store) == _expected_quote_bars(updates)
+        assert second.already == first.completed and second.unchanged > 0
+        assert second.new == len(_expected_quote_bars(updates)) - len(kept)
+        resumed = {r["start"] for r in _quote_requests(server, asked)}
+        asked = len(server.rest_requests)
+        third = _run(server, store, quotes=True, bars=False, page_limit=20).quotes
+        assert third is not None and third.already == 12 and third.pages == 0
+        assert not _quote_requests(server, asked)
+    assert CAL.sessions(START, END)[0].open.isoformat() not in resumed  # done: not asked
+
+
+def test_quotes_429_is_waited_out_and_no_page_dropped(tmp_path: Path) -> None:
+    updates = _updates(["AAA"])
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_quotes(updates)
+        server.limit_rest(2, 0.0)
+        client = AlpacaHistory(CREDS, server.rest_url, "iex", page_limit=50)
+        report = fetch_alpaca(store, client, CAL, ["AAA"], START, END, NOW, quotes=True, bars=False)
+        stored = _stored_quotes(store)
+    assert report.rate_limited == 2 == server.rate_limited
+    assert stored == _expected_quote_bars(updates)
+
+
+def test_the_quotes_endpoint_is_strict_and_serves_only_quotes_already_sent() -> None:
+    headers = {"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}
+    now = [datetime(2024, 11, 26, 14, 33, 30, tzinfo=UTC)]
+    t0 = to_us(datetime(2024, 11, 26, 14, 33, 10, tzinfo=UTC))
+    base = {"symbols": "AAA", "start": "2024-11-26T14:30:00Z", "end": "2024-11-26T15:00:00Z"}
+
+    def get(**params: Any) -> requests.Response:
+        url = f"{server.rest_url}/v2/stocks/quotes"
+        return requests.get(url, {**base, **params}, headers=headers)
+
+    with FakeAlpaca(KEY, SECRET) as server:
+        server.follow(lambda: now[0])
+        sent = [QuoteUpdate("AAA", t0 + i * 40_000_000, 10.0, 1, 10.1, 2) for i in (0, 1)]
+        server.add_rest_quotes(sent)
+        first = get().json()["quotes"]["AAA"]
+        now[0] += 30 * SECOND
+        both = get().json()["quotes"]["AAA"]
+        refused = {
+            "unknown": get(timeframe="1Min"),
+            "limit 0": get(limit=0),
+            "limit 10001": get(limit=10_001),
+            "feed": get(feed="nasdaq"),
+            "zoneless": get(start="2024-11-26T14:30:00"),
+            "no symbols": get(symbols=""),
+        }
+    assert [x["t"] for x in first] == ["2024-11-26T14:33:10.000000000Z"]  # 14:33:50 not yet
+    assert len(both) == 2 and set(both[0]) == {"t", "ax", "ap", "as", "bx", "bp", "bs", "c", "z"}
+    assert {k: r.status_code for k, r in refused.items()} == dict.fromkeys(refused, 422)
+    assert "timeframe" in refused["unknown"].json()["message"]
+
+
+def test_cli_quotes_without_bars_says_what_it_did(tmp_path: Path) -> None:
+    env = {"APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET}
+    store = tmp_path / "s.duckdb"
+    with FakeAlpaca(KEY, SECRET) as server:
+        server.add_rest_quotes(_updates())
+        args = ["fetch", "alpaca", "--symbols", "AAA,BBB,CCC", "--start", START.isoformat()]
+        args += ["--end", END.isoformat(), "--rest-url", server.rest_url, "--store", store]
+        res = cli_result(*args, "--quotes", "--no-bars", env=env)
+        again = cli_result(*args, "--quotes", "--no-bars", "--json", env=env)
+    bars = len(_expected_quote_bars(_updates()))
+    assert res.exit_code == 0, res.stderr
+    assert "fetch: window 4/4" in res.stderr and "quote bars" in res.stderr
+    assert f"folded into {bars:,} quote bars ({bars:,} new" in res.stdout
+    got = json.loads(again.stdout)
+    assert got["quotes"]["already_complete"] == 12 and got["quotes"]["pages"] == 0
+    assert got["pages"] == 0 and got["actions"] is None
+
+
+def test_extended_quotes_are_kept_flagged_and_regular_ones_not(tmp_path: Path) -> None:
+    s = CAL.session(START)
+    pre, regular = to_us(s.open - 30 * MINUTE), to_us(s.open + MINUTE)
+    updates = [QuoteUpdate("AAA", us, 10.0, 1, 10.1, 1) for us in (pre, regular)]
+    since = datetime(2024, 11, 1, tzinfo=UTC)
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_quotes(updates)
+        plain = _run(server, store, quotes=True, bars=False).quotes
+        assert store.load_quotes(["AAA"], since, NOW, regular_only=False).ts_us.tolist() == [
+            regular
+        ]
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "e.duckdb")) as store:
+        server.add_rest_quotes(updates)
+        extended = _run(server, store, quotes=True, bars=False, extended=True).quotes
+        every = store.load_quotes(["AAA"], since, NOW, regular_only=False)
+        flagged = store.load_quotes(["AAA"], since, NOW)
+    assert plain is not None and plain.source == "alpaca:iex:quotes" and plain.new == 1
+    assert extended is not None and extended.source == "alpaca:iex:quotes:extended"
+    assert every.ts_us.tolist() == [pre, regular] and flagged.ts_us.tolist() == [regular]
+
+
+def test_a_server_repeating_its_page_token_stops_the_download_instead_of_looping(
+    tmp_path: Path,
+) -> None:
+    with FakeAlpaca(KEY, SECRET) as server, closing(open_store(tmp_path / "s.duckdb")) as store:
+        server.add_rest_quotes(_updates(["AAA"]))
+        server.ignore_page_tokens = True  # every page is the first, with the same token
+        with pytest.raises(HistoryFailed, match="next_page_token again") as failed:
+            _run(server, store, quotes=True, bars=False, page_limit=10)
+        kept = failed.value.report.quotes  # type: ignore[attr-defined]
+        assert len(_quote_requests(server)) == 2 == kept.pages  # the token came back once
+        assert kept.completed == 0 and not store.fetched_sessions(kept.source, ["AAA"])

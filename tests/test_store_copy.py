@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from tests.store_support import argv, env
 
 runner = CliRunner()
 T0 = 1_732_545_000_000_000  # 2024-11-25 14:30Z, a demo session
-TABLES = ["bars_1m", "quotes", "ticks", "corporate_actions", "symbol_map"]
+T0_DAY = date(2024, 11, 25)
+TABLES = ["bars_1m", "quotes", "ticks", "corporate_actions", "symbol_map", "fetch_log"]
+FETCHED = {("AAPL", date(2024, 11, 25)), ("SPY", date(2024, 11, 25))}
 
 
 def cli(*args: str | Path) -> tuple[int, str, str]:
@@ -54,6 +57,8 @@ def full_store(demo_store_path: Path, path: Path) -> Path:
              Action("MSFT", date(2024, 11, 21), 1.0, 0.83, 0.998)],
             [MapEntry("META", date(2022, 6, 8), "FB")],
         )  # fmt: skip
+        store.record_fetched("alpaca:iex:bars", [(s, d, 390) for s, d in sorted(FETCHED)])
+        store.record_fetched("alpaca:iex:quotes", [("AAPL", date(2024, 11, 25), 30)])
     finally:
         store.close()
     return path
@@ -79,6 +84,11 @@ def test_copy_duckdb_to_postgresql_and_back_with_equal_checksums(
     for table in TABLES:  # the same rows on three stores: one checksum
         assert back[table]["source_checksum"] == there[table]["source_checksum"]
         assert back[table]["destination_checksum"] == there[table]["source_checksum"]
+    assert there["fetch_log"]["rows"] == 3
+    with closing(open_store(tmp_path / "back.duckdb", read_only=True)) as copied:
+        # a copied store's download asks for nothing its source had completed
+        assert copied.fetched_sessions("alpaca:iex:bars", ["AAPL", "SPY", "MSFT"]) == FETCHED
+        assert copied.fetched_sessions("alpaca:iex:quotes", ["AAPL"]) == {("AAPL", T0_DAY)}
     code, _, err = cli("store", "copy", src, pg_url)
     assert code == 2 and "is not empty" in err and "--on-conflict" in err
     assert len(err.strip().splitlines()) == 1

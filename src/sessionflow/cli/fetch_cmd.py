@@ -74,12 +74,16 @@ class _Progress:
         if self.quiet or (now - self._last < PROGRESS_S and not last):
             return
         self._last = now
-        rate = report.rows / max(now - self._t0, 1e-9)
+        q = report.quotes
+        pages = report.pages + (q.pages if q is not None else 0)
+        rows = report.rows + (q.rows if q is not None else 0)
+        rate = rows / max(now - self._t0, 1e-9)
+        quoted = f", {q.bars:,} quote bars from {q.rows:,} quotes" if q is not None else ""
         typer.echo(
             f"fetch: window {report.windows_done}/{report.windows} "
             f"({window.sessions[0].date}..{window.sessions[-1].date}, "
-            f"{len(window.symbols)} symbols), {report.pages} pages, {report.rows:,} rows "
-            f"({rate:,.0f}/s), {report.imported:,} written",
+            f"{len(window.symbols)} symbols), {pages} pages, {rows:,} rows "
+            f"({rate:,.0f}/s), {report.imported:,} bars written{quoted}",
             err=True,
         )
 
@@ -115,6 +119,15 @@ def _summary(report: FetchReport) -> str:
             f"{t.rows:,} received, {t.written:,} written, {sum(t.rejected.values()):,} rejected, "
             f"{t.outside_hours:,} outside hours"
         )
+    q = report.quotes
+    if q is not None:
+        parts.append(
+            f"quotes: {q.already} symbol-sessions already complete, {q.completed} fetched, "
+            f"{q.rows:,} received, {q.folded:,} folded into {q.bars:,} quote bars "
+            f"({q.new:,} new, {q.unchanged:,} unchanged, {q.replaced:,} replaced, "
+            f"{q.kept:,} kept, {sum(q.bars_rejected.values()):,} rejected), "
+            f"{sum(q.rejected.values()):,} rejected, {q.outside_hours:,} outside hours"
+        )
     a = report.actions
     if a is not None:
         text = (
@@ -137,6 +150,9 @@ def _emit(report: FetchReport | None, as_json: bool) -> None:
         typer.echo(_summary(report))
         for line in report.rejections[:5]:
             typer.echo(f"  rejected {line}", err=True)
+        if report.quotes is not None:
+            for line in report.quotes.rejections[:5]:
+                typer.echo(f"  quote rejected {line}", err=True)
         if report.actions is not None:
             for line in report.actions.rejections[:5]:
                 typer.echo(f"  action rejected {line}", err=True)
@@ -151,7 +167,12 @@ def fetch_alpaca_cmd(
         Path | None, typer.Option(help="file of symbols (commas or one a line, # comments)")
     ] = None,
     feed: Annotated[str, typer.Option(help="iex (any plan) or sip (historical SIP)")] = "iex",
-    quotes: Annotated[bool, typer.Option(help="not supported yet: refused")] = False,
+    bars: Annotated[
+        bool, typer.Option(help="1m bars and corporate actions (--no-bars: only --quotes/--trades)")
+    ] = True,
+    quotes: Annotated[
+        bool, typer.Option(help="also quotes, folded into 1m quote bars (the quotes table)")
+    ] = False,
     trades: Annotated[
         bool, typer.Option(help="also every trade print, into the ticks table (large)")
     ] = False,
@@ -174,7 +195,9 @@ def fetch_alpaca_cmd(
 ) -> None:
     """Download 1m bars and corporate actions of SYMBOLS for sessions START..END.
 
-    With --trades also every trade print (the ticks table).
+    With --trades also every trade print (the ticks table); with --quotes also the
+    quotes, folded into one-minute quote bars (the quotes table). --no-bars skips the
+    bars and corporate actions.
 
     Each page is validated as `import bars` does and written in its own transaction:
     Ctrl-C keeps every page written; a second run fetches only symbol-sessions not yet
@@ -192,8 +215,8 @@ def fetch_alpaca_cmd(
     from sessionflow.store.errors import StoreError
     from sessionflow.system_manager import Settings
 
-    if quotes:
-        _fail("fetch alpaca --quotes is not supported yet: it fetches 1m bars (and --trades)")
+    if not (bars or quotes or trades):
+        _fail("--no-bars leaves nothing to fetch: add --quotes or --trades")
     try:
         names = _symbols(symbols, symbols_file)
         first, last = _day("--start", start), _day("--end", end)
@@ -241,6 +264,8 @@ def fetch_alpaca_cmd(
             on_page=progress.page,
             actions=actions,
             trades=trades,
+            quotes=quotes,
+            bars=bars,
         )
     except KeyboardInterrupt as exc:
         report = _attached(exc)

@@ -1,9 +1,11 @@
-"""Alpaca's historical REST API for downloads: bars page by page, and corporate actions.
+"""Alpaca's historical REST API for downloads: bars, trades and quotes page by page, and
+corporate actions.
 
 Why not ``StockHistoricalDataClient.get_stock_bars``: it follows every
 ``next_page_token`` before returning, so a long download would hold everything in
 memory and a Ctrl-C would lose every page read. Here each page is one request made
-with alpaca-py's own request type (``StockBarsRequest``), session and auth, and
+with alpaca-py's own request types (``StockBarsRequest``, ``StockTradesRequest``,
+``StockQuotesRequest``), session and auth, and
 yielded as it arrives, so the caller writes it before asking for the next.
 
 429 answers are waited out as ``X-RateLimit-Reset`` says, without a retry limit: a
@@ -24,7 +26,12 @@ from alpaca.common.exceptions import APIError
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.corporate_actions import CorporateActionsClient
 from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.requests import CorporateActionsRequest, StockBarsRequest, StockTradesRequest
+from alpaca.data.requests import (
+    CorporateActionsRequest,
+    StockBarsRequest,
+    StockQuotesRequest,
+    StockTradesRequest,
+)
 from alpaca.data.timeframe import TimeFrame
 from requests import RequestException
 
@@ -39,7 +46,8 @@ SERVER_WAIT_S = 1.0
 NEVER_DROP = 1_000_000  # 429s answered per request: in effect, wait as long as told
 FEEDS = ("iex", "sip")
 
-Rows = dict[str, list[dict[str, Any]]]  # symbol -> Alpaca maps (bars: t, o, h, l, c, v, ...)
+# symbol -> Alpaca maps (bars: t, o, h, l, c, v, ...; quotes: t, bp, bs, ap, as, ...)
+Rows = dict[str, list[dict[str, Any]]]
 
 
 class HistoryRefused(RuntimeError):
@@ -123,16 +131,28 @@ class AlpacaHistory:
         )
         return self._pages("/stocks/trades", "trades", request.to_request_fields(), len(symbols))
 
+    def quote_pages(self, symbols: Sequence[str], start: datetime, end: datetime) -> Iterator[Rows]:
+        """NBBO updates of ``symbols`` with ``start <= t <= end``, one page per item."""
+        request = StockQuotesRequest(
+            symbol_or_symbols=list(symbols), start=start, end=end, feed=self.feed
+        )
+        return self._pages("/stocks/quotes", "quotes", request.to_request_fields(), len(symbols))
+
     def _pages(self, path: str, key: str, params: dict[str, Any], symbols: int) -> Iterator[Rows]:
         params["limit"] = self.page_limit
+        what = f"{key} of {symbols} symbol(s)"
         token: str | None = None
+        seen: set[str] = set()  # a token sent again would read the same pages forever
         while True:
             params["page_token"] = token
-            page = self._get(self._bars, path, params, f"{key} of {symbols} symbol(s)")
+            page = self._get(self._bars, path, params, what)
             yield dict(page.get(key) or {})
             token = page.get("next_page_token")
             if not token:
                 return
+            if token in seen:
+                raise HistoryFailed(f"Alpaca sent a next_page_token again on {what}; stopped")
+            seen.add(token)
 
     def corporate_actions(
         self, symbols: Sequence[str], start: date, end: date

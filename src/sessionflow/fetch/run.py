@@ -29,7 +29,9 @@ import numpy as np
 
 from sessionflow.feeds.alpaca_history import AlpacaHistory
 from sessionflow.feeds.alpaca_parse import Malformed, parse_trade
+from sessionflow.fetch.base import FetchStopped, page_items, report_dict
 from sessionflow.fetch.plan import MAX_BARS, MAX_SYMBOLS, Plan, Window, plan_windows
+from sessionflow.fetch.quotes import QUOTE_SYMBOLS, QuotesReport, quote_window
 from sessionflow.importer import ImportReport, Job, run_import
 from sessionflow.importer.actions import actions_csv, write
 from sessionflow.importer.bars import RowChecker
@@ -46,10 +48,6 @@ _PRICE_KEYS = ("o", "h", "l", "c", "v")
 # Alpaca corporate-action types this store models; others are counted, not imported
 SPLITS = ("forward_splits", "reverse_splits")
 DIVIDENDS = ("cash_dividends",)
-
-
-class FetchStopped(RuntimeError):
-    """The store refused a write: the download stops, every earlier page stays written."""
 
 
 @dataclass
@@ -91,17 +89,7 @@ class TradesReport:
     rejections: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "already_complete": self.already,
-            "completed": self.completed,
-            "pages": self.pages,
-            "rows": self.rows,
-            "written": self.written,
-            "outside_hours": self.outside_hours,
-            "rejected": dict(sorted(self.rejected.items())),
-            "rejections": self.rejections,
-        }
+        return report_dict(self)
 
 
 @dataclass
@@ -133,6 +121,7 @@ class FetchReport:
     server_errors: int = 0
     actions: ActionsReport | None = None
     trades: TradesReport | None = None
+    quotes: QuotesReport | None = None
     interrupted: bool = False
     error: str | None = None
 
@@ -177,6 +166,7 @@ class FetchReport:
             "server_errors": self.server_errors,
             "actions": self.actions.to_dict() if self.actions is not None else None,
             "trades": self.trades.to_dict() if self.trades is not None else None,
+            "quotes": self.quotes.to_dict() if self.quotes is not None else None,
             "interrupted": self.interrupted,
         }
         if self.error is not None:
@@ -207,9 +197,14 @@ def fetch_alpaca(
     trades: bool = False,
     max_symbols: int = MAX_SYMBOLS,
     max_bars: int = MAX_BARS,
+    quotes: bool = False,
+    bars: bool = True,
 ) -> FetchReport:
     """Fill ``store`` with what is missing; raises KeyboardInterrupt, ``HistoryRefused``,
-    ``HistoryFailed`` or :class:`FetchStopped` with ``report`` attached (``exc.report``)."""
+    ``HistoryFailed`` or :class:`FetchStopped` with ``report`` attached (``exc.report``).
+
+    ``bars=False`` fetches only the trades and quotes asked for (and no corporate
+    actions, which come with the bars)."""
     source = source_key(client.feed.value, extended)
     report = FetchReport(source, symbols=len(set(symbols)))
     try:
@@ -218,21 +213,33 @@ def fetch_alpaca(
             calendar, symbols, start, end, done, now, extended, max_symbols, max_bars
         )
         report.sessions, report.not_closed = len(plan.sessions), plan.not_closed
-        report.already, report.windows = plan.already, len(plan.windows)
+        bar_windows = plan.windows if bars else []
+        report.already, report.windows = plan.already if bars else 0, len(bar_windows)
         trade_plan = None
+
+        def by_session(kind: str, per: int) -> Plan:
+            """One window per session and ``per`` symbols, of what ``kind`` lacks."""
+            done = store.fetched_sessions(source.replace(":bars", kind), symbols)
+            got = plan_windows(calendar, symbols, start, end, done, now, extended, per, 1)
+            report.windows += len(got.windows)
+            return got
+
         if trades:
             report.trades = TradesReport(source.replace(":bars", ":trades"))
-            done = store.fetched_sessions(report.trades.source, symbols)
-            trade_plan = plan_windows(
-                calendar, symbols, start, end, done, now, extended, TRADE_SYMBOLS, 1
-            )
+            trade_plan = by_session(":trades", TRADE_SYMBOLS)
             report.trades.already = trade_plan.already
-            report.windows += len(trade_plan.windows)
-        for window in plan.windows:
+        quote_plan = None
+        if quotes:
+            report.quotes = QuotesReport(source.replace(":bars", ":quotes"))
+            quote_plan = by_session(":quotes", QUOTE_SYMBOLS)
+            report.quotes.already = quote_plan.already
+        for window in bar_windows:
             _window(store, client, calendar, window, source, extended, on_conflict, report, on_page)
         for window in trade_plan.windows if trade_plan is not None else []:
             _trade_window(store, client, window, report, on_page)
-        if actions and plan.sessions:
+        for window in quote_plan.windows if quote_plan is not None else []:
+            _quote_window(store, client, calendar, window, on_conflict, report, on_page)
+        if actions and bars and plan.sessions:
             report.actions = _actions(store, client, calendar, symbols, plan, report)
     except BaseException as exc:
         _tally(report, client)
@@ -321,25 +328,24 @@ def _trade_window(
     for rows in client.trade_pages(window.symbols, window.start, from_us(hi) - _US):
         out.pages += 1
         ticks: list[Tick] = []
-        for symbol, items in sorted(rows.items()):
-            for item in items if isinstance(items, list) else [items]:
-                out.rows += 1
-                try:
-                    if symbol not in wanted:
-                        raise Malformed("unknown_symbol", f"{symbol!r} was not asked for")
-                    tick = parse_trade({**item, "S": symbol})
-                    if tick.price <= 0:
-                        raise Malformed("non_positive_price", f"price {tick.price!r}")
-                except (Malformed, TypeError) as exc:
-                    reason = exc.reason if isinstance(exc, Malformed) else "malformed_row"
-                    out.rejected[reason] += 1
-                    if len(out.rejections) < MAX_EXAMPLES:
-                        out.rejections.append(f"{reason}: {symbol} {exc}")
-                    continue
-                if not lo <= to_us(tick.ts) < hi:
-                    out.outside_hours += 1
-                    continue
-                ticks.append(tick)
+        for symbol, item in page_items(rows):
+            out.rows += 1
+            try:
+                if symbol not in wanted:
+                    raise Malformed("unknown_symbol", f"{symbol!r} was not asked for")
+                tick = parse_trade({**item, "S": symbol})
+                if tick.price <= 0:
+                    raise Malformed("non_positive_price", f"price {tick.price!r}")
+            except (Malformed, TypeError) as exc:
+                reason = exc.reason if isinstance(exc, Malformed) else "malformed_row"
+                out.rejected[reason] += 1
+                if len(out.rejections) < MAX_EXAMPLES:
+                    out.rejections.append(f"{reason}: {symbol} {exc}")
+                continue
+            if not lo <= to_us(tick.ts) < hi:
+                out.outside_hours += 1
+                continue
+            ticks.append(tick)
         if ticks:
             out.written += store.upsert_ticks(ticks)
         if on_page is not None:
@@ -350,6 +356,27 @@ def _trade_window(
     report.windows_done += 1
     if on_page is not None:
         on_page(report, window)
+
+
+def _quote_window(
+    store: CommandStore,
+    client: AlpacaHistory,
+    calendar: ExchangeCalendar,
+    window: Window,
+    on_conflict: str,
+    report: FetchReport,
+    on_page: OnPage | None,
+) -> None:
+    """One session of quotes (:func:`~sessionflow.fetch.quotes.quote_window`), with progress."""
+    assert report.quotes is not None
+
+    def page() -> None:
+        if on_page is not None:
+            on_page(report, window)
+
+    quote_window(store, client, calendar, window, on_conflict, report.quotes, page)
+    report.windows_done += 1
+    page()
 
 
 def _bar_time(bar: Any, page: ImportReport, line: int) -> int | None:
@@ -458,6 +485,7 @@ __all__ = [
     "ActionsReport",
     "FetchReport",
     "FetchStopped",
+    "QuotesReport",
     "TradesReport",
     "fetch_alpaca",
     "source_key",

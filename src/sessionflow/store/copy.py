@@ -1,14 +1,15 @@
 """``sessionflow store copy SRC DST``: every table from one store into another, checked.
 
 Bars, quotes, ticks, corporate actions and the symbol map are read from the source
-in chunks of symbols (bounded memory) and written into the destination in ONE
-transaction, so a failure leaves the destination as it was. Then both sides are
-read again and checksummed per table over the same canonical columns
-(:data:`copy_io.SCHEMAS`), so a DuckDB file and a PostgreSQL database holding the same
-rows give the same checksum. A destination holding rows is refused unless
-``on_conflict`` says what to do with them: ``replace`` (the source's values win) or
-``keep`` (the destination's stay); with either, the destination is checksummed over
-the source's keys, so ``replace`` must still match exactly.
+in chunks of symbols (bounded memory), and ``fetch_log`` (what downloads completed)
+whole, and written into the destination in ONE transaction, so a failure leaves the
+destination as it was. Then both sides are read again and checksummed per table over
+the same canonical columns (:data:`copy_io.SCHEMAS`), so a DuckDB file and a
+PostgreSQL database holding the same rows give the same checksum. A destination
+holding rows is refused unless ``on_conflict`` says what to do with them: ``replace``
+(the source's values win) or ``keep`` (the destination's stay); with either, the
+destination is checksummed over the source's keys, so ``replace`` must still match
+exactly.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sessionflow.store.base import CommandStore
+from sessionflow.store.base import FETCH_LOG, CommandStore
 from sessionflow.store.copy_io import (
     KEYS,
     SCHEMAS,
@@ -34,6 +35,8 @@ from sessionflow.store.copy_io import (
     transaction,
     write,
 )
+from sessionflow.store.copy_log import SCHEMA as LOG_SCHEMA
+from sessionflow.store.copy_log import dump_log, write_log
 from sessionflow.store.open import is_url
 
 POLICIES = ("replace", "keep")
@@ -113,13 +116,14 @@ def _chunks(symbols: Sequence[str], size: int) -> Iterator[list[str]]:
         yield list(symbols[i : i + size])
 
 
-def _on_keys(dest: pa.Table, source: pa.Table, table: str) -> pa.Table:
+def _on_keys(
+    dest: pa.Table, source: pa.Table, keys: Sequence[str], names: Sequence[str]
+) -> pa.Table:
     """The destination's rows whose keys the source has, in key order."""
-    keys = list(KEYS[table])
     if not dest.num_rows or not source.num_rows:
         return dest.slice(0, 0)
-    got = dest.join(source.select(keys), keys=keys, join_type="inner")
-    return got.select(SCHEMAS[table].names).sort_by([(k, "ascending") for k in keys])
+    got = dest.join(source.select(list(keys)), keys=list(keys), join_type="inner")
+    return got.select(list(names)).sort_by([(k, "ascending") for k in keys])
 
 
 def same_file(source: str, destination: str) -> bool:
@@ -170,6 +174,8 @@ def copy_store(
             for part in _chunks(symbols[table], chunk_symbols):
                 chunk = dump(source, table, part)
                 write(destination, handle, table, chunk, keep=on_conflict == "keep")
+        log = dump_log(source)
+        write_log(destination, handle, log, keep=on_conflict == "keep")
     tables = []
     for table in TABLES:
         if progress is not None:
@@ -178,6 +184,19 @@ def copy_store(
         for part in _chunks(symbols[table], chunk_symbols):
             a, b = dump(source, table, part), dump(destination, table, part)
             src.update(a)
-            dst.update(_on_keys(b, a, table) if on_conflict is not None else b)
+            dst.update(_on_keys(b, a, KEYS[table], SCHEMAS[table].names) if on_conflict else b)
         tables.append(TableCopy(table, src.rows, dst.rows, src.hexdigest(), dst.hexdigest()))
+    tables.append(_log_copy(log, dump_log(destination), on_conflict is not None))
     return CopyResult(source.path, destination.path, on_conflict, tables)
+
+
+def _log_copy(source: pa.Table, destination: pa.Table, on_keys: bool) -> TableCopy:
+    """``fetch_log``'s check: the destination's rows of the source's keys (all when it was
+    empty), checksummed as the data tables are."""
+    if on_keys:
+        destination = _on_keys(destination, source, ("source", "symbol", "session"),
+                               LOG_SCHEMA.names)  # fmt: skip
+    src, dst = Checksum(LOG_SCHEMA), Checksum(LOG_SCHEMA)
+    src.update(source)
+    dst.update(destination)
+    return TableCopy(FETCH_LOG, src.rows, dst.rows, src.hexdigest(), dst.hexdigest())

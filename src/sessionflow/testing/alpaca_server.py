@@ -22,6 +22,12 @@ sockets, not a mocked client. This server answers the SDK exactly as Alpaca does
   continues only the query it came from (another query's token: 422);
 - REST ``GET /v2/stocks/trades`` the same way, answering
   ``{"trades": {"A": [{"t","x","p","s","c","i","z"}]}, "next_page_token"}``;
+- REST ``GET /v2/stocks/quotes`` the same way, answering
+  ``{"quotes": {"A": [{"t","ax","ap","as","bx","bp","bs","c","z"}]}, "next_page_token"}``;
+  a bar is served once its minute has ended, a trade or a quote once its time has
+  passed (by the server's clock); a parameter these endpoints do not document, a
+  time that is not RFC 3339 (or a date), a ``limit`` outside 1..10000 or an unknown
+  ``feed`` is 422;
 - REST ``GET /v1/corporate-actions?symbols&types&start&end&limit&page_token`` answering
   ``{"corporate_actions": {"forward_splits": [...], "cash_dividends": [...]},
   "next_page_token"}`` (``limit`` 1..1000, filtered by ex-date).
@@ -37,6 +43,7 @@ import base64
 import concurrent.futures
 import contextlib
 import json
+import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -50,7 +57,8 @@ import msgpack
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from sessionflow.models import MINUTE, Bar, Tick, to_us
+from sessionflow.feeds.base import QuoteUpdate
+from sessionflow.models import MINUTE, Bar, Tick, from_us, to_us
 from sessionflow.testing.local_server import LocalServers
 from sessionflow.testing.rate_limit import RateLimiter
 from sessionflow.time_provider.live_clock import WallTimeClock
@@ -144,6 +152,21 @@ def rest_trade(tick: Tick) -> dict[str, Any]:
     return out
 
 
+def rest_quote(q: QuoteUpdate) -> dict[str, Any]:
+    """A quote as ``/v2/stocks/quotes`` lists it (RFC 3339 time, nanoseconds)."""
+    return {
+        "t": from_us(q.ts_us).strftime("%Y-%m-%dT%H:%M:%S.%f000Z"),
+        "ax": "V",
+        "ap": q.ask,
+        "as": q.ask_size,
+        "bx": "V",
+        "bp": q.bid,
+        "bs": q.bid_size,
+        "c": ["R"],
+        "z": "C",
+    }
+
+
 def rest_bar(bar: Bar) -> dict[str, Any]:
     out = bar_msg(bar)
     del out["T"], out["S"]
@@ -200,8 +223,12 @@ class FakeAlpaca(LocalServers):
         self._rest_bars: dict[tuple[str, int], Bar] = {}
         self._actions: list[tuple[str, dict[str, Any]]] = []
         self._rest_trades: dict[tuple[str, int, int], Tick] = {}
+        self._rest_quotes: dict[tuple[str, int, int], QuoteUpdate] = {}  # (symbol, t, n)
         self._hits: dict[str, tuple[str, list[Any]]] = {}  # kind -> (query, rows) last served
         self._rest_failures = 0
+        # a broken server (tests): every page of bars, trades or quotes is the first one,
+        # with the same next_page_token, however the client pages
+        self.ignore_page_tokens = False
         self._conns: set[_Conn] = set()
         self._cond = threading.Condition()
         self._subscriptions = 0
@@ -429,10 +456,24 @@ class FakeAlpaca(LocalServers):
             for t in ticks:
                 self._rest_trades[(t.symbol, to_us(t.ts), t.seq)] = t
 
+    def add_rest_quotes(self, quotes: Iterable[QuoteUpdate]) -> None:
+        """Quotes ``/v2/stocks/quotes`` serves, in the order given within one microsecond."""
+        with self._cond:
+            self._hits.clear()
+            for q in quotes:
+                self._rest_quotes[(q.symbol, q.ts_us, len(self._rest_quotes))] = q
+
+    def _rows(self, kind: str) -> list[tuple[tuple[Any, ...], Any]]:
+        """Everything ``kind`` holds, in (symbol, time) order (call with the lock held)."""
+        held: dict[str, Any] = {
+            "bars": self._rest_bars, "trades": self._rest_trades, "quotes": self._rest_quotes
+        }  # fmt: skip
+        return sorted(held[kind].items(), key=lambda kv: kv[0])
+
     def _bars_page(
         self, query: dict[str, str], kind: str = "bars"
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """One page of ``/v2/stocks/bars`` (or ``trades``): (status, body, rate-limit headers)."""
+        """One page of ``/v2/stocks/bars`` (``trades``, ``quotes``): (status, body, headers)."""
         with self._cond:
             self.rest_requests.append(query if kind == "bars" else {"path": kind, **query})
             self._cond.notify_all()
@@ -443,34 +484,33 @@ class FakeAlpaca(LocalServers):
                 self._rest_failures -= 1
                 return 500, {"code": 50010000, "message": "internal server error"}, headers
             cached = self._hits.get(kind)
-            rows: list[tuple[tuple[Any, ...], Any]] = (
-                [] if cached is not None and cached[0] == _query_id(query)
-                else sorted(self._rest_bars.items()) if kind == "bars"
-                else sorted(self._rest_trades.items())
-            )  # fmt: skip
-        problem = self._bad_params(query if kind == "bars" else {"timeframe": "1Min", **query})
+            # a token's next page reuses its query's hits; a first page is looked up anew
+            same = bool(query.get("page_token")) and (cached or ("",))[0] == _query_id(query)
+            rows = [] if same else self._rows(kind)
+        problem = self._bad_params(query, kind)
         if problem is not None:
             status, text = problem
             return status, {"code": status * 100000 + 10000, "message": text}, headers
         symbols = set(query.get("symbols", "").split(","))
         lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
-        if cached is not None and cached[0] == _query_id(query):
+        if same and cached is not None:
             hits = cached[1]  # the next page of the same query: not sorted and filtered again
         else:
             # what exists by the server's clock: a bar once its minute has ended, a trade
-            # once printed (a replayed session's REST must not hand out its future)
+            # or a quote once sent (a replayed session's REST must not hand out its future)
             ends = to_us(self.now()) - (_MINUTE_US if kind == "bars" else 0)
             hits = [b for (s, ts, *_), b in rows if s in symbols and lo <= ts <= min(hi, ends)]
             with self._cond:
                 self._hits[kind] = (_query_id(query), hits)
-        offset = _offset(query)
+        offset = 0 if self.ignore_page_tokens else _offset(query)
         if offset is None:
             return 422, {"code": 42210000, "message": "invalid page_token"}, headers
         limit = int(query.get("limit") or 1000)
         page = hits[offset : offset + limit]
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        shown = _REST_ROWS[kind]
         for b in page:
-            out[b.symbol].append(rest_bar(b) if kind == "bars" else rest_trade(b))
+            out[b.symbol].append(shown(b))
         more = offset + limit < len(hits)
         token = _token(query, offset + limit) if more else None
         return 200, {kind: dict(out), "next_page_token": token}, headers
@@ -517,11 +557,16 @@ class FakeAlpaca(LocalServers):
         token = _token(query, offset + int(limit)) if more else None
         return 200, {"corporate_actions": dict(out), "next_page_token": token}, headers
 
-    def _bad_params(self, query: dict[str, str]) -> tuple[int, str] | None:
+    def _bad_params(self, query: dict[str, str], kind: str = "bars") -> tuple[int, str] | None:
         """Alpaca's parameter checks: 422 for bad values, 403 for recent SIP off-plan."""
-        if query.get("timeframe") not in TIMEFRAMES:
+        unknown = sorted(set(query) - REST_PARAMS[kind])
+        if unknown:
+            return 422, f"unknown query parameter(s): {', '.join(unknown)}"
+        if not query.get("symbols"):
+            return 422, "symbols is required"
+        if kind == "bars" and query.get("timeframe") not in TIMEFRAMES:
             return 422, f"invalid timeframe: {query.get('timeframe')!r}"
-        if query.get("timeframe") != "1Min":
+        if kind == "bars" and query.get("timeframe") != "1Min":
             return 422, "this local server holds 1Min bars only"
         limit = query.get("limit")
         if limit is not None and not (limit.isdigit() and 1 <= int(limit) <= 10_000):
@@ -532,7 +577,7 @@ class FakeAlpaca(LocalServers):
         try:
             lo, hi = _parse_time(query.get("start"), 0), _parse_time(query.get("end"), 2**62)
         except ValueError:
-            return 422, "invalid start or end"
+            return 422, "invalid start or end: RFC 3339 (or YYYY-MM-DD) expected"
         if hi < lo:
             return 422, "end should not be before start"
         recent = to_us(self.now()) - SIP_DELAY_US
@@ -552,6 +597,21 @@ def _json(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {value!r}")
 
 
+_RFC3339 = re.compile(
+    r"(?P<day>\d{4}-\d{2}-\d{2})(?:(?P<time>T\d{2}:\d{2}:\d{2})(?P<fraction>\.\d{1,9})?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2}))?"
+)
+# the query parameters Alpaca documents for each historical endpoint
+_COMMON = frozenset({"symbols", "start", "end", "limit", "asof", "feed", "currency",
+                     "page_token", "sort"})  # fmt: skip
+REST_PARAMS = {
+    "bars": _COMMON | {"timeframe", "adjustment"},
+    "trades": _COMMON,
+    "quotes": _COMMON,
+}
+_REST_ROWS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "bars": rest_bar, "trades": rest_trade, "quotes": rest_quote
+}  # fmt: skip
 _TOKEN_KEYS = ("symbols", "timeframe", "start", "end", "feed", "types", "sort", "adjustment")
 
 
@@ -580,10 +640,18 @@ def _offset(query: dict[str, str]) -> int | None:
 
 
 def _parse_time(text: str | None, default: int) -> int:
+    """An RFC 3339 time (a zone required, fractions cut to microseconds) or a date."""
     if not text:
         return default
-    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        raise ValueError(f"not RFC 3339: {text!r}")
+    fraction = (m["fraction"] or "")[:7]  # the dot and at most six digits
+    ts = datetime.fromisoformat(f"{m['day']}{m['time'] or ''}{fraction}{m['zone'] or ''}")
     return to_us(ts if ts.tzinfo else ts.replace(tzinfo=UTC))
+
+
+_PATHS = {f"/v2/stocks/{kind}": kind for kind in REST_PARAMS}
 
 
 def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
@@ -592,7 +660,7 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             headers: dict[str, str] = {}
-            if url.path not in ("/v2/stocks/bars", "/v2/stocks/trades", "/v1/corporate-actions"):
+            if url.path not in _PATHS and url.path != "/v1/corporate-actions":
                 status, body = 404, {"message": "not found"}
             elif (
                 self.headers.get("APCA-API-KEY-ID") != server.key
@@ -601,10 +669,8 @@ def _rest_handler(server: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
                 status, body = 403, {"message": "forbidden"}
             elif url.path == "/v1/corporate-actions":
                 status, body, headers = server._actions_page(query)
-            elif url.path == "/v2/stocks/trades":
-                status, body, headers = server._bars_page(query, "trades")
             else:
-                status, body, headers = server._bars_page(query)
+                status, body, headers = server._bars_page(query, _PATHS[url.path])
             data = json.dumps(body).encode()
             self.send_response(status)
             for name, value in headers.items():
@@ -625,6 +691,7 @@ __all__ = [
     "bar_msg",
     "quote_msg",
     "rest_bar",
+    "rest_quote",
     "rest_trade",
     "trade_msg",
     "updated_bar_msg",
