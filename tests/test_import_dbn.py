@@ -18,6 +18,7 @@ from pathlib import Path
 
 import databento_dbn as dbn
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from sessionflow.importer import ImportReport, bar_job, run_import
@@ -215,6 +216,37 @@ def test_volume_and_price_bounds_are_the_csv_ones(
         (4, "high_below_open_close"),
     ]  # fmt: skip
     assert store.count_bars() == 1
+
+
+def test_times_extended_hours_and_zstd_frames(tmp_path: Path, calendar: ExchangeCalendar) -> None:
+    """A zstd file of two frames is read whole; --extended keeps 08:00 flagged; a time
+    out of range (UNDEF_TIMESTAMP) or off the microsecond is refused with its reason."""
+    records = [
+        bar(38, ns(DAY1, "08:00"), "233.0", "233.5", "232.9", "233.1", 500),
+        bar(38, dbn.UNDEF_TIMESTAMP, "1", "1", "1", "1", 1),
+        bar(38, ns(DAY1, "09:30") + 1, "1", "1", "1", "1", 1),
+        bar(38, ns(DAY1, "09:30") + 30 * 10**9, "1", "1", "1", "1", 1),
+        bar(38, ns(DAY1, "09:31"), "234.25", "234.35", "234.15", "234.2", 3100),
+    ]
+    data = write(tmp_path / "b.dbn", records, MAPPINGS).read_bytes()
+    frames = b""
+    for part in (data[:-100], data[-100:]):
+        with pa.output_stream(str(tmp_path / "frame"), compression="zstd") as out:
+            out.write(part)
+        frames += (tmp_path / "frame").read_bytes()
+    (tmp_path / "b.dbn.zst").write_bytes(frames)
+    store = DuckDBStore(":memory:")
+    job = bar_job(tmp_path / "b.dbn.zst", calendar, keep_extended=True,
+                  layout=layout(preset="databento"))  # fmt: skip
+    result = run_import(store, [job])
+    result.raise_on_error()
+    assert [(n, r) for n, r, _ in result.reports[0].rejections] == [
+        (1, "time_out_of_range"), (2, "not_minute_aligned"), (3, "not_minute_aligned"),
+    ]  # fmt: skip
+    assert (result.reports[0].new, result.reports[0].extended) == (2, 1)
+    batch = store.load_bars(["AAPL"], datetime(2024, 11, 26, tzinfo=UTC),
+                            datetime(2024, 11, 27, tzinfo=UTC), regular_only=False)  # fmt: skip
+    assert batch.regular.tolist() == [False, True]
 
 
 def test_prices_are_the_doubles_nearest_the_decimal(tmp_path: Path) -> None:

@@ -281,14 +281,14 @@ def _rows(check: RowChecker, rec: Any, first: int, symbols: SymbolMap) -> None:
     )  # fmt: skip
     for i in np.flatnonzero(~clean).tolist():
         line, t = int(lines[i]), int(ts[i])
-        if not mapped[i]:
-            day = (_EPOCH + timedelta(days=t // _NS_PER_DAY)).isoformat() if in_range[i] else "?"
+        if not in_range[i]:  # before the mapping, which needs the date
+            check.reject(line, "time_out_of_range",
+                         f"ts_event {t} ns outside 1970-01-01..2100-01-01")  # fmt: skip
+        elif not mapped[i]:
+            day = (_EPOCH + timedelta(days=t // _NS_PER_DAY)).isoformat()
             check.reject(line, "unmapped_instrument",
                          f"instrument_id {int(iid[i])} on {day} (UTC): no mapping in the "
                          "file's metadata")  # fmt: skip
-        elif not in_range[i]:
-            check.reject(line, "time_out_of_range",
-                         f"ts_event {t} ns outside 1970-01-01..2100-01-01")  # fmt: skip
         elif t % 1000:
             check.reject(line, "not_minute_aligned", f"ts_event {t} ns has a sub-microsecond part")
         elif undef[i]:
