@@ -15,25 +15,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-
-@dataclass
-class Interval:  # databento_dbn.MappingInterval
-    start_date: date
-    end_date: date
-    symbol: str
-
-
-@dataclass
-class Mapping:  # databento_dbn.SymbolMapping
-    raw_symbol: str
-    intervals: list[Interval]
 
 
 def bars(symbols: int, sessions: int) -> tuple[list[str], Any, Any, Any, date, date]:
@@ -58,20 +44,17 @@ def write_files(folder: Path, symbols: int, sessions: int) -> tuple[Path, Path, 
     import databento_dbn as dbn
     import pandas as pd
 
+    from sessionflow.testing.dbn_files import Interval, Mapping, write_dbn
+
     names, ts, which, cents, first, end = bars(symbols, sessions)
-    meta = dbn.Metadata(
-        dataset="XNAS.ITCH", schema=dbn.Schema.OHLCV_1M, start=int(ts[0]),
-        stype_in=dbn.SType.RAW_SYMBOL, stype_out=dbn.SType.INSTRUMENT_ID, symbols=names,
-        mappings=[Mapping(s, [Interval(first, end, str(100 + i))]) for i, s in enumerate(names)],
-    )  # fmt: skip
+    mappings = [Mapping(s, [Interval(first, end, str(100 + i))]) for i, s in enumerate(names)]
     rec = np.zeros(len(ts), dtype=np.dtype(dbn.OHLCVMsg._dtypes))
     rec["length"], rec["rtype"], rec["publisher_id"] = 14, 33, 2
     rec["instrument_id"], rec["ts_event"], rec["volume"] = which + 100, ts, 1000
     price = cents.astype(np.int64) * 10**7  # cents in units of 1e-9
     rec["open"], rec["close"] = price, price
     rec["high"], rec["low"] = price + 10**7, price - 10**7
-    dbn_path = folder / "bars.dbn"
-    dbn_path.write_bytes(bytes(meta) + rec.tobytes())
+    dbn_path = write_dbn(folder / "bars.dbn", rec.tobytes(), mappings, start_ns=int(ts[0]))
     csv_path = folder / "bars.csv"
     frame = pd.DataFrame({
         "symbol": np.array(names)[which],

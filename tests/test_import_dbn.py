@@ -7,14 +7,13 @@ format as the package writes it, not against our idea of it.
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import sys
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import databento_dbn as dbn
 import numpy as np
@@ -25,23 +24,11 @@ from sessionflow.importer import ImportReport, bar_job, run_import
 from sessionflow.importer.dbn import to_prices
 from sessionflow.importer.layout import layout
 from sessionflow.store import DuckDBStore
+from sessionflow.testing.dbn_files import Interval, Mapping, write_dbn
 from sessionflow.time_provider import ExchangeCalendar
 from tests.helpers import cli_result, error_line
 
 DAY1, DAY2 = date(2024, 11, 26), date(2024, 11, 27)
-
-
-@dataclass
-class Interval:  # databento_dbn.MappingInterval
-    start_date: date
-    end_date: date
-    symbol: str
-
-
-@dataclass
-class Mapping:  # databento_dbn.SymbolMapping
-    raw_symbol: str
-    intervals: list[Interval]
 
 
 def ns(day: date, hhmm: str) -> int:
@@ -59,28 +46,10 @@ def bar(iid: int, t: int, o: str, h: str, lo: str, c: str, v: int, rtype: int = 
     return bytes(dbn.OHLCVMsg(rtype, 2, iid, t, px(o), px(h), px(lo), px(c), v))
 
 
-def write(
-    path: Path,
-    records: list[bytes],
-    mappings: list[Mapping],
-    schema: dbn.Schema | None = dbn.Schema.OHLCV_1M,
-    stype_in: dbn.SType = dbn.SType.RAW_SYMBOL,
-) -> Path:
-    """A DBN file as Databento's historical API writes it; zstd when the name says .zst."""
-    meta = dbn.Metadata(
-        dataset="XNAS.ITCH", schema=schema, start=ns(DAY1, "00:00"), end=ns(DAY2, "19:00"),
-        stype_in=stype_in, stype_out=dbn.SType.INSTRUMENT_ID,
-        symbols=[m.raw_symbol for m in mappings], mappings=mappings,
-    )  # fmt: skip
-    data = bytes(meta) + b"".join(records)
-    if path.name.endswith(".zst"):
-        out = io.BytesIO()
-        encoder = dbn.Transcoder(out, dbn.Encoding.DBN, dbn.Compression.ZSTD)
-        encoder.write(data)
-        encoder.finish()
-        data = out.getvalue()
-    path.write_bytes(data)
-    return path
+def write(path: Path, records: list[bytes], mappings: list[Mapping], **kw: Any) -> Path:
+    return write_dbn(
+        path, b"".join(records), mappings, start_ns=ns(DAY1, "00:00") - 5 * 3600 * 10**9, **kw
+    )
 
 
 # Instrument ids change with the date: AAPL is 38 on DAY1 and 40 on DAY2, 38 is another
