@@ -266,6 +266,25 @@ def test_unreadable_files_stop_with_one_line(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "drop --columns, --epoch" in error_line(res, "error: ")
 
 
+def test_a_damaged_zstd_stream_stops_the_file(tmp_path: Path) -> None:
+    """Past the first block read (the header's): a damaged frame, a cut-off stream."""
+    rec = np.zeros(100_000, dtype=np.dtype(dbn.OHLCVMsg._dtypes))
+    rec["length"], rec["rtype"], rec["instrument_id"] = 14, 33, 38
+    rec["ts_event"] = ns(DAY1, "09:30")
+    for field in ("open", "high", "low", "close"):
+        rec[field] = px("100.5")
+    rec["volume"] = np.random.default_rng(22).integers(0, 10**12, len(rec))  # hard to compress
+    good = write_dbn(tmp_path / "g.dbn.zst", rec.tobytes(), MAPPINGS).read_bytes()
+    damaged = bytearray(good)
+    damaged[len(good) // 2 : len(good) // 2 + 40] = b"\xff" * 40
+    for name, data in (("damaged.dbn.zst", bytes(damaged)), ("cut.dbn.zst", good[:-20])):
+        (tmp_path / name).write_bytes(data)
+        res = cli_result("import", "bars", tmp_path / name, "--preset", "databento", "--store",
+                         tmp_path / "s.duckdb")  # fmt: skip
+        assert res.exit_code == 1, res.output
+        assert f"{tmp_path / name}: unreadable DBN file (" in error_line(res, "aborted: ")
+
+
 def test_chunks_keep_record_indexes(tmp_path: Path, calendar: ExchangeCalendar) -> None:
     """Records are read CHUNK_ROWS at a time; a later chunk's index counts on from the first."""
     from sessionflow.importer import dbn as reader

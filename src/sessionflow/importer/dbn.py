@@ -92,19 +92,33 @@ def iter_dbn_file(
         symbols = SymbolMap(path, metadata, dbn)
         dtype = _record_dtype(dbn, bool(metadata.ts_out))
         check = RowChecker(path, report, calendar, None, keep_extended, time_kind="utc_us")
-        first = 0
-        while data := _read(fh, chunk_rows * dtype.itemsize):
-            if len(data) % dtype.itemsize:
-                raise ImportError_(
-                    f"{path}: record {first + len(data) // dtype.itemsize} is cut short "
-                    f"({len(data) % dtype.itemsize} of {dtype.itemsize} bytes): "
-                    "a truncated file"
-                )
-            records = np.frombuffer(data, dtype=dtype)
-            _check_kinds(path, dbn, records, first, dtype.itemsize)
-            _rows(check, records, first, symbols)
-            first += len(records)
-            yield check.take()
+        try:
+            yield from _chunks(path, fh, dbn, check, symbols, dtype, chunk_rows)
+        except OSError as exc:  # a damaged zstd frame, a truncated stream, a failing disk
+            raise ImportError_(f"{path}: unreadable DBN file ({exc})") from exc
+
+
+def _chunks(
+    path: Path,
+    fh: IO[bytes],
+    dbn: Any,
+    check: RowChecker,
+    symbols: SymbolMap,
+    dtype: np.dtype[Any],
+    chunk_rows: int,
+) -> Iterator[tuple[BarBatch, I64]]:
+    first = 0
+    while data := _read(fh, chunk_rows * dtype.itemsize):
+        if len(data) % dtype.itemsize:
+            raise ImportError_(
+                f"{path}: record {first + len(data) // dtype.itemsize} is cut short "
+                f"({len(data) % dtype.itemsize} of {dtype.itemsize} bytes): a truncated file"
+            )
+        records = np.frombuffer(data, dtype=dtype)
+        _check_kinds(path, dbn, records, first, dtype.itemsize)
+        _rows(check, records, first, symbols)
+        first += len(records)
+        yield check.take()
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -134,7 +148,7 @@ def _metadata(path: Path, fh: IO[bytes], dbn: Any) -> Any:
     try:
         prefix = _read(fh, _PREFIX.size)
     except OSError as exc:  # zstd that does not decompress
-        raise ImportError_(f"{path}: unreadable zstd file ({exc})") from exc
+        raise ImportError_(f"{path}: unreadable DBN file ({exc})") from exc
     if len(prefix) < _PREFIX.size or prefix[:3] != b"DBN":
         raise ImportError_(
             f"{path}: not a DBN file (it starts with {prefix[:8]!r}, a DBN file with b'DBN')"
