@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from sessionflow.importer.layout import PRESETS
 from sessionflow.store import DuckDBStore
 from tests.helpers import cli_result
 
@@ -33,7 +34,7 @@ COMMANDS = [
 
 
 def test_every_preset_has_an_example() -> None:
-    for preset in ("polygon-flat", "alpaca", "yahoo", "databento"):
+    for preset in PRESETS:
         assert any(f"--preset {preset}" in c for c in COMMANDS), preset
     assert any(".gz " in c for c in COMMANDS) and any(".zst " in c for c in COMMANDS)
     assert any("--format" in c for c in COMMANDS) and any("--time-is close" in c for c in COMMANDS)
