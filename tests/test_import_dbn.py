@@ -126,6 +126,22 @@ def test_stored_bars_are_the_records_written(
     )  # the bar's open is ts_event, prices are the doubles of the decimal text
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_dbn_versions_give_the_same_bars(
+    tmp_path: Path, calendar: ExchangeCalendar, version: int
+) -> None:
+    """Files Databento wrote before DBN 3 (their metadata differs; OHLCV records do not)."""
+    path = write(tmp_path / "old.dbn", RECORDS, MAPPINGS, version=version)
+    assert path.read_bytes()[:4] == b"DBN" + bytes([version])
+    store = DuckDBStore(":memory:")
+    (report,) = run([path], calendar, store)
+    assert report.rejections == REJECTED
+    assert stored(store) == sorted(
+        (sym, ns(day, t) // 1000, float(o), float(h), float(lo), float(c), v)
+        for _, sym, day, t, o, h, lo, c, v in KEPT
+    )
+
+
 def test_same_bars_as_csv_are_unchanged(tmp_path: Path, calendar: ExchangeCalendar) -> None:
     """A DBN file and a CSV of the same bars store the same values, bit for bit."""
     lines = ["symbol,timestamp,open,high,low,close,volume"] + [

@@ -46,12 +46,13 @@ def write_dbn(
     schema: dbn.Schema | None = OHLCV_1M,
     stype_in: dbn.SType = RAW_SYMBOL,
     start_ns: int = 0,
+    version: int = dbn.DBN_VERSION,
 ) -> Path:
     """Metadata then ``records`` (encoded records, concatenated); zstd when the name ends .zst."""
     meta = dbn.Metadata(
         dataset="XNAS.ITCH", schema=schema, start=start_ns, stype_in=stype_in,
         stype_out=INSTRUMENT_ID, symbols=[m.raw_symbol for m in mappings],
-        mappings=mappings,
+        mappings=mappings, version=version,
     )  # fmt: skip
     data = bytes(meta) + records
     if path.name.endswith(".zst"):
