@@ -39,7 +39,7 @@ from sessionflow.models import (
     normalize_symbol,
 )
 from sessionflow.store import BarBatch
-from sessionflow.store.base import BOOL, I64, OBJ
+from sessionflow.store.base import BOOL, F64, I64, OBJ
 from sessionflow.time_provider import ExchangeCalendar
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -252,14 +252,14 @@ class SymbolMap:
         return self.name[safe], mapped, mapped & self.good[safe]
 
 
-def to_prices(count: I64) -> Any:
+def to_prices(count: I64) -> F64:
     """Counts of 1e-9 as the doubles nearest their decimal value (as a CSV's text reads).
 
     Below 2**53 the count is an exact double and one correctly rounded division by 1e9
     gives the nearest double; above it (a price over $9,007,199) Python's exact integer
     division does.
     """
-    out = count / 1e9
+    out: F64 = count / 1e9
     big = np.flatnonzero(np.abs(count) >= _EXACT)
     if len(big):
         out[big] = [v / 1_000_000_000 for v in count[big].tolist()]
@@ -277,8 +277,8 @@ def _rows(check: RowChecker, rec: Any, first: int, symbols: SymbolMap) -> None:
     sym, mapped, valid = symbols.lookup(iid, ts_ns // _NS_PER_DAY)
     counts = [rec[f].astype(np.int64) for f in _PRICES]
     undef = np.zeros(n, dtype=np.bool_)
-    for c in counts:
-        undef |= c == UNDEF_PRICE
+    for count in counts:
+        undef |= count == UNDEF_PRICE
     o, h, lo, c = (to_prices(x) for x in counts)
     volume = rec["volume"]
     us = ts_ns // 1000
