@@ -349,7 +349,7 @@ ConflictOpt = Annotated[
 
 @import_app.command("bars")
 def import_bars_cmd(
-    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files")],
+    files: Annotated[list[Path], typer.Argument(help="CSV, Parquet or DBN files")],
     symbol: Annotated[
         str | None, typer.Option(help="symbol, for files without a symbol column")
     ] = None,
@@ -368,7 +368,8 @@ def import_bars_cmd(
         ),
     ] = None,
     preset: Annotated[
-        str | None, typer.Option(help="a vendor layout: polygon-flat, alpaca or yahoo")
+        str | None,
+        typer.Option(help="a vendor layout: polygon-flat, alpaca, yahoo or databento (DBN)"),
     ] = None,
     time_is: Annotated[
         str, typer.Option(help="open (default) or close: a close time is shifted back one minute")

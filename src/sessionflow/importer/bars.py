@@ -18,6 +18,7 @@ import numpy as np
 
 from sessionflow.importer.checker import RowChecker, one_minute
 from sessionflow.importer.csv_file import read_csv
+from sessionflow.importer.dbn import iter_dbn_file
 from sessionflow.importer.layout import Layout
 from sessionflow.importer.report import MAX_LISTED, ImportError_, ImportReport
 from sessionflow.importer.validate import RowProblem
@@ -80,6 +81,11 @@ def iter_bar_file(
         raise ImportError_(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImportError_(f"{path}: file is empty")
+    if layout.dbn:
+        yield from iter_dbn_file(path, calendar, report, symbol, keep_extended, tz, CHUNK_ROWS)
+        return
+    if path.name.lower().endswith((".dbn", ".dbn.zst")):
+        raise ImportError_(f"{path}: a Databento DBN file: pass --preset databento")
     if path.suffix.lower() == ".parquet":
         yield from _parquet(path, calendar, report, symbol, keep_extended, tz, epoch, layout)
     else:

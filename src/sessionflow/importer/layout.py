@@ -34,6 +34,7 @@ class Layout:
     epoch: str | None = None
     time_is_close: bool = False  # a close time is one minute after the bar's open
     time_format: str | None = None  # --format: a strptime layout for text times
+    dbn: bool = False  # Databento DBN records, not a table: see importer/dbn.py
 
     @property
     def shift_us(self) -> int:
@@ -75,6 +76,8 @@ PRESETS: dict[str, Layout] = {
     ),
     # yfinance's download(..., interval="1m").to_csv(): Datetime,Open,High,Low,Close,...
     "yahoo": Layout({**DEFAULT_NAMES, "time": ("datetime", "date")}),
+    # Databento DBN ohlcv-1m files (.dbn, .dbn.zst): binary records, read by importer/dbn.py.
+    "databento": Layout(dbn=True),
 }
 
 
@@ -92,6 +95,11 @@ def layout(
         base = PRESETS[preset]
     else:
         base = Layout()
+    if base.dbn and (columns or epoch or time_is != "open" or time_format):
+        raise ValueError(
+            f"--preset {preset} reads DBN records, whose fields and UTC nanosecond times "
+            "are fixed: drop --columns, --epoch, --time-is and --format"
+        )
     names = dict(base.names)
     for item in (columns or "").split(","):
         if not item.strip():

@@ -48,6 +48,7 @@ REASONS = (
     "out_of_order",
     "unknown_symbol",
     "bad_symbol",
+    "unmapped_instrument",  # DBN: an instrument_id the file's metadata maps to no symbol that day
     "from_future",  # a bar whose minute has not ended yet (live clock, or the wall clock at import)
     "unparsable_date",  # corporate actions: a date that is not yyyymmdd / yyyy-mm-dd
     "bad_factor",  # corporate actions: a split, factor or dividend out of range
