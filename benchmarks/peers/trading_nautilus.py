@@ -59,7 +59,7 @@ from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from nautilus_trader.trading.strategy import Strategy
 
 from peers.trading_backtrader import CommissionSpec, RefFill, RefResult
-from peers.trading_data import CrossState, Feeds
+from peers.trading_data import COLUMNS, CrossState, Feeds
 
 VENUE = "XNAS"
 QUOTE_SIZE = 1e9  # shares on each side of a quote: an order never walks the L1 book
@@ -80,10 +80,17 @@ class NautilusCrossover(Strategy):  # type: ignore[misc]
     """The crossover on the 5m bars; its market orders go out on the symbol's next quote."""
 
     def __init__(
-        self, five: Sequence[BarType], fast: int, slow: int, quantity: int, symbol_of: Any
+        self,
+        five: Sequence[BarType],
+        fast: int,
+        slow: int,
+        quantity: int,
+        symbol_of: Any,
+        at_once: bool = False,
     ) -> None:
         super().__init__()
         self.five = list(five)
+        self.at_once = at_once  # send from on_bar (Nautilus's own rule), not on the next quote
         self.cross = {bt.instrument_id: CrossState(fast, slow) for bt in self.five}
         self.quantity = quantity
         self.symbol_of = symbol_of
@@ -95,7 +102,8 @@ class NautilusCrossover(Strategy):  # type: ignore[misc]
         self.started = time.perf_counter()
         for bar_type in self.five:
             self.subscribe_bars(bar_type)
-            self.subscribe_quote_ticks(bar_type.instrument_id)
+            if not self.at_once:
+                self.subscribe_quote_ticks(bar_type.instrument_id)
 
     def on_stop(self) -> None:
         self.stopped = time.perf_counter()
@@ -107,19 +115,26 @@ class NautilusCrossover(Strategy):  # type: ignore[misc]
             return
         held = int(self.portfolio.net_position(iid))
         if signal and held == 0:
-            self.pending[iid] = (OrderSide.BUY, self.quantity)
+            todo = (OrderSide.BUY, self.quantity)
         elif not signal and held > 0:
-            self.pending[iid] = (OrderSide.SELL, held)
+            todo = (OrderSide.SELL, held)
+        else:
+            return
+        if self.at_once:
+            self._send(iid, *todo)
+        else:
+            self.pending[iid] = todo
 
     def on_quote_tick(self, tick: QuoteTick) -> None:
         if not self.pending:
             return
         todo = self.pending.pop(tick.instrument_id, None)
-        if todo is None:
-            return
-        side, qty = todo
+        if todo is not None:
+            self._send(tick.instrument_id, *todo)
+
+    def _send(self, iid: InstrumentId, side: OrderSide, qty: int) -> None:
         order = self.order_factory.market(
-            tick.instrument_id, side, Quantity.from_int(qty), time_in_force=TimeInForce.GTC
+            iid, side, Quantity.from_int(qty), time_in_force=TimeInForce.GTC
         )
         self.submit_order(order)
 
@@ -150,11 +165,15 @@ def run_nautilus(
     slow: int = 20,
     quantity: int = 10,
     replay_times: list[float] | None = None,
+    at_close: bool = False,
 ) -> RefResult:
     """Fills and final equity of the crossover over ``symbols``' 1m opens and 5m bars.
 
     ``replay_times`` receives ``engine.run()``'s seconds (the strategy's ``on_start`` to
-    ``on_stop``: the same span as backtrader's ``start()`` to ``stop()``)."""
+    ``on_stop``: the same span as backtrader's ``start()`` to ``stop()``). ``at_close``:
+    Nautilus's own rule instead, for the record of where it differs: the 1m bars move
+    the market (``bar_execution=True``, no quotes) and the strategy sends its order from
+    ``on_bar``, so it fills at once at the close of the 1m bar ending the 5m window."""
     engine = BacktestEngine(
         config=BacktestEngineConfig(
             logging=LoggingConfig(log_level="ERROR"),
@@ -170,7 +189,7 @@ def run_nautilus(
         base_currency=USD,
         starting_balances=[Money(cash, USD)],
         fee_model=_Commission(commission),
-        bar_execution=False,
+        bar_execution=at_close,
     )
     five_types: list[BarType] = []
     symbol_of: dict[InstrumentId, str] = {}
@@ -188,13 +207,22 @@ def run_nautilus(
             bar_type,
             instrument.price_precision,
             instrument.size_precision,
-            *(np.ascontiguousarray(five[c], dtype=np.float64) for c in ("open", "high", "low")),
-            np.ascontiguousarray(five["close"], dtype=np.float64),
-            np.ascontiguousarray(five["volume"], dtype=np.float64),
+            *(np.ascontiguousarray(five[c], dtype=np.float64) for c in COLUMNS),
             at,
             at,
         )
         one = feeds.one[sym]
+        if at_close:  # the 1m bars, stamped at their close, in place of the quotes
+            at = _ns(one.index)
+            quotes += Bar.from_raw_arrays_to_list(
+                BarType.from_str(f"{sym}.{VENUE}-1-MINUTE-LAST-EXTERNAL"),
+                instrument.price_precision,
+                instrument.size_precision,
+                *(np.ascontiguousarray(one[c], dtype=np.float64) for c in COLUMNS),
+                at,
+                at,
+            )
+            continue
         opens = np.ascontiguousarray(one["open"], dtype=np.float64)
         sizes = np.full(len(one), QUOTE_SIZE)
         at = _ns(one["open_ts"])
@@ -210,9 +238,10 @@ def run_nautilus(
             at,
         )
     # bars first: at one instant a 5m bar (its close) reaches the strategy before the
-    # quote at the open of the minute starting there (the sort is stable)
-    engine.add_data(bars + quotes, sort=True)
-    strategy = NautilusCrossover(five_types, fast, slow, quantity, symbol_of)
+    # quote at the open of the minute starting there (the sort is stable); at_close: the
+    # 1m bar ending the window moves the market before the 5m bar reaches the strategy
+    engine.add_data(quotes + bars if at_close else bars + quotes, sort=True)
+    strategy = NautilusCrossover(five_types, fast, slow, quantity, symbol_of, at_close)
     engine.add_strategy(strategy)
     engine.run()
     if replay_times is not None:
