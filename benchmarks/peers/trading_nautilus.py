@@ -9,9 +9,10 @@ Fills at the next 1m bar's open. Nautilus 1.221.0 has no setting for it: a marke
 fills when it reaches the simulated venue, against the venue's L1 book as the last data
 left it. With bar execution (``bar_execution=True``, the default) a bar moves the book
 through its open, high, low and close before the strategy's ``on_bar`` sees it, so an
-order placed there fills at that bar's close, and a latency model delays it past the
-whole next bar, not just its open (nautilus_trader issues 1214, 1537 and 4063; the
-next-bar-open mode of 4063 came after 1.221.0). So the venue is fed what a market order
+order placed there fills at that bar's close; with a latency model most fills took the
+next bar's open price but some its close, all stamped at its close (benchmarks/README.md;
+nautilus_trader issues 1214, 1537 and 4063; the next-bar-open mode of 4063 came after
+1.221.0). So the venue is fed what a market order
 should meet: one ``QuoteTick`` per 1m bar at the bar's open (bid = ask = open, stamped
 at the open, sizes large enough that 10 shares never walk the book: no volume cap, as
 in the benchmark's sessionflow settings), and bars do not move the market
