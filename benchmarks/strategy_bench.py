@@ -1,4 +1,5 @@
-"""What a strategy costs on top of the engine, and against backtrader (issue 21, item 7).
+"""What a strategy costs on top of the engine, and against backtrader and NautilusTrader
+(issue 21, item 7).
 
 One run, on compare.py's generated job (``peers/job.py``: N symbols x D sessions from
 2024-11-25, the early close included, 2% of minutes missing plus emptied windows),
@@ -14,18 +15,30 @@ child process (``--repeat`` times, fastest replay shown):
   every 1m bar, decisions in ``on_derived_bar``);
 - ``backtrader``: the same crossover on backtrader (``peers.trading_backtrader.Crossover``),
   1m and the engine's 5m bars as feeds, one cerebro for all symbols (``one``) or one per
-  symbol (``per_symbol``), preload and runonce on.
+  symbol (``per_symbol``), preload and runonce on;
+- ``nautilus``: the same crossover on NautilusTrader
+  (``peers.trading_nautilus.NautilusCrossover``, peers venv only): one ``BacktestEngine``,
+  the engine's 5m bars and a quote at each 1m bar's open (what a market order fills
+  against), the commission as a ``FeeModel`` (``--nt-config open``); ``close``: Nautilus's
+  own rule instead (1m bars move the market, the order fills at once at the close of the
+  bar ending the 5m window), whose fills differ by design: only its orders (side and
+  quantity per symbol, in turn) are checked equal, and it is left out of the goals.
 
 Every mode with a strategy writes its fills; the run fails unless all are equal (time,
-symbol, side, quantity, price, commission). Replay: ``system.run()`` for the engine
+symbol, side, quantity, price, commission), but for ``nautilus_close``'s, whose orders
+must be. Replay: ``system.run()`` for the engine
 modes (store reads, matching, the portfolio, the strategy's callbacks, the equity curve),
-backtrader's ``start()`` to ``stop()``; the results (statistics, trades) after the data
+backtrader's ``start()`` to ``stop()``, Nautilus's strategy ``on_start()`` to ``on_stop()``
+(``engine.run()``); the results (statistics, trades) after the data
 end are timed apart (``results s``). Load (store opened, system built; backtrader's
-frames, feeds and preload) is not in the ratios.
+frames, feeds and preload; Nautilus's ``Bar`` and ``QuoteTick`` objects and ``add_data``)
+is not in the ratios. Each goal row says how many times faster it is than the fastest
+backtrader and the fastest Nautilus run.
 
 Usage:
     python3 benchmarks/strategy_bench.py [--symbols 500] [--sessions 5] [--repeat 1]
-        [--modes batch,bars,event,bar,backtrader] [--bt-config one,per_symbol]
+        [--modes batch,bars,event,bar,backtrader,nautilus] [--bt-config one,per_symbol]
+        [--nt-config open,close]
         [--python PATH] [--no-readme]
 
 The table goes to stdout and, between markers, into ``benchmarks/README.md``; the raw
@@ -47,7 +60,10 @@ from typing import Any
 from compare import DATA_DIR, MARK, PEERS_PY, README, RESULTS, checkout, machine, spawn
 
 HERE = Path(__file__).resolve().parent
-MODES = ("batch", "bars", "event", "bar", "backtrader")
+MODES = ("batch", "bars", "event", "bar", "backtrader", "nautilus")
+PEERS = {"backtrader": "backtrader", "nautilus": "Nautilus"}
+# modes that fill by another rule on purpose: their orders are compared, not their fills
+OTHER_RULE = {"nautilus_close": "Nautilus's own rule: filled at the decision bar's close"}
 BEGIN, END = "<!-- strategy:begin -->", "<!-- strategy:end -->"
 CASH = 10_000_000.0  # never binds: every symbol can buy at every signal
 COMMISSION = {"per_share": 0.005, "minimum": 1.0, "max_share": 0.01}
@@ -170,6 +186,37 @@ def _backtrader(settings: Any, config: str) -> dict[str, Any]:
     }
 
 
+def _nautilus(settings: Any, config: str) -> dict[str, Any]:
+    from peers import trading_nautilus as nt_side
+    from peers.trading_backtrader import CommissionSpec
+    from peers.trading_compare import ref_fills
+    from peers.trading_data import load_feeds
+
+    if config not in ("open", "close"):
+        raise ValueError(f"unknown --nt-config {config!r} (open, close)")
+    feeds = load_feeds(
+        Path(settings.store_path), list(settings.symbols), settings.start, settings.end
+    )
+    timings: list[float] = []
+    res = nt_side.run_nautilus(
+        feeds,
+        list(settings.symbols),
+        CASH,
+        CommissionSpec(**COMMISSION),
+        replay_times=timings,
+        at_close=config == "close",
+    )
+    return {
+        "replay_s": sum(timings),
+        "fills": ref_fills(res.fills),
+        "final_equity": round(res.final_equity, 2),
+    }
+
+
+def _mode_name(mode: str, config: str) -> str:
+    return f"{mode}_{config}" if mode in PEERS else mode
+
+
 def child_mode(mode: str, store: str, start: str, end: str, out: Path, config: str) -> Any:
     sys.path.insert(0, str(HERE))
     from peers.job import peak_rss_mb, preload_libraries
@@ -183,6 +230,8 @@ def child_mode(mode: str, store: str, start: str, end: str, out: Path, config: s
         rec = _engine_only(settings, batch=mode == "batch")
     elif mode in ("bars", "bar"):
         rec = _with_strategy(settings, columnar=mode == "bars")
+    elif mode == "nautilus":
+        rec = _nautilus(settings, config)
     else:
         rec = _backtrader(settings, config)
     wall = time.perf_counter() - t0
@@ -190,7 +239,7 @@ def child_mode(mode: str, store: str, start: str, end: str, out: Path, config: s
     if fills is not None:
         out.write_text(json.dumps(fills))
     return {
-        "mode": mode if mode != "backtrader" else f"backtrader_{config}",
+        "mode": _mode_name(mode, config),
         "symbols": len(symbols),
         "python": platform.python_version(),
         "loadavg_before": [round(x, 2) for x in load_before],
@@ -217,9 +266,13 @@ def _table(records: list[dict[str, Any]]) -> list[str]:
         "| peak MB | load avg |",
         "|---|---:|---:|---:|---|---:|---:|---:|---|",
     ]
-    fastest_bt = min(
-        (r["replay_s"] for m, r in best.items() if m.startswith("backtrader")), default=None
-    )
+    fastest = {
+        peer: min(
+            (r["replay_s"] for m, r in best.items() if m.startswith(peer) and m not in OTHER_RULE),
+            default=None,
+        )
+        for peer in PEERS
+    }
     for mode, r in best.items():
         ratio, goals = "", []
         if mode in GOALS:
@@ -228,10 +281,11 @@ def _table(records: list[dict[str, Any]]) -> list[str]:
                 x = r["replay_s"] / best[base]["replay_s"]
                 ratio = f"{x:.2f}x {base}"
                 goals.append(f"<= {limit}x: {'met' if x <= limit else 'not met'}")
-            if fastest_bt is not None:
-                faster = fastest_bt / r["replay_s"]
-                met = "met" if faster >= 10 else "not met"
-                goals.append(f"{faster:.1f}x faster than backtrader (>= 10x: {met})")
+            for peer, label in PEERS.items():
+                if fastest[peer] is not None:
+                    faster = fastest[peer] / r["replay_s"]
+                    met = "met" if faster >= 10 else "not met"
+                    goals.append(f"{faster:.1f}x faster than {label} (>= 10x: {met})")
         goal = "; ".join(goals)
         loads = ", ".join(f"{x:.1f}" for x in r["loadavg_runs"])
         lines.append(
@@ -242,16 +296,48 @@ def _table(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _orders(fills: list[Any]) -> dict[str, list[tuple[str, int]]]:
+    """Per symbol, the (side, quantity) of its fills in time order: the decisions."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for _time, symbol, side, quantity, *_ in sorted(fills):
+        out.setdefault(symbol, []).append((side, quantity))
+    return out
+
+
+def _same_orders(ours: list[Any], theirs: list[Any]) -> str:
+    """'' unless a symbol's orders differ; else which. Filling at the decision bar's close,
+    a rule may fill a last decision sessionflow never can (no bar after it): allowed."""
+    mine, other = _orders(ours), _orders(theirs)
+    bad = [
+        s
+        for s in mine.keys() | other.keys()
+        if mine.get(s, []) != other.get(s, [])[: len(mine.get(s, []))]
+    ]
+    return ", ".join(sorted(bad)[:5])
+
+
 def _check_fills(records: list[dict[str, Any]]) -> str:
     files = {r["mode"]: r["fills_file"] for r in records if r["status"] == "ok" and r["fills"]}
     seen: dict[str, list[Any]] = {m: json.loads(Path(f).read_text()) for m, f in files.items()}
+    other_rule = {m: seen.pop(m) for m in list(seen) if m in OTHER_RULE}
     if not seen:
         return "no fills to compare"
     first_mode, first = next(iter(seen.items()))
     bad = [m for m, f in seen.items() if f != first]
     if bad:
         return f"fills differ from {first_mode}'s: {', '.join(bad)}"
-    return f"equal fills ({len(first)}) in {', '.join(seen)}"
+    notes = [f"equal fills ({len(first)}) in {', '.join(seen)}"]
+    for mode, fills in other_rule.items():
+        differ = _same_orders(first, fills)
+        if differ:
+            notes.append(f"{mode}: orders differ from {first_mode}'s for {differ}")
+            continue
+        notes.append(
+            f"{mode} ({OTHER_RULE[mode]}): the same orders, side and quantity, per symbol "
+            f"({len(fills)} fills, {len(fills) - len(first)} more at the data's end); "
+            f"time and price differ by that rule"
+        )
+    return "; ".join(notes)
 
 
 def main() -> None:
@@ -261,6 +347,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--bt-config", default="one")
+    ap.add_argument("--nt-config", default="open")
     ap.add_argument("--python", default=str(PEERS_PY) if PEERS_PY.exists() else sys.executable)
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--no-readme", action="store_true")
@@ -287,7 +374,8 @@ def main() -> None:
     records: list[dict[str, Any]] = []
     runs = []
     for mode in args.modes.split(","):
-        for config in args.bt_config.split(",") if mode == "backtrader" else ["-"]:
+        configs = {"backtrader": args.bt_config, "nautilus": args.nt_config}.get(mode, "-")
+        for config in configs.split(","):
             runs.append((mode, config))
     for mode, config in runs:
         tries = []
@@ -295,7 +383,7 @@ def main() -> None:
             out = RESULTS / f"strategy_{stamp}_{mode}_{config}_{i}.json"
             argv = ["--child-mode", mode, prep["store"], prep["start"], prep["end"], str(out)]
             rec = spawn(args.python, [*argv, config], args.timeout, me)
-            rec.setdefault("mode", mode if mode != "backtrader" else f"backtrader_{config}")
+            rec.setdefault("mode", _mode_name(mode, config))
             print(f"{rec['mode']}: {rec.get('replay_s', rec['status'])}", file=sys.stderr)
             tries.append(rec)
         ok = [t for t in tries if t["status"] == "ok"]
@@ -321,7 +409,7 @@ def main() -> None:
             head, rest = text.split(BEGIN, 1)
             text = head + BEGIN + "\n" + "\n".join(block) + "\n" + END + rest.split(END, 1)[1]
             README.write_text(text)
-    if fills.startswith("fills differ"):
+    if " differ from " in fills:
         sys.exit(f"error: {fills}")
 
 
