@@ -118,14 +118,22 @@ class CrossoverColumnar(Strategy):
         above = (fast_sum * slow > ring.sum(axis=1) * fast).astype(np.int8)
         before = self.above[rows]
         self.above[rows] = above
-        q = ctx.params["quantity"]
-        for i in np.flatnonzero((before >= 0) & (before != above)):
-            symbol = self.names[rows[i]]
-            held = ctx.position(symbol).quantity
-            if above[i] and held == 0:
-                ctx.buy(symbol, q, tif="gtc")
-            elif not above[i] and held > 0:
-                ctx.sell(symbol, held, tif="gtc")
+        flips = rows[(before >= 0) & (before != above)]
+        if not len(flips):
+            return
+        # the symbols whose trend turned: buy where it turned up and nothing is held,
+        # sell what is held where it turned down; one burst of orders, in row order
+        held = ctx.quantities()[flips]
+        up = self.above[flips] == 1
+        act = (up & (held == 0)) | (~up & (held > 0))
+        if act.any():
+            buy = up[act]
+            ctx.submit_many(
+                [self.names[r] for r in flips[act].tolist()],
+                ["buy" if b else "sell" for b in buy.tolist()],
+                np.where(buy, ctx.params["quantity"], held[act]),
+                tif="gtc",
+            )
 
 
 class Bracket(Strategy):
