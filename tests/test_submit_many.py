@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,7 @@ def test_submit_many_makes_the_orders_submit_makes_one_at_a_time(
     assert many.state() == each.state()
     assert any(o.filled_quantity for o in many.em.orders)
     assert sum(many.em.rejections.values()) > 0
+    assert many.pf.quantities().tolist() == [many.pf.quantity(s) for s in NAMES]
     assert many.lanes > 20  # the checked-together path ran, not only the fallback
     assert each.lanes == 0
 
@@ -126,3 +128,37 @@ def test_submit_many_takes_numpy_columns_and_one_side_for_all() -> None:
     assert all(type(o.quantity) is int for o in orders)
     with pytest.raises(ValueError, match="2 symbols, 1 sides"):
         twin.em.submit_many(["SPY", "AAPL"], ["buy"], 1)
+
+
+def test_per_bar_callbacks_get_the_bars_the_per_bar_events_carry(demo_store_path: Path) -> None:
+    """The runner hands ``on_bar``/``on_derived_bar`` the slice's bars without building a
+    ``BarEvent`` per bar first: each bar must be the one ``expand`` gives, its gap-fill
+    flag and its derived length included."""
+    import logging
+
+    from sessionflow import Strategy, build_system
+    from sessionflow.events import DerivedSliceEvent, expand
+    from sessionflow.models import Bar
+    from sessionflow.strategy.runner import StrategyRunner
+    from tests.helpers import demo_settings
+
+    got: list[Any] = []
+
+    class Keep(Strategy):
+        def on_bar(self, ctx: Any, bar: Bar) -> None:
+            got.append(bar)
+
+        def on_derived_bar(self, ctx: Any, bar: Bar, interval: int) -> None:
+            got.append((bar, interval))
+
+    system = build_system(demo_settings(demo_store_path))
+    runner = StrategyRunner(system, Keep(), {}, logging.getLogger("test"))
+    batch = _slice(T0, random.Random(2)).bars
+    rows = np.arange(len(NAMES), dtype=np.intp)
+    gap = BarSliceEvent(batch, T0 + MIN, filled=True, rows=rows)
+    derived = DerivedSliceEvent(batch, T0 + 3 * MIN, interval=5, minutes=3, rows=rows)
+    runner._on_event(gap)
+    runner._on_event(derived)
+    want = [e.bar for e in expand([gap])] + [(e.bar, 5) for e in expand([derived])]  # type: ignore[union-attr]
+    assert got == want
+    assert got[0].filled and got[-1][0].minutes == 3
