@@ -1,6 +1,7 @@
 """``submit_many``: one instant's market orders as columns must be the very orders that
 ``submit`` called for each in turn would have made (ids, states, reasons, events, fills,
-portfolio), whether they pass the checks together or one at a time."""
+portfolio), whether they pass the checks together or one at a time; and the per-bar
+callbacks, fed from the slice's columns, get the bars the per-bar events carry."""
 
 from __future__ import annotations
 

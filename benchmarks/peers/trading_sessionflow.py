@@ -8,7 +8,9 @@
 - ``CrossoverColumnar``: the same decisions from the columnar ``on_bars`` slices, with
   per-symbol state in numpy arrays (rows from ``BarSliceEvent.rows``): a 5m window's
   close is the close of its last 1m bar, taken when the slice at the window's end
-  arrives, which is when the engine announces the 5m bar.
+  arrives, which is when the engine announces the 5m bar; the window's orders go out
+  as one burst (``ctx.submit_many``, positions from ``ctx.quantities()``), in row
+  order, the orders ``ctx.buy``/``ctx.sell`` per symbol would make.
 - ``Bracket``: a day limit entry below the 5m close; when it fills, a gtc stop-loss and
   a gtc take-profit, the one that fills cancels the other (sessionflow has no
   one-cancels-other order, so ``on_fill`` does it). Both exits sell the position, so
