@@ -8,7 +8,9 @@
 - ``CrossoverColumnar``: the same decisions from the columnar ``on_bars`` slices, with
   per-symbol state in numpy arrays (rows from ``BarSliceEvent.rows``): a 5m window's
   close is the close of its last 1m bar, taken when the slice at the window's end
-  arrives, which is when the engine announces the 5m bar.
+  arrives, which is when the engine announces the 5m bar; the window's orders go out
+  as one burst (``ctx.submit_many``, positions from ``ctx.quantities()``), in row
+  order, the orders ``ctx.buy``/``ctx.sell`` per symbol would make.
 - ``Bracket``: a day limit entry below the 5m close; when it fills, a gtc stop-loss and
   a gtc take-profit, the one that fills cancels the other (sessionflow has no
   one-cancels-other order, so ``on_fill`` does it). Both exits sell the position, so
@@ -118,14 +120,22 @@ class CrossoverColumnar(Strategy):
         above = (fast_sum * slow > ring.sum(axis=1) * fast).astype(np.int8)
         before = self.above[rows]
         self.above[rows] = above
-        q = ctx.params["quantity"]
-        for i in np.flatnonzero((before >= 0) & (before != above)):
-            symbol = self.names[rows[i]]
-            held = ctx.position(symbol).quantity
-            if above[i] and held == 0:
-                ctx.buy(symbol, q, tif="gtc")
-            elif not above[i] and held > 0:
-                ctx.sell(symbol, held, tif="gtc")
+        flips = rows[(before >= 0) & (before != above)]
+        if not len(flips):
+            return
+        # the symbols whose trend turned: buy where it turned up and nothing is held,
+        # sell what is held where it turned down; one burst of orders, in row order
+        held = ctx.quantities()[flips]
+        up = self.above[flips] == 1
+        act = (up & (held == 0)) | (~up & (held > 0))
+        if act.any():
+            buy = up[act]
+            ctx.submit_many(
+                [self.names[r] for r in flips[act].tolist()],
+                ["buy" if b else "sell" for b in buy.tolist()],
+                np.where(buy, ctx.params["quantity"], held[act]),
+                tif="gtc",
+            )
 
 
 class Bracket(Strategy):

@@ -164,21 +164,23 @@ class BacktestBroker:
         working = list(self._working.values())
         found = bar_indices(event, self._row, [w.order.symbol for w in working])
         used: dict[int, int] = {}
+        opened: dict[int, datetime] = {}  # a slice's bars share their open: one datetime
         at_quote = self.fill_model.market_at_quote
+        ts_us, regular = bars.ts_us, bars.regular
         for w, i in zip(working, found, strict=True):
             order = w.order
             if at_quote and order.type is OrderType.MARKET:
                 continue
-            if i < 0 or not bars.regular[i] or int(bars.ts_us[i]) < w.since_us:
+            if i < 0 or not regular.item(i) or (ts := ts_us.item(i)) < w.since_us:
                 continue
-            volume = int(bars.volume[i])
-            available = self.fill_model.capacity(volume) - used.get(i, 0)
-            o, h, lo = float(bars.open[i]), float(bars.high[i]), float(bars.low[i])
+            available = self.fill_model.capacity(bars.volume.item(i)) - used.get(i, 0)
+            o, h, lo = bars.open.item(i), bars.high.item(i), bars.low.item(i)
             qty, price, w.triggered = self.fill_model.match(order, w.triggered, o, h, lo, available)
             if price is None or qty <= 0:
                 continue
             used[i] = used.get(i, 0) + qty
-            self._fill(w, qty, price, from_us(int(bars.ts_us[i])), event.time)
+            at = opened.get(ts) or opened.setdefault(ts, from_us(ts))
+            self._fill(w, qty, price, at, event.time)
 
     def _match_quote(self, event: QuoteEvent) -> None:
         q = event.quote
@@ -197,8 +199,9 @@ class BacktestBroker:
         price = self.slippage.apply(money(raw), order.side)
         if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
             price = _clip(order, price)  # slippage never makes a limit fill worse than its limit
-        cash = self.funds.cash_for_buys() if self.funds is not None else None
-        if cash is None or order.side is Side.SELL or self.funds is None:
+        # a sale never needs cash; a buy asks the account what it may spend (None: margin)
+        cash = None if order.side is Side.SELL or self.funds is None else self.funds.cash_for_buys()
+        if cash is None or self.funds is None:
             self._book(w, qty, price, at, now)
             return
         total = self.commission.order_commission(w.filled + qty, w.value + price * qty)

@@ -18,7 +18,9 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sessionflow.corporate_actions.adjust import Action
 from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, SessionStartEvent
@@ -74,6 +76,7 @@ class ExecutionManager:
         last_close: datetime | None = None,
         actions: Callable[[], Sequence[Action]] = list,
         risk: PreTradeRisk | None = None,
+        prices: Callable[[Sequence[str]], Sequence[float | None]] | None = None,
     ) -> None:
         self.broker = broker
         self.portfolio = portfolio
@@ -86,6 +89,8 @@ class ExecutionManager:
         self._last_session: date | None = None
         self._clock = clock
         self._price = price
+        # ``price`` of many symbols at once (submit_many): one read of the session data
+        self._prices = prices or (lambda syms: [price(s) for s in syms])
         self.limits = limits or RiskLimits()
         self.risk = risk or PreTradeRisk()  # order value, position value, rate, daily loss
         self.last_close = last_close  # backtest: no order is accepted from then on
@@ -228,15 +233,133 @@ class ExecutionManager:
         The hot path of a strategy placing thousands of orders: plain ints and floats are
         checked first (Decimal only for buying power), and the reference price is looked
         up once per order."""
+        return self._submit(symbol, side, quantity, limit, stop, tif, client_order_id,
+                            self._clock.now(), self._price)  # fmt: skip
+
+    def submit_many(
+        self,
+        symbols: Sequence[str],
+        side: Side | str | Sequence[Side | str],
+        quantity: int | Sequence[int],
+        *,
+        tif: TimeInForce | str = "day",
+    ) -> list[Order]:
+        """Market orders of one instant as columns: ``symbols[i]``, ``side`` (one for all
+        or one each), ``quantity`` (the same). The same orders, ids, checks, states and
+        events, in the same order, as :meth:`submit` called for each in turn (a refused
+        one comes back rejected with its reason); cheaper, because the clock and every
+        reference price are read once for all of them instead of once per order."""
+        n = len(symbols)
+        sides = [side] * n if isinstance(side, (Side, str)) else _column(side)
+        qtys = _column(quantity) if isinstance(quantity, Sequence | np.ndarray) else [quantity] * n
+        if len(sides) != n or len(qtys) != n:
+            raise ValueError(
+                f"submit_many: {n} symbols, {len(sides)} sides, {len(qtys)} quantities"
+            )
+        names = [_spelled_or_str(s, self._plain) for s in symbols]
+        known = [s for s in names if s in self._symbols]
+        last = dict(zip(known, self._prices(known), strict=True))
+        now = self._clock.now()
+        lane = self._plain_batch(names, sides, qtys, tif, now, last)
+        if lane is not None:
+            return lane
+        return [
+            self._submit(sym, sd, q, None, None, tif, None, now, last.get)
+            for sym, sd, q in zip(names, sides, qtys, strict=True)
+        ]
+
+    def _plain_batch(
+        self,
+        names: list[str],
+        sides: list[Any],
+        qtys: list[Any],
+        tif: TimeInForce | str,
+        now: datetime,
+        last: dict[str, float | None],
+    ) -> list[Order] | None:
+        """:meth:`submit_many`'s orders when every one of them passes, checked together;
+        None (nothing done) when any might be refused or expire, or a rule applies that
+        only the one-at-a-time checks know (risk limits, sharded bounds, a live venue):
+        then :meth:`_submit` checks each in turn, rejections and all.
+
+        Why together gives the same answer: the checks that can refuse a market order of
+        a known symbol with a good quantity are the short sale (each symbol at most once
+        in the batch, so its own held and pending shares decide it) and buying power,
+        which :meth:`_submit` compares for order k as ``growth_k * ref_k`` plus what the
+        open orders hold, the batch's earlier ones included; buying power does not move
+        while orders are placed, and what they hold only grows, so if the largest of
+        those sums fits, every one does."""
+        tif_of = tif if tif.__class__ is TimeInForce else _TIF.get(str(tif))
+        closed, top = self._session_close, self.limits.max_quantity
+        if (
+            tif_of is None
+            or self.risk.active
+            or self.bounds is not None
+            or self.broker.__class__ is not BacktestBroker
+            or (self.last_close is not None and now >= self.last_close)
+            or (tif_of is TimeInForce.DAY and closed is not None and now >= closed)
+            or len(set(names)) != len(names)
+        ):
+            return None
+        pf = self.portfolio
+        short_ok = self.limits.allow_short and pf.account == "margin"
+        plan: list[tuple[str, Side, int]] = []
+        held_total = self._committed(None)
+        worst = _ZERO
+        for sym, sd, q in zip(names, sides, qtys, strict=True):
+            side = sd if sd.__class__ is Side else _SIDE.get(sd) if sd.__class__ is str else None
+            ref = last.get(sym)
+            if side is None or q.__class__ is not int or not 0 < q <= top or ref is None:
+                return None
+            held = pf.quantity(sym)
+            pending = 0
+            for o in (self._open_of.get(sym) or {}).values():
+                left = o.quantity - o.filled_quantity
+                pending += left if o.side is Side.BUY else -left
+            after = held + pending + (q if side is Side.BUY else -q)
+            if after < 0 and not short_ok:
+                return None
+            growth = max(0, abs(after) - abs(held + pending))
+            price = money(ref)
+            if growth:
+                worst = max(worst, held_total + growth * price)
+            if (side is Side.BUY and held >= 0) or (side is Side.SELL and held <= 0):
+                held_total += q * price  # what _holds counts for it once it is open
+            plan.append((sym, side, q))
+        if worst > pf.buying_power:
+            return None
+        out = []
+        for sym, side, q in plan:
+            oid = f"o-{len(self.orders) + 1}"
+            order = Order(oid, oid, sym, side, q, OrderType.MARKET, tif_of, now, updated_at=now)
+            self.orders.append(order)
+            self._open[oid] = order
+            self._open_of.setdefault(sym, {})[oid] = order
+            self._by_id[oid] = order
+            self._by_client[oid] = order
+            self.broker.submit(order, now)
+            out.append(order)
+        self._held_power = None  # summed anew by the next order
+        return out
+
+    def _submit(
+        self,
+        symbol: str,
+        side: Side | str,
+        quantity: int,
+        limit: float | None,
+        stop: float | None,
+        tif: TimeInForce | str,
+        client_order_id: str | None,
+        now: datetime,
+        price: Callable[[str], float | None],
+    ) -> Order:
+        """:meth:`submit` at ``now``, ``price`` giving a symbol's latest close."""
         if client_order_id is not None and client_order_id in self._by_client:
             self.counters["duplicate_client_order_id"] += 1
             return self._by_client[client_order_id]
-        now = self._clock.now()
         oid = f"o-{len(self.orders) + 1}"
-        try:
-            sym = spelled(symbol, self._plain)
-        except SymbolError:
-            sym = str(symbol)
+        sym = _spelled_or_str(symbol, self._plain)
         order = Order(
             oid,
             client_order_id or oid,
@@ -255,7 +378,7 @@ class ExecutionManager:
         self._open_of.setdefault(sym, {})[oid] = order
         self._by_id[oid] = order
         self._by_client[order.client_order_id] = order
-        checked = self._check(order, tif, now)
+        checked = self._check(order, tif, now, price)
         if not isinstance(checked, Decimal):
             self._reject(order, *checked, now)
             return order
@@ -324,7 +447,11 @@ class ExecutionManager:
         self._apply(order, event)
 
     def _check(
-        self, order: Order, tif: TimeInForce | str, now: datetime
+        self,
+        order: Order,
+        tif: TimeInForce | str,
+        now: datetime,
+        price: Callable[[str], float | None],
     ) -> Decimal | tuple[RejectReason, str]:
         """The order's reference price when it passes, else why it is refused."""
         qty, sym = order.quantity, order.symbol
@@ -348,7 +475,7 @@ class ExecutionManager:
                 return RejectReason.BAD_PRICE, f"{name} price {p!r} is not a number > 0"
         if tif not in ("day", "gtc", TimeInForce.DAY, TimeInForce.GTC):
             return RejectReason.BAD_TIME_IN_FORCE, f"time in force {tif!r}: use day or gtc"
-        ref = self._reference_price(order)
+        ref = self._reference_price(order, price)
         if ref is None:
             return RejectReason.UNTRADED_SYMBOL, f"{sym} has no price yet (no bar, no history)"
         found = self._exposure_problem(order, ref)
@@ -360,13 +487,16 @@ class ExecutionManager:
             found = self.risk.check(order, ref, before, self.portfolio.equity, now)
         return found or ref
 
-    def _reference_price(self, order: Order) -> Decimal | None:
+    def _reference_price(
+        self, order: Order, price: Callable[[str], float | None] | None = None
+    ) -> Decimal | None:
         """What the order is priced at for buying power: its limit, its stop, else the
-        latest close (None when the symbol has no price at all)."""
+        latest close (None when the symbol has no price at all); ``price``: where the
+        latest close is read (the one read of a whole burst of orders), else here."""
         given = order.limit if order.limit is not None else order.stop
         if given is not None:
             return money(given)
-        last = self._price(order.symbol)
+        last = (price or self._price)(order.symbol)
         return None if last is None else money(last)
 
     def _exposure_problem(
@@ -504,6 +634,20 @@ def _replace_problem(
     if stop is not None and (order.stop is None or not _good_price(stop)):
         return f"stop {stop!r}: not a number > 0, or the order has no stop"
     return None
+
+
+def _column(values: Sequence[object] | np.ndarray) -> list[Any]:
+    """A column as a list of Python scalars (numpy's ``tolist`` gives ints, not int64)."""
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def _spelled_or_str(symbol: object, plain: frozenset[str]) -> str:
+    """:func:`spelled`, or the symbol as given when it cannot be spelled (the order is
+    then rejected as an unknown symbol, with the name the strategy used)."""
+    try:
+        return spelled(symbol, plain)
+    except SymbolError:
+        return str(symbol)
 
 
 def plain_symbols(symbols: Collection[str]) -> frozenset[str]:

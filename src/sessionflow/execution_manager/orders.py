@@ -19,6 +19,8 @@ PRICE_PLACES = Decimal("0.000001")  # fill prices: 6 decimals, exact as floats b
 
 def money(x: float | Decimal) -> Decimal:
     """The Decimal a float stands for (its shortest repr: 187.43 is Decimal('187.43'))."""
+    if x.__class__ is float:  # the usual case first: no float() call, no isinstance
+        return Decimal(repr(x))
     return x if isinstance(x, Decimal) else Decimal(repr(float(x)))
 
 

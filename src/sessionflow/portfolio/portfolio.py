@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 
 from sessionflow.execution_manager.orders import Fill, Side, money
 
@@ -121,6 +122,11 @@ class Portfolio:
     def positions(self) -> dict[str, Position]:
         """Open positions (quantity not 0), by symbol."""
         return {s: self._read(p) for s, p in self._positions.items() if p.quantity}
+
+    def quantities(self) -> npt.NDArray[np.int64]:
+        """The quantity held in each symbol of :attr:`universe`, in its order (a copy):
+        every position at once, for a strategy deciding over columns."""
+        return self._qty[: len(self.universe)].copy()
 
     def _pos(self, symbol: str) -> Position:
         pos = self._positions.get(symbol)

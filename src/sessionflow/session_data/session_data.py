@@ -529,6 +529,14 @@ class SessionData:
                     return float(days[day].close[present[-1], row])
         return None
 
+    def latest_closes(self, symbols: Sequence[str]) -> list[float | None]:
+        """:meth:`latest_close` of each of ``symbols`` (None for one not in this session
+        data), under one hold of the lock: a strategy's burst of orders reads them all at
+        one instant."""
+        with self._lock:
+            index = self._index
+            return [self.latest_close(s) if s in index else None for s in symbols]
+
     def take_updates(self, symbol: str) -> frozenset[str]:
         """Data types changed for ``symbol`` since the last call; clears the flags."""
         with self._lock:

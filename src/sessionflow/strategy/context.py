@@ -7,8 +7,12 @@ backtest and a live run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+
+import numpy as np
+import numpy.typing as npt
 
 from sessionflow.execution_manager import Order, Side, TimeInForce
 from sessionflow.execution_manager.manager import plain_symbols, spelled
@@ -85,6 +89,26 @@ class Context:
     def sell(self, symbol: str, quantity: int, **terms: Unpack[OrderTerms]) -> Order:
         """:meth:`submit` to sell (short only where the account and settings allow)."""
         return self._em.submit(symbol, Side.SELL, quantity, **terms)
+
+    def submit_many(
+        self,
+        symbols: Sequence[str],
+        side: Side | str | Sequence[Side | str],
+        quantity: int | Sequence[int],
+        tif: TimeInForce | str = "day",
+    ) -> list[Order]:
+        """Market orders for many symbols at once (``side`` and ``quantity`` one for all
+        or one per symbol): the same orders as :meth:`submit` for each in turn, in that
+        order, for less per order (the columnar ``on_bars`` path's way to act)."""
+        return self._em.submit_many(symbols, side, quantity, tif=tif)
+
+    def quantities(self) -> npt.NDArray[np.int64]:
+        """The quantity held in each of :attr:`symbols`, in its order (0 when flat): every
+        position at once, indexed like ``BarSliceEvent.rows``."""
+        pf = self._em.portfolio
+        if pf.universe == self.symbols:
+            return pf.quantities()
+        return np.array([pf.quantity(s) for s in self.symbols], dtype=np.int64)
 
     def cancel(self, order_id: str) -> Order | None:
         return self._em.cancel(order_id)

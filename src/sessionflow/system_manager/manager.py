@@ -341,6 +341,7 @@ def build_execution(
         last_close=data.sessions[-1].close if data.sessions else None,
         actions=lambda: sd.applied_actions,
         risk=PreTradeRisk(limits),
+        prices=sd.latest_closes,
     )
 
 
