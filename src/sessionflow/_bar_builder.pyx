@@ -19,10 +19,22 @@ from libc.stdint cimport int64_t, uint8_t
 
 cdef extern from *:
     """
+    /* From 3.14 a tuple caches its hash (ob_hash, -1 = not computed): a new or
+       rewritten tuple must say "not computed", as tuple.__new__ and zip do. */
+    #if PY_VERSION_HEX >= 0x030E0000
+    #define SF_FORGET_HASH(t) (((PyTupleObject *)(t))->ob_hash = -1)
+    #else
+    #define SF_FORGET_HASH(t) ((void)0)
+    #endif
+
     static PyObject *sf_alloc_tuple(PyObject *type, Py_ssize_t n) {
         /* what tuple.__new__ does for a subclass: the type's allocator, slots set after */
         PyTypeObject *tp = (PyTypeObject *)type;
-        return tp->tp_alloc(tp, n);
+        PyObject *t = tp->tp_alloc(tp, n);
+        if (t != NULL) {
+            SF_FORGET_HASH(t);
+        }
+        return t;
     }
 
     static void sf_set(PyObject *tup, Py_ssize_t i, PyObject *value) {
@@ -30,13 +42,22 @@ cdef extern from *:
         PyObject *old = PyTuple_GET_ITEM(tup, i);
         Py_INCREF(value);
         PyTuple_SET_ITEM(tup, i, value);
+        SF_FORGET_HASH(tup);
         Py_XDECREF(old);
     }
 
-    static int sf_only_ref(PyObject *o) { return Py_REFCNT(o) == 1; }
+    /* Whether this loop's reference is the only one. Never on a free-threaded build,
+       where the count alone does not tell (zip asks the runtime there). */
+    static int sf_only_ref(PyObject *o) {
+    #ifdef Py_GIL_DISABLED
+        return 0;
+    #else
+        return Py_REFCNT(o) == 1;
+    #endif
+    }
 
     static int sf_item_only_ref(PyObject *tup, Py_ssize_t i) {
-        return Py_REFCNT(PyTuple_GET_ITEM(tup, i)) == 1;
+        return sf_only_ref(PyTuple_GET_ITEM(tup, i));
     }
     """
     object sf_alloc_tuple(object type, Py_ssize_t n)
