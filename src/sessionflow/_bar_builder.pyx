@@ -11,7 +11,6 @@ the shared tz-aware datetime, the same bool singletons) and can drop each at onc
 Leaf module: it imports nothing from sessionflow, the callers pass the types.
 """
 
-from cpython.float cimport PyFloat_FromDouble
 from cpython.long cimport PyLong_FromLongLong
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint8_t
@@ -46,6 +45,27 @@ cdef extern from *:
         Py_XDECREF(old);
     }
 
+    static int sf_only_ref(PyObject *o);
+
+    static int sf_set_float(PyObject *tup, Py_ssize_t i, double value) {
+        /* slot i := a float of value: the float already there rewritten when only this
+           tuple holds it (PyFloat_FromDouble never shares one), else a new one */
+        PyObject *old = PyTuple_GET_ITEM(tup, i);
+        PyObject *f;
+        SF_FORGET_HASH(tup);
+        if (old != NULL && PyFloat_CheckExact(old) && sf_only_ref(old)) {
+            ((PyFloatObject *)old)->ob_fval = value;
+            return 0;
+        }
+        f = PyFloat_FromDouble(value);
+        if (f == NULL) {
+            return -1;
+        }
+        PyTuple_SET_ITEM(tup, i, f);
+        Py_XDECREF(old);
+        return 0;
+    }
+
     /* Whether this loop's reference is the only one. Never on a free-threaded build,
        where the count alone does not tell (zip asks the runtime there). */
     static int sf_only_ref(PyObject *o) {
@@ -64,6 +84,7 @@ cdef extern from *:
     void sf_set(object tup, Py_ssize_t i, object value) noexcept
     bint sf_only_ref(object o) noexcept
     bint sf_item_only_ref(object tup, Py_ssize_t i) noexcept
+    int sf_set_float(object tup, Py_ssize_t i, double value) except -1
     PyObject *PyTuple_GET_ITEM(object tup, Py_ssize_t i) noexcept
 
 
@@ -162,10 +183,10 @@ cdef class BarRows:
             bar = sf_alloc_tuple(self.bar_type, 10)
         sf_set(bar, 0, self.symbols[i])
         sf_set(bar, 1, self.stamp if self.stamps is None else self.stamps[i])
-        sf_set(bar, 2, PyFloat_FromDouble(self.open[i]))
-        sf_set(bar, 3, PyFloat_FromDouble(self.high[i]))
-        sf_set(bar, 4, PyFloat_FromDouble(self.low[i]))
-        sf_set(bar, 5, PyFloat_FromDouble(self.close[i]))
+        sf_set_float(bar, 2, self.open[i])
+        sf_set_float(bar, 3, self.high[i])
+        sf_set_float(bar, 4, self.low[i])
+        sf_set_float(bar, 5, self.close[i])
         sf_set(bar, 6, PyLong_FromLongLong(self.volume[i]))
         sf_set(bar, 7, self.minutes)
         sf_set(bar, 8, self.filled)
@@ -195,7 +216,9 @@ cdef class BarRows:
         The loop runs here, so between two calls only this holds the last row: when the
         callback kept no reference to it (the object's only reference is this loop's, as
         ``zip`` checks before reusing its result tuple), the next row is written into the
-        same objects instead of new ones. A row the callback kept is never touched again.
+        same objects instead of new ones: the event, its bar and the bar's four price
+        floats, each only when nothing else holds it. What the callback kept (a row, a
+        bar, a price) is never touched again.
         """
         cdef Py_ssize_t i
         row = None
