@@ -9,7 +9,8 @@ setup(
             Extension(
                 "sessionflow.session_data._kernels",
                 ["src/sessionflow/session_data/_kernels.pyx"],
-            )
+            ),
+            Extension("sessionflow._bar_builder", ["src/sessionflow/_bar_builder.pyx"]),
         ],
         compiler_directives={"language_level": "3"},
     )

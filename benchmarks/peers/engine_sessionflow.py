@@ -366,15 +366,17 @@ def run(
                 else _Tally(sessions)
             )
             system.on_event(_tampered(_event_consumer(tally), tamper))
-        t1 = time.perf_counter()
+        t1, cpu1 = time.perf_counter(), time.process_time()
         system.run()
         replay_s = time.perf_counter() - t1
+        replay_cpu_s = time.process_time() - cpu1  # every thread's; less moved by load
 
         figures = _report_figures(tally.reports)
         extra = _session_data_memory(system)
         extra["revised_derived_events"] = tally.revised
         extra["order_errors"] = tally.order_errors
         extra["consumer"] = ("noop " if noop else "") + ("on_batch" if batch else "on_event")
+        extra["replay_cpu_s"] = replay_cpu_s
         store.close()
 
     if noop:  # nothing consumed: the bar counts are the engine's own

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import repeat
+from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from sessionflow._bar_builder import BarRows
 from sessionflow.models import Bar, Quote, Tick
 from sessionflow.store.base import BarBatch
 
@@ -113,20 +114,25 @@ def expand(events: list[BatchEvent]) -> list[Event]:
 
 
 def iter_expand(events: list[BatchEvent]) -> Iterator[Event]:
-    """:func:`expand`, lazily: each event (and its Bar) is built in C (``tuple.__new__``
-    over zipped fields) just before the consumer takes it, so one it drops dies young."""
-    new = tuple.__new__
-    for ev in events:
-        if isinstance(ev, BarSliceEvent):
-            n = len(ev.bars)
-            bars = ev.bars.iter_bars(filled=ev.filled)
-            fields = zip(bars, repeat(ev.time, n), repeat(ev.corrected, n), strict=True)
-            yield from map(new, repeat(BarEvent, n), fields)
-        elif isinstance(ev, DerivedSliceEvent):
-            n = len(ev.bars)
-            bars = ev.bars.iter_bars(minutes=ev.minutes)
-            times, kinds = repeat(ev.time, n), repeat(ev.interval, n)
-            fields4 = zip(bars, times, kinds, repeat(ev.revised, n), strict=True)
-            yield from map(new, repeat(DerivedBarEvent, n), fields4)
-        else:
-            yield ev
+    """:func:`expand`, lazily: each event (and its Bar) is built in C (:func:`bar_rows`)
+    just before the consumer takes it, so one it drops dies young."""
+    return chain.from_iterable(map(_per_bar, events))
+
+
+def bar_rows(ev: BatchEvent) -> BarRows | None:
+    """A slice event's per-bar events (``BarEvent``/``DerivedBarEvent``, in the slice's
+    order), built in C as they are taken or fed (``BarRows.feed``); None for any other
+    event, which is delivered as it is."""
+    if isinstance(ev, BarSliceEvent):
+        return ev.bars.iter_rows(ev.filled, 1, BarEvent, ev.time, (ev.corrected,))
+    if isinstance(ev, DerivedSliceEvent):
+        tail = (ev.interval, ev.revised)
+        return ev.bars.iter_rows(False, ev.minutes, DerivedBarEvent, ev.time, tail)
+    return None
+
+
+def _per_bar(ev: BatchEvent) -> Iterable[Event]:
+    rows = bar_rows(ev)
+    if rows is None:  # not a slice: the same event in both views
+        return (ev,)  # type: ignore[return-value]
+    return rows

@@ -6,15 +6,15 @@ vectorised replay never build one Python object per row unless a consumer asks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from sessionflow._bar_builder import BarRows
 from sessionflow.models import Bar, Quote, Tick, from_us
 
 if TYPE_CHECKING:
@@ -107,36 +107,41 @@ class BarBatch:
         )
 
     def iter_bars(self, filled: bool = False, minutes: int = 1) -> Iterator[Bar]:
-        """The rows as Bar objects, each built in C (``tuple.__new__`` over the column
-        lists) when the caller takes it: about half the cost of calling ``Bar(...)``, and
-        a bar the consumer drops dies at once, so replay does not feed the garbage
-        collector (at 500 symbols, collections took 16% of per-bar replay when every
-        instant's bars were built up front). Bars sharing a timestamp share one datetime."""
-        n = len(self.ts_us)
-        if not n:
-            return iter(())
-        ts = self.ts_us
-        first = int(ts[0])
-        stamps: Iterable[datetime]
-        if n == 1 or bool((ts == first).all()):  # a replay slice: one instant
-            stamps = repeat(from_us(first), n)
-        else:
-            seen: dict[int, datetime] = {}
-            stamps = [seen.get(t) or seen.setdefault(t, from_us(t)) for t in ts.tolist()]
-        rows = zip(
+        """The rows as Bar objects, each built in C when the caller takes it
+        (:meth:`iter_rows`)."""
+        return self.iter_rows(filled, minutes)
+
+    def iter_rows(
+        self,
+        filled: bool = False,
+        minutes: int = 1,
+        event_type: type[tuple[Any, ...]] | None = None,
+        time: datetime | None = None,
+        tail: tuple[Any, ...] = (),
+    ) -> BarRows:
+        """The rows as Bars, or as ``event_type(bar, time, *tail)`` events, each built in
+        C (``_bar_builder``) when the caller takes it: the per-bar consumer's cost over the
+        columnar one is mostly building these (issue 23, item 2), and a bar the consumer
+        drops dies at once, so replay does not feed the garbage collector (at 500 symbols,
+        collections took 16% of per-bar replay when every instant's bars were built up
+        front). Bars sharing a timestamp share one datetime."""
+        return BarRows(
+            Bar,
             self.symbol.tolist(),
-            stamps,
-            self.open.tolist(),
-            self.high.tolist(),
-            self.low.tolist(),
-            self.close.tolist(),
-            self.volume.tolist(),
-            repeat(minutes, n),
-            repeat(filled, n),
-            self.regular.tolist(),
-            strict=True,
+            np.asarray(self.ts_us, np.int64),  # no copy: the columns' own dtypes
+            from_us,
+            np.asarray(self.open, np.float64),
+            np.asarray(self.high, np.float64),
+            np.asarray(self.low, np.float64),
+            np.asarray(self.close, np.float64),
+            np.asarray(self.volume, np.int64),
+            np.asarray(self.regular, np.bool_).view(np.uint8),
+            minutes,
+            filled,
+            event_type,
+            time,
+            tail,
         )
-        return map(tuple.__new__, repeat(Bar, n), rows)
 
     def to_bars(self, filled: bool = False, minutes: int = 1) -> list[Bar]:
         return list(self.iter_bars(filled, minutes))

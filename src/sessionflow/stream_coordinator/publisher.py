@@ -17,7 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from sessionflow.events import BatchEvent, Event, expand, iter_expand
+from sessionflow.events import BatchEvent, Event, bar_rows, expand
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,12 @@ class EventPublisher:
         callbacks = self._callbacks
         if not self._subs and len(callbacks) < 2:  # the usual case, decided in two reads
             if callbacks:
-                self._call(callbacks[0], iter_expand(events))
+                self._feed(callbacks[0], events)
             return
         per_bar: list[Event] = []
         if len(self._callbacks) == 1 and not any(s.per_bar for s in self._subs):
             # the usual per-bar consumer: each event built as it takes it, dropped after
-            self._call(self._callbacks[0], iter_expand(events))
+            self._feed(self._callbacks[0], events)
         elif self.wants_per_bar:
             per_bar = expand(events)
             for per_bar_cb in self._callbacks:
@@ -92,6 +92,20 @@ class EventPublisher:
                 sub.loop.call_soon_threadsafe(sub.queue.put_nowait, list(items))
             except RuntimeError:  # the consumer's loop is gone
                 sub.slots.release()
+
+    @staticmethod
+    def _feed(cb: Callable[[Event], None], events: list[BatchEvent]) -> None:
+        """``events`` to one per-bar consumer, each slice's bars built in C and handed
+        over by a C loop (``BarRows.feed``) that reuses an event the consumer let go."""
+        for ev in events:
+            rows = bar_rows(ev)
+            try:
+                if rows is None:
+                    cb(ev)  # type: ignore[arg-type]
+                else:
+                    rows.feed(cb)
+            except Exception as exc:
+                raise ConsumerError(f"consumer callback {cb!r} raised {exc!r}") from exc
 
     @staticmethod
     def _call(cb: Callable[[Any], None], items: Iterable[Any]) -> None:
