@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test lint bench bench-peers
 
-$(BIN)/sessionflow: pyproject.toml setup.py src/sessionflow/session_data/_kernels.pyx
+$(BIN)/sessionflow: pyproject.toml setup.py src/sessionflow/session_data/_kernels.pyx src/sessionflow/importer/_cells.pyx
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

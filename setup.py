@@ -9,7 +9,8 @@ setup(
             Extension(
                 "sessionflow.session_data._kernels",
                 ["src/sessionflow/session_data/_kernels.pyx"],
-            )
+            ),
+            Extension("sessionflow.importer._cells", ["src/sessionflow/importer/_cells.pyx"]),
         ],
         compiler_directives={"language_level": "3"},
     )

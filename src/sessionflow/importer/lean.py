@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from sessionflow.importer import _cells
 from sessionflow.importer.bars import ImportError_, ImportReport
-from sessionflow.importer.columns import PAD, padded, plain_numbers
 from sessionflow.importer.command import Job, run_import
 from sessionflow.importer.sequence import Accepted
 from sessionflow.importer.validate import RowProblem, latest_bar_open_us, parse_number
@@ -171,28 +171,15 @@ class _Rows:
 def _plain_rows(block: bytes, width: int) -> tuple[BOOL, F64]:
     """Per physical line: all ``width`` cells in the plain number grammar, and their values.
 
-    The cells are split at the commas of the lines that have ``width - 1`` of them and
-    read in columns (:mod:`sessionflow.importer.columns`); other lines are left unread.
+    One compiled pass (:func:`_cells.number_rows`, the grammar of
+    :mod:`sessionflow.importer.columns`); other lines are left unread (NaN).
     """
-    raw = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(raw == 10)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    commas = np.flatnonzero(raw == 44)
-    owner = np.searchsorted(ends, commas)
-    fits = np.bincount(owner, minlength=len(ends)) == width - 1
-    values = np.full((len(ends), width), np.nan)
-    plain = np.zeros(len(ends), dtype=np.bool_)
-    rows = np.flatnonzero(fits)
-    if not len(rows):
-        return plain, values
-    split = commas[fits[owner]].reshape(len(rows), width - 1) + PAD
-    cell_start = np.column_stack((starts[rows] + PAD, split + 1))
-    last = ends[rows] + PAD - (raw[np.maximum(ends[rows] - 1, 0)] == 13)  # before '\r\n'
-    cell_end = np.column_stack((split, last))
-    got, unread = plain_numbers(padded(block), cell_start.ravel(), cell_end.ravel())
-    values[rows] = got.reshape(len(rows), width)
-    plain[rows[~unread.reshape(len(rows), width).any(axis=1)]] = True
-    return plain, values
+    n = block.count(b"\n")
+    values = np.full((n, width), np.nan)
+    plain = np.zeros(n, dtype=np.uint8)
+    _cells.number_rows(block, values, plain)
+    values[plain == 0] = np.nan  # a line read part way holds its first cells
+    return plain.astype(np.bool_), values
 
 
 def _parse(path: Path, text: str, width: int, report: ImportReport) -> _Rows:
