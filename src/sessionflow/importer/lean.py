@@ -234,6 +234,8 @@ def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
 def _check_sequence(rows: _Rows, ts_us: I64) -> None:
     """Duplicates and out-of-order minutes, exactly as the CSV importer decides them."""
     good = np.flatnonzero(rows.good)
+    if (np.diff(ts_us[good]) > 0).all():  # the usual file: increasing minutes, all accepted
+        return
     accepted, duplicate = Accepted().decide(np.full(len(good), "", dtype=object), ts_us[good])
     rows.reason[good[duplicate]] = "duplicate"
     rows.reason[good[~accepted & ~duplicate]] = "out_of_order"
@@ -249,8 +251,36 @@ def read_lean_file(
     return batch, report
 
 
+class SessionDays:
+    """Each trading day's regular and extended bounds (epoch us), looked up once per import.
+
+    A LEAN import reads one zip per symbol and day, so the same day comes back once per
+    symbol; the calendar lookup was a tenth of a zip's time.
+    """
+
+    def __init__(self, calendar: ExchangeCalendar) -> None:
+        self.calendar = calendar
+        self._days: dict[date, tuple[int, int, int, int] | None] = {}
+
+    def bounds(self, day: date) -> tuple[int, int, int, int] | None:
+        """(open, close, extended open, extended close) of ``day``'s session, or None."""
+        if day not in self._days:
+            cal = self.calendar
+            info = cal.session_of(datetime.combine(day, time(12), cal.tz))
+            got = None
+            if info is not None:
+                ext_open, ext_close = cal.extended_bounds(info)
+                got = (to_us(info.open), to_us(info.close), to_us(ext_open), to_us(ext_close))
+            self._days[day] = got
+        return self._days[day]
+
+
 def check_lean_file(
-    f: LeanFile, calendar: ExchangeCalendar, report: ImportReport, max_member_bytes: int
+    f: LeanFile,
+    calendar: ExchangeCalendar,
+    report: ImportReport,
+    max_member_bytes: int,
+    days: SessionDays | None = None,
 ) -> tuple[BarBatch | QuoteBatch, I64]:
     """The good rows of one zip and their lines, filling ``report``."""
     rows = _parse(f.path, _csv_text(f.path, max_member_bytes), _WIDTH[f.kind], report)
@@ -264,7 +294,7 @@ def check_lean_file(
     rows.reject(ms_int % 60_000 != 0, "not_minute_aligned")
     ts_us = local_ms_to_us(f.day, ms_int, calendar.tz)
     rows.reject(ts_us > latest_bar_open_us(), "from_future")
-    regular, extended = _classify(f.day, ts_us, calendar)
+    regular, extended = _classify(f.day, ts_us, days or SessionDays(calendar))
     rows.reject(~(regular | extended), "outside_session")
     _check_sequence(rows, ts_us)
     for i in np.flatnonzero(~rows.good).tolist():
@@ -278,15 +308,15 @@ def check_lean_file(
     return _batch(f, rows.values[keep], ts_us[keep], regular[keep]), rows.lines[keep]
 
 
-def _classify(day: date, ts_us: I64, calendar: ExchangeCalendar) -> tuple[BOOL, BOOL]:
+def _classify(day: date, ts_us: I64, days: SessionDays) -> tuple[BOOL, BOOL]:
     """Per row: in the regular session, or in 04:00-20:00 of that session day but not regular."""
-    info = calendar.session_of(datetime.combine(day, time(12), calendar.tz))
-    if info is None:
+    got = days.bounds(day)
+    if got is None:
         none = np.zeros(len(ts_us), dtype=np.bool_)
         return none, none
-    ext_open, ext_close = calendar.extended_bounds(info)
-    regular = (ts_us >= to_us(info.open)) & (ts_us < to_us(info.close))
-    extended = (ts_us >= to_us(ext_open)) & (ts_us < to_us(ext_close)) & ~regular
+    open_us, close_us, ext_open, ext_close = got
+    regular = (ts_us >= open_us) & (ts_us < close_us)
+    extended = (ts_us >= ext_open) & (ts_us < ext_close) & ~regular
     return regular, extended
 
 
@@ -310,12 +340,13 @@ def lean_jobs(
     directory: Path, calendar: ExchangeCalendar, max_member_bytes: int = MAX_MEMBER_BYTES
 ) -> list[Job]:
     """One job per zip under ``directory``, for :func:`sessionflow.importer.command.run_import`."""
+    days = SessionDays(calendar)
 
     def job(f: LeanFile) -> Job:
         report = ImportReport(str(f.path))
 
         def chunks() -> Iterator[tuple[BarBatch | QuoteBatch, I64]]:
-            yield check_lean_file(f, calendar, report, max_member_bytes)
+            yield check_lean_file(f, calendar, report, max_member_bytes, days)
 
         return Job(report, chunks)
 
