@@ -200,7 +200,8 @@ def _blocks(
 
 def _block(f: _File, block: bytes, first: int, max_line: int, symbols: Symbols) -> int | None:
     """Check one block of whole lines; its line count, or None to read it row by row."""
-    if b'"' in block or b"\0" in block or block.count(b"\r") != block.count(b"\r\n"):
+    bare_cr = b"\r" in block and block.count(b"\r") != block.count(b"\r\n")
+    if b'"' in block or b"\0" in block or bare_cr:
         return None
     if not block.isascii():
         try:
