@@ -11,6 +11,7 @@ unchanged; each file is then one MERGE (one transaction), so re-imports are no-o
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import zipfile
@@ -109,9 +110,17 @@ def _zips(folder: Path) -> list[LeanFile]:
     return out
 
 
+def _zip_source(path: Path, limit: int) -> Path | io.BytesIO:
+    """A zip no larger than the member limit, read in one call (zipfile's own seeks and
+    small reads were most of a minute zip's time); a larger one stays on disk."""
+    if path.stat().st_size > limit:
+        return path
+    return io.BytesIO(path.read_bytes())
+
+
 def _csv_text(path: Path, limit: int = MAX_MEMBER_BYTES) -> str:
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(_zip_source(path, limit)) as zf:
             csvs = [i for i in zf.infolist() if i.filename.lower().endswith(".csv")]
             if len(csvs) != 1:
                 raise ImportError_(f"{path}: expected one CSV inside the zip, found {len(csvs)}")
