@@ -218,35 +218,39 @@ class DuckDBStagedImport:
             prev = "CASE WHEN k > 1 THEN pv WHEN t.symbol IS NOT NULL THEN " + old + " END"
             write = f"k = n AND (t.symbol IS NULL OR {old} IS DISTINCT FROM {cur})"
         differs = "replaced" if policy != "keep" else "kept"
-        files = self._cur.execute(
-            f"SELECT count(DISTINCT file) FROM import_stage_{table}"
-        ).fetchall()[0][0]
-        if files > 1:
+        if not self._staged_once(table):
             ranked = (
                 f"SELECT *, lag({cur}) OVER w AS pv, first_value({cur}) OVER w AS fv, "
                 "row_number() OVER w AS k, count(*) OVER (PARTITION BY s.symbol, s.ts) AS n "
                 f"FROM import_stage_{table} s "
                 "WINDOW w AS (PARTITION BY s.symbol, s.ts ORDER BY s.file)"
             )
-        else:  # one file's rows are distinct minutes (its duplicates were rejected): no window
+        else:  # no (symbol, minute) staged twice: no window
             ranked = (
                 f"SELECT *, NULL AS pv, {cur} AS fv, 1 AS k, 1 AS n FROM import_stage_{table} s"
             )
-        self._cur.execute(
-            "CREATE OR REPLACE TEMP TABLE import_plan AS "
+        plan = (
             f"WITH s AS ({ranked}) "
             f"SELECT s.*, CASE WHEN p IS NULL THEN 'new' WHEN p IS NOT DISTINCT FROM {cur} "
             f"THEN 'unchanged' ELSE '{differs}' END AS status "
             f"FROM (SELECT s.*, {prev} AS p, {write} AS write FROM s "
             f"LEFT JOIN {table} t ON t.symbol = s.symbol AND t.ts = s.ts) s"
         )
-        for file, status, n in self._cur.execute(
-            "SELECT file, status, count(*) FROM import_plan GROUP BY ALL"
+        writes = 0  # counted first: a re-import writes nothing and needs no plan table
+        for file, status, n, w in self._cur.execute(
+            f"SELECT file, status, count(*), count(*) FILTER (WHERE write) FROM ({plan}) "
+            "GROUP BY ALL"
         ).fetchall():
             c = counts.setdefault(int(file), MergeCounts())
             setattr(c, str(status), getattr(c, str(status)) + int(n))
+            writes += int(w)
+        if not writes:
+            return
         self._cur.execute(
-            f"MERGE INTO {table} AS t USING (SELECT * FROM import_plan WHERE write) AS s "
+            f"CREATE OR REPLACE TEMP TABLE import_plan AS SELECT * FROM ({plan}) WHERE write"
+        )
+        self._cur.execute(
+            f"MERGE INTO {table} AS t USING import_plan AS s "
             "ON t.symbol = s.symbol AND t.ts = s.ts "
             f"WHEN MATCHED THEN UPDATE SET {', '.join(f'{c} = s.{c}' for c in cols)} "
             f"WHEN NOT MATCHED THEN INSERT (symbol, ts, {', '.join(cols)}) "
