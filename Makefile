@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 .PHONY: setup demo test lint bench bench-peers
 
 $(BIN)/sessionflow: pyproject.toml setup.py src/sessionflow/session_data/_kernels.pyx \
-		src/sessionflow/_bar_builder.pyx
+		src/sessionflow/_bar_builder.pyx src/sessionflow/importer/_cells.pyx
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -11,6 +11,7 @@ setup(
                 ["src/sessionflow/session_data/_kernels.pyx"],
             ),
             Extension("sessionflow._bar_builder", ["src/sessionflow/_bar_builder.pyx"]),
+            Extension("sessionflow.importer._cells", ["src/sessionflow/importer/_cells.pyx"]),
         ],
         compiler_directives={"language_level": "3"},
     )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from sessionflow.importer import ImportReport, bars, csv_file, iter_bar_file
+from sessionflow.importer import ImportReport, _cells, bars, csv_file, iter_bar_file
 from sessionflow.importer.columns import (
     PAD,
     Symbols,
@@ -201,3 +201,37 @@ def test_accepted_minutes_decide_across_chunks() -> None:
     ok, dup = seen.decide(syms, np.array([5, 1, 3, 6, 0, 6]) * minute)
     assert ok.tolist() == [False, False, False, True, False, False]
     assert dup.tolist() == [True, True, False, False, True, True]  # 3 was never accepted
+
+
+def test_compiled_block_reads_each_cell_from_its_column() -> None:
+    """A swapped column would mostly fail the price checks and be read again row by row,
+    giving the right bar anyway: so the compiled reader's own output is checked here."""
+    rng = random.Random(11)
+    order = ["volume", "close", "symbol", "low", "timestamp", "open", "high"]
+    rows, lines = [], []
+    for i in range(500):
+        want = {"open": rng.randint(1, 10**6) / 100, "high": rng.randint(1, 10**6) / 100,
+                "low": rng.randint(1, 10**6) / 100, "close": rng.randint(1, 10**6) / 100,
+                "volume": rng.randint(0, 10**9), "symbol": rng.choice(["AAPL", "ibm", "X.Y"]),
+                "timestamp": f"2024-11-26T{10 + i // 60:02d}:{i % 60:02d}:00-05:00"}  # fmt: skip
+        rows.append(want)
+        end = "\r\n" if i % 3 == 0 else "\n"
+        lines.append(",".join(str(want[k]) for k in order) + end)
+    block = "".join(lines).encode()
+    n = len(rows)
+    ints = np.zeros((n, 7), dtype=np.int64)
+    prices = np.empty((n, 4), dtype=np.float64)
+    flags = np.zeros((n, 2), dtype=np.uint8)
+    at = np.array([order.index(k) if k in order else -1 for k in (
+        "timestamp", "symbol", "open", "high", "low", "close", "volume", "minutes")])  # fmt: skip
+    codes: dict[bytes, int] = {}
+    names: list[bytes] = []
+    got = _cells.csv_block(block, len(order), at, True, 1000, 10**15, PAD, codes, names, ints,
+                           prices, flags)  # fmt: skip
+    assert got == n and flags[:, 0].all()
+    assert prices.tolist() == [[r[k] for k in ("open", "high", "low", "close")] for r in rows]
+    assert ints[:, 5].tolist() == [r["volume"] for r in rows]
+    assert [names[c].decode() for c in ints[:, 6]] == [r["symbol"] for r in rows]
+    assert ints[:, 4].tolist() == [parse_time(str(r["timestamp"]), None) for r in rows]
+    text = [block[a:b].decode() for a, b in ints[:, :2].tolist()]
+    assert text == [line.removesuffix("\n") for line in lines]

@@ -448,6 +448,16 @@ def test_row_checks_reasons_and_lines(tmp_path: Path, xnys: ExchangeCalendar) ->
     assert list(batch.high) == [101.0, 101.0]
 
 
+def test_a_repeated_minute_alone_is_a_duplicate(tmp_path: Path, xnys: ExchangeCalendar) -> None:
+    """Minutes that never go back but repeat one: not the all-increasing shortcut."""
+    row = "{},1000000,1010000,990000,1000000,100\n"
+    text = "".join(row.format(ms) for ms in (34200000, 34260000, 34260000, 34320000))
+    path = make_zip(tmp_path / "abc" / "20131004_trade.zip", {"a.csv": text})
+    batch, report = read_lean_file(LeanFile(path, "ABC", date(2013, 10, 4), "trade"), xnys)
+    assert [(ln, reason) for ln, reason, _ in report.rejections] == [(3, "duplicate")]
+    assert len(batch) == 3
+
+
 def test_non_session_date_is_outside_session(tmp_path: Path, xnys: ExchangeCalendar) -> None:
     path = make_zip(tmp_path / "abc" / "20131005_trade.zip", {"a.csv": GOOD_ROW})  # Saturday
     batch, report = read_lean_file(LeanFile(path, "ABC", date(2013, 10, 5), "trade"), xnys)

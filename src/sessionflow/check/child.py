@@ -1,11 +1,12 @@
 """Child processes for the crash checks: do real work, say when, get killed.
 
 ``python -m sessionflow.check.child import STORE FILE SYMBOL`` imports a bar file
-and prints ``merging`` right before DuckDB runs the MERGE of its rows, inside the
-open transaction. ``python -m sessionflow.check.child backtest STORE SYMBOLS START
-END`` runs a backtest at speed 0 and prints ``session <date>`` at each session
-start. The parent reads these lines and sends SIGKILL, so the kill lands in the
-middle of real work rather than at a point the code chose to stop.
+and prints ``merging`` right before DuckDB writes its staged rows (MERGE, or INSERT
+when all are new), inside the open transaction. ``python -m
+sessionflow.check.child backtest STORE SYMBOLS START END`` runs a backtest at speed
+0 and prints ``session <date>`` at each session start. The parent reads these lines
+and sends SIGKILL, so the kill lands in the middle of real work rather than at a
+point the code chose to stop.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from sessionflow.time_provider import ExchangeCalendar
 
 
 class _AnnouncingCursor:
-    """Passes everything to a DuckDB cursor; says ``merging`` before a MERGE starts."""
+    """Passes everything to a DuckDB cursor; says ``merging`` before the write of the
+    staged rows starts (a MERGE, or an INSERT when every row is new)."""
 
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
 
     def execute(self, sql: str, *args: Any) -> Any:
-        if sql.lstrip().upper().startswith("MERGE"):
+        head = sql.lstrip().upper().split("(")[0]
+        if head.startswith("MERGE") or (head.startswith("INSERT") and "STAGE" not in head):
             print("merging", flush=True)
         return self._cursor.execute(sql, *args)
 

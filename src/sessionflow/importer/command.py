@@ -131,10 +131,15 @@ def run_import(
     return result
 
 
-class _BarBuffer:
-    """Bars of small files (a LEAN zip holds one day) staged together, one insert per chunk.
+STAGE_ROWS = 4 * CHUNK_ROWS
 
-    Each insert has a fixed cost (about a millisecond), which was most of a LEAN import.
+
+class _BarBuffer:
+    """Bars staged together, one insert per ``STAGE_ROWS`` rows (a LEAN zip holds one day).
+
+    Each insert has a fixed cost (about a millisecond), which was most of a LEAN import,
+    and DuckDB inserts below its row group (122,880 rows) cost about four times as much
+    per row as larger ones (measured: 650 against 160 ns a row).
     """
 
     def __init__(self, stage: StagedImport) -> None:
@@ -145,7 +150,7 @@ class _BarBuffer:
     def add(self, file: int, batch: BarBatch, lines: I64) -> None:
         self.parts.append((file, batch, lines))
         self.rows += len(batch)
-        if self.rows >= CHUNK_ROWS:
+        if self.rows >= STAGE_ROWS:
             self.flush()
 
     def flush(self) -> None:

@@ -23,6 +23,7 @@ from typing import BinaryIO, TextIO
 
 import numpy as np
 
+from sessionflow.importer import _cells
 from sessionflow.importer.checker import Candidates, RowChecker, one_minute
 from sessionflow.importer.columns import (
     PAD,
@@ -30,20 +31,19 @@ from sessionflow.importer.columns import (
     Symbols,
     epoch_times,
     formatted_times,
-    iso_times,
     padded,
-    plain_integers,
-    plain_numbers,
+    zoned_times,
 )
 from sessionflow.importer.report import ImportError_
-from sessionflow.models import MAX_PRICE, MIN_PRICE
+from sessionflow.models import MAX_PRICE, MAX_VOLUME, MIN_PRICE
 from sessionflow.store import BarBatch
-from sessionflow.store.base import BOOL, I64
+from sessionflow.store.base import BOOL, F64, I64
 
 BLOCK_BYTES = 1 << 20
 COMPRESSED = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 _BOM = b"\xef\xbb\xbf"
 _PRICES = ("open", "high", "low", "close", "volume")
+_CELLS = ("time", "symbol", "open", "high", "low", "close", "volume", "minutes")  # csv_block's
 
 Layout = Callable[[Sequence[str]], tuple[dict[str, int], str | None]]
 
@@ -200,59 +200,55 @@ def _blocks(
 
 def _block(f: _File, block: bytes, first: int, max_line: int, symbols: Symbols) -> int | None:
     """Check one block of whole lines; its line count, or None to read it row by row."""
-    if b'"' in block or b"\0" in block or block.count(b"\r") != block.count(b"\r\n"):
+    bare_cr = b"\r" in block and block.count(b"\r") != block.count(b"\r\n")
+    if b'"' in block or b"\0" in block or bare_cr:
         return None
     if not block.isascii():
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    raw = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(raw == 10)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    if int((ends - starts).max()) + 1 > max_line:
+    n = block.count(b"\n")
+    ints = np.zeros((n, 7), dtype=np.int64)  # line start, end, time start, end, time, volume, code
+    prices = np.empty((n, 4), dtype=np.float64)
+    flags = np.zeros((n, 2), dtype=np.uint8)  # read, the time's kind
+    col = f.col
+    at = np.array([col.get(k, -1) for k in _CELLS], dtype=np.int64)
+    iso = f.check.time_format is None and f.check.epoch is None
+    got = _cells.csv_block(block, f.width, at, iso, max_line, MAX_VOLUME, PAD, symbols.codes,
+                           symbols.names, ints, prices, flags)  # fmt: skip
+    if got < 0:
         return None
-    commas = np.flatnonzero(raw == 44)
-    owner = np.searchsorted(ends, commas)  # the line of each comma
-    fits = np.bincount(owner, minlength=len(ends)) == f.width - 1
-    flagged = np.zeros(len(ends), dtype=np.bool_)
-    if fits.any():
-        rows = np.flatnonzero(fits)
-        split = commas[fits[owner]].reshape(len(rows), f.width - 1) + PAD
-        last = ends[rows] + PAD - (raw[np.maximum(ends[rows] - 1, 0)] == 13)  # before '\r\n'
-        cell_start = np.column_stack((starts[rows] + PAD, split + 1))
-        cell_end = np.column_stack((split, last))
-        clean = _columns(f, padded(block), cell_start, cell_end, first + rows, symbols)
-        flagged[rows[~clean]] = True
-    for i in np.flatnonzero(~fits | flagged).tolist():
-        cells = block[starts[i] : ends[i]].decode("utf-8").removesuffix("\r")
+    read = flags[:, 0].astype(np.bool_)
+    rows = np.flatnonzero(read)
+    if len(rows):
+        clean = _columns(f, block, ints[rows], prices[rows], flags[rows, 1], first + rows, symbols)
+        read[rows[~clean]] = False
+    for i in np.flatnonzero(~read).tolist():
+        cells = block[ints[i, 0] : ints[i, 1]].decode("utf-8").removesuffix("\r")
         f.row(first + i, cells.split(",") if cells else [])
-    return len(ends)
+    return n
 
 
-def _columns(f: _File, raw: U8, start: I64, end: I64, lines: I64, symbols: Symbols) -> BOOL:
-    """Read and check a block's rows of the header's width as columns; the rows that passed.
+def _columns(
+    f: _File, block: bytes, ints: I64, prices: F64, kind: U8, lines: I64, symbols: Symbols
+) -> BOOL:
+    """Check a block's rows that the compiled reader read; the rows that passed.
 
-    ``start`` and ``end`` are (rows, width) byte spans of the cells in ``raw``.
+    ``ints``, ``prices`` and ``kind`` are :func:`_cells.csv_block`'s, for these rows.
     """
-    col, check = f.col, f.check
+    check = f.check
     n = len(lines)
-
-    def cell(name: str) -> tuple[U8, I64, I64]:
-        return raw, start[:, col[name]], end[:, col[name]]
-
     if check.time_format is not None:
-        us, bad = formatted_times(*cell("time"), check.formatted)
+        us, bad = formatted_times(padded(block), ints[:, 2] + PAD, ints[:, 3] + PAD,
+                                  check.formatted)  # fmt: skip
     elif check.epoch is not None:
-        us, bad = epoch_times(*cell("time"), check.epoch)
+        us, bad = epoch_times(padded(block), ints[:, 2] + PAD, ints[:, 3] + PAD, check.epoch)
     else:
-        us, bad = iso_times(*cell("time"), check.tz)
+        us, bad = zoned_times(ints[:, 4].copy(), kind, check.tz)
     us -= check.shift_us
-    at = [col[k] for k in ("open", "high", "low", "close")]  # one pass over the four
-    prices, bad_price = plain_numbers(raw, start[:, at].ravel(), end[:, at].ravel())
-    o, h, lo, c = prices.reshape(n, 4).T
-    volume, bad_volume = plain_integers(*cell("volume"))
-    bad |= bad_price.reshape(n, 4).any(axis=1) | bad_volume
+    o, h, lo, c = prices.T
+    volume = ints[:, 5]
     bad |= ~((np.minimum(np.minimum(o, h), np.minimum(lo, c)) >= MIN_PRICE)
              & (np.maximum(np.maximum(o, h), np.maximum(lo, c)) <= MAX_PRICE)
              & (lo <= np.minimum(o, c)) & (h >= np.maximum(o, c)))  # fmt: skip
@@ -260,17 +256,8 @@ def _columns(f: _File, raw: U8, start: I64, end: I64, lines: I64, symbols: Symbo
     if f.fixed is not None:
         sym = np.full(n, f.fixed, dtype=object)
     else:
-        sym, bad_symbol = symbols.read(*cell("symbol"))
+        sym, bad_symbol = symbols.resolve(ints[:, 6])
         bad |= bad_symbol
-    if "minutes" in col:
-        _, m_start, m_end = cell("minutes")
-        size, one, dot, zero = (
-            m_end - m_start,
-            raw[m_start] == 49,
-            raw[m_start + 1] == 46,
-            raw[m_start + 2] == 48,
-        )
-        bad |= ~(one & ((size == 1) | ((size == 3) & dot & zero)))
     clean = ~bad
     check.report.rows += int(clean.sum())
     check.add_columns(

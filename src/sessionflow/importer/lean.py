@@ -11,6 +11,7 @@ unchanged; each file is then one MERGE (one transaction), so re-imports are no-o
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import zipfile
@@ -23,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from sessionflow.importer import _cells
 from sessionflow.importer.bars import ImportError_, ImportReport
-from sessionflow.importer.columns import PAD, padded, plain_numbers
 from sessionflow.importer.command import Job, run_import
 from sessionflow.importer.sequence import Accepted
 from sessionflow.importer.validate import RowProblem, latest_bar_open_us, parse_number
@@ -109,9 +110,17 @@ def _zips(folder: Path) -> list[LeanFile]:
     return out
 
 
+def _zip_source(path: Path, limit: int) -> Path | io.BytesIO:
+    """A zip no larger than the member limit, read in one call (zipfile's own seeks and
+    small reads were most of a minute zip's time); a larger one stays on disk."""
+    if path.stat().st_size > limit:
+        return path
+    return io.BytesIO(path.read_bytes())
+
+
 def _csv_text(path: Path, limit: int = MAX_MEMBER_BYTES) -> str:
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(_zip_source(path, limit)) as zf:
             csvs = [i for i in zf.infolist() if i.filename.lower().endswith(".csv")]
             if len(csvs) != 1:
                 raise ImportError_(f"{path}: expected one CSV inside the zip, found {len(csvs)}")
@@ -156,13 +165,19 @@ class _Rows:
     values: F64  # (n, width), NaN where a cell is not a number
     unparsable: BOOL  # a price or size cell is not a number
     reason: OBJ  # "" while the row is still good
+    good: BOOL  # reason == "", kept beside it (compared once per check, it was a tenth)
 
     def reject(self, mask: BOOL, reason: str) -> None:
-        self.reason[mask & (self.reason == "")] = reason
+        """Refuse the rows of ``mask`` not refused yet, for ``reason``."""
+        hit = mask & self.good
+        if hit.any():
+            self.reason[hit] = reason
+            self.good &= ~hit
 
-    @property
-    def good(self) -> BOOL:
-        return np.asarray(self.reason == "", dtype=np.bool_)
+    def refuse(self, index: I64 | int, reason: str) -> None:
+        """Refuse the rows at ``index`` (still good), for ``reason``."""
+        self.reason[index] = reason
+        self.good[index] = False
 
     def text(self, i: int) -> str:
         return self.source[int(self.lines[i]) - 1].rstrip("\r")
@@ -171,28 +186,15 @@ class _Rows:
 def _plain_rows(block: bytes, width: int) -> tuple[BOOL, F64]:
     """Per physical line: all ``width`` cells in the plain number grammar, and their values.
 
-    The cells are split at the commas of the lines that have ``width - 1`` of them and
-    read in columns (:mod:`sessionflow.importer.columns`); other lines are left unread.
+    One compiled pass (:func:`_cells.number_rows`, the grammar of
+    :mod:`sessionflow.importer.columns`); other lines are left unread (NaN).
     """
-    raw = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(raw == 10)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    commas = np.flatnonzero(raw == 44)
-    owner = np.searchsorted(ends, commas)
-    fits = np.bincount(owner, minlength=len(ends)) == width - 1
-    values = np.full((len(ends), width), np.nan)
-    plain = np.zeros(len(ends), dtype=np.bool_)
-    rows = np.flatnonzero(fits)
-    if not len(rows):
-        return plain, values
-    split = commas[fits[owner]].reshape(len(rows), width - 1) + PAD
-    cell_start = np.column_stack((starts[rows] + PAD, split + 1))
-    last = ends[rows] + PAD - (raw[np.maximum(ends[rows] - 1, 0)] == 13)  # before '\r\n'
-    cell_end = np.column_stack((split, last))
-    got, unread = plain_numbers(padded(block), cell_start.ravel(), cell_end.ravel())
-    values[rows] = got.reshape(len(rows), width)
-    plain[rows[~unread.reshape(len(rows), width).any(axis=1)]] = True
-    return plain, values
+    n = block.count(b"\n")
+    values = np.full((n, width), np.nan)
+    plain = np.zeros(n, dtype=np.uint8)
+    _cells.number_rows(block, values, plain)
+    values[plain == 0] = np.nan  # a line read part way holds its first cells
+    return plain.astype(np.bool_), values
 
 
 def _parse(path: Path, text: str, width: int, report: ImportReport) -> _Rows:
@@ -223,9 +225,10 @@ def _parse(path: Path, text: str, width: int, report: ImportReport) -> _Rows:
         raise ImportError_(f"{path}: the CSV inside is empty")
     if not keep.any():
         raise ImportError_(f"{path}: no row has the {width} fields of this LEAN file kind")
-    reason = np.full(int(keep.sum()), "", dtype=object)
+    n = int(keep.sum())
+    reason = np.full(n, "", dtype=object)
     lines = np.flatnonzero(keep).astype(np.int64) + 1
-    return _Rows(lines, source, plain_values[keep], unparsable[keep], reason)
+    return _Rows(lines, source, plain_values[keep], unparsable[keep], reason, np.ones(n, np.bool_))
 
 
 def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
@@ -237,9 +240,9 @@ def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
           & (np.minimum(np.minimum(o, h), np.minimum(lo, c)) >= MIN_PRICE)
           & (np.maximum(np.maximum(o, h), np.maximum(lo, c)) <= MAX_PRICE)
           & (v <= MAX_VOLUME))  # fmt: skip
-    for i in np.flatnonzero(~ok & rows.good):
+    for i in np.flatnonzero(~ok & rows.good).tolist():
         problem = price_problem(o[i], h[i], lo[i], c[i], v[i])
-        rows.reason[i] = problem or "bad_number"
+        rows.refuse(i, problem or "bad_number")
     whole = np.isfinite(v) & (v == np.floor(v)) & (np.abs(v) < 2.0**63)
     rows.reject(~whole, "bad_number")
 
@@ -247,9 +250,11 @@ def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
 def _check_sequence(rows: _Rows, ts_us: I64) -> None:
     """Duplicates and out-of-order minutes, exactly as the CSV importer decides them."""
     good = np.flatnonzero(rows.good)
+    if (np.diff(ts_us[good]) > 0).all():  # the usual file: increasing minutes, all accepted
+        return
     accepted, duplicate = Accepted().decide(np.full(len(good), "", dtype=object), ts_us[good])
-    rows.reason[good[duplicate]] = "duplicate"
-    rows.reason[good[~accepted & ~duplicate]] = "out_of_order"
+    rows.refuse(good[duplicate], "duplicate")
+    rows.refuse(good[~accepted & ~duplicate], "out_of_order")
 
 
 def read_lean_file(
@@ -262,8 +267,36 @@ def read_lean_file(
     return batch, report
 
 
+class SessionDays:
+    """Each trading day's regular and extended bounds (epoch us), looked up once per import.
+
+    A LEAN import reads one zip per symbol and day, so the same day comes back once per
+    symbol; the calendar lookup was a tenth of a zip's time.
+    """
+
+    def __init__(self, calendar: ExchangeCalendar) -> None:
+        self.calendar = calendar
+        self._days: dict[date, tuple[int, int, int, int] | None] = {}
+
+    def bounds(self, day: date) -> tuple[int, int, int, int] | None:
+        """(open, close, extended open, extended close) of ``day``'s session, or None."""
+        if day not in self._days:
+            cal = self.calendar
+            info = cal.session_of(datetime.combine(day, time(12), cal.tz))
+            got = None
+            if info is not None:
+                ext_open, ext_close = cal.extended_bounds(info)
+                got = (to_us(info.open), to_us(info.close), to_us(ext_open), to_us(ext_close))
+            self._days[day] = got
+        return self._days[day]
+
+
 def check_lean_file(
-    f: LeanFile, calendar: ExchangeCalendar, report: ImportReport, max_member_bytes: int
+    f: LeanFile,
+    calendar: ExchangeCalendar,
+    report: ImportReport,
+    max_member_bytes: int,
+    days: SessionDays | None = None,
 ) -> tuple[BarBatch | QuoteBatch, I64]:
     """The good rows of one zip and their lines, filling ``report``."""
     rows = _parse(f.path, _csv_text(f.path, max_member_bytes), _WIDTH[f.kind], report)
@@ -277,7 +310,7 @@ def check_lean_file(
     rows.reject(ms_int % 60_000 != 0, "not_minute_aligned")
     ts_us = local_ms_to_us(f.day, ms_int, calendar.tz)
     rows.reject(ts_us > latest_bar_open_us(), "from_future")
-    regular, extended = _classify(f.day, ts_us, calendar)
+    regular, extended = _classify(f.day, ts_us, days or SessionDays(calendar))
     rows.reject(~(regular | extended), "outside_session")
     _check_sequence(rows, ts_us)
     for i in np.flatnonzero(~rows.good).tolist():
@@ -291,15 +324,15 @@ def check_lean_file(
     return _batch(f, rows.values[keep], ts_us[keep], regular[keep]), rows.lines[keep]
 
 
-def _classify(day: date, ts_us: I64, calendar: ExchangeCalendar) -> tuple[BOOL, BOOL]:
+def _classify(day: date, ts_us: I64, days: SessionDays) -> tuple[BOOL, BOOL]:
     """Per row: in the regular session, or in 04:00-20:00 of that session day but not regular."""
-    info = calendar.session_of(datetime.combine(day, time(12), calendar.tz))
-    if info is None:
+    got = days.bounds(day)
+    if got is None:
         none = np.zeros(len(ts_us), dtype=np.bool_)
         return none, none
-    ext_open, ext_close = calendar.extended_bounds(info)
-    regular = (ts_us >= to_us(info.open)) & (ts_us < to_us(info.close))
-    extended = (ts_us >= to_us(ext_open)) & (ts_us < to_us(ext_close)) & ~regular
+    open_us, close_us, ext_open, ext_close = got
+    regular = (ts_us >= open_us) & (ts_us < close_us)
+    extended = (ts_us >= ext_open) & (ts_us < ext_close) & ~regular
     return regular, extended
 
 
@@ -323,12 +356,13 @@ def lean_jobs(
     directory: Path, calendar: ExchangeCalendar, max_member_bytes: int = MAX_MEMBER_BYTES
 ) -> list[Job]:
     """One job per zip under ``directory``, for :func:`sessionflow.importer.command.run_import`."""
+    days = SessionDays(calendar)
 
     def job(f: LeanFile) -> Job:
         report = ImportReport(str(f.path))
 
         def chunks() -> Iterator[tuple[BarBatch | QuoteBatch, I64]]:
-            yield check_lean_file(f, calendar, report, max_member_bytes)
+            yield check_lean_file(f, calendar, report, max_member_bytes, days)
 
         return Job(report, chunks)
 

@@ -55,6 +55,7 @@ class DuckDBStagedImport:
         self._store = store
         self._cur = store._cursor()
         self._tables: list[str] = []
+        self._spans_of: dict[str, list[tuple[int, str, int, int, int]]] = {}
         # DuckDB's default (80% of RAM) would let staging hold a whole file in memory;
         # with a limit it spills to its temp directory, which keeps an import's RSS bounded.
         self._memory = self._cur.execute("SELECT current_setting('memory_limit')").fetchall()
@@ -71,6 +72,7 @@ class DuckDBStagedImport:
                 self._tables.append(table)
             if not len(lines):
                 return
+            self._spans_of.pop(table, None)
             files = pa.array(np.broadcast_to(np.asarray(file, dtype=np.int32), len(lines)))
             data = pa.table({"file": files, "line": pa.array(lines, type=pa.int64()), **cols})
             self._cur.register("import_chunk", data)
@@ -92,10 +94,53 @@ class DuckDBStagedImport:
         """Bars of several files at once (``files``: each row's file), in one insert."""
         self._stage("bars_1m", files, lines, _bar_columns(batch))
 
+    def _spans(self, table: str) -> list[tuple[int, str, int, int, int]]:
+        """(file, symbol, first and last minute, rows) of the staged rows, once per table."""
+        if table not in self._spans_of:
+            self._spans_of[table] = self._cur.execute(
+                "SELECT file, symbol, epoch_us(min(ts)), epoch_us(max(ts)), count(*) "
+                f"FROM import_stage_{table} GROUP BY ALL ORDER BY symbol, min(ts), file"
+            ).fetchall()
+        return self._spans_of[table]
+
+    def _staged_once(self, table: str) -> bool:
+        """No (symbol, minute) is staged by two files: their minute spans per symbol are apart.
+
+        A file's own rows are distinct minutes (its duplicates were rejected), so spans that
+        do not overlap mean distinct keys; overlapping spans are decided row by row.
+        """
+        last: dict[str, int] = {}
+        for _, sym, first, final, _ in self._spans(table):
+            if sym in last and first <= last[sym]:
+                return False
+            last[sym] = max(final, last.get(sym, final))
+        return True
+
+    def _all_new(self, table: str) -> dict[int, int] | None:
+        """Staged rows per file when every row is new (no key staged twice, none stored
+        for a staged symbol between the first and last staged minute), else None."""
+        spans = self._spans(table)
+        if not spans or not self._staged_once(table):
+            return None
+        stored = self._cur.execute(
+            f"SELECT count(*) FROM {table} WHERE ts BETWEEN make_timestamptz($lo) "
+            "AND make_timestamptz($hi) AND symbol IN (SELECT unnest($symbols))",
+            {"lo": min(s[2] for s in spans), "hi": max(s[3] for s in spans),
+             "symbols": sorted({s[1] for s in spans})},
+        ).fetchall()[0][0]  # fmt: skip
+        if stored:
+            return None
+        rows: dict[int, int] = {}
+        for file, _, _, _, n in spans:
+            rows[int(file)] = rows.get(int(file), 0) + int(n)
+        return rows
+
     def conflicts(self, limit: int = 5) -> tuple[int, list[Conflict]]:
         """Rows whose (symbol, minute) an earlier file of this import gave different values."""
         total, examples = 0, []
         for table in self._tables:
+            if self._staged_once(table):  # the usual case (a file per symbol or per day)
+                continue
             cols = _STAGED_COLS[table]
             cur = _row("s", cols)
             rows = self._cur.execute(
@@ -156,6 +201,15 @@ class DuckDBStagedImport:
 
     def _merge_table(self, table: str, policy: str, counts: dict[int, MergeCounts]) -> None:
         cols = _STAGED_COLS[table]
+        new = self._all_new(table)
+        if new is not None:  # every policy writes every row: one plain insert, no plan
+            names = ", ".join(("symbol", "ts", *cols))
+            self._cur.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM import_stage_{table}"
+            )
+            for file, n in new.items():
+                counts.setdefault(file, MergeCounts()).new += n
+            return
         cur, old = _row("s", cols), _row("t", cols)
         if policy == "keep":
             prev = "CASE WHEN t.symbol IS NOT NULL THEN " + old + " WHEN k > 1 THEN fv END"
@@ -164,35 +218,39 @@ class DuckDBStagedImport:
             prev = "CASE WHEN k > 1 THEN pv WHEN t.symbol IS NOT NULL THEN " + old + " END"
             write = f"k = n AND (t.symbol IS NULL OR {old} IS DISTINCT FROM {cur})"
         differs = "replaced" if policy != "keep" else "kept"
-        files = self._cur.execute(
-            f"SELECT count(DISTINCT file) FROM import_stage_{table}"
-        ).fetchall()[0][0]
-        if files > 1:
+        if not self._staged_once(table):
             ranked = (
                 f"SELECT *, lag({cur}) OVER w AS pv, first_value({cur}) OVER w AS fv, "
                 "row_number() OVER w AS k, count(*) OVER (PARTITION BY s.symbol, s.ts) AS n "
                 f"FROM import_stage_{table} s "
                 "WINDOW w AS (PARTITION BY s.symbol, s.ts ORDER BY s.file)"
             )
-        else:  # one file's rows are distinct minutes (its duplicates were rejected): no window
+        else:  # no (symbol, minute) staged twice: no window
             ranked = (
                 f"SELECT *, NULL AS pv, {cur} AS fv, 1 AS k, 1 AS n FROM import_stage_{table} s"
             )
-        self._cur.execute(
-            "CREATE OR REPLACE TEMP TABLE import_plan AS "
+        plan = (
             f"WITH s AS ({ranked}) "
             f"SELECT s.*, CASE WHEN p IS NULL THEN 'new' WHEN p IS NOT DISTINCT FROM {cur} "
             f"THEN 'unchanged' ELSE '{differs}' END AS status "
             f"FROM (SELECT s.*, {prev} AS p, {write} AS write FROM s "
             f"LEFT JOIN {table} t ON t.symbol = s.symbol AND t.ts = s.ts) s"
         )
-        for file, status, n in self._cur.execute(
-            "SELECT file, status, count(*) FROM import_plan GROUP BY ALL"
+        writes = 0  # counted first: a re-import writes nothing and needs no plan table
+        for file, status, n, w in self._cur.execute(
+            f"SELECT file, status, count(*), count(*) FILTER (WHERE write) FROM ({plan}) "
+            "GROUP BY ALL"
         ).fetchall():
             c = counts.setdefault(int(file), MergeCounts())
             setattr(c, str(status), getattr(c, str(status)) + int(n))
+            writes += int(w)
+        if not writes:
+            return
         self._cur.execute(
-            f"MERGE INTO {table} AS t USING (SELECT * FROM import_plan WHERE write) AS s "
+            f"CREATE OR REPLACE TEMP TABLE import_plan AS SELECT * FROM ({plan}) WHERE write"
+        )
+        self._cur.execute(
+            f"MERGE INTO {table} AS t USING import_plan AS s "
             "ON t.symbol = s.symbol AND t.ts = s.ts "
             f"WHEN MATCHED THEN UPDATE SET {', '.join(f'{c} = s.{c}' for c in cols)} "
             f"WHEN NOT MATCHED THEN INSERT (symbol, ts, {', '.join(cols)}) "

