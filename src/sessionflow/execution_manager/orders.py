@@ -10,7 +10,8 @@ a float holds them without loss).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 
@@ -136,9 +137,13 @@ class Order:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Fill:
-    """One execution: ``quantity`` shares (always > 0) at ``price``; ``side`` says which way."""
+    """One execution: ``quantity`` shares (always > 0) at ``price``; ``side`` says which way.
+
+    Frozen as users see it; ``__init__`` writes the slots through their descriptors
+    (two per order in a backtest: the generated frozen ``__init__`` costs twice as much).
+    """
 
     order_id: str
     time: datetime
@@ -147,6 +152,24 @@ class Fill:
     quantity: int
     price: float
     commission: float
+
+    def __init__(
+        self,
+        order_id: str,
+        time: datetime,
+        symbol: str,
+        side: Side,
+        quantity: int,
+        price: float,
+        commission: float,
+    ) -> None:
+        _fill_order_id(self, order_id)
+        _fill_time(self, time)
+        _fill_symbol(self, symbol)
+        _fill_side(self, side)
+        _fill_quantity(self, quantity)
+        _fill_price(self, price)
+        _fill_commission(self, commission)
 
     @property
     def signed_quantity(self) -> int:
@@ -164,13 +187,14 @@ class Fill:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class OrderEvent:
     """What a broker reports about one order: the new ``status`` at ``time``.
 
     A fill event carries ``fill``; a rejection, cancellation or expiry its ``reason``.
     ``quantity``/``limit``/``stop`` on an accepted replace carry the new terms; after a
     split they and ``filled`` (the quantity filled so far) are restated in new shares.
+    Frozen as users see it; ``__init__`` writes the slots directly, as ``Fill``'s does.
     """
 
     order_id: str
@@ -182,3 +206,53 @@ class OrderEvent:
     limit: float | None = None
     stop: float | None = None
     filled: int | None = None
+
+    def __init__(
+        self,
+        order_id: str,
+        status: OrderStatus,
+        time: datetime,
+        fill: Fill | None = None,
+        reason: str | None = None,
+        quantity: int | None = None,
+        limit: float | None = None,
+        stop: float | None = None,
+        filled: int | None = None,
+    ) -> None:
+        _event_order_id(self, order_id)
+        _event_status(self, status)
+        _event_time(self, time)
+        _event_fill(self, fill)
+        _event_reason(self, reason)
+        _event_quantity(self, quantity)
+        _event_limit(self, limit)
+        _event_stop(self, stop)
+        _event_filled(self, filled)
+
+
+def _slot_setters(cls: type) -> list[Callable[[object, object], None]]:
+    """Each field's slot writer, in field order: what a frozen class's own ``__init__``
+    may call (its ``__setattr__`` refuses), for less than ``object.__setattr__`` by name."""
+    return [getattr(cls, f.name).__set__ for f in fields(cls)]
+
+
+(
+    _fill_order_id,
+    _fill_time,
+    _fill_symbol,
+    _fill_side,
+    _fill_quantity,
+    _fill_price,
+    _fill_commission,
+) = _slot_setters(Fill)
+(
+    _event_order_id,
+    _event_status,
+    _event_time,
+    _event_fill,
+    _event_reason,
+    _event_quantity,
+    _event_limit,
+    _event_stop,
+    _event_filled,
+) = _slot_setters(OrderEvent)
