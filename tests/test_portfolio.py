@@ -221,3 +221,18 @@ def test_any_order_stream_through_the_manager_keeps_the_portfolio_consistent(
             assert o.filled_quantity == sum(e.fill.quantity for e in o.events if e.fill)
             if o.status is not OrderStatus.REJECTED:
                 assert 0 <= o.filled_quantity <= o.quantity
+
+
+def test_each_fill_pays_its_own_fee_whether_it_repeats_or_changes() -> None:
+    """The portfolio reuses the last fee's Decimal when the next fill's fee is the same
+    float: fees that repeat, change, drop and come back are each booked as they are."""
+    pf = Portfolio(10_000, "cash")
+    fees = [1.0, 1.0, 2.5, 1.0, 0.0, 2.5, 2.5, 1.01]
+    paid = []
+    for fee in fees:
+        before = pf.fees
+        pf.apply_fill(Fill("o", T, "AAPL", Side.BUY, 1, 10.0, fee))
+        paid.append(pf.fees - before)
+    assert paid == [money(f) for f in fees]
+    assert pf.fees == Decimal("11.51")
+    assert pf.cash == Decimal(10_000) - 80 - Decimal("11.51")

@@ -40,6 +40,13 @@ from sessionflow.execution_manager.slippage import NoSlippage, SlippageModel
 from sessionflow.models import from_us, to_us
 
 _ZERO = Decimal(0)
+# members read on every order and fill: a module name costs less than an Enum class attribute
+_MARKET, _LIMIT, _STOP_LIMIT = OrderType.MARKET, OrderType.LIMIT, OrderType.STOP_LIMIT
+_ACCEPTED, _FILLED, _PARTIAL = (
+    OrderStatus.ACCEPTED,
+    OrderStatus.FILLED,
+    OrderStatus.PARTIALLY_FILLED,
+)
 
 
 class Funds(Protocol):
@@ -94,7 +101,7 @@ class BacktestBroker:
 
     def submit(self, order: Order, now: datetime) -> None:
         self._working[order.id] = _Working(order, to_us(now))
-        self._emit(OrderEvent(order.id, OrderStatus.ACCEPTED, now))
+        self._emit(OrderEvent(order.id, _ACCEPTED, now))
 
     def cancel(self, order_id: str, now: datetime, reason: str) -> None:
         if self._working.pop(order_id, None) is not None:
@@ -169,7 +176,7 @@ class BacktestBroker:
         ts_us, regular = bars.ts_us, bars.regular
         for w, i in zip(working, found, strict=True):
             order = w.order
-            if at_quote and order.type is OrderType.MARKET:
+            if at_quote and order.type is _MARKET:
                 continue
             if i < 0 or not regular.item(i) or (ts := ts_us.item(i)) < w.since_us:
                 continue
@@ -197,7 +204,7 @@ class BacktestBroker:
     def _fill(self, w: _Working, qty: int, raw: float, at: datetime, now: datetime) -> None:
         order = w.order
         price = self.slippage.apply(money(raw), order.side)
-        if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        if order.type is _LIMIT or order.type is _STOP_LIMIT:
             price = _clip(order, price)  # slippage never makes a limit fill worse than its limit
         # a sale never needs cash; a buy asks the account what it may spend (None: margin)
         cash = None if order.side is Side.SELL or self.funds is None else self.funds.cash_for_buys()
@@ -241,8 +248,7 @@ class BacktestBroker:
         done = w.filled >= order.quantity
         if done:
             del self._working[order.id]
-        status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
-        self._emit(OrderEvent(order.id, status, now, fill=fill))
+        self._emit(OrderEvent(order.id, _FILLED if done else _PARTIAL, now, fill))
 
     def _cost(self, w: _Working, qty: int, price: Decimal) -> Decimal:
         """Cash ``qty`` more shares at ``price`` take, with the commission they add."""

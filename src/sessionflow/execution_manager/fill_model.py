@@ -16,6 +16,9 @@ from sessionflow.execution_manager.orders import Order, OrderType, Side, money
 DEFAULT_MAX_VOLUME_SHARE = 0.025  # zipline's VolumeShareSlippage default: 2.5% of a bar
 
 
+_MARKET = OrderType.MARKET  # read per match: a module name costs less than an Enum's
+
+
 class FillModelError(ValueError):
     """A fill model setting that cannot be used."""
 
@@ -62,9 +65,10 @@ class FillModel:
 def _price(
     order: Order, triggered: bool, o: float, h: float, lo: float
 ) -> tuple[float | None, bool]:
-    kind, buy = order.type, order.side is Side.BUY
-    if kind is OrderType.MARKET:
+    kind = order.type
+    if kind is _MARKET:
         return o, False
+    buy = order.side is Side.BUY
     if kind is OrderType.LIMIT or (kind is OrderType.STOP_LIMIT and triggered):
         assert order.limit is not None
         return _limit(buy, order.limit, o, h, lo), triggered

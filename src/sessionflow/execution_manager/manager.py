@@ -49,6 +49,9 @@ _ZERO = Decimal(0)
 # a side and a time in force by their names: a dict lookup costs less than an Enum call
 _SIDE = {s.value: s for s in Side}
 _TIF = {t.value: t for t in TimeInForce}
+# members read on every order: a module name costs less than an Enum class attribute
+_BUY, _SELL = Side.BUY, Side.SELL
+_ACCEPTED, _REJECTED, _EXPIRED = OrderStatus.ACCEPTED, OrderStatus.REJECTED, OrderStatus.EXPIRED
 
 OrderListener = Callable[[Order, OrderEvent], None]
 ActionListener = Callable[[Action, datetime], None]
@@ -315,15 +318,15 @@ class ExecutionManager:
             pending = 0
             for o in (self._open_of.get(sym) or {}).values():
                 left = o.quantity - o.filled_quantity
-                pending += left if o.side is Side.BUY else -left
-            after = held + pending + (q if side is Side.BUY else -q)
+                pending += left if o.side is _BUY else -left
+            after = held + pending + (q if side is _BUY else -q)
             if after < 0 and not short_ok:
                 return None
             growth = max(0, abs(after) - abs(held + pending))
             price = money(ref)
             if growth:
                 worst = max(worst, held_total + growth * price)
-            if (side is Side.BUY and held >= 0) or (side is Side.SELL and held <= 0):
+            if (side is _BUY and held >= 0) or (side is _SELL and held <= 0):
                 held_total += q * price  # what _holds counts for it once it is open
             plan.append((sym, side, q))
         if worst > pf.buying_power:
@@ -565,7 +568,7 @@ class ExecutionManager:
             log.warning("order event for unknown order %s ignored", event.order_id)
             return
         closed = self._session_close
-        if event.status is OrderStatus.EXPIRED and closed is not None and event.time >= closed:
+        if event.status is _EXPIRED and closed is not None and event.time >= closed:
             # the close's expiries take effect when the session ends, after its last bar
             # and windows: a venue reports them as the last bar arrives, the backtest after
             self._expiring.append((order, event))
@@ -574,7 +577,7 @@ class ExecutionManager:
 
     def _apply(self, order: Order, event: OrderEvent) -> None:
         status = event.status
-        if order.events or status not in (OrderStatus.ACCEPTED, OrderStatus.REJECTED):
+        if order.events or (status is not _ACCEPTED and status is not _REJECTED):
             self._version += 1  # not a new order accepted or refused: re-sum
         order.status = status
         if status.final:

@@ -29,6 +29,7 @@ _REG_T = Decimal(2)  # Reg T initial margin 50%: buying power is twice the equit
 _PLACES = 6  # marks with at most this many decimals are valued in integers of 1e-6
 _SCALE = float(10**_PLACES)
 _INT_ROOM = float(2**62)  # a sum of products below this cannot overflow int64
+_BUY = Side.BUY  # read per fill: a module name costs less than an Enum class attribute
 
 
 @dataclass
@@ -112,6 +113,7 @@ class Portfolio:
         # (rows held, their quantities, the largest |quantity|, the rows as a list), kept
         # until a quantity changes: marks change every minute, holdings far less often
         self._held: tuple[np.ndarray, np.ndarray, float, list[int]] | None = None
+        self._fee = (math.nan, Decimal(0))  # the last fill's fee: (its float, money of it)
 
     def position(self, symbol: str) -> Position:
         """The position in ``symbol``; a flat one (quantity 0) when none is held."""
@@ -172,8 +174,13 @@ class Portfolio:
         self._valued = None
 
     def apply_fill(self, fill: Fill) -> None:
-        price, fee = money(fill.price), money(fill.commission)
-        qty = fill.quantity if fill.side is Side.BUY else -fill.quantity
+        price, fee_float = money(fill.price), fill.commission
+        if fee_float == self._fee[0] and fee_float:  # fills mostly pay the same fee
+            fee = self._fee[1]  # (not for 0: -0.0 == 0.0, their Decimals differ)
+        else:
+            fee = money(fee_float)
+            self._fee = (fee_float, fee)
+        qty = fill.quantity if fill.side is _BUY else -fill.quantity
         pos = self._positions.get(fill.symbol)
         if pos is None or pos.last_price is None:  # its first fill marks it at the price
             pos = self._pos(fill.symbol)
