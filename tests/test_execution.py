@@ -251,3 +251,39 @@ def test_a_fill_the_cash_cannot_pay_for_at_all_cancels_the_order() -> None:
     assert order.status is OrderStatus.CANCELLED and order.filled_quantity == 0
     assert em.portfolio.cash == 100 and not em.portfolio.positions
     assert not [e for e in order.events if e.fill is not None]
+
+
+def test_fill_and_order_event_stay_frozen_value_objects_with_their_own_init() -> None:
+    """Fill and OrderEvent write their slots in their own ``__init__`` (cheaper than the
+    generated one): each argument must land in its field, by position or keyword, and
+    users still see frozen, comparable, hashable, copyable dataclasses."""
+    import dataclasses
+    import pickle
+
+    from sessionflow.execution_manager.orders import Fill, OrderEvent, Side
+
+    t = datetime(2024, 11, 26, 14, 31, tzinfo=UTC)
+    fill = Fill("o-1", t, "AAPL", Side.SELL, 7, 187.43, 1.25)
+    assert dataclasses.asdict(fill) == {
+        "order_id": "o-1", "time": t, "symbol": "AAPL", "side": Side.SELL,
+        "quantity": 7, "price": 187.43, "commission": 1.25,
+    }  # fmt: skip
+    event = OrderEvent("o-1", OrderStatus.FILLED, t, fill, "r", 9, 1.5, 2.5, 3)
+    assert [getattr(event, f.name) for f in dataclasses.fields(event)] == [
+        "o-1", OrderStatus.FILLED, t, fill, "r", 9, 1.5, 2.5, 3,
+    ]  # fmt: skip
+    bare = OrderEvent("o-2", OrderStatus.ACCEPTED, t, filled=4)
+    assert (bare.fill, bare.reason, bare.quantity, bare.limit, bare.stop, bare.filled) == (
+        None, None, None, None, None, 4,
+    )  # fmt: skip
+    assert event == OrderEvent(**dataclasses.asdict(event) | {"fill": fill})
+    assert hash(fill) == hash(Fill(**dataclasses.asdict(fill)))
+    assert dataclasses.replace(fill, order_id="x").order_id == "x"
+    assert pickle.loads(pickle.dumps(event)) == event
+    assert repr(fill).startswith("Fill(order_id='o-1', time=")
+    for obj, name in ((fill, "price"), (event, "status")):
+        try:
+            setattr(obj, name, None)
+        except dataclasses.FrozenInstanceError:
+            continue
+        raise AssertionError(f"{type(obj).__name__}.{name} could be assigned")
