@@ -158,10 +158,10 @@ def local_ms_to_us(day: date, ms: I64, tz: ZoneInfo) -> I64:
 
 @dataclass
 class _Rows:
-    """The file's non-blank rows of the right width, with a rejection reason per row."""
+    """A block's non-blank rows of the right width (one zip or many), a reason per row."""
 
-    lines: I64
-    source: list[str]  # the file's physical lines
+    file: I64  # the row's zip, an index into the block's files
+    lines: I64  # the row's physical line in its zip's CSV
     values: F64  # (n, width), NaN where a cell is not a number
     unparsable: BOOL  # a price or size cell is not a number
     reason: OBJ  # "" while the row is still good
@@ -179,9 +179,6 @@ class _Rows:
         self.reason[index] = reason
         self.good[index] = False
 
-    def text(self, i: int) -> str:
-        return self.source[int(self.lines[i]) - 1].rstrip("\r")
-
 
 def _plain_rows(block: bytes, width: int) -> tuple[BOOL, F64]:
     """Per physical line: all ``width`` cells in the plain number grammar, and their values.
@@ -197,14 +194,14 @@ def _plain_rows(block: bytes, width: int) -> tuple[BOOL, F64]:
     return plain.astype(np.bool_), values
 
 
-def _parse(path: Path, text: str, width: int, report: ImportReport) -> _Rows:
-    source = text.split("\n")  # physical lines, as the CSV importer counts
-    block = text.encode("utf-8") + b"\n"
-    plain, plain_values = _plain_rows(block, width)
-    keep = np.zeros(len(source), dtype=np.bool_)
+def _odd_lines(
+    source: list[str], plain: BOOL, values: F64, width: int, report: ImportReport
+) -> tuple[BOOL, BOOL]:
+    """The lines the compiled pass left (blank, malformed or odd), one by one, as before."""
+    keep = plain.copy()
     unparsable = np.zeros(len(source), dtype=np.bool_)
     report.rows += int(plain.sum())
-    for i in np.flatnonzero(~plain).tolist():  # blank, malformed or odd lines, one by one
+    for i in np.flatnonzero(~plain).tolist():
         line = source[i].rstrip("\r")
         if not line.strip():
             continue
@@ -216,19 +213,54 @@ def _parse(path: Path, text: str, width: int, report: ImportReport) -> _Rows:
         keep[i] = True
         for j, cell in enumerate(line.split(",")):
             try:
-                plain_values[i, j] = parse_number("cell", cell)
+                values[i, j] = parse_number("cell", cell)
             except RowProblem:
-                plain_values[i, j] = np.nan
+                values[i, j] = np.nan
                 unparsable[i] |= j > 0
-    keep |= plain
-    if report.rows == 0:
-        raise ImportError_(f"{path}: the CSV inside is empty")
-    if not keep.any():
-        raise ImportError_(f"{path}: no row has the {width} fields of this LEAN file kind")
-    n = int(keep.sum())
-    reason = np.full(n, "", dtype=object)
-    lines = np.flatnonzero(keep).astype(np.int64) + 1
-    return _Rows(lines, source, plain_values[keep], unparsable[keep], reason, np.ones(n, np.bool_))
+    return keep, unparsable
+
+
+def _parse_block(
+    files: list[LeanFile], texts: list[str], reports: list[ImportReport]
+) -> tuple[_Rows, list[ImportError_ | None]]:
+    """The rows of many zips of one kind, read by one compiled pass over their joined text.
+
+    A zip whose CSV is empty or has no row of the right width gets its error (the other
+    zips' rows are kept); line numbers stay each zip's own.
+    """
+    width = _WIDTH[files[0].kind]
+    parts = [t.encode("utf-8") + b"\n" for t in texts]
+    counts = [p.count(b"\n") for p in parts]
+    plain, values = _plain_rows(b"".join(parts), width)
+    keep = np.zeros(len(plain), dtype=np.bool_)
+    unparsable = np.zeros(len(plain), dtype=np.bool_)
+    errors: list[ImportError_ | None] = []
+    at = 0
+    for f, text, n, report in zip(files, texts, counts, reports, strict=True):
+        here = slice(at, at + n)
+        at += n
+        mine = plain[here]
+        if mine[:-1].all() and (mine[-1] or text.endswith("\n")):  # the usual zip
+            keep[here] = mine  # every line plain but the blank one after the last newline
+            report.rows += int(mine[-1]) + n - 1
+        else:
+            keep[here], unparsable[here] = _odd_lines(
+                text.split("\n"), plain[here], values[here], width, report
+            )
+        error = None
+        if report.rows == 0:
+            error = ImportError_(f"{f.path}: the CSV inside is empty")
+        elif not keep[here].any():
+            error = ImportError_(f"{f.path}: no row has the {width} fields of this LEAN file kind")
+        errors.append(error)
+    starts = np.cumsum([0, *counts[:-1]])
+    file = np.repeat(np.arange(len(files), dtype=np.int64), counts)
+    index = np.flatnonzero(keep)
+    lines = (index - starts[file[index]] + 1).astype(np.int64)
+    n_rows = len(index)
+    rows = _Rows(file[index], lines, values[index], unparsable[index],
+                 np.full(n_rows, "", dtype=object), np.ones(n_rows, np.bool_))  # fmt: skip
+    return rows, errors
 
 
 def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
@@ -248,13 +280,15 @@ def _check_prices(rows: _Rows, cols: tuple[int, int, int, int, int]) -> None:
 
 
 def _check_sequence(rows: _Rows, ts_us: I64) -> None:
-    """Duplicates and out-of-order minutes, exactly as the CSV importer decides them."""
+    """Duplicates and out-of-order minutes within each zip, as the CSV importer decides them."""
     good = np.flatnonzero(rows.good)
-    if (np.diff(ts_us[good]) > 0).all():  # the usual file: increasing minutes, all accepted
-        return
-    accepted, duplicate = Accepted().decide(np.full(len(good), "", dtype=object), ts_us[good])
-    rows.refuse(good[duplicate], "duplicate")
-    rows.refuse(good[~accepted & ~duplicate], "out_of_order")
+    file = rows.file[good]
+    step_back = (np.diff(ts_us[good]) <= 0) & (file[1:] == file[:-1])
+    for k in np.unique(file[1:][step_back]).tolist():  # usually none: minutes increase
+        mine = good[file == k]
+        accepted, duplicate = Accepted().decide(np.full(len(mine), "", dtype=object), ts_us[mine])
+        rows.refuse(mine[duplicate], "duplicate")
+        rows.refuse(mine[~accepted & ~duplicate], "out_of_order")
 
 
 def read_lean_file(
@@ -299,46 +333,127 @@ def check_lean_file(
     days: SessionDays | None = None,
 ) -> tuple[BarBatch | QuoteBatch, I64]:
     """The good rows of one zip and their lines, filling ``report``."""
-    rows = _parse(f.path, _csv_text(f.path, max_member_bytes), _WIDTH[f.kind], report)
+    (got,) = check_lean_files([f], calendar, [report], max_member_bytes, days)
+    if isinstance(got, ImportError_):
+        raise got
+    return got
+
+
+Checked = tuple[BarBatch | QuoteBatch, I64] | ImportError_
+
+
+def check_lean_files(
+    files: list[LeanFile],
+    calendar: ExchangeCalendar,
+    reports: list[ImportReport],
+    max_member_bytes: int,
+    days: SessionDays | None = None,
+) -> list[Checked]:
+    """Per zip (all of one kind): its good rows and their lines, or the error that stops it.
+
+    The zips' rows are checked as one block (one set of numpy calls for hundreds of zips:
+    per zip they cost about 0.5 ms on 390 rows); each row keeps its zip's line number,
+    reason and report.
+    """
+    out: list[Checked | None] = [None] * len(files)
+    texts: list[str] = []
+    read: list[int] = []
+    for k, f in enumerate(files):
+        try:
+            texts.append(_csv_text(f.path, max_member_bytes))
+            read.append(k)
+        except ImportError_ as exc:
+            out[k] = exc
+    if read:
+        block = [files[k] for k in read]
+        for k, got in zip(read, _check_block(block, texts, [reports[k] for k in read],
+                                             calendar, days or SessionDays(calendar)),
+                          strict=True):  # fmt: skip
+            out[k] = got
+    return [got for got in out if got is not None]
+
+
+def _check_block(
+    files: list[LeanFile],
+    texts: list[str],
+    reports: list[ImportReport],
+    calendar: ExchangeCalendar,
+    days: SessionDays,
+) -> list[Checked]:
+    rows, errors = _parse_block(files, texts, reports)
     ms = rows.values[:, 0]
     rows.reject(~(np.isfinite(ms) & (ms == np.floor(ms)) & (ms >= 0) & (ms < _DAY_MS)),
                 "unparsable_time")  # fmt: skip
     rows.reject(rows.unparsable, "bad_number")
-    for cols in ((1, 2, 3, 4, 5),) if f.kind == "trade" else ((1, 2, 3, 4, 5), (6, 7, 8, 9, 10)):
+    kind = files[0].kind
+    for cols in ((1, 2, 3, 4, 5),) if kind == "trade" else ((1, 2, 3, 4, 5), (6, 7, 8, 9, 10)):
         _check_prices(rows, cols)
     ms_int = np.where(rows.good, ms, 0).astype(np.int64)
     rows.reject(ms_int % 60_000 != 0, "not_minute_aligned")
-    ts_us = local_ms_to_us(f.day, ms_int, calendar.tz)
+    ts_us = _block_us(files, rows.file, ms_int, calendar.tz)
     rows.reject(ts_us > latest_bar_open_us(), "from_future")
-    regular, extended = _classify(f.day, ts_us, days or SessionDays(calendar))
+    regular, extended = _classify(files, rows.file, ts_us, days)
     rows.reject(~(regular | extended), "outside_session")
     _check_sequence(rows, ts_us)
+    sources: dict[int, list[str]] = {}
     for i in np.flatnonzero(~rows.good).tolist():
-        detail = rows.text(i)
+        k = int(rows.file[i])
         if rows.reason[i] in ("outside_session", "duplicate", "out_of_order", "from_future"):
             detail = from_us(int(ts_us[i])).astimezone(calendar.tz).isoformat()
-        report.reject(int(rows.lines[i]), str(rows.reason[i]), detail)
-    report.rejections.sort()
+        else:
+            source = sources.setdefault(k, texts[k].split("\n"))
+            detail = source[int(rows.lines[i]) - 1].rstrip("\r")
+        reports[k].reject(int(rows.lines[i]), str(rows.reason[i]), detail)
     keep = rows.good
-    report.extended = int((keep & extended).sum())
-    return _batch(f, rows.values[keep], ts_us[keep], regular[keep]), rows.lines[keep]
+    symbols = np.array([f.symbol for f in files], dtype=object)[rows.file]
+    ends = np.searchsorted(rows.file, np.arange(len(files) + 1))
+    out: list[Checked] = []
+    for k, f in enumerate(files):
+        error = errors[k]
+        if error is not None:
+            out.append(error)
+            continue
+        reports[k].rejections.sort()
+        mine = slice(int(ends[k]), int(ends[k + 1]))
+        good = keep[mine]
+        reports[k].extended = int((good & extended[mine]).sum())
+        values, stamps, regular_here = rows.values[mine][good], ts_us[mine], regular[mine]
+        batch = _batch(f.kind, symbols[mine][good], values, stamps[good], regular_here[good])
+        out.append((batch, rows.lines[mine][good]))
+    return out
 
 
-def _classify(day: date, ts_us: I64, days: SessionDays) -> tuple[BOOL, BOOL]:
+def _block_us(files: list[LeanFile], file: I64, ms: I64, tz: ZoneInfo) -> I64:
+    """Epoch microseconds of each row: its zip's local midnight plus ``ms`` (DST-correct)."""
+    midnight = np.zeros(len(files), dtype=np.int64)
+    switch = []
+    for k, f in enumerate(files):
+        start = datetime.combine(f.day, time(0), tz)
+        midnight[k] = to_us(start)
+        if start.utcoffset() != datetime.combine(f.day, time(23, 59), tz).utcoffset():
+            switch.append(k)
+    ts_us = midnight[file] + ms * 1000
+    for k in switch:  # a DST switch day: row by row
+        mine = file == k
+        ts_us[mine] = local_ms_to_us(files[k].day, ms[mine], tz)
+    return ts_us
+
+
+def _classify(files: list[LeanFile], file: I64, ts_us: I64, days: SessionDays) -> tuple[BOOL, BOOL]:
     """Per row: in the regular session, or in 04:00-20:00 of that session day but not regular."""
-    got = days.bounds(day)
-    if got is None:
-        none = np.zeros(len(ts_us), dtype=np.bool_)
-        return none, none
-    open_us, close_us, ext_open, ext_close = got
+    bounds = np.zeros((len(files), 4), dtype=np.int64)  # no session: every range empty
+    for k, f in enumerate(files):
+        got = days.bounds(f.day)
+        if got is not None:
+            bounds[k] = got
+    open_us, close_us, ext_open, ext_close = (bounds[file, j] for j in range(4))
     regular = (ts_us >= open_us) & (ts_us < close_us)
     extended = (ts_us >= ext_open) & (ts_us < ext_close) & ~regular
     return regular, extended
 
 
-def _batch(f: LeanFile, v: F64, ts_us: I64, regular: BOOL) -> BarBatch | QuoteBatch:
-    symbol = np.full(len(ts_us), f.symbol, dtype=object)
-    if f.kind == "trade":
+def _batch(kind: str, symbol: OBJ, v: F64, ts_us: I64, regular: BOOL) -> BarBatch | QuoteBatch:
+    if kind == "trade":
         o, h, lo, c = (v[:, j] / _PRICE_SCALE for j in range(1, 5))
         return BarBatch(symbol, ts_us, o, h, lo, c, v[:, 5].astype(np.int64), regular)
     return QuoteBatch(
@@ -352,21 +467,65 @@ def _batch(f: LeanFile, v: F64, ts_us: I64, regular: BOOL) -> BarBatch | QuoteBa
     )
 
 
+BLOCK_ZIPS = 256  # zips checked together: about 100k rows, a few MB
+
+
+class _Blocks:
+    """The jobs' zips checked a block at a time, each zip's result kept until its job asks.
+
+    A block is the next zips of one kind from the asking zip on, so results come back in
+    file order and at most two blocks (trade and quote) are held at once.
+    """
+
+    def __init__(
+        self,
+        files: list[LeanFile],
+        reports: list[ImportReport],
+        calendar: ExchangeCalendar,
+        max_member_bytes: int,
+        block: int = BLOCK_ZIPS,
+    ) -> None:
+        self.files, self.reports, self.calendar = files, reports, calendar
+        self.max_member_bytes, self.block = max_member_bytes, block
+        self.days = SessionDays(calendar)
+        self.done: dict[int, Checked] = {}
+
+    def result(self, k: int) -> tuple[BarBatch | QuoteBatch, I64]:
+        if k not in self.done:
+            kind, todo = self.files[k].kind, list[int]()
+            for j in range(k, len(self.files)):
+                if len(todo) == self.block:
+                    break
+                if self.files[j].kind == kind and j not in self.done:
+                    todo.append(j)
+            block = check_lean_files([self.files[j] for j in todo], self.calendar,
+                                     [self.reports[j] for j in todo], self.max_member_bytes,
+                                     self.days)  # fmt: skip
+            self.done.update(zip(todo, block, strict=True))
+        got = self.done.pop(k)
+        if isinstance(got, ImportError_):
+            raise got
+        return got
+
+
 def lean_jobs(
-    directory: Path, calendar: ExchangeCalendar, max_member_bytes: int = MAX_MEMBER_BYTES
+    directory: Path,
+    calendar: ExchangeCalendar,
+    max_member_bytes: int = MAX_MEMBER_BYTES,
+    block: int = BLOCK_ZIPS,
 ) -> list[Job]:
     """One job per zip under ``directory``, for :func:`sessionflow.importer.command.run_import`."""
-    days = SessionDays(calendar)
+    files = lean_files(Path(directory))
+    reports = [ImportReport(str(f.path)) for f in files]
+    blocks = _Blocks(files, reports, calendar, max_member_bytes, block)
 
-    def job(f: LeanFile) -> Job:
-        report = ImportReport(str(f.path))
-
+    def job(k: int) -> Job:
         def chunks() -> Iterator[tuple[BarBatch | QuoteBatch, I64]]:
-            yield check_lean_file(f, calendar, report, max_member_bytes, days)
+            yield blocks.result(k)
 
-        return Job(report, chunks)
+        return Job(reports[k], chunks)
 
-    return [job(f) for f in lean_files(Path(directory))]
+    return [job(k) for k in range(len(files))]
 
 
 def import_lean(
