@@ -77,6 +77,12 @@ def test_start_imports_none_of_the_engines_libraries(
     assert extras == [], f"sessionflow {' '.join(args)} imported {extras}"
 
 
+def test_an_import_command_leaves_the_system_manager_unloaded(tmp_path: Path) -> None:
+    """An import needs Settings, not the manager and the data manager's feeds (0.3 s)."""
+    manager = ("sessionflow.system_manager.manager", "sessionflow.data_manager")
+    assert probe(["import", "lean", str(tmp_path / "missing")], manager) == []
+
+
 HELP_PROBE = """
 import json, sys
 sys.argv = ["sessionflow", "import", "bars", "-h"]

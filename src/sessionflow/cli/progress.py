@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -30,7 +30,9 @@ from sessionflow.events import BarSliceEvent, BatchEvent, SessionEndEvent, Sessi
 from sessionflow.importer import ImportReport
 from sessionflow.importer.command import OnProgress
 from sessionflow.session_data import SessionReport
-from sessionflow.system_manager import SystemManager
+
+if TYPE_CHECKING:  # the manager pulls in the data manager: not for an import
+    from sessionflow.system_manager import SystemManager
 
 REFRESH_S = 0.1
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 
-from sessionflow.system_manager import SystemManager
+if TYPE_CHECKING:  # the manager pulls in the data manager: not for an import
+    from sessionflow.system_manager import SystemManager
+
 
 EXIT_INTERRUPTED = 130
 EXIT_UNJOINED = 3
