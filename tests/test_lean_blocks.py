@@ -140,3 +140,28 @@ def test_each_zip_keeps_its_own_lines_reasons_and_errors(
     assert got["aaa/20131105_quote.zip"][0][0] == 4
     assert "empty" in str(got["bbb/20131203_trade.zip"][1])
     assert got["ccc/20131104_trade.zip"][0][:3] == (2, 0, {})
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_a_zip_read_without_zipfile_still_fails_its_crc_and_keeps_its_text(
+    tmp_path: Path, calendar: ExchangeCalendar, method: int
+) -> None:
+    """Plain zips are read straight from their bytes; a damaged one still gets zipfile's error."""
+    text = "\n".join(minutes(0, 3)) + "\n"
+    path = tmp_path / "aaa" / "20131101_trade.zip"
+    path.parent.mkdir()
+    with zipfile.ZipFile(path, "w", method) as zf:
+        zf.writestr("20131101_aaa_minute_trade.csv", text)
+    got = run_jobs(tmp_path, calendar, block=256)["aaa/20131101_trade.zip"]
+    assert got[0][:3] == (3, 0, {})
+    raw = bytearray(path.read_bytes())
+    if method == zipfile.ZIP_STORED:
+        at = raw.index(text.encode())
+        raw[at] ^= 1  # 3 -> 2: still a number, a different text
+    else:
+        crc = raw.index(b"PK\x01\x02") + 16
+        raw[crc] ^= 1  # the central directory's CRC no longer matches
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ImportError_, match="unreadable zip"):
+        for job in lean_jobs(tmp_path, calendar):
+            list(job.chunks())
