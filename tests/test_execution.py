@@ -182,6 +182,27 @@ def test_orders_placed_at_one_instant_share_the_buying_power_and_a_cancel_frees_
     assert em.submit("SPY", "buy", 1).status is OrderStatus.REJECTED
 
 
+def test_a_sale_counts_the_open_orders_of_its_symbol_buys_and_sells_apart() -> None:
+    """With shorting off a sale may use shares an open buy will bring, never shares an
+    open sale already takes: the open orders' remaining quantities count with their sign,
+    on the one-at-a-time path and on submit_many's."""
+    from sessionflow.execution_manager import BacktestBroker, ExecutionManager
+    from sessionflow.portfolio import Portfolio
+    from sessionflow.time_provider import BacktestClock
+    from tests.trading_helpers import SYMBOLS, T0
+
+    em = ExecutionManager(BacktestBroker(SYMBOLS), Portfolio(10_000), SYMBOLS, BacktestClock(T0),
+                          lambda sym: 100.0)  # fmt: skip
+    assert em.submit("SPY", "buy", 10).status is OrderStatus.ACCEPTED
+    assert em.submit("SPY", "sell", 10).status is OrderStatus.ACCEPTED  # the buy's shares
+    assert em.submit("SPY", "sell", 1).status is OrderStatus.REJECTED  # none left
+    [many] = em.submit_many(["SPY"], "sell", 1)
+    assert (many.status, (many.reason or "").split(":")[0]) == (
+        OrderStatus.REJECTED,
+        "short_sale_not_allowed",
+    )
+
+
 def test_submit_fast_paths_decide_as_the_checks_they_skip() -> None:
     """submit skips work for the usual input (a symbol already in its one spelling, an
     int quantity, a side or time in force by name): any other spelling must still be

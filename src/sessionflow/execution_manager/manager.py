@@ -315,10 +315,7 @@ class ExecutionManager:
             if side is None or q.__class__ is not int or not 0 < q <= top or ref is None:
                 return None
             held = pf.quantity(sym)
-            pending = 0
-            for o in (self._open_of.get(sym) or {}).values():
-                left = o.quantity - o.filled_quantity
-                pending += left if o.side is _BUY else -left
+            pending = self._pending(sym)
             after = held + pending + (q if side is _BUY else -q)
             if after < 0 and not short_ok:
                 return None
@@ -335,11 +332,7 @@ class ExecutionManager:
         for sym, side, q in plan:
             oid = f"o-{len(self.orders) + 1}"
             order = Order(oid, oid, sym, side, q, OrderType.MARKET, tif_of, now, updated_at=now)
-            self.orders.append(order)
-            self._open[oid] = order
-            self._open_of.setdefault(sym, {})[oid] = order
-            self._by_id[oid] = order
-            self._by_client[oid] = order
+            self._enter(order)
             self.broker.submit(order, now)
             out.append(order)
         self._held_power = None  # summed anew by the next order
@@ -376,11 +369,7 @@ class ExecutionManager:
             stop,
             updated_at=now,
         )
-        self.orders.append(order)
-        self._open[oid] = order
-        self._open_of.setdefault(sym, {})[oid] = order
-        self._by_id[oid] = order
-        self._by_client[order.client_order_id] = order
+        self._enter(order)
         checked = self._check(order, tif, now, price)
         if not isinstance(checked, Decimal):
             self._reject(order, *checked, now)
@@ -399,6 +388,24 @@ class ExecutionManager:
         if kept and held is not None and self._held_power is None and order.id in self._open:
             self._held_power = (now, version, held[2] + self._holds(order, checked))
         return order
+
+    def _enter(self, order: Order) -> None:
+        """A new order of this run, open until its first event says otherwise."""
+        oid = order.id
+        self.orders.append(order)
+        self._open[oid] = order
+        self._open_of.setdefault(order.symbol, {})[oid] = order
+        self._by_id[oid] = order
+        self._by_client[order.client_order_id] = order
+
+    def _pending(self, symbol: str, skip: Order | None = None) -> int:
+        """What the symbol's open orders, ``skip`` aside, would still buy (+) or sell (-)."""
+        pending = 0
+        for o in (self._open_of.get(symbol) or {}).values():
+            if o is not skip:
+                left = o.quantity - o.filled_quantity
+                pending += left if o.side is _BUY else -left
+        return pending
 
     def cancel(self, order_id: str) -> Order | None:
         """Cancel an open order (the broker confirms); None for an unknown id."""
@@ -483,10 +490,7 @@ class ExecutionManager:
             return RejectReason.UNTRADED_SYMBOL, f"{sym} has no price yet (no bar, no history)"
         found = self._exposure_problem(order, ref)
         if found is None and self.risk.active:  # last: a refused order is not counted sent
-            mine = self._open_of.get(sym, {}).values()
-            before = self.portfolio.quantity(sym) + sum(
-                o.side.sign * o.remaining for o in mine if o is not order
-            )
+            before = self.portfolio.quantity(sym) + self._pending(sym, skip=order)
             found = self.risk.check(order, ref, before, self.portfolio.equity, now)
         return found or ref
 
@@ -510,11 +514,7 @@ class ExecutionManager:
         pf = self.portfolio
         held = pf.quantity(order.symbol)
         skip = replacing or order
-        pending = 0  # what the symbol's other open orders would still buy (+) or sell (-)
-        for o in (self._open_of.get(order.symbol) or {}).values():
-            if o is not skip:
-                left = o.quantity - o.filled_quantity
-                pending += left if o.side is Side.BUY else -left
+        pending = self._pending(order.symbol, skip)
         after = held + pending + (order.quantity if order.side is Side.BUY else -order.quantity)
         short_ok = self.limits.allow_short and pf.account == "margin"
         if after < 0 and not short_ok:
